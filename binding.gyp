@@ -1,0 +1,30 @@
+{
+  "variables": {
+    "asan%": "0"
+  },
+  "targets": [
+    {
+      "target_name": "rondo",
+      "sources": [
+        "native/rondo/slab.cc",
+        "native/addon.cc",
+        "native/testing.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native"
+      ],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-lpthread"],
+      "conditions": [
+        ["asan==1", {
+          "cflags_cc": ["-fsanitize=address", "-fno-omit-frame-pointer"],
+          "ldflags": ["-fsanitize=address"]
+        }]
+      ]
+    }
+  ]
+}

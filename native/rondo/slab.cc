@@ -1,0 +1,402 @@
+#include "slab.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+namespace rondo {
+
+namespace {
+
+constexpr uint32_t kMaxSeriesLimit = 1u << 20;
+constexpr uint32_t kMaxSlotsLimit = 1u << 28;
+constexpr int kReaderRetries = 10000;
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+template <typename T>
+T get(const uint8_t* p, size_t off) {
+  T v;
+  std::memcpy(&v, p + off, sizeof v);  // the header is little-endian; so are our targets
+  return v;
+}
+template <typename T>
+void put(uint8_t* p, size_t off, T v) {
+  std::memcpy(p + off, &v, sizeof v);
+}
+
+inline uint64_t bits_of(double d) {
+  uint64_t b;
+  std::memcpy(&b, &d, 8);
+  return b;
+}
+
+std::string errno_text(const char* call, const std::string& path) {
+  return std::string(call) + " " + path + ": " + std::strerror(errno);
+}
+
+uint64_t row_bytes_for(uint32_t cell_words, uint32_t max_series) {
+  return 8ull * (kRowHeaderWords + static_cast<uint64_t>(cell_words) * max_series);
+}
+
+bool plausible_stamp(double s, uint32_t slot, uint32_t slots) {
+  if (s == 0) return true;
+  if (!(s > 0) || s > 9007199254740992.0 || s != std::floor(s)) return false;
+  return static_cast<uint64_t>(s) % slots == slot;
+}
+
+}  // namespace
+
+uint32_t Crc32(const uint8_t* data, size_t n) {
+  static uint32_t table[256];
+  static bool ready = [] {
+    for (uint32_t i = 0; i < 256; i++) {
+      uint32_t c = i;
+      for (int j = 0; j < 8; j++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      table[i] = c;
+    }
+    return true;
+  }();
+  (void)ready;
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; i++) c = table[(c ^ data[i]) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+std::shared_ptr<Slab> Slab::Open(const std::string& path, OpenMode mode,
+                                 const SlabParams* create_params) {
+  std::shared_ptr<Slab> s(new Slab());
+  s->path_ = path;
+  s->read_only_ = mode == OpenMode::kReadOnly;
+
+  if (mode == OpenMode::kCreate) {
+    const SlabParams& p = *create_params;
+    if (p.max_series == 0 || p.max_series > kMaxSeriesLimit || p.slots == 0 ||
+        p.slots > kMaxSlotsLimit || p.interval_ms == 0 || p.schema_name.size() >= kSchemaNameBytes)
+      throw std::invalid_argument("slab parameters out of range for " + path);
+    const uint32_t cw = p.kind == TierKind::kRaw ? 1 : kConsolidatedCellWords;
+    const uint64_t rb = row_bytes_for(cw, p.max_series);
+    const uint64_t total = kHeaderBytes + rb * p.slots;
+    // Build the file under a temporary name and rename it into place, so a crash never leaves
+    // a half-made slab under the real name.
+    const std::string tmp = path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) throw SlabIoError(errno_text("open", tmp));
+    // Reserve the blocks now: a full disk is an error here, not a SIGBUS on a later write.
+    const int fe = ::posix_fallocate(fd, 0, static_cast<off_t>(total));
+    if (fe != 0 && fe != EOPNOTSUPP && fe != EINVAL) {
+      errno = fe;
+      std::string e = errno_text("posix_fallocate", tmp);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw SlabIoError(e);
+    }
+    if (::ftruncate(fd, static_cast<off_t>(total)) != 0) {
+      std::string e = errno_text("ftruncate", tmp);
+      ::close(fd);
+      throw SlabIoError(e);
+    }
+    uint8_t header[kHeaderBytes] = {};
+    std::memcpy(header + kOffMagic, kMagic, 8);
+    put<uint32_t>(header, kOffVersion, kFormatVersion);
+    put<uint32_t>(header, kOffHeaderBytes, kHeaderBytes);
+    put<uint32_t>(header, kOffKind, static_cast<uint32_t>(p.kind));
+    put<uint32_t>(header, kOffCellWords, cw);
+    put<uint32_t>(header, kOffMaxSeries, p.max_series);
+    put<uint32_t>(header, kOffSlots, p.slots);
+    put<uint64_t>(header, kOffIntervalMs, p.interval_ms);
+    put<uint64_t>(header, kOffRowBytes, rb);
+    put<uint64_t>(header, kOffDataOffset, kHeaderBytes);
+    put<uint64_t>(header, kOffFileBytes, total);
+    put<uint64_t>(header, kOffCreatedMs, p.created_ms);
+    put<uint32_t>(header, kOffTierIndex, p.tier_index);
+    std::memcpy(header + kOffSchemaName, p.schema_name.data(), p.schema_name.size());
+    put<uint32_t>(header, kOffCrc, Crc32(header, kOffCrc));
+    if (::pwrite(fd, header, kHeaderBytes, 0) != static_cast<ssize_t>(kHeaderBytes) ||
+        ::fsync(fd) != 0) {
+      std::string e = errno_text("write", tmp);
+      ::close(fd);
+      throw SlabIoError(e);
+    }
+    ::close(fd);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) throw SlabIoError(errno_text("rename", tmp));
+  }
+
+  const bool ro = s->read_only_;
+  int fd = ::open(path.c_str(), (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+  if (fd < 0) throw SlabIoError(errno_text("open", path));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    std::string e = errno_text("fstat", path);
+    ::close(fd);
+    throw SlabIoError(e);
+  }
+  const size_t file_size = static_cast<size_t>(st.st_size);
+  if (file_size < kHeaderBytes) {
+    ::close(fd);
+    throw CorruptSlab(path + ": file is " + std::to_string(file_size) +
+                      " bytes, shorter than a slab header (" + std::to_string(kHeaderBytes) + ")");
+  }
+  void* m = ::mmap(nullptr, file_size, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  // The mapping outlives the descriptor; keeping no fd open means nothing to leak.
+  ::close(fd);
+  if (m == MAP_FAILED) throw SlabIoError(errno_text("mmap", path));
+  s->base_ = static_cast<uint8_t*>(m);
+  s->size_ = file_size;
+  s->Validate(file_size);
+  if (!ro) s->Repair();
+  return s;
+}
+
+Slab::~Slab() {
+  if (base_ != nullptr) ::munmap(base_, size_);
+}
+
+void Slab::Validate(size_t file_size) {
+  const uint8_t* h = base_;
+  auto bad = [&](const std::string& why) { throw CorruptSlab(path_ + ": " + why); };
+  if (std::memcmp(h + kOffMagic, kMagic, 8) != 0) bad("not a rondo slab (bad magic)");
+  const uint32_t version = get<uint32_t>(h, kOffVersion);
+  if (version != kFormatVersion)
+    bad("slab format version " + std::to_string(version) + ", this build reads version " +
+        std::to_string(kFormatVersion));
+  if (get<uint32_t>(h, kOffCrc) != Crc32(h, kOffCrc)) bad("header checksum mismatch");
+  if (get<uint32_t>(h, kOffHeaderBytes) != kHeaderBytes ||
+      get<uint64_t>(h, kOffDataOffset) != kHeaderBytes)
+    bad("unexpected header size or data offset");
+  const uint32_t kind = get<uint32_t>(h, kOffKind);
+  const uint32_t cw = get<uint32_t>(h, kOffCellWords);
+  if (!((kind == 0 && cw == 1) || (kind == 1 && cw == kConsolidatedCellWords)))
+    bad("unknown tier kind or cell size");
+  params_.kind = static_cast<TierKind>(kind);
+  params_.max_series = get<uint32_t>(h, kOffMaxSeries);
+  params_.slots = get<uint32_t>(h, kOffSlots);
+  params_.interval_ms = get<uint64_t>(h, kOffIntervalMs);
+  params_.tier_index = get<uint32_t>(h, kOffTierIndex);
+  params_.created_ms = get<uint64_t>(h, kOffCreatedMs);
+  const char* name = reinterpret_cast<const char*>(h + kOffSchemaName);
+  params_.schema_name.assign(name, strnlen(name, kSchemaNameBytes));
+  if (params_.max_series == 0 || params_.max_series > kMaxSeriesLimit || params_.slots == 0 ||
+      params_.slots > kMaxSlotsLimit || params_.interval_ms == 0)
+    bad("header fields out of range");
+  cell_words_ = cw;
+  const uint64_t rb = row_bytes_for(cw, params_.max_series);
+  if (get<uint64_t>(h, kOffRowBytes) != rb) bad("row size does not match the series count");
+  row_words_ = rb / 8;
+  const uint64_t expected = kHeaderBytes + rb * params_.slots;
+  if (get<uint64_t>(h, kOffFileBytes) != expected || file_size != expected)
+    bad("file is " + std::to_string(file_size) + " bytes, its header says " +
+        std::to_string(expected) + " (truncated or extended)");
+  for (uint32_t slot = 0; slot < params_.slots; slot++) {
+    const double s = stamp_load(row(slot));
+    if (!plausible_stamp(s, slot, params_.slots))
+      bad("row " + std::to_string(slot) + " has an impossible interval stamp");
+  }
+}
+
+// Only the writer (holding the store lock) runs this: a row whose seqlock is odd was being
+// claimed when a writer died. Clear it and make it stable again.
+void Slab::Repair() {
+  uint64_t newest = 0;
+  for (uint32_t slot = 0; slot < params_.slots; slot++) {
+    double* r = row(slot);
+    auto& seq = word_atomic(r + kRowSeqWord);
+    const uint64_t q = seq.load(std::memory_order_acquire);
+    if (q & 1) {
+      word_atomic(r + kRowStampWord).store(0, std::memory_order_relaxed);
+      for (size_t w = kRowHeaderWords; w < row_words_; w++) cell_store(r + w, kNaN);
+      seq.store(q + 1, std::memory_order_release);
+      counter(kOffRepairs).fetch_add(1, std::memory_order_relaxed);
+    }
+    const double s = stamp_load(r);
+    if (s > 0 && static_cast<uint64_t>(s) > newest) newest = static_cast<uint64_t>(s);
+  }
+  // The head is written after the stamp; a crash between the two leaves it behind.
+  counter(kOffHead).store(newest, std::memory_order_release);
+}
+
+ClaimResult Slab::Claim(uint64_t k) {
+  double* r = row(slot_of(k));
+  auto& seq = word_atomic(r + kRowSeqWord);
+  auto& stamp = word_atomic(r + kRowStampWord);
+  const double kd = static_cast<double>(k);
+  for (;;) {
+    double cur = stamp_load(r);
+    if (cur == kd) return ClaimResult::kOk;
+    if (cur > kd) {
+      count_late();
+      return ClaimResult::kLate;
+    }
+    uint64_t e = seq.load(std::memory_order_acquire);
+    if (e & 1) {
+      cpu_relax();
+      continue;
+    }
+    if (!seq.compare_exchange_weak(e, e + 1, std::memory_order_acq_rel)) continue;
+    // We own the row. Another claimer may have finished between our stamp load and the CAS.
+    cur = stamp_load(r);
+    if (cur >= kd) {
+      seq.store(e + 2, std::memory_order_release);
+      if (cur == kd) return ClaimResult::kOk;
+      count_late();
+      return ClaimResult::kLate;
+    }
+    // Hide the old lap first, so fast-path writers of the old interval stop matching it,
+    // then clear every cell, and only then publish the new interval.
+    stamp.store(0, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    for (size_t w = kRowHeaderWords; w < row_words_; w++) cell_store(r + w, kNaN);
+    stamp.store(bits_of(kd), std::memory_order_release);
+    seq.store(e + 2, std::memory_order_release);
+    auto& head = counter(kOffHead);
+    uint64_t h = head.load(std::memory_order_relaxed);
+    while (k > h && !head.compare_exchange_weak(h, k, std::memory_order_acq_rel)) {
+    }
+    counter(kOffClaims).fetch_add(1, std::memory_order_relaxed);
+    return ClaimResult::kOk;
+  }
+}
+
+// Seqlock read of words [first_word, first_word + nwords) of row(k)'s cells region for col.
+void Slab::ReadCellsConsistent(uint64_t k, uint32_t col, uint32_t first_word, uint32_t nwords,
+                               double* out, bool* present) const {
+  const double* r = row(slot_of(k));
+  const auto& seq = *reinterpret_cast<const std::atomic<uint64_t>*>(r + kRowSeqWord);
+  const double kd = static_cast<double>(k);
+  const double* cell = r + kRowHeaderWords + static_cast<size_t>(col) * cell_words_ + first_word;
+  for (int attempt = 0; attempt < kReaderRetries; attempt++) {
+    const uint64_t s1 = seq.load(std::memory_order_acquire);
+    if (s1 & 1) {
+      cpu_relax();
+      continue;
+    }
+    const bool match = stamp_load(r) == kd;
+    if (match)
+      for (uint32_t i = 0; i < nwords; i++) out[i] = cell_load(cell + i);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq.load(std::memory_order_relaxed) == s1) {
+      *present = match;
+      return;
+    }
+  }
+  *present = false;  // a row that never settles (its writer died mid-claim) reads as missing
+}
+
+void Slab::ReadColumn(uint32_t col, uint32_t field, uint64_t k0, uint32_t n, double* out) const {
+  uint32_t slot = slot_of(k0);
+  const size_t cell_off = kRowHeaderWords + static_cast<size_t>(col) * cell_words_ + field;
+  for (uint32_t i = 0; i < n; i++) {
+    const double* r = row(slot);
+    const auto& seq = *reinterpret_cast<const std::atomic<uint64_t>*>(r + kRowSeqWord);
+    const double kd = static_cast<double>(k0 + i);
+    double v = kNaN;
+    for (int attempt = 0; attempt < kReaderRetries; attempt++) {
+      const uint64_t s1 = seq.load(std::memory_order_acquire);
+      if (s1 & 1) {
+        cpu_relax();
+        continue;
+      }
+      const double got = stamp_load(r) == kd ? cell_load(r + cell_off) : kNaN;
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (seq.load(std::memory_order_relaxed) == s1) {
+        v = got;
+        break;
+      }
+    }
+    out[i] = v;
+    if (++slot == params_.slots) slot = 0;
+  }
+}
+
+bool Slab::ReadCell(uint32_t col, uint64_t k, double* out) const {
+  bool present = false;
+  ReadCellsConsistent(k, col, 0, cell_words_, out, &present);
+  return present;
+}
+
+void Slab::ConsolidateBucket(const Slab& src, uint64_t b, uint32_t ncols, double xff,
+                             double expected_points) {
+  const uint64_t ratio = params_.interval_ms / src.params_.interval_ms;
+  const uint64_t k0 = b * ratio;
+  const bool raw = src.params_.kind == TierKind::kRaw;
+  const uint32_t scw = src.cell_words_;
+  std::vector<double> acc(static_cast<size_t>(ncols) * kConsolidatedCellWords);
+  for (uint32_t c = 0; c < ncols; c++) {
+    double* a = &acc[c * kConsolidatedCellWords];
+    a[kSum] = 0;
+    a[kCount] = 0;
+    a[kMin] = std::numeric_limits<double>::infinity();
+    a[kMax] = -std::numeric_limits<double>::infinity();
+    a[kLast] = kNaN;
+  }
+  std::vector<double> cell(scw);
+  for (uint64_t k = k0; k < k0 + ratio; k++) {
+    for (uint32_t c = 0; c < ncols; c++) {
+      bool present = false;
+      src.ReadCellsConsistent(k, c, 0, scw, cell.data(), &present);
+      if (!present) continue;
+      double* a = &acc[c * kConsolidatedCellWords];
+      if (raw) {
+        const double v = cell[0];
+        if (std::isnan(v)) continue;
+        a[kSum] += v;
+        a[kCount] += 1;
+        if (v < a[kMin]) a[kMin] = v;
+        if (v > a[kMax]) a[kMax] = v;
+        a[kLast] = v;
+      } else {
+        if (!(cell[kCount] > 0)) continue;
+        a[kSum] += cell[kSum];
+        a[kCount] += cell[kCount];
+        if (cell[kMin] < a[kMin]) a[kMin] = cell[kMin];
+        if (cell[kMax] > a[kMax]) a[kMax] = cell[kMax];
+        a[kLast] = cell[kLast];
+      }
+    }
+  }
+  if (Claim(b) != ClaimResult::kOk) return;  // the ring already holds a newer lap here
+  double* r = row(slot_of(b));
+  for (uint32_t c = 0; c < ncols; c++) {
+    double* a = &acc[c * kConsolidatedCellWords];
+    const double missing = 1.0 - a[kCount] / expected_points;
+    double* dst = r + kRowHeaderWords + static_cast<size_t>(c) * kConsolidatedCellWords;
+    const bool keep = a[kCount] > 0 && missing <= xff + 1e-12;
+    cell_store(dst + kSum, keep ? a[kSum] : kNaN);
+    cell_store(dst + kCount, keep ? a[kCount] : 0);
+    cell_store(dst + kMin, keep ? a[kMin] : kNaN);
+    cell_store(dst + kMax, keep ? a[kMax] : kNaN);
+    cell_store(dst + kLast, keep ? a[kLast] : kNaN);
+  }
+}
+
+void Slab::Flush() {
+  if (!read_only_ && ::msync(base_, size_, MS_SYNC) != 0)
+    throw SlabIoError(errno_text("msync", path_));
+}
+
+ClaimResult Writer::RecordSlow(uint32_t col, uint64_t ts_ms, double value) {
+  const uint64_t iv = slab_->params().interval_ms;
+  const uint64_t k = ts_ms / iv;
+  ClaimResult c = slab_->Record(col, k, value);
+  if (c == ClaimResult::kOk && static_cast<double>(k) >= kd_) {
+    start_ = k * iv;
+    end_ = start_ + iv;
+    kd_ = static_cast<double>(k);
+    row_ = slab_->row(slab_->slot_of(k));
+  }
+  return c;
+}
+
+}  // namespace rondo

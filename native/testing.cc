@@ -1,0 +1,104 @@
+// Test-only helpers: native writer threads that record through the C++ API (rondo::Writer),
+// the way the VMM's vCPU threads do, so tests can race them against the JavaScript thread.
+#include <napi.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "addon.h"
+
+namespace rondo_addon {
+namespace {
+
+struct WriterResult {
+  uint64_t ok = 0;
+  uint64_t late = 0;
+};
+
+class WriterThreads : public Napi::ObjectWrap<WriterThreads> {
+ public:
+  static Napi::FunctionReference* constructor;
+  explicit WriterThreads(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WriterThreads>(info) {}
+  ~WriterThreads() override { JoinAll(); }
+
+  // Thread t records column firstCol + t at ts = startMs + i * stepMs, value = valueOf(i, col),
+  // for i in [0, points); all threads start together.
+  void Start(std::shared_ptr<rondo::Slab> slab, uint32_t threads, uint32_t first_col,
+             uint64_t start_ms, uint64_t step_ms, uint32_t points) {
+    results_.resize(threads);
+    for (uint32_t t = 0; t < threads; t++) {
+      threads_.emplace_back([this, slab, t, first_col, start_ms, step_ms, points, threads] {
+        rondo::Writer w(slab);
+        const uint32_t col = first_col + t;
+        ready_.fetch_add(1);
+        while (ready_.load() < threads) {
+        }
+        WriterResult r;
+        for (uint32_t i = 0; i < points; i++) {
+          const uint64_t ts = start_ms + static_cast<uint64_t>(i) * step_ms;
+          const double v = static_cast<double>(ts / slab->params().interval_ms) * 1000.0 + col;
+          if (w.Record(col, ts, v) == rondo::ClaimResult::kOk)
+            r.ok++;
+          else
+            r.late++;
+        }
+        results_[t] = r;
+      });
+    }
+  }
+
+  Napi::Value Join(const Napi::CallbackInfo& info) {
+    JoinAll();
+    Napi::Array out = Napi::Array::New(info.Env(), results_.size());
+    for (size_t i = 0; i < results_.size(); i++) {
+      Napi::Object o = Napi::Object::New(info.Env());
+      o.Set("ok", static_cast<double>(results_[i].ok));
+      o.Set("late", static_cast<double>(results_[i].late));
+      out.Set(static_cast<uint32_t>(i), o);
+    }
+    return out;
+  }
+
+ private:
+  void JoinAll() {
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  std::vector<std::thread> threads_;
+  std::vector<WriterResult> results_;
+  std::atomic<uint32_t> ready_{0};
+};
+
+Napi::FunctionReference* WriterThreads::constructor = nullptr;
+
+// startWriters(slab, threads, firstCol, startMs, stepMs, points) -> { join(): [{ok, late}] }
+Napi::Value StartWriters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<rondo::Slab> slab = SlabWrap::FromValue(info[0]);
+  const uint32_t threads = info[1].As<Napi::Number>().Uint32Value();
+  const uint32_t first_col = info[2].As<Napi::Number>().Uint32Value();
+  const double start_ms = info[3].As<Napi::Number>().DoubleValue();
+  const double step_ms = info[4].As<Napi::Number>().DoubleValue();
+  const uint32_t points = info[5].As<Napi::Number>().Uint32Value();
+  if (slab->read_only() || threads == 0 || threads > 64 ||
+      first_col + threads > slab->params().max_series || !(start_ms > 0) || !(step_ms > 0))
+    throw Napi::RangeError::New(env, "startWriters arguments out of range");
+  Napi::Object obj = WriterThreads::constructor->New({});
+  WriterThreads::Unwrap(obj)->Start(slab, threads, first_col, static_cast<uint64_t>(start_ms),
+                                    static_cast<uint64_t>(step_ms), points);
+  return obj;
+}
+
+}  // namespace
+
+void InitTesting(Napi::Env env, Napi::Object exports) {
+  Napi::Function cls = WriterThreads::DefineClass(
+      env, "WriterThreads", {WriterThreads::InstanceMethod("join", &WriterThreads::Join)});
+  WriterThreads::constructor = new Napi::FunctionReference(Napi::Persistent(cls));
+  Napi::Object testing = Napi::Object::New(env);
+  testing.Set("startWriters", Napi::Function::New(env, StartWriters));
+  exports.Set("testing", testing);
+}
+
+}  // namespace rondo_addon

@@ -1,0 +1,13 @@
+export { Store, SeriesHandle, MIN_TIMESTAMP } from './store';
+export type { StoreOptions, RegisterOptions, StoreInfo, TierInfo, SeriesInfo, SelectResult, ConsolidateOptions } from './store';
+export type { QueryOptions, QueryResult, QuerySegment } from './query';
+export { MAX_QUERY_POINTS } from './query';
+export { AGGREGATIONS, DEFAULT_SCHEMAS, DEFAULT_TIERS } from './schema';
+export type { Aggregation, SchemaOptions, TierOptions, SchemaSpec, TierSpec } from './schema';
+export type { Labels, SeriesKind } from './series';
+export { parseSelector, formatSeries } from './selector';
+export type { Selector, LabelMatcher, MatchOp } from './selector';
+export { parseDuration, formatDuration } from './duration';
+export type { Duration } from './duration';
+export { counterRate } from './rate';
+export * from './errors';

@@ -1,0 +1,88 @@
+// The compiled addon (native/), loaded once. Its API is internal: the Store wraps it.
+import * as path from 'node:path';
+
+export interface SlabCreateParams {
+  consolidated: boolean;
+  maxSeries: number;
+  slots: number;
+  intervalMs: number;
+  tierIndex: number;
+  createdMs: number;
+  schemaName: string;
+}
+
+export interface SlabParams extends SlabCreateParams {
+  cellWords: number;
+  rowWords: number;
+  headerBytes: number;
+  fileBytes: number;
+}
+
+export interface SlabCounters {
+  /** Newest interval number a row was claimed for (0: none). */
+  head: number;
+  lateWrites: number;
+  claims: number;
+  repairs: number;
+  /** Consolidated tiers: the next bucket number to fill (0: not started). */
+  cursor: number;
+}
+
+export interface NativeSlab {
+  buffer(): ArrayBuffer;
+  /** 0: the row holds interval k; 1: refused, the slot holds a newer interval (counted). */
+  claim(k: number): number;
+  record(col: number, ts: number, value: number): number;
+  readColumn(col: number, field: number, k0: number, n: number, out: Float64Array): void;
+  readCell(col: number, k: number, out: Float64Array): boolean;
+  consolidate(
+    src: NativeSlab,
+    fromBucket: number,
+    toBucket: number,
+    ncols: number,
+    xff: number,
+    expectedPoints: number,
+  ): void;
+  counters(): SlabCounters;
+  setCursor(v: number): void;
+  countLate(): void;
+  params(): SlabParams;
+  flush(): void;
+  close(): void;
+}
+
+export interface WriterThreads {
+  join(): Array<{ ok: number; late: number }>;
+}
+
+export interface Addon {
+  Slab: new (path: string, mode: 'create' | 'rw' | 'ro', params?: SlabCreateParams) => NativeSlab;
+  lockStore(path: string): number;
+  unlockStore(fd: number): void;
+  headerBytes: number;
+  formatVersion: number;
+  testing: {
+    startWriters(
+      slab: NativeSlab,
+      threads: number,
+      firstCol: number,
+      startMs: number,
+      stepMs: number,
+      points: number,
+    ): WriterThreads;
+  };
+}
+
+/** A native error carries a code: RONDO_CORRUPT, RONDO_IO, RONDO_LOCKED, RONDO_ARG, RONDO_CLOSED. */
+export function nativeCode(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
+}
+
+function load(): Addon {
+  // Both src/ and dist/ sit one level below the package root.
+  const root = path.join(__dirname, '..');
+  const variant = process.env.RONDO_ADDON_BUILD ?? 'Release';
+  return require(path.join(root, 'build', variant, 'rondo.node')) as Addon;
+}
+
+export const addon: Addon = load();

@@ -1,0 +1,192 @@
+// Reading a series: choosing the tier, stitching tiers, aggregations of consolidated buckets,
+// counter rates. Rows are read by native code (seqlock-consistent); this module shapes the result.
+import { CapacityError, InvalidQueryError } from './errors';
+import type { NativeSlab } from './native';
+import { AGGREGATIONS, type Aggregation, type TierSpec } from './schema';
+import type { SeriesKind } from './series';
+import { counterRate } from './rate';
+
+export interface QueryOptions {
+  /** First timestamp wanted, ms (inclusive). Default: end minus the finest tier's retention. */
+  start?: number;
+  /** Last timestamp wanted, ms (inclusive). Default: now. */
+  end?: number;
+  /** 'auto' (default): the finest tier whose ring reaches back to start; 'stitch': fine data
+   *  where it exists, coarser before; or a tier index. */
+  tier?: 'auto' | 'stitch' | number;
+  /** Aggregation of consolidated buckets. Default: the tier's `consolidate` ('last' with rate). */
+  agg?: Aggregation;
+  /** Per-second rate of a counter (resets handled). */
+  rate?: boolean;
+}
+
+export interface QuerySegment {
+  tier: number;
+  step: number;
+  start: number;
+  end: number;
+}
+
+export interface QueryResult {
+  /** Start of each interval, ms. */
+  timestamps: Float64Array;
+  /** NaN where nothing was recorded (never 0). */
+  values: Float64Array;
+  /** The tier read (for a stitched query, the finest one used). */
+  tier: number;
+  /** Step between timestamps of that tier, ms. */
+  step: number;
+  agg: Aggregation;
+  /** The parts of the result, oldest first, each from one tier (one part unless stitched). */
+  segments: QuerySegment[];
+}
+
+export interface TierView {
+  spec: TierSpec;
+  slab: NativeSlab;
+}
+
+/** Most points one query may return. */
+export const MAX_QUERY_POINTS = 10_000_000;
+
+// Cell fields of a consolidated tier (native/rondo/slab.h).
+const FIELD = { sum: 0, count: 1, min: 2, max: 3, last: 4 } as const;
+
+export function resolveQuery(tiers: readonly TierView[], column: number, kind: SeriesKind, o: QueryOptions): QueryResult {
+  if (typeof o !== 'object' || o === null) throw new InvalidQueryError('query options must be an object');
+  const end = o.end ?? Date.now();
+  const start = o.start ?? end - tiers[0]!.spec.retentionMs;
+  for (const [k, v] of [['start', start], ['end', end]] as const)
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new InvalidQueryError(`query ${k} ${String(v)} is not a finite number of ms since the epoch`);
+  if (start > end) throw new InvalidQueryError(`query start ${start} is after end ${end}; swap them`);
+  if (o.agg !== undefined && !AGGREGATIONS.includes(o.agg))
+    throw new InvalidQueryError(`aggregation ${JSON.stringify(o.agg)} is not one of ${AGGREGATIONS.join(', ')}`);
+  const tier = o.tier ?? 'auto';
+  const heads = tiers.map((t) => t.slab.counters().head);
+  const oldest = tiers.map((t, i) => (heads[i] === 0 ? Infinity : Math.max(1, heads[i]! - t.spec.slots + 1) * t.spec.intervalMs));
+
+  let result: QueryResult;
+  if (tier === 'stitch') {
+    result = stitch(tiers, oldest, column, o.agg, o.rate === true, start, end);
+  } else {
+    let index: number;
+    if (tier === 'auto') {
+      const covering = oldest.findIndex((t) => t <= start);
+      if (covering >= 0) index = covering;
+      else {
+        // Nothing reaches back that far: the tier that reaches furthest.
+        let best = 0;
+        oldest.forEach((t, i) => {
+          if (t < oldest[best]!) best = i;
+        });
+        index = best;
+      }
+    } else if (Number.isInteger(tier) && tier >= 0 && tier < tiers.length) {
+      index = tier;
+    } else {
+      throw new InvalidQueryError(`tier ${JSON.stringify(tier)} is not valid; use 'auto', 'stitch' or an index from 0 to ${tiers.length - 1}`);
+    }
+    const agg = o.agg ?? defaultAgg(tiers[index]!.spec, o.rate === true);
+    result = queryTier(tiers[index]!, column, agg, start, end);
+  }
+  if (o.rate === true) {
+    if (kind !== 'counter')
+      throw new InvalidQueryError('rate is for counters (running totals); this series is a gauge: query its values as they are');
+    result.values = counterRate(result.timestamps, result.values);
+  }
+  return result;
+}
+
+function defaultAgg(t: TierSpec, rate: boolean): Aggregation {
+  return rate ? 'last' : t.consolidate;
+}
+
+/** Intervals of one tier whose start lies in [start, end]. */
+export function queryTier(t: TierView, column: number, agg: Aggregation, start: number, end: number): QueryResult {
+  const step = t.spec.intervalMs;
+  const k0 = Math.max(1, Math.ceil(start / step));
+  const k1 = Math.floor(end / step);
+  const n = Math.max(0, k1 - k0 + 1);
+  if (n > MAX_QUERY_POINTS)
+    throw new CapacityError(
+      `query of ${n} points at ${step} ms steps is over the limit of ${MAX_QUERY_POINTS}; narrow the range or choose a coarser tier`,
+    );
+  const timestamps = new Float64Array(n);
+  for (let i = 0; i < n; i++) timestamps[i] = (k0 + i) * step;
+  const values = readValues(t, column, agg, k0, n);
+  return { timestamps, values, tier: t.spec.index, step, agg, segments: n === 0 ? [] : [{ tier: t.spec.index, step, start: k0 * step, end: k1 * step }] };
+}
+
+function readValues(t: TierView, column: number, agg: Aggregation, k0: number, n: number): Float64Array {
+  const values = new Float64Array(n).fill(NaN);
+  if (n === 0) return values;
+  // Only the part of the range the ring can hold is read; the rest stays NaN.
+  const head = t.slab.counters().head;
+  if (head === 0) return values;
+  const lo = Math.max(k0, head - t.spec.slots + 1);
+  const hi = Math.min(k0 + n - 1, head);
+  if (lo > hi) return values;
+  const off = lo - k0;
+  const len = hi - lo + 1;
+  const part = values.subarray(off, off + len);
+  if (t.spec.index === 0) {
+    t.slab.readColumn(column, 0, lo, len, part);
+    if (agg === 'count') for (let i = 0; i < len; i++) part[i] = Number.isNaN(part[i]!) ? NaN : 1;
+    return values;
+  }
+  if (agg === 'avg') {
+    const count = new Float64Array(len);
+    t.slab.readColumn(column, FIELD.sum, lo, len, part);
+    t.slab.readColumn(column, FIELD.count, lo, len, count);
+    for (let i = 0; i < len; i++) part[i] = count[i]! > 0 ? part[i]! / count[i]! : NaN;
+  } else {
+    t.slab.readColumn(column, FIELD[agg], lo, len, part);
+    if (agg === 'count') for (let i = 0; i < len; i++) if (!(part[i]! > 0)) part[i] = NaN;
+  }
+  return values;
+}
+
+function stitch(
+  tiers: readonly TierView[],
+  oldest: readonly number[],
+  column: number,
+  agg: Aggregation | undefined,
+  rate: boolean,
+  start: number,
+  end: number,
+): QueryResult {
+  // From the finest tier back in time: each tier covers from its oldest point up to the first
+  // timestamp of the finer part already taken.
+  const parts: QueryResult[] = [];
+  let upper = Math.floor(end) + 1; // exclusive
+  for (let i = 0; i < tiers.length; i++) {
+    const t = tiers[i]!;
+    const from = Math.max(start, oldest[i]!);
+    if (from === Infinity || from >= upper) continue;
+    const part = queryTier(t, column, agg ?? defaultAgg(t.spec, rate), from, upper - 1);
+    if (part.timestamps.length === 0) continue;
+    parts.push(part);
+    upper = part.timestamps[0]!;
+  }
+  if (parts.length === 0) return queryTier(tiers[0]!, column, agg ?? defaultAgg(tiers[0]!.spec, rate), start, end);
+  parts.reverse();
+  const n = parts.reduce((a, p) => a + p.timestamps.length, 0);
+  const timestamps = new Float64Array(n);
+  const values = new Float64Array(n);
+  let at = 0;
+  for (const p of parts) {
+    timestamps.set(p.timestamps, at);
+    values.set(p.values, at);
+    at += p.timestamps.length;
+  }
+  const finest = parts[parts.length - 1]!;
+  return {
+    timestamps,
+    values,
+    tier: finest.tier,
+    step: finest.step,
+    agg: finest.agg,
+    segments: parts.flatMap((p) => p.segments),
+  };
+}

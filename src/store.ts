@@ -1,0 +1,793 @@
+// The embedded store: one directory of slabs (one per schema and tier), a series index and the
+// schemas. The record() fast path writes the mapped slab through a Float64Array and crosses
+// into native code only to take a new row.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { addon, nativeCode, type NativeSlab } from './native';
+import {
+  CapacityError,
+  ConfigError,
+  CorruptFileError,
+  InvalidSeriesError,
+  InvalidTimestampError,
+  InvalidValueError,
+  LateWriteError,
+  NotAStoreError,
+  ReadOnlyError,
+  RondoError,
+  StoreClosedError,
+  StoreLockedError,
+} from './errors';
+import { readMetaFile, writeMetaFile, fsyncDir } from './metafile';
+import {
+  assertSameSchemas,
+  DEFAULT_SCHEMAS,
+  normalizeSchemas,
+  routeSeries,
+  type Aggregation,
+  type SchemaOptions,
+  type SchemaSpec,
+  type TierSpec,
+} from './schema';
+import { type Labels, type SeriesKind, validateSeries } from './series';
+import { formatSeries, parseSelector } from './selector';
+import { formatDuration } from './duration';
+import { queryTier, resolveQuery, type QueryOptions, type QueryResult, type TierView } from './query';
+
+export const STORE_FILE = 'rondo.json';
+export const SERIES_FILE = 'series.json';
+export const LOCK_FILE = 'LOCK';
+/** Timestamps before 2000-01-01 are refused: most often they are seconds passed as milliseconds. */
+export const MIN_TIMESTAMP = Date.UTC(2000, 0, 1);
+
+export interface StoreOptions {
+  /** Schemas for a new store. On an existing store, omit them to use what is on disk. */
+  schemas?: readonly SchemaOptions[];
+  /** How far ahead of the clock a timestamp may be. Default 1 hour. */
+  maxFutureMs?: number;
+  /** Mode of a newly created store directory. Default 0o700. */
+  dirMode?: number;
+  /** Mode of newly created store files. Default 0o600. */
+  fileMode?: number;
+}
+
+export interface RegisterOptions {
+  /** gauge (default) or counter: a counter stores its running total; rates come at query time. */
+  kind?: SeriesKind;
+}
+
+/** Where the JavaScript thread writes tier 0 of one schema: the mapped rows and the current row. */
+class RawWriter {
+  f64: Float64Array;
+  readonly rowWords: number;
+  readonly slots: number;
+  readonly intervalMs: number;
+  // The newest interval written through this writer, cached so a record is two compares.
+  curStart = Infinity;
+  curEnd = -Infinity;
+  curK = -1;
+  curBase = 0;
+  constructor(
+    readonly slab: NativeSlab,
+    readonly tier: TierSpec,
+    readonly schema: string,
+  ) {
+    const p = slab.params();
+    this.f64 = new Float64Array(slab.buffer(), p.headerBytes);
+    this.rowWords = p.rowWords;
+    this.slots = p.slots;
+    this.intervalMs = p.intervalMs;
+  }
+  disable(): void {
+    this.curStart = Infinity;
+    this.curEnd = -Infinity;
+    this.f64 = new Float64Array(0);
+  }
+}
+
+/** A registered series. Pass it to record() and query(); it belongs to the store that made it. */
+export class SeriesHandle {
+  /** @internal */ readonly cell: number;
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly labels: Labels,
+    readonly kind: SeriesKind,
+    readonly schema: string,
+    /** Column of this series in its schema's rows. */
+    readonly column: number,
+    /** @internal */ readonly w: RawWriter,
+    /** @internal */ readonly owner: Store,
+  ) {
+    this.cell = 2 + column;
+  }
+  /** `name{label="value",...}` */
+  get key(): string {
+    return formatSeries(this.name, this.labels);
+  }
+}
+
+interface SchemaState {
+  spec: SchemaSpec;
+  slabs: NativeSlab[];
+  writer: RawWriter;
+  series: SeriesHandle[];
+}
+
+interface SeriesRecord {
+  name: string;
+  labels: Record<string, string>;
+  kind: SeriesKind;
+  schema: string;
+  column: number;
+}
+
+export interface TierInfo {
+  index: number;
+  intervalMs: number;
+  retentionMs: number;
+  slots: number;
+  consolidate: Aggregation;
+  xff: number;
+  file: string;
+  bytes: number;
+  /** Start of the newest interval held, ms; null when the tier is empty. */
+  newest: number | null;
+  /** Start of the oldest interval the ring can still hold, ms; null when empty. */
+  oldest: number | null;
+  lateWrites: number;
+  rowsClaimed: number;
+  rowsRepaired: number;
+  /** Consolidated tiers: start of the next bucket to consolidate, ms; null before the first. */
+  consolidatedUntil: number | null;
+}
+
+export interface SeriesInfo {
+  id: number;
+  name: string;
+  labels: Labels;
+  key: string;
+  kind: SeriesKind;
+  schema: string;
+  lastTimestamp: number | null;
+  lastValue: number | null;
+}
+
+export interface StoreInfo {
+  dir: string;
+  readOnly: boolean;
+  createdMs: number;
+  schemas: Array<{
+    name: string;
+    match: Labels;
+    maxSeries: number;
+    seriesCount: number;
+    tiers: TierInfo[];
+  }>;
+  series: SeriesInfo[];
+  totals: { series: number; bytes: number };
+}
+
+export interface SelectResult extends QueryResult {
+  name: string;
+  labels: Labels;
+  kind: SeriesKind;
+}
+
+export interface ConsolidateOptions {
+  /** Buckets that ended at or before this time are consolidated. Default Date.now(). */
+  now?: number;
+}
+
+const LEFTOVER_RE = /^(series\.json|rondo\.json|LOCK|.*\.slab)(\.tmp)?$/;
+
+export class Store {
+  readonly dir: string;
+  readonly readOnly: boolean;
+  private closed = false;
+  private lockFd = -1;
+  private readonly schemas: SchemaState[] = [];
+  private readonly byKey = new Map<string, SeriesHandle>();
+  private readonly all: SeriesHandle[] = [];
+  private readonly maxFutureMs: number;
+  private readonly fileMode: number;
+  private createdMs = 0;
+  private seriesStamp = '';
+
+  /** Opens (or creates) a store for writing. Only one writer per store: others get StoreLockedError. */
+  static open(dir: string, options: StoreOptions = {}): Store {
+    return new Store(dir, options, false);
+  }
+
+  /** Opens a store another process may be writing, to read it. Takes no lock and never writes. */
+  static openReadOnly(dir: string): Store {
+    return new Store(dir, {}, true);
+  }
+
+  private constructor(dir: string, options: StoreOptions, readOnly: boolean) {
+    if (typeof dir !== 'string' || dir === '') throw new ConfigError('store directory must be a non-empty path string');
+    if (typeof options !== 'object' || options === null) throw new ConfigError('store options must be an object');
+    this.dir = path.resolve(dir);
+    this.readOnly = readOnly;
+    this.maxFutureMs = options.maxFutureMs ?? 3_600_000;
+    if (!(this.maxFutureMs >= 0)) throw new ConfigError(`maxFutureMs ${String(options.maxFutureMs)} must be a number ≥ 0`);
+    this.fileMode = options.fileMode ?? 0o600;
+    const given = options.schemas === undefined ? undefined : normalizeSchemas(options.schemas);
+    try {
+      if (readOnly) this.openExisting(undefined);
+      else this.openForWriting(given, options.dirMode ?? 0o700);
+    } catch (e) {
+      this.releaseAll();
+      throw e;
+    }
+  }
+
+  private openForWriting(given: SchemaSpec[] | undefined, dirMode: number): void {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(this.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    if (st === undefined) {
+      fs.mkdirSync(this.dir, { recursive: true, mode: dirMode });
+    } else if (!st.isDirectory()) {
+      throw new NotAStoreError(`${this.dir} is not a directory; give the path of a store directory (it is created if missing)`);
+    }
+    try {
+      this.lockFd = addon.lockStore(path.join(this.dir, LOCK_FILE));
+    } catch (e) {
+      if (nativeCode(e) === 'RONDO_LOCKED')
+        throw new StoreLockedError(
+          `store ${this.dir} is already open for writing (${(e as Error).message}); close that Store first, or read it with Store.openReadOnly()`,
+        );
+      throw e;
+    }
+    if (fs.existsSync(path.join(this.dir, STORE_FILE))) {
+      this.openExisting(given);
+      return;
+    }
+    const foreign = fs.readdirSync(this.dir).filter((f) => !LEFTOVER_RE.test(f));
+    if (foreign.length > 0)
+      throw new NotAStoreError(
+        `${this.dir} is not a rondo store (no ${STORE_FILE}) and holds other files (${foreign.slice(0, 3).join(', ')}); use an empty or new directory`,
+      );
+    this.create(given ?? normalizeSchemas(DEFAULT_SCHEMAS));
+  }
+
+  // A new store: slabs first, then the series index, and the store file last, so a crash
+  // part-way leaves a directory that the next open recreates rather than half a store.
+  private create(specs: SchemaSpec[]): void {
+    this.createdMs = Date.now();
+    for (const spec of specs) {
+      const slabs = spec.tiers.map(
+        (t) =>
+          new addon.Slab(path.join(this.dir, t.file), 'create', {
+            consolidated: t.index > 0,
+            maxSeries: spec.maxSeries,
+            slots: t.slots,
+            intervalMs: t.intervalMs,
+            tierIndex: t.index,
+            createdMs: this.createdMs,
+            schemaName: spec.name,
+          }),
+      );
+      this.addSchema(spec, slabs);
+    }
+    this.writeSeriesIndex();
+    writeMetaFile(path.join(this.dir, STORE_FILE), 'rondo-store', { createdMs: this.createdMs, schemas: specs }, this.fileMode);
+    fsyncDir(this.dir);
+  }
+
+  private openExisting(given: SchemaSpec[] | undefined): void {
+    const storeFile = path.join(this.dir, STORE_FILE);
+    let body: unknown;
+    try {
+      body = readMetaFile(storeFile, 'rondo-store');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') body = undefined;
+      else throw e;
+    }
+    if (body === undefined)
+      throw new NotAStoreError(`${this.dir} is not a rondo store (no ${STORE_FILE}); check the path, or open it for writing to create one`);
+    const meta = body as { createdMs?: unknown; schemas?: unknown };
+    let onDisk: SchemaSpec[];
+    try {
+      onDisk = normalizeSchemas(
+        (meta.schemas as Array<SchemaSpec & { tiers: Array<TierSpec> }>).map((s) => ({
+          name: s.name,
+          match: s.match,
+          maxSeries: s.maxSeries,
+          tiers: s.tiers.map((t) => ({ interval: t.intervalMs, retention: t.retentionMs, consolidate: t.consolidate, xff: t.xff })),
+        })),
+      );
+    } catch (e) {
+      throw new CorruptFileError(`${storeFile} holds schemas this rondo cannot use (${(e as Error).message}); restore it from a backup`);
+    }
+    if (given !== undefined) assertSameSchemas(given, onDisk, this.dir);
+    this.createdMs = typeof meta.createdMs === 'number' ? meta.createdMs : 0;
+    for (const spec of onDisk) {
+      const slabs: NativeSlab[] = [];
+      for (const t of spec.tiers) {
+        const file = path.join(this.dir, t.file);
+        let slab: NativeSlab;
+        try {
+          slab = new addon.Slab(file, this.readOnly ? 'ro' : 'rw');
+        } catch (e) {
+          slabs.forEach((s) => s.close());
+          throw slabError(e, file);
+        }
+        slabs.push(slab);
+        const p = slab.params();
+        if (p.maxSeries !== spec.maxSeries || p.slots !== t.slots || p.intervalMs !== t.intervalMs || p.consolidated !== t.index > 0) {
+          slabs.forEach((s) => s.close());
+          throw new CorruptFileError(
+            `${file} does not match its schema "${spec.name}" tier ${t.index} in ${STORE_FILE} (shape differs); restore the store from a backup`,
+          );
+        }
+        const c = slab.counters();
+        if (c.head * t.intervalMs > Date.now() + 86_400_000 || c.cursor * t.intervalMs > Date.now() + 86_400_000) {
+          slabs.forEach((s) => s.close());
+          throw new CorruptFileError(`${file} says it holds data from more than a day in the future; the header is damaged or the clock is wrong`);
+        }
+      }
+      this.addSchema(spec, slabs);
+    }
+    this.loadSeriesIndex(true);
+  }
+
+  private addSchema(spec: SchemaSpec, slabs: NativeSlab[]): void {
+    const writer = this.readOnly ? undefined : new RawWriter(slabs[0]!, spec.tiers[0]!, spec.name);
+    this.schemas.push({ spec, slabs, writer: writer ?? disabledWriter(slabs[0]!, spec), series: [] });
+  }
+
+  // ---- series index ----
+
+  private loadSeriesIndex(initial: boolean): void {
+    const file = path.join(this.dir, SERIES_FILE);
+    let stamp = '';
+    try {
+      const st = fs.statSync(file);
+      stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+    } catch {
+      if (initial) throw new CorruptFileError(`${file} is missing; the store is incomplete: restore it from a backup`);
+      return;
+    }
+    if (stamp === this.seriesStamp) return;
+    const body = readMetaFile(file, 'rondo-series') as { series?: unknown } | undefined;
+    const list = body?.series;
+    if (!Array.isArray(list)) throw new CorruptFileError(`${file} has no series list; restore it from a backup`);
+    for (let id = this.all.length; id < list.length; id++) {
+      const r = list[id] as SeriesRecord;
+      const schema = this.schemas.find((s) => s.spec.name === r?.schema);
+      let labels: Record<string, string>;
+      try {
+        labels = validateSeries(r?.name, r?.labels);
+      } catch (e) {
+        throw new CorruptFileError(`${file} entry ${id} is not a valid series (${(e as Error).message}); restore it from a backup`);
+      }
+      if (schema === undefined || r.column !== schema.series.length || (r.kind !== 'gauge' && r.kind !== 'counter') || r.column >= schema.spec.maxSeries)
+        throw new CorruptFileError(`${file} entry ${id} (${r?.name}) does not fit the store's schemas; restore it from a backup`);
+      this.adopt(r.name, labels, r.kind, schema);
+    }
+    this.seriesStamp = stamp;
+  }
+
+  private adopt(name: string, labels: Record<string, string>, kind: SeriesKind, schema: SchemaState): SeriesHandle {
+    const h = new SeriesHandle(this.all.length, name, Object.freeze(labels), kind, schema.spec.name, schema.series.length, schema.writer, this);
+    schema.series.push(h);
+    this.all.push(h);
+    this.byKey.set(formatSeries(name, labels), h);
+    return h;
+  }
+
+  private writeSeriesIndex(): void {
+    const file = path.join(this.dir, SERIES_FILE);
+    const series: SeriesRecord[] = this.all.map((h) => ({
+      name: h.name,
+      labels: { ...h.labels },
+      kind: h.kind,
+      schema: h.schema,
+      column: h.column,
+    }));
+    writeMetaFile(file, 'rondo-series', { series }, this.fileMode);
+    const st = fs.statSync(file);
+    this.seriesStamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+  }
+
+  /**
+   * The handle of a series, creating it on first use. Idempotent: the same name and labels give
+   * the same series, across reopen. The series goes to the first schema whose `match` it fits.
+   */
+  register(name: string, labels: Labels = {}, options: RegisterOptions = {}): SeriesHandle {
+    this.assertWritable();
+    const clean = validateSeries(name, labels);
+    const kind = options?.kind ?? 'gauge';
+    if (kind !== 'gauge' && kind !== 'counter')
+      throw new InvalidSeriesError(`kind ${JSON.stringify(kind)} of ${name} is not valid; use 'gauge' or 'counter'`);
+    const key = formatSeries(name, clean);
+    const existing = this.byKey.get(key);
+    if (existing !== undefined) {
+      if (existing.kind !== kind)
+        throw new InvalidSeriesError(`${key} is registered as a ${existing.kind}; register it with kind: '${existing.kind}', or use another name`);
+      return existing;
+    }
+    const spec = routeSeries(
+      this.schemas.map((s) => s.spec),
+      name,
+      clean,
+    );
+    if (spec === undefined)
+      throw new InvalidSeriesError(`${key} matches no schema of store ${this.dir}; add a schema with match: {} as the last one to catch every series`);
+    const schema = this.schemas.find((s) => s.spec === spec)!;
+    if (schema.series.length >= spec.maxSeries)
+      throw new CapacityError(
+        `schema "${spec.name}" is full (maxSeries ${spec.maxSeries}) and cannot take ${key}; create the store with a larger maxSeries or route these series to another schema`,
+      );
+    const h = this.adopt(name, clean, kind, schema);
+    try {
+      this.writeSeriesIndex();
+    } catch (e) {
+      // Not on disk means not registered: undo, so a retry starts clean.
+      schema.series.pop();
+      this.all.pop();
+      this.byKey.delete(key);
+      throw e;
+    }
+    return h;
+  }
+
+  /** The handle of an existing series, or undefined. Works on read-only stores. */
+  find(name: string, labels: Labels = {}): SeriesHandle | undefined {
+    this.assertOpen();
+    const key = formatSeries(name, validateSeries(name, labels));
+    let h = this.byKey.get(key);
+    if (h === undefined && this.readOnly) {
+      this.loadSeriesIndex(false);
+      h = this.byKey.get(key);
+    }
+    return h;
+  }
+
+  /** Every series, in registration order. */
+  series(): readonly SeriesHandle[] {
+    this.assertOpen();
+    if (this.readOnly) this.loadSeriesIndex(false);
+    return this.all;
+  }
+
+  // ---- write path ----
+
+  /**
+   * Records a value at a time (ms since the epoch, default now). In steady state this is two
+   * compares, a load and a store into the mapped slab: no call into native code.
+   */
+  record(h: SeriesHandle, value: number, ts: number = Date.now()): void {
+    const w = h?.w;
+    if (w !== undefined && ts >= w.curStart && ts < w.curEnd && value - value === 0) {
+      const f = w.f64;
+      if (f[w.curBase] === w.curK) {
+        f[w.curBase + h.cell] = value;
+        return;
+      }
+    }
+    this.recordSlow(h, value, ts);
+  }
+
+  /** Records several series at one timestamp. Checks everything first: nothing is written unless all can be. */
+  recordBatch(ts: number, handles: readonly SeriesHandle[], values: ArrayLike<number>): void {
+    const n = handles.length;
+    if (values === null || typeof values !== 'object' || values.length !== n)
+      throw new InvalidValueError(`recordBatch got ${n} handles and ${String(values?.length)} values; pass one value per handle`);
+    for (let i = 0; i < n; i++) {
+      const v = values[i]!;
+      if (v - v !== 0) throw this.badValue(handles[i]!, v);
+    }
+    // First make sure every schema's row for ts is taken (this may refuse the whole batch)...
+    let last: RawWriter | undefined;
+    for (let i = 0; i < n; i++) {
+      const h = handles[i]!;
+      if (h?.w !== last) {
+        this.rowFor(h, ts);
+        last = h.w;
+      }
+    }
+    // ...then store: a compare and a store per value.
+    last = undefined;
+    let base = 0;
+    let f = EMPTY;
+    for (let i = 0; i < n; i++) {
+      const h = handles[i]!;
+      const w = h.w;
+      if (w !== last) {
+        last = w;
+        f = w.f64;
+        base = ts >= w.curStart && ts < w.curEnd ? w.curBase : this.rowFor(h, ts);
+      }
+      f[base + h.cell] = values[i]!;
+    }
+  }
+
+  private recordSlow(h: SeriesHandle, value: number, ts: number): void {
+    if (typeof value !== 'number' || value - value !== 0) throw this.badValue(h, value);
+    const w = h.w;
+    const base = this.rowFor(h, ts);
+    w.f64[base + h.cell] = value;
+  }
+
+  /** Index (in words) of the row that holds ts for h's schema, taking the row if needed. */
+  private rowFor(h: SeriesHandle, ts: number): number {
+    if (!(h instanceof SeriesHandle)) throw new InvalidSeriesError('expected a series handle from store.register()');
+    if (h.owner !== this) throw new InvalidSeriesError(`${h.key} was registered in another store (${h.owner.dir}); use that store's record()`);
+    this.assertWritable();
+    const w = h.w;
+    this.checkTimestamp(ts, h);
+    const k = Math.floor(ts / w.intervalMs);
+    const base = (k % w.slots) * w.rowWords;
+    const stamp = w.f64[base]!;
+    if (stamp !== k) {
+      if (stamp > k || w.slab.claim(k) !== 0) {
+        if (stamp > k) w.slab.countLate();
+        throw this.lateWrite(h, ts, k);
+      }
+    }
+    if (k >= w.curK) {
+      w.curK = k;
+      w.curStart = k * w.intervalMs;
+      w.curEnd = w.curStart + w.intervalMs;
+      w.curBase = base;
+    }
+    return base;
+  }
+
+  private checkTimestamp(ts: number, h: SeriesHandle): void {
+    if (typeof ts !== 'number' || !Number.isFinite(ts))
+      throw new InvalidTimestampError(`timestamp ${String(ts)} for ${h.key} is not a finite number; pass milliseconds since the epoch, like Date.now()`);
+    if (ts < MIN_TIMESTAMP)
+      throw new InvalidTimestampError(
+        `timestamp ${ts} for ${h.key} is before 2000-01-01${ts > 0 && ts < 1e11 ? ' (it looks like seconds)' : ''}; pass milliseconds since the epoch, like Date.now()`,
+      );
+    const limit = Date.now() + this.maxFutureMs;
+    if (ts > limit)
+      throw new InvalidTimestampError(
+        `timestamp ${new Date(ts).toISOString()} for ${h.key} is more than ${formatDuration(Math.max(1, this.maxFutureMs))} in the future; check the clock, or raise maxFutureMs`,
+      );
+  }
+
+  private lateWrite(h: SeriesHandle, ts: number, k: number): LateWriteError {
+    const w = h.w;
+    const newest = w.slab.counters().head;
+    const oldest = Math.max(1, newest - w.slots + 1);
+    return new LateWriteError(
+      `write for ${h.key} at ${new Date(ts).toISOString()} refused: its slot in schema "${w.schema}" tier 0 already holds a newer interval; ` +
+        `the ring (${w.slots} × ${formatDuration(w.intervalMs)}) reaches back to ${new Date(oldest * w.intervalMs).toISOString()} ` +
+        `(write in time order, or widen the tier's retention) [k=${k}]`,
+    );
+  }
+
+  private badValue(h: SeriesHandle, v: unknown): InvalidValueError {
+    const what = h instanceof SeriesHandle ? h.key : 'a series';
+    return new InvalidValueError(
+      `value ${typeof v === 'number' ? String(v) : `of type ${typeof v}`} for ${what} is not a finite number; record finite numbers (a missing point is simply not recorded)`,
+    );
+  }
+
+  // ---- consolidation ----
+
+  /**
+   * Fills the consolidated tiers from the finer ones for every bucket that has completed since
+   * the last call, tier by tier. Cost is proportional to the buckets completed; the cursors live
+   * in the slab headers, so a restart resumes where the last call stopped.
+   */
+  consolidate(options: ConsolidateOptions = {}): void {
+    this.assertWritable();
+    const now = options.now ?? Date.now();
+    if (!Number.isFinite(now)) throw new InvalidTimestampError(`consolidate now ${String(now)} is not a finite number of ms`);
+    for (const s of this.schemas) {
+      const ncols = s.series.length;
+      if (ncols === 0) continue;
+      const tiers = s.spec.tiers;
+      for (let i = 1; i < tiers.length; i++) {
+        const t = tiers[i]!;
+        const srcT = tiers[i - 1]!;
+        const dst = s.slabs[i]!;
+        const src = s.slabs[i - 1]!;
+        const ratio = t.intervalMs / srcT.intervalMs;
+        // Tier 1 takes buckets that have ended; coarser tiers take buckets their source has finished.
+        const limit = i === 1 ? Math.floor(now / t.intervalMs) : Math.floor(src.counters().cursor / ratio);
+        const dc = dst.counters();
+        if (dc.cursor >= limit && dc.cursor !== 0) continue;
+        const sc = src.counters();
+        if (sc.head === 0) continue;
+        const srcOldest = Math.max(1, sc.head - srcT.slots + 1);
+        const from = Math.max(dc.cursor, Math.floor(srcOldest / ratio), limit - t.slots, 1);
+        if (from >= limit) continue;
+        dst.consolidate(src, from, limit, ncols, t.xff, t.intervalMs / tiers[0]!.intervalMs);
+      }
+    }
+  }
+
+  // ---- read path ----
+
+  /** Reads one series. See QueryOptions for the range, tier choice and aggregation. */
+  query(h: SeriesHandle, options: QueryOptions = {}): QueryResult {
+    this.assertOpen();
+    if (!(h instanceof SeriesHandle) || h.owner !== this)
+      throw new InvalidSeriesError('query() needs a series handle of this store (from register() or find())');
+    const s = this.schemaOf(h);
+    return resolveQuery(this.tierViews(s), h.column, h.kind, options);
+  }
+
+  /** Reads every series a Prometheus selector matches, e.g. `vcpu_exits_total{reason=~"io|mmio"}`. */
+  select(selector: string, options: QueryOptions = {}): SelectResult[] {
+    this.assertOpen();
+    const sel = parseSelector(selector);
+    const out: SelectResult[] = [];
+    for (const h of this.series()) {
+      if (!sel.matches(h.name, h.labels)) continue;
+      const r = this.query(h, options);
+      out.push({ name: h.name, labels: h.labels, kind: h.kind, ...r });
+    }
+    return out;
+  }
+
+  private schemaOf(h: SeriesHandle): SchemaState {
+    return this.schemas.find((s) => s.spec.name === h.schema)!;
+  }
+
+  private tierViews(s: SchemaState): TierView[] {
+    return s.spec.tiers.map((t, i) => ({ spec: t, slab: s.slabs[i]! }));
+  }
+
+  /** Schemas, tiers (with their counters), series with their last point, and totals. */
+  info(): StoreInfo {
+    this.assertOpen();
+    const series = this.series();
+    let bytes = 0;
+    const schemas = this.schemas.map((s) => ({
+      name: s.spec.name,
+      match: s.spec.match,
+      maxSeries: s.spec.maxSeries,
+      seriesCount: s.series.length,
+      tiers: s.spec.tiers.map((t, i): TierInfo => {
+        const slab = s.slabs[i]!;
+        const c = slab.counters();
+        const fileBytes = slab.params().fileBytes;
+        bytes += fileBytes;
+        return {
+          index: t.index,
+          intervalMs: t.intervalMs,
+          retentionMs: t.retentionMs,
+          slots: t.slots,
+          consolidate: t.consolidate,
+          xff: t.xff,
+          file: t.file,
+          bytes: fileBytes,
+          newest: c.head === 0 ? null : c.head * t.intervalMs,
+          oldest: c.head === 0 ? null : Math.max(1, c.head - t.slots + 1) * t.intervalMs,
+          lateWrites: c.lateWrites,
+          rowsClaimed: c.claims,
+          rowsRepaired: c.repairs,
+          consolidatedUntil: i === 0 || c.cursor === 0 ? null : c.cursor * t.intervalMs,
+        };
+      }),
+    }));
+    for (const f of [STORE_FILE, SERIES_FILE]) {
+      try {
+        bytes += fs.statSync(path.join(this.dir, f)).size;
+      } catch {
+        // counted when present
+      }
+    }
+    return {
+      dir: this.dir,
+      readOnly: this.readOnly,
+      createdMs: this.createdMs,
+      schemas,
+      series: series.map((h) => {
+        const last = this.lastPoint(h);
+        return {
+          id: h.id,
+          name: h.name,
+          labels: h.labels,
+          key: h.key,
+          kind: h.kind,
+          schema: h.schema,
+          lastTimestamp: last?.[0] ?? null,
+          lastValue: last?.[1] ?? null,
+        };
+      }),
+      totals: { series: series.length, bytes },
+    };
+  }
+
+  /** The newest point of a series in its finest tier, or undefined. */
+  lastPoint(h: SeriesHandle): [number, number] | undefined {
+    this.assertOpen();
+    const s = this.schemaOf(h);
+    const t = s.spec.tiers[0]!;
+    const slab = s.slabs[0]!;
+    const head = slab.counters().head;
+    if (head === 0) return undefined;
+    const r = queryTier({ spec: t, slab }, h.column, 'last', Math.max(1, head - t.slots + 1) * t.intervalMs, head * t.intervalMs);
+    for (let i = r.values.length - 1; i >= 0; i--) if (!Number.isNaN(r.values[i])) return [r.timestamps[i]!, r.values[i]!];
+    return undefined;
+  }
+
+  // ---- lifecycle ----
+
+  /** Writes the mapped pages to disk (msync). After it returns, a power loss costs nothing recorded before it. */
+  flush(): void {
+    this.assertWritable();
+    for (const s of this.schemas) for (const slab of s.slabs) slab.flush();
+  }
+
+  /** Flushes and closes. The store's handles stop working; close() twice is harmless. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    let first: unknown;
+    for (const s of this.schemas) {
+      s.writer.disable();
+      for (const slab of s.slabs) {
+        try {
+          slab.close();
+        } catch (e) {
+          first ??= e;
+        }
+      }
+    }
+    this.releaseAll();
+    if (first !== undefined) throw first;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private releaseAll(): void {
+    if (this.lockFd >= 0) {
+      addon.unlockStore(this.lockFd);
+      this.lockFd = -1;
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreClosedError(`store ${this.dir} is closed; open it again to use it`);
+  }
+
+  private assertWritable(): void {
+    this.assertOpen();
+    if (this.readOnly) throw new ReadOnlyError(`store ${this.dir} was opened read-only; use Store.open() in the one writing process`);
+  }
+}
+
+const EMPTY: Float64Array = new Float64Array(0);
+
+function disabledWriter(slab: NativeSlab, spec: SchemaSpec): RawWriter {
+  const w = Object.create(RawWriter.prototype) as RawWriter;
+  Object.assign(w, {
+    slab,
+    tier: spec.tiers[0],
+    schema: spec.name,
+    f64: EMPTY,
+    rowWords: 0,
+    slots: spec.tiers[0]!.slots,
+    intervalMs: spec.tiers[0]!.intervalMs,
+    curStart: Infinity,
+    curEnd: -Infinity,
+    curK: -1,
+    curBase: 0,
+  });
+  return w;
+}
+
+function slabError(e: unknown, file: string): Error {
+  const code = nativeCode(e);
+  const msg = (e as Error).message;
+  if (code === 'RONDO_CORRUPT')
+    return new CorruptFileError(`${msg}; the file is damaged: restore the store from a backup, or move it aside and start a new one`);
+  if (code === 'RONDO_IO' && /ENOENT|No such file/.test(msg))
+    return new CorruptFileError(`${file} is missing; the store is incomplete: restore it from a backup`);
+  return new RondoError(`cannot open ${file}: ${msg}`, { cause: e });
+}
