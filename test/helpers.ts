@@ -1,0 +1,33 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach } from 'vitest';
+import type { SchemaOptions } from '../src/index';
+
+const made: string[] = [];
+afterEach(() => {
+  while (made.length > 0) fs.rmSync(made.pop()!, { recursive: true, force: true });
+});
+
+/** A fresh directory for one test, removed after it. */
+export function tempDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'rondo-test-'));
+  made.push(d);
+  return d;
+}
+
+/** A time aligned to `step` ms, `ago` ms in the past. */
+export function alignedPast(ago: number, step = 300_000): number {
+  return Math.floor((Date.now() - ago) / step) * step;
+}
+
+export const VMM_SCHEMA: SchemaOptions = {
+  name: 'vmm',
+  match: {},
+  maxSeries: 64,
+  tiers: [
+    { interval: '1s', retention: '10m' },
+    { interval: '10s', retention: '6h', consolidate: 'avg' },
+    { interval: '5m', retention: '7d', consolidate: 'avg', xff: 0.5 },
+  ],
+};
