@@ -479,20 +479,19 @@ export class Store {
     const n = handles.length;
     if (values === null || typeof values !== 'object' || values.length !== n)
       throw new InvalidValueError(`recordBatch got ${n} handles and ${String(values?.length)} values; pass one value per handle`);
+    // First check every value and make sure each schema's row for ts is taken (this may refuse
+    // the whole batch), then store: a compare and a store per value.
+    let last: RawWriter | undefined;
     for (let i = 0; i < n; i++) {
       const v = values[i]!;
       if (v - v !== 0) throw this.badValue(handles[i]!, v);
-    }
-    // First make sure every schema's row for ts is taken (this may refuse the whole batch)...
-    let last: RawWriter | undefined;
-    for (let i = 0; i < n; i++) {
       const h = handles[i]!;
-      if (h?.w !== last) {
-        this.rowFor(h, ts);
-        last = h.w;
+      const w = h?.w;
+      if (w !== last) {
+        if (w === undefined || !(ts >= w.curStart && ts < w.curEnd && w.f64[w.curBase] === w.curK)) this.rowFor(h, ts);
+        last = w;
       }
     }
-    // ...then store: a compare and a store per value.
     last = undefined;
     let base = 0;
     let f = EMPTY;
