@@ -56,6 +56,8 @@ export interface RegisterOptions {
   kind?: SeriesKind;
 }
 
+const EMPTY: Float64Array = new Float64Array(0);
+
 /** Where the JavaScript thread writes tier 0 of one schema: the mapped rows and the current row. */
 class RawWriter {
   f64: Float64Array;
@@ -71,9 +73,11 @@ class RawWriter {
     readonly slab: NativeSlab,
     readonly tier: TierSpec,
     readonly schema: string,
+    writable: boolean,
   ) {
     const p = slab.params();
-    this.f64 = new Float64Array(slab.buffer(), p.headerBytes);
+    // A read-only store has nothing to write through: its writer never matches a row.
+    this.f64 = writable ? new Float64Array(slab.buffer(), p.headerBytes) : EMPTY;
     this.rowWords = p.rowWords;
     this.slots = p.slots;
     this.intervalMs = p.intervalMs;
@@ -337,8 +341,8 @@ export class Store {
   }
 
   private addSchema(spec: SchemaSpec, slabs: NativeSlab[]): void {
-    const writer = this.readOnly ? undefined : new RawWriter(slabs[0]!, spec.tiers[0]!, spec.name);
-    this.schemas.push({ spec, slabs, writer: writer ?? disabledWriter(slabs[0]!, spec), series: [] });
+    const writer = new RawWriter(slabs[0]!, spec.tiers[0]!, spec.name, !this.readOnly);
+    this.schemas.push({ spec, slabs, writer, series: [] });
   }
 
   // ---- series index ----
@@ -761,25 +765,6 @@ export class Store {
   }
 }
 
-const EMPTY: Float64Array = new Float64Array(0);
-
-function disabledWriter(slab: NativeSlab, spec: SchemaSpec): RawWriter {
-  const w = Object.create(RawWriter.prototype) as RawWriter;
-  Object.assign(w, {
-    slab,
-    tier: spec.tiers[0],
-    schema: spec.name,
-    f64: EMPTY,
-    rowWords: 0,
-    slots: spec.tiers[0]!.slots,
-    intervalMs: spec.tiers[0]!.intervalMs,
-    curStart: Infinity,
-    curEnd: -Infinity,
-    curK: -1,
-    curBase: 0,
-  });
-  return w;
-}
 
 function slabError(e: unknown, file: string): Error {
   const code = nativeCode(e);
