@@ -61,6 +61,7 @@ Napi::Object SlabWrap::Init(Napi::Env env, Napi::Object exports) {
           InstanceMethod("record", &SlabWrap::Record),
           InstanceMethod("readColumn", &SlabWrap::ReadColumn),
           InstanceMethod("readCell", &SlabWrap::ReadCell),
+          InstanceMethod("readRows", &SlabWrap::ReadRows),
           InstanceMethod("consolidate", &SlabWrap::Consolidate),
           InstanceMethod("counters", &SlabWrap::Counters),
           InstanceMethod("setCursor", &SlabWrap::SetCursor),
@@ -171,6 +172,17 @@ Napi::Value SlabWrap::ReadColumn(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(info.Env(), "column or field out of range");
   s.ReadColumn(col, field, k0, n, out.Data());
   return info.Env().Undefined();
+}
+
+// readRows(k0, n, ncols, out) -> rows present; out holds n * ncols * cellWords values
+Napi::Value SlabWrap::ReadRows(const Napi::CallbackInfo& info) {
+  rondo::Slab& s = Live(info.Env());
+  const uint64_t k0 = U53Arg(info, 0, "first interval");
+  const uint32_t n = U32Arg(info, 1, "count");
+  const uint32_t ncols = U32Arg(info, 2, "ncols");
+  if (ncols > s.params().max_series) throw Napi::RangeError::New(info.Env(), "ncols out of range");
+  Napi::Float64Array out = F64Arg(info, 3, static_cast<size_t>(n) * ncols * s.cell_words(), "out");
+  return Napi::Number::New(info.Env(), s.ReadRows(k0, n, ncols, out.Data()));
 }
 
 // readCell(col, k, out) -> boolean

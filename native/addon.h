@@ -26,6 +26,7 @@ class SlabWrap : public Napi::ObjectWrap<SlabWrap> {
   Napi::Value Record(const Napi::CallbackInfo& info);
   Napi::Value ReadColumn(const Napi::CallbackInfo& info);
   Napi::Value ReadCell(const Napi::CallbackInfo& info);
+  Napi::Value ReadRows(const Napi::CallbackInfo& info);
   Napi::Value Consolidate(const Napi::CallbackInfo& info);
   Napi::Value Counters(const Napi::CallbackInfo& info);
   Napi::Value SetCursor(const Napi::CallbackInfo& info);

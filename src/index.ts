@@ -11,3 +11,6 @@ export { parseDuration, formatDuration } from './duration';
 export type { Duration } from './duration';
 export { counterRate } from './rate';
 export * from './errors';
+export { Exporter } from './export/exporter';
+export type { ExportBatch, ExporterOptions, NextOptions, ExportPosition } from './export/exporter';
+export type { ExportSeries } from './export/types';

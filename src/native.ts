@@ -35,6 +35,8 @@ export interface NativeSlab {
   record(col: number, ts: number, value: number): number;
   readColumn(col: number, field: number, k0: number, n: number, out: Float64Array): void;
   readCell(col: number, k: number, out: Float64Array): boolean;
+  /** Rows [k0, k0+n), columns [0, ncols), all cell words: out[(i*ncols + c)*cellWords + w]. */
+  readRows(k0: number, n: number, ncols: number, out: Float64Array): number;
   consolidate(
     src: NativeSlab,
     fromBucket: number,

@@ -33,6 +33,7 @@ import { type Labels, type SeriesKind, validateSeries } from './series';
 import { formatSeries, parseSelector } from './selector';
 import { formatDuration } from './duration';
 import { queryTier, resolveQuery, type QueryOptions, type QueryResult, type TierView } from './query';
+import { Exporter, type ExporterOptions, type ExportSource } from './export/exporter';
 
 export const STORE_FILE = 'rondo.json';
 export const SERIES_FILE = 'series.json';
@@ -197,6 +198,7 @@ export class Store {
   private readonly fileMode: number;
   private createdMs = 0;
   private seriesStamp = '';
+  private readonly exporters = new Map<string, Exporter>();
 
   /** Opens (or creates) a store for writing. Only one writer per store: others get StoreLockedError. */
   static open(dir: string, options: StoreOptions = {}): Store {
@@ -717,6 +719,47 @@ export class Store {
     return undefined;
   }
 
+  // ---- export ----
+
+  /**
+   * The exporter of this name: a durable cursor over one tier of every schema, for one
+   * destination. Works on read-only stores too (its cursor file is its own). One process at a
+   * time holds an exporter; the store closes its exporters when it closes.
+   */
+  exporter(name: string, options: ExporterOptions = {}): Exporter {
+    this.assertOpen();
+    const open = this.exporters.get(name);
+    if (open !== undefined && !open.isClosed) {
+      if (options.tier !== undefined && options.tier !== open.tier)
+        throw new ConfigError(`exporter "${name}" exports tier ${open.tier}, not ${options.tier}; use another exporter name for another tier`);
+      return open;
+    }
+    const e = new Exporter(this.exportSource(), name, options);
+    this.exporters.set(name, e);
+    return e;
+  }
+
+  private exportSource(): ExportSource {
+    return {
+      dir: this.dir,
+      readOnly: this.readOnly,
+      schemaViews: () => {
+        if (this.readOnly) this.loadSeriesIndex(false);
+        return this.schemas.map((s) => ({ spec: s.spec, slabs: s.slabs, series: s.series }));
+      },
+      recordOwn: (name, labels, kind, value) => {
+        if (this.readOnly || this.closed) return;
+        try {
+          this.record(this.register(name, labels, { kind }), value);
+        } catch {
+          // The store's own figures never get in the way of the data (a full schema, say).
+        }
+      },
+      lastPointOf: (id) => this.lastPoint(this.all[id]!),
+      intervalOf: (id) => this.schemaOf(this.all[id]!).spec.tiers[0]!.intervalMs,
+    };
+  }
+
   // ---- lifecycle ----
 
   /** Writes the mapped pages to disk (msync). After it returns, a power loss costs nothing recorded before it. */
@@ -730,6 +773,7 @@ export class Store {
     if (this.closed) return;
     this.closed = true;
     let first: unknown;
+    for (const e of this.exporters.values()) e.close();
     for (const s of this.schemas) {
       s.writer.disable();
       for (const slab of s.slabs) {

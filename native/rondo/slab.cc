@@ -320,6 +320,39 @@ void Slab::ReadColumn(uint32_t col, uint32_t field, uint64_t k0, uint32_t n, dou
   }
 }
 
+uint32_t Slab::ReadRows(uint64_t k0, uint32_t n, uint32_t ncols, double* out) const {
+  const size_t words = static_cast<size_t>(ncols) * cell_words_;
+  uint32_t present = 0;
+  uint32_t slot = slot_of(k0);
+  for (uint32_t i = 0; i < n; i++) {
+    const double* r = row(slot);
+    const auto& seq = *reinterpret_cast<const std::atomic<uint64_t>*>(r + kRowSeqWord);
+    const double kd = static_cast<double>(k0 + i);
+    double* o = out + i * words;
+    bool match = false;
+    bool settled = false;
+    for (int attempt = 0; attempt < kReaderRetries && !settled; attempt++) {
+      const uint64_t s1 = seq.load(std::memory_order_acquire);
+      if (s1 & 1) {
+        cpu_relax();
+        continue;
+      }
+      match = stamp_load(r) == kd;
+      if (match)
+        for (size_t w = 0; w < words; w++) o[w] = cell_load(r + kRowHeaderWords + w);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      settled = seq.load(std::memory_order_relaxed) == s1;
+    }
+    if (settled && match) {
+      present++;
+    } else {
+      for (size_t w = 0; w < words; w++) o[w] = kNaN;
+    }
+    if (++slot == params_.slots) slot = 0;
+  }
+  return present;
+}
+
 bool Slab::ReadCell(uint32_t col, uint64_t k, double* out) const {
   bool present = false;
   ReadCellsConsistent(k, col, 0, cell_words_, out, &present);

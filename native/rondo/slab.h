@@ -124,6 +124,11 @@ class Slab {
   // Each row is read consistently (seqlock); a row that stays unstable reads as NaN.
   void ReadColumn(uint32_t col, uint32_t field, uint64_t k0, uint32_t n, double* out) const;
 
+  // Reads rows [k0, k0 + n), columns [0, ncols), every cell word, into
+  // out[(i * ncols + c) * cell_words + w]; a row not holding its interval reads as NaN.
+  // Each row is read consistently. Returns how many rows were present.
+  uint32_t ReadRows(uint64_t k0, uint32_t n, uint32_t ncols, double* out) const;
+
   // Reads the whole cell (cell_words values) of `col` for interval k; false if absent.
   bool ReadCell(uint32_t col, uint64_t k, double* out) const;
 
