@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the tests run for real: Debian's prometheus and victoria-metrics (remote-write
+# receivers started by the tests on loopback). Run by `npm test`; does nothing when present.
+set -euo pipefail
+missing=()
+command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing+=(prometheus)
+command -v victoria-metrics >/dev/null 2>&1 || [ -x /usr/bin/victoria-metrics ] || missing+=(victoria-metrics)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "rondo tests need: ${missing[*]} (Debian packages). Install them as root: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing ${missing[*]} for the tests" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
