@@ -96,6 +96,7 @@ SlabWrap::SlabWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SlabWrap>(
     p.tier_index = static_cast<uint32_t>(num("tierIndex"));
     p.created_ms = static_cast<uint64_t>(num("createdMs"));
     p.schema_name = o.Get("schemaName").ToString().Utf8Value();
+    if (o.Has("fileMode")) p.file_mode = static_cast<uint32_t>(num("fileMode")) & 0777;
   } else if (mode == "rw") {
     m = rondo::OpenMode::kReadWrite;
   } else if (mode == "ro") {
@@ -285,11 +286,12 @@ Napi::Value SlabWrap::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// lockStore(path) -> fd. An advisory, exclusive, non-blocking flock; the pid goes in the file.
+// lockStore(path, mode?) -> fd. An advisory, exclusive, non-blocking flock; the pid goes in the file.
 Napi::Value LockStore(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string path = info[0].As<Napi::String>();
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  const mode_t mode = info[1].IsNumber() ? static_cast<mode_t>(info[1].As<Napi::Number>().Uint32Value() & 0777) : 0600;
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, mode);
   if (fd < 0) throw CodedError(env, "RONDO_IO", "open " + path + ": " + std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;

@@ -76,11 +76,17 @@ export class InvalidQueryError extends RondoError {
   override name = 'InvalidQueryError';
 }
 
-/** A write, flush or other change asked of a store opened read-only, or of a closed one. */
+/** Any use of a store (or its handles) after close(). */
 export class StoreClosedError extends RondoError {
   override name = 'StoreClosedError';
 }
 
+/** A write, consolidation or flush asked of a store opened read-only. */
 export class ReadOnlyError extends RondoError {
   override name = 'ReadOnlyError';
+}
+
+/** The operating system refused a file operation (disk full, permissions, I/O error). */
+export class StorageError extends RondoError {
+  override name = 'StorageError';
 }

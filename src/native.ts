@@ -9,9 +9,10 @@ export interface SlabCreateParams {
   tierIndex: number;
   createdMs: number;
   schemaName: string;
+  fileMode?: number;
 }
 
-export interface SlabParams extends SlabCreateParams {
+export interface SlabParams extends Omit<SlabCreateParams, 'fileMode'> {
   cellWords: number;
   rowWords: number;
   headerBytes: number;
@@ -59,7 +60,7 @@ export interface WriterThreads {
 
 export interface Addon {
   Slab: new (path: string, mode: 'create' | 'rw' | 'ro', params?: SlabCreateParams) => NativeSlab;
-  lockStore(path: string): number;
+  lockStore(path: string, mode?: number): number;
   unlockStore(fd: number): void;
   headerBytes: number;
   formatVersion: number;

@@ -55,7 +55,8 @@ const FIELD = { sum: 0, count: 1, min: 2, max: 3, last: 4 } as const;
 export function resolveQuery(tiers: readonly TierView[], column: number, kind: SeriesKind, o: QueryOptions): QueryResult {
   if (typeof o !== 'object' || o === null) throw new InvalidQueryError('query options must be an object');
   const end = o.end ?? Date.now();
-  const start = o.start ?? end - tiers[0]!.spec.retentionMs;
+  // By default, what the finest ring can hold.
+  const start = o.start ?? end - tiers[0]!.spec.retentionMs + tiers[0]!.spec.intervalMs;
   for (const [k, v] of [['start', start], ['end', end]] as const)
     if (typeof v !== 'number' || !Number.isFinite(v))
       throw new InvalidQueryError(`query ${k} ${String(v)} is not a finite number of ms since the epoch`);
@@ -98,8 +99,9 @@ export function resolveQuery(tiers: readonly TierView[], column: number, kind: S
   return result;
 }
 
+// Raw points are their own last value; rates need a counter's running total.
 function defaultAgg(t: TierSpec, rate: boolean): Aggregation {
-  return rate ? 'last' : t.consolidate;
+  return rate || t.index === 0 ? 'last' : t.consolidate;
 }
 
 /** Intervals of one tier whose start lies in [start, end]. */

@@ -14,7 +14,7 @@ import {
   LateWriteError,
   NotAStoreError,
   ReadOnlyError,
-  RondoError,
+  StorageError,
   StoreClosedError,
   StoreLockedError,
 } from './errors';
@@ -44,11 +44,12 @@ export const MIN_TIMESTAMP = Date.UTC(2000, 0, 1);
 export interface StoreOptions {
   /** Schemas for a new store. On an existing store, omit them to use what is on disk. */
   schemas?: readonly SchemaOptions[];
-  /** How far ahead of the clock a timestamp may be. Default 1 hour. */
+  /** How far ahead of the clock a timestamp may be, at most one day. Default 1 minute: a write
+   *  ahead of time moves the ring forward, and with it the window of what can be read. */
   maxFutureMs?: number;
   /** Mode of a newly created store directory. Default 0o700. */
   dirMode?: number;
-  /** Mode of newly created store files. Default 0o600. */
+  /** Mode of the files the store creates (slabs, metadata, lock, exporter cursors). Default 0o600. */
   fileMode?: number;
 }
 
@@ -215,9 +216,12 @@ export class Store {
     if (typeof options !== 'object' || options === null) throw new ConfigError('store options must be an object');
     this.dir = path.resolve(dir);
     this.readOnly = readOnly;
-    this.maxFutureMs = options.maxFutureMs ?? 3_600_000;
-    if (!(this.maxFutureMs >= 0)) throw new ConfigError(`maxFutureMs ${String(options.maxFutureMs)} must be a number ≥ 0`);
+    this.maxFutureMs = options.maxFutureMs ?? 60_000;
+    if (!(this.maxFutureMs >= 0 && this.maxFutureMs <= 86_400_000))
+      throw new ConfigError(`maxFutureMs ${String(options.maxFutureMs)} must be a number of ms from 0 to 86400000 (one day)`);
     this.fileMode = options.fileMode ?? 0o600;
+    if (!Number.isInteger(this.fileMode) || this.fileMode < 0 || this.fileMode > 0o777)
+      throw new ConfigError(`fileMode ${String(options.fileMode)} must be a permission mode such as 0o600`);
     const given = options.schemas === undefined ? undefined : normalizeSchemas(options.schemas);
     try {
       if (readOnly) this.openExisting(undefined);
@@ -241,13 +245,13 @@ export class Store {
       throw new NotAStoreError(`${this.dir} is not a directory; give the path of a store directory (it is created if missing)`);
     }
     try {
-      this.lockFd = addon.lockStore(path.join(this.dir, LOCK_FILE));
+      this.lockFd = addon.lockStore(path.join(this.dir, LOCK_FILE), this.fileMode);
     } catch (e) {
       if (nativeCode(e) === 'RONDO_LOCKED')
         throw new StoreLockedError(
           `store ${this.dir} is already open for writing (${(e as Error).message}); close that Store first, or read it with Store.openReadOnly()`,
         );
-      throw e;
+      throw nativeError(e, path.join(this.dir, LOCK_FILE));
     }
     if (fs.existsSync(path.join(this.dir, STORE_FILE))) {
       this.openExisting(given);
@@ -266,18 +270,27 @@ export class Store {
   private create(specs: SchemaSpec[]): void {
     this.createdMs = Date.now();
     for (const spec of specs) {
-      const slabs = spec.tiers.map(
-        (t) =>
-          new addon.Slab(path.join(this.dir, t.file), 'create', {
-            consolidated: t.index > 0,
-            maxSeries: spec.maxSeries,
-            slots: t.slots,
-            intervalMs: t.intervalMs,
-            tierIndex: t.index,
-            createdMs: this.createdMs,
-            schemaName: spec.name,
-          }),
-      );
+      const slabs: NativeSlab[] = [];
+      for (const t of spec.tiers) {
+        const file = path.join(this.dir, t.file);
+        try {
+          slabs.push(
+            new addon.Slab(file, 'create', {
+              consolidated: t.index > 0,
+              maxSeries: spec.maxSeries,
+              slots: t.slots,
+              intervalMs: t.intervalMs,
+              tierIndex: t.index,
+              createdMs: this.createdMs,
+              schemaName: spec.name,
+              fileMode: this.fileMode,
+            }),
+          );
+        } catch (e) {
+          slabs.forEach((s) => s.close());
+          throw nativeError(e, file);
+        }
+      }
       this.addSchema(spec, slabs);
     }
     this.writeSeriesIndex();
@@ -321,14 +334,21 @@ export class Store {
           slab = new addon.Slab(file, this.readOnly ? 'ro' : 'rw');
         } catch (e) {
           slabs.forEach((s) => s.close());
-          throw slabError(e, file);
+          throw nativeError(e, file);
         }
         slabs.push(slab);
         const p = slab.params();
-        if (p.maxSeries !== spec.maxSeries || p.slots !== t.slots || p.intervalMs !== t.intervalMs || p.consolidated !== t.index > 0) {
+        if (
+          p.maxSeries !== spec.maxSeries ||
+          p.slots !== t.slots ||
+          p.intervalMs !== t.intervalMs ||
+          p.consolidated !== t.index > 0 ||
+          p.schemaName !== spec.name ||
+          p.tierIndex !== t.index
+        ) {
           slabs.forEach((s) => s.close());
           throw new CorruptFileError(
-            `${file} does not match its schema "${spec.name}" tier ${t.index} in ${STORE_FILE} (shape differs); restore the store from a backup`,
+            `${file} does not match its schema "${spec.name}" tier ${t.index} in ${STORE_FILE} (a different or swapped slab); restore the store from a backup`,
           );
         }
         const c = slab.counters();
@@ -470,7 +490,7 @@ export class Store {
    */
   record(h: SeriesHandle, value: number, ts: number = Date.now()): void {
     const w = h?.w;
-    if (w !== undefined && ts >= w.curStart && ts < w.curEnd && value - value === 0) {
+    if (w !== undefined && ts >= w.curStart && ts < w.curEnd && typeof value === 'number' && value - value === 0) {
       const f = w.f64;
       if (f[w.curBase] === w.curK) {
         f[w.curBase + h.cell] = value;
@@ -490,11 +510,12 @@ export class Store {
     let last: RawWriter | undefined;
     for (let i = 0; i < n; i++) {
       const v = values[i]!;
-      if (v - v !== 0) throw this.badValue(handles[i]!, v);
       const h = handles[i]!;
-      const w = h?.w;
+      if (typeof v !== 'number' || v - v !== 0) throw this.badValue(h, v);
+      if (h?.owner !== this) this.rowFor(h, ts); // throws the right error for a stranger
+      const w = h.w;
       if (w !== last) {
-        if (w === undefined || !(ts >= w.curStart && ts < w.curEnd && w.f64[w.curBase] === w.curK)) this.rowFor(h, ts);
+        if (!(ts >= w.curStart && ts < w.curEnd && w.f64[w.curBase] === w.curK)) this.rowFor(h, ts);
         last = w;
       }
     }
@@ -530,6 +551,10 @@ export class Store {
     const k = Math.floor(ts / w.intervalMs);
     const base = (k % w.slots) * w.rowWords;
     const stamp = w.f64[base]!;
+    if (k + w.slots <= w.curK) {
+      w.slab.countLate();
+      throw this.lateWrite(h, ts, k);
+    }
     if (stamp !== k) {
       if (stamp > k || w.slab.claim(k) !== 0) {
         if (stamp > k) w.slab.countLate();
@@ -588,6 +613,10 @@ export class Store {
     this.assertWritable();
     const now = options.now ?? Date.now();
     if (!Number.isFinite(now)) throw new InvalidTimestampError(`consolidate now ${String(now)} is not a finite number of ms`);
+    if (now > Date.now() + this.maxFutureMs)
+      throw new InvalidTimestampError(
+        `consolidate now ${new Date(now).toISOString()} is ahead of the clock by more than maxFutureMs; buckets are consolidated once they have ended`,
+      );
     for (const s of this.schemas) {
       const ncols = s.series.length;
       if (ncols === 0) continue;
@@ -709,6 +738,8 @@ export class Store {
   /** The newest point of a series in its finest tier, or undefined. */
   lastPoint(h: SeriesHandle): [number, number] | undefined {
     this.assertOpen();
+    if (!(h instanceof SeriesHandle) || h.owner !== this)
+      throw new InvalidSeriesError('lastPoint() needs a series handle of this store (from register() or find())');
     const s = this.schemaOf(h);
     const t = s.spec.tiers[0]!;
     const slab = s.slabs[0]!;
@@ -717,6 +748,18 @@ export class Store {
     const r = queryTier({ spec: t, slab }, h.column, 'last', Math.max(1, head - t.slots + 1) * t.intervalMs, head * t.intervalMs);
     for (let i = r.values.length - 1; i >= 0; i--) if (!Number.isNaN(r.values[i])) return [r.timestamps[i]!, r.values[i]!];
     return undefined;
+  }
+
+  /**
+   * For native code that records without JavaScript (an addon's threads, through rondo::Writer
+   * in native/rondo/slab.h): the Slab object of the series' finest tier and its column.
+   */
+  nativeTarget(h: SeriesHandle): { slab: NativeSlab; column: number; intervalMs: number } {
+    this.assertWritable();
+    if (!(h instanceof SeriesHandle) || h.owner !== this)
+      throw new InvalidSeriesError('nativeTarget() needs a series handle of this store (from register())');
+    const s = this.schemaOf(h);
+    return { slab: s.slabs[0]!, column: h.column, intervalMs: s.spec.tiers[0]!.intervalMs };
   }
 
   // ---- export ----
@@ -743,14 +786,16 @@ export class Store {
     return {
       dir: this.dir,
       readOnly: this.readOnly,
+      fileMode: this.fileMode,
       schemaViews: () => {
         if (this.readOnly) this.loadSeriesIndex(false);
         return this.schemas.map((s) => ({ spec: s.spec, slabs: s.slabs, series: s.series }));
       },
-      recordOwn: (name, labels, kind, value) => {
+      recordOwn: (name, labels, kind, value, add) => {
         if (this.readOnly || this.closed) return;
         try {
-          this.record(this.register(name, labels, { kind }), value);
+          const h = this.register(name, labels, { kind });
+          this.record(h, add === true ? (this.lastPoint(h)?.[1] ?? 0) + value : value);
         } catch {
           // The store's own figures never get in the way of the data (a full schema, say).
         }
@@ -765,7 +810,14 @@ export class Store {
   /** Writes the mapped pages to disk (msync). After it returns, a power loss costs nothing recorded before it. */
   flush(): void {
     this.assertWritable();
-    for (const s of this.schemas) for (const slab of s.slabs) slab.flush();
+    for (const s of this.schemas)
+      for (const slab of s.slabs) {
+        try {
+          slab.flush();
+        } catch (e) {
+          throw nativeError(e, this.dir);
+        }
+      }
   }
 
   /** Flushes and closes. The store's handles stop working; close() twice is harmless. */
@@ -785,7 +837,7 @@ export class Store {
       }
     }
     this.releaseAll();
-    if (first !== undefined) throw first;
+    if (first !== undefined) throw nativeError(first, this.dir);
   }
 
   get isClosed(): boolean {
@@ -793,6 +845,11 @@ export class Store {
   }
 
   private releaseAll(): void {
+    if (!this.closed) {
+      // A failed open: nothing hands these out, so close what was opened.
+      for (const s of this.schemas) for (const slab of s.slabs) slab.close();
+      this.schemas.length = 0;
+    }
     if (this.lockFd >= 0) {
       addon.unlockStore(this.lockFd);
       this.lockFd = -1;
@@ -810,12 +867,15 @@ export class Store {
 }
 
 
-function slabError(e: unknown, file: string): Error {
+/** Maps an error of the addon to the store's named errors. */
+function nativeError(e: unknown, file: string): Error {
   const code = nativeCode(e);
   const msg = (e as Error).message;
   if (code === 'RONDO_CORRUPT')
     return new CorruptFileError(`${msg}; the file is damaged: restore the store from a backup, or move it aside and start a new one`);
   if (code === 'RONDO_IO' && /ENOENT|No such file/.test(msg))
     return new CorruptFileError(`${file} is missing; the store is incomplete: restore it from a backup`);
-  return new RondoError(`cannot open ${file}: ${msg}`, { cause: e });
+  if (code === 'RONDO_IO' || (e as NodeJS.ErrnoException).syscall !== undefined)
+    return new StorageError(`${msg} (check free disk space and permissions of ${path.dirname(file)})`, { cause: e });
+  return e instanceof Error ? e : new Error(String(e));
 }

@@ -92,7 +92,7 @@ std::shared_ptr<Slab> Slab::Open(const std::string& path, OpenMode mode,
     // Build the file under a temporary name and rename it into place, so a crash never leaves
     // a half-made slab under the real name.
     const std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, p.file_mode);
     if (fd < 0) throw SlabIoError(errno_text("open", tmp));
     // Reserve the blocks now: a full disk is an error here, not a SIGBUS on a later write.
     const int fe = ::posix_fallocate(fd, 0, static_cast<off_t>(total));
@@ -106,6 +106,7 @@ std::shared_ptr<Slab> Slab::Open(const std::string& path, OpenMode mode,
     if (::ftruncate(fd, static_cast<off_t>(total)) != 0) {
       std::string e = errno_text("ftruncate", tmp);
       ::close(fd);
+      ::unlink(tmp.c_str());
       throw SlabIoError(e);
     }
     uint8_t header[kHeaderBytes] = {};
@@ -128,10 +129,15 @@ std::shared_ptr<Slab> Slab::Open(const std::string& path, OpenMode mode,
         ::fsync(fd) != 0) {
       std::string e = errno_text("write", tmp);
       ::close(fd);
+      ::unlink(tmp.c_str());
       throw SlabIoError(e);
     }
     ::close(fd);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) throw SlabIoError(errno_text("rename", tmp));
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      std::string e = errno_text("rename", tmp);
+      ::unlink(tmp.c_str());
+      throw SlabIoError(e);
+    }
   }
 
   const bool ro = s->read_only_;
@@ -206,8 +212,10 @@ void Slab::Validate(size_t file_size) {
   }
 }
 
-// Only the writer (holding the store lock) runs this: a row whose seqlock is odd was being
-// claimed when a writer died. Clear it and make it stable again.
+// Only the writer (holding the store lock) runs this. A row whose seqlock is odd was being
+// claimed or filled when a writer died. If its stamp is 0 the row was cut off while being
+// cleared or filled: clear it. Otherwise its cells are whole (the old lap, or the new interval
+// whose stamp is only published after the clear), so only the seqlock needs closing.
 void Slab::Repair() {
   uint64_t newest = 0;
   for (uint32_t slot = 0; slot < params_.slots; slot++) {
@@ -215,8 +223,8 @@ void Slab::Repair() {
     auto& seq = word_atomic(r + kRowSeqWord);
     const uint64_t q = seq.load(std::memory_order_acquire);
     if (q & 1) {
-      word_atomic(r + kRowStampWord).store(0, std::memory_order_relaxed);
-      for (size_t w = kRowHeaderWords; w < row_words_; w++) cell_store(r + w, kNaN);
+      if (stamp_load(r) == 0)
+        for (size_t w = kRowHeaderWords; w < row_words_; w++) cell_store(r + w, kNaN);
       seq.store(q + 1, std::memory_order_release);
       counter(kOffRepairs).fetch_add(1, std::memory_order_relaxed);
     }
@@ -232,10 +240,15 @@ ClaimResult Slab::Claim(uint64_t k) {
   auto& seq = word_atomic(r + kRowSeqWord);
   auto& stamp = word_atomic(r + kRowStampWord);
   const double kd = static_cast<double>(k);
+  if (k == 0) {  // interval 0 would look like an empty row
+    count_late();
+    return ClaimResult::kLate;
+  }
   for (;;) {
     double cur = stamp_load(r);
     if (cur == kd) return ClaimResult::kOk;
-    if (cur > kd) {
+    // Older than the ring (its slot may hold an even older lap or nothing): a late write too.
+    if (cur > kd || k + params_.slots <= head()) {
       count_late();
       return ClaimResult::kLate;
     }
@@ -399,19 +412,54 @@ void Slab::ConsolidateBucket(const Slab& src, uint64_t b, uint32_t ncols, double
       }
     }
   }
-  if (Claim(b) != ClaimResult::kOk) return;  // the ring already holds a newer lap here
-  double* r = row(slot_of(b));
   for (uint32_t c = 0; c < ncols; c++) {
     double* a = &acc[c * kConsolidatedCellWords];
     const double missing = 1.0 - a[kCount] / expected_points;
-    double* dst = r + kRowHeaderWords + static_cast<size_t>(c) * kConsolidatedCellWords;
-    const bool keep = a[kCount] > 0 && missing <= xff + 1e-12;
-    cell_store(dst + kSum, keep ? a[kSum] : kNaN);
-    cell_store(dst + kCount, keep ? a[kCount] : 0);
-    cell_store(dst + kMin, keep ? a[kMin] : kNaN);
-    cell_store(dst + kMax, keep ? a[kMax] : kNaN);
-    cell_store(dst + kLast, keep ? a[kLast] : kNaN);
+    if (!(a[kCount] > 0 && missing <= xff + 1e-12)) {
+      a[kSum] = a[kMin] = a[kMax] = a[kLast] = kNaN;
+      a[kCount] = 0;
+    }
   }
+  Publish(b, acc.data(), ncols);
+}
+
+// Writes a whole consolidated row for interval k inside the seqlock: readers see the bucket
+// complete or not at all. Refused (counted) if the slot holds a newer interval.
+ClaimResult Slab::Publish(uint64_t k, const double* cells, uint32_t ncols) {
+  double* r = row(slot_of(k));
+  auto& seq = word_atomic(r + kRowSeqWord);
+  auto& stamp = word_atomic(r + kRowStampWord);
+  const double kd = static_cast<double>(k);
+  uint64_t e;
+  for (;;) {
+    e = seq.load(std::memory_order_acquire);
+    if (e & 1) {
+      cpu_relax();
+      continue;
+    }
+    if (seq.compare_exchange_weak(e, e + 1, std::memory_order_acq_rel)) break;
+  }
+  const double cur = stamp_load(r);
+  if (cur > kd || k + params_.slots <= head()) {
+    seq.store(e + 2, std::memory_order_release);
+    count_late();
+    return ClaimResult::kLate;
+  }
+  stamp.store(0, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  const size_t words = static_cast<size_t>(ncols) * cell_words_;
+  for (size_t w = 0; w < words; w++) cell_store(r + kRowHeaderWords + w, cells[w]);
+  for (size_t w = kRowHeaderWords + words; w < row_words_; w++) cell_store(r + w, kNaN);
+  stamp.store(bits_of(kd), std::memory_order_release);
+  seq.store(e + 2, std::memory_order_release);
+  if (cur != kd) {
+    auto& head_ref = counter(kOffHead);
+    uint64_t h = head_ref.load(std::memory_order_relaxed);
+    while (k > h && !head_ref.compare_exchange_weak(h, k, std::memory_order_acq_rel)) {
+    }
+    counter(kOffClaims).fetch_add(1, std::memory_order_relaxed);
+  }
+  return ClaimResult::kOk;
 }
 
 void Slab::Flush() {
@@ -420,6 +468,7 @@ void Slab::Flush() {
 }
 
 ClaimResult Writer::RecordSlow(uint32_t col, uint64_t ts_ms, double value) {
+  if (col >= slab_->params().max_series) throw std::out_of_range("rondo::Writer: column out of range");
   const uint64_t iv = slab_->params().interval_ms;
   const uint64_t k = ts_ms / iv;
   ClaimResult c = slab_->Record(col, k, value);

@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <string>
 
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the slab format is little-endian");
+
 namespace rondo {
 
 constexpr char kMagic[8] = {'R', 'O', 'N', 'D', 'O', 'S', 'L', 'B'};
@@ -63,6 +65,7 @@ struct SlabParams {
   uint32_t tier_index = 0;
   std::string schema_name;
   uint64_t created_ms = 0;
+  uint32_t file_mode = 0600;  // for kCreate
 };
 
 enum class OpenMode { kCreate, kReadWrite, kReadOnly };
@@ -82,7 +85,8 @@ enum class ClaimResult : int { kOk = 0, kLate = 1 };
 
 class Slab {
  public:
-  // Creates (kCreate: the file must not exist), or opens and validates an existing slab file.
+  // Creates (kCreate: a new file, built under path + ".tmp" and renamed over path), or opens
+  // and validates an existing slab file.
   // A read-write open repairs rows left mid-claim by a crashed writer.
   static std::shared_ptr<Slab> Open(const std::string& path, OpenMode mode,
                                     const SlabParams* create_params);
@@ -105,7 +109,8 @@ class Slab {
   uint32_t slot_of(uint64_t k) const { return static_cast<uint32_t>(k % params_.slots); }
 
   // Makes the row of interval number k (k > 0) hold k. Rows of an older lap are cleared (cells NaN)
-  // before k becomes visible. kLate (and the late counter bumped) if the slot holds a newer one.
+  // before k becomes visible. kLate (and the late counter bumped) if the slot holds a newer one
+  // or k is older than the ring (k + slots <= head).
   ClaimResult Claim(uint64_t k);
 
   // The steady-state write: one load, one compare, one store; claims the row when needed.
@@ -152,6 +157,9 @@ class Slab {
   // a bucket whose missing fraction of them is above xff is stored as missing.
   void ConsolidateBucket(const Slab& src, uint64_t b, uint32_t ncols, double xff,
                          double expected_points);
+
+  // Writes a whole row (ncols cells) for interval k inside the seqlock (consolidated tiers).
+  ClaimResult Publish(uint64_t k, const double* cells, uint32_t ncols);
 
   void Flush();  // msync(MS_SYNC)
 
@@ -202,10 +210,12 @@ class Slab {
 // range check, a stamp compare and a store (no division). Not shared between threads.
 class Writer {
  public:
-  explicit Writer(std::shared_ptr<Slab> slab) : slab_(std::move(slab)) {}
-  // Records value for column col at ts_ms (ms since the epoch). kLate if refused.
+  explicit Writer(std::shared_ptr<Slab> slab)
+      : slab_(std::move(slab)), cols_(slab_->params().max_series) {}
+  // Records value for column col at ts_ms (ms since the epoch). kLate if refused (too old, or
+  // before the first interval); std::out_of_range for a column past max_series.
   ClaimResult Record(uint32_t col, uint64_t ts_ms, double value) {
-    if (ts_ms >= start_ && ts_ms < end_ && Slab::stamp_load(row_) == kd_) {
+    if (ts_ms >= start_ && ts_ms < end_ && col < cols_ && Slab::stamp_load(row_) == kd_) {
       Slab::cell_store(row_ + kRowHeaderWords + col, value);
       return ClaimResult::kOk;
     }
@@ -216,6 +226,7 @@ class Writer {
  private:
   ClaimResult RecordSlow(uint32_t col, uint64_t ts_ms, double value);
   std::shared_ptr<Slab> slab_;
+  uint32_t cols_;
   uint64_t start_ = 1, end_ = 0;
   double kd_ = -1;
   double* row_ = nullptr;

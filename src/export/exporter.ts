@@ -51,9 +51,10 @@ export interface ExportBatch {
 export interface ExportSource {
   readonly dir: string;
   readonly readOnly: boolean;
+  readonly fileMode: number;
   schemaViews(): Array<{ spec: SchemaSpec; slabs: readonly NativeSlab[]; series: ReadonlyArray<SeriesRef> }>;
   /** Records the exporter's own figures (writable stores only); failures are ignored. */
-  recordOwn(name: string, labels: Labels, kind: SeriesKind, value: number): void;
+  recordOwn(name: string, labels: Labels, kind: SeriesKind, value: number, add?: boolean): void;
   lastPointOf(id: number): [number, number] | undefined;
   intervalOf(id: number): number;
 }
@@ -97,7 +98,7 @@ export class Exporter {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.file = path.join(dir, `${name}.json`);
     try {
-      this.lockFd = addon.lockStore(path.join(dir, `${name}.lock`));
+      this.lockFd = addon.lockStore(path.join(dir, `${name}.lock`), source.fileMode);
     } catch (e) {
       if (nativeCode(e) === 'RONDO_LOCKED')
         throw new StoreLockedError(
@@ -271,7 +272,7 @@ export class Exporter {
   }
 
   private save(state: ExporterState): void {
-    writeMetaFile(this.file, 'rondo-exporter', state);
+    writeMetaFile(this.file, 'rondo-exporter', state, this.source.fileMode);
   }
 
   private assertOpen(): void {
