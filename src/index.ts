@@ -17,3 +17,8 @@ export type { ExportBatch, ExporterOptions, NextOptions, ExportPosition } from '
 export type { ExportSeries } from './export/types';
 export { collectRegistry, storeCollector } from './export/prom-client';
 export type { CollectRegistryOptions, CollectRegistryResult, CollectableRegistry, StoreCollector } from './export/prom-client';
+export { RemoteWriteClient, RemoteWriteError } from './export/remote-write';
+export type { RemoteWriteOptions, SendResult, RemoteWriteStats } from './export/remote-write';
+export { encodeWriteRequest, loadRemoteWriteProto, STALE_NAN_BITS } from './export/encode';
+export { pushExporter, exporterNameFor } from './export/push';
+export type { PushOptions, PushSummary, PushProgress } from './export/push';

@@ -34,6 +34,8 @@ import { formatSeries, parseSelector } from './selector';
 import { formatDuration } from './duration';
 import { queryTier, resolveQuery, type QueryOptions, type QueryResult, type TierView } from './query';
 import { Exporter, type ExporterOptions, type ExportSource } from './export/exporter';
+import { exporterNameFor, pushExporter, type PushOptions, type PushSummary } from './export/push';
+import { RemoteWriteClient } from './export/remote-write';
 
 export const STORE_FILE = 'rondo.json';
 export const SERIES_FILE = 'series.json';
@@ -780,6 +782,28 @@ export class Store {
     const e = new Exporter(this.exportSource(), name, options);
     this.exporters.set(name, e);
     return e;
+  }
+
+  /**
+   * Drains an exporter to a Prometheus remote-write receiver once and resolves with a summary.
+   * Each batch is committed only after the receiver accepted it (or refused it for good with a
+   * 4xx: dropped and counted); if retries run out the promise rejects with RemoteWriteError and
+   * the next push starts from the first batch not accepted.
+   */
+  async pushTo(url: string, options: PushOptions = {}): Promise<PushSummary> {
+    this.assertOpen();
+    const { exporter: exporterName, tier, until, onProgress, ...clientOptions } = options;
+    const client = new RemoteWriteClient({ ...clientOptions, url });
+    try {
+      const exporter = this.exporter(exporterName ?? exporterNameFor(url), tier === undefined ? {} : { tier });
+      return await pushExporter(exporter, client, {
+        ...(until === undefined ? {} : { until }),
+        ...(onProgress === undefined ? {} : { onProgress }),
+        recordOwn: this.exportSource().recordOwn,
+      });
+    } finally {
+      client.close();
+    }
   }
 
   private exportSource(): ExportSource {

@@ -1,0 +1,133 @@
+// Draining an exporter to a remote-write receiver: batch, send, commit only what was accepted.
+// store.pushTo() and the agent's periodic push both run pushExporter().
+import type { Exporter } from './exporter';
+import { RemoteWriteClient, type RemoteWriteOptions } from './remote-write';
+import type { Labels, SeriesKind } from '../series';
+
+export interface PushOptions extends Omit<RemoteWriteOptions, 'url'> {
+  /** The exporter (cursor) to drain. Default: one named after the URL's host, port and path. */
+  exporter?: string;
+  /** Tier to export (default 0). */
+  tier?: number;
+  /** Only intervals that ended by this time (ms); default now. Infinity also takes the interval
+   *  in progress (for a last push after writing stopped). */
+  until?: number;
+  /** Called after each batch. */
+  onProgress?: (p: PushProgress) => void;
+}
+
+export interface PushProgress {
+  batches: number;
+  samples: number;
+  /** Newest timestamp sent so far (ms), null before the first batch. */
+  through: number | null;
+}
+
+export interface PushSummary {
+  exporter: string;
+  /** Samples the receiver accepted (stale markers included). */
+  samples: number;
+  /** Requests that were accepted or dropped. */
+  batches: number;
+  /** Samples sent again after a failed attempt. */
+  retries: number;
+  /** Samples the receiver refused with a 4xx other than 429 (not retried). */
+  dropped: number;
+  /** Samples the ring overwrote before they could be exported. */
+  lost: number;
+  durationMs: number;
+  /** Oldest and newest timestamp sent, null when nothing was. */
+  start: number | null;
+  end: number | null;
+}
+
+/** What pushExporter needs to record its own figures (writable stores do, read-only ones skip). */
+export type RecordOwn = (name: string, labels: Labels, kind: SeriesKind, value: number, add?: boolean) => void;
+
+/**
+ * Sends batches from the exporter until it has nothing left, committing each accepted (or
+ * dropped) batch. A batch that fails after its retries stays uncommitted and the promise
+ * rejects: the next push starts with it again.
+ */
+export async function pushExporter(
+  exporter: Exporter,
+  client: RemoteWriteClient,
+  options: { until?: number; onProgress?: (p: PushProgress) => void; recordOwn?: RecordOwn } = {},
+): Promise<PushSummary> {
+  const started = Date.now();
+  const until = options.until ?? started;
+  const before = { ...client.stats };
+  const summary: PushSummary = {
+    exporter: exporter.name,
+    samples: 0,
+    batches: 0,
+    retries: 0,
+    dropped: 0,
+    lost: 0,
+    durationMs: 0,
+    start: null,
+    end: null,
+  };
+  const finish = () => {
+    summary.retries = client.stats.samplesRetried - before.samplesRetried;
+    summary.durationMs = Date.now() - started;
+    recordFigures(exporter.name, client, before, options.recordOwn);
+  };
+  try {
+    for (;;) {
+      const batch = exporter.next({ maxSamples: client.maxSamplesPerSend, until });
+      if (batch.samples === 0) {
+        if (batch.lost > 0) {
+          batch.commit();
+          summary.lost += batch.lost;
+        }
+        break;
+      }
+      const r = await client.send(batch.series);
+      batch.commit();
+      summary.batches++;
+      summary.lost += batch.lost;
+      if (r.outcome === 'sent') {
+        summary.samples += batch.samples;
+        summary.start ??= batch.start;
+        summary.end = batch.end;
+      } else {
+        summary.dropped += batch.samples;
+      }
+      options.onProgress?.({ batches: summary.batches, samples: summary.samples, through: summary.end });
+    }
+  } finally {
+    finish();
+  }
+  return summary;
+}
+
+// The counters add this push's part to the exporter's running totals in the store.
+function recordFigures(
+  exporter: string,
+  client: RemoteWriteClient,
+  before: RemoteWriteClient['stats'],
+  recordOwn: RecordOwn | undefined,
+): void {
+  if (recordOwn === undefined) return;
+  const l = { exporter };
+  const s = client.stats;
+  recordOwn('rondo_remote_write_samples_sent_total', l, 'counter', s.samplesSent - before.samplesSent, true);
+  recordOwn('rondo_remote_write_samples_failed_total', l, 'counter', s.samplesFailed - before.samplesFailed, true);
+  recordOwn('rondo_remote_write_samples_retried_total', l, 'counter', s.samplesRetried - before.samplesRetried, true);
+  recordOwn('rondo_remote_write_samples_dropped_total', l, 'counter', s.samplesDropped - before.samplesDropped, true);
+  if (s.lastLatencyMs !== null) recordOwn('rondo_remote_write_push_latency_seconds', l, 'gauge', s.lastLatencyMs / 1000);
+  if (s.lastSuccessMs !== null) recordOwn('rondo_remote_write_last_success_timestamp_seconds', l, 'gauge', s.lastSuccessMs / 1000);
+}
+
+/** The default exporter name for a URL: its host, port and path, as a file-safe name. */
+export function exporterNameFor(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'remote-write';
+  }
+  const name = `rw_${u.hostname}_${u.port || (u.protocol === 'https:' ? '443' : '80')}${u.pathname}`.replace(/[^a-zA-Z0-9_.-]/g, '_');
+  return name.slice(0, 64);
+}
