@@ -496,7 +496,9 @@ export class Store {
       const f = w.f64;
       if (f[w.curBase] === w.curK) {
         f[w.curBase + h.cell] = value;
-        return;
+        // The stamp once more: a row taken for a newer lap meanwhile must not keep this value.
+        if (f[w.curBase] === w.curK) return;
+        throw this.retract(h, w.curBase, w.curK, value, ts);
       }
     }
     this.recordSlow(h, value, ts);
@@ -523,24 +525,55 @@ export class Store {
     }
     last = undefined;
     let base = 0;
+    let k = 0;
+    let runStart = 0;
     let f = EMPTY;
     for (let i = 0; i < n; i++) {
       const h = handles[i]!;
       const w = h.w;
       if (w !== last) {
+        if (last !== undefined && f[base] !== k) this.retractRun(handles, values, runStart, i, base, k, ts);
         last = w;
         f = w.f64;
+        k = Math.floor(ts / w.intervalMs);
         base = ts >= w.curStart && ts < w.curEnd ? w.curBase : this.rowFor(h, ts);
+        runStart = i;
       }
       f[base + h.cell] = values[i]!;
     }
+    // Each run of one schema's values: the stamp once more, as in record().
+    if (last !== undefined && f[base] !== k) this.retractRun(handles, values, runStart, n, base, k, ts);
+  }
+
+  private retractRun(
+    handles: readonly SeriesHandle[],
+    values: ArrayLike<number>,
+    from: number,
+    to: number,
+    base: number,
+    k: number,
+    ts: number,
+  ): never {
+    let err: LateWriteError | undefined;
+    for (let i = from; i < to; i++) err ??= this.retract(handles[i]!, base, k, values[i]!, ts);
+    throw err!;
+  }
+
+  /** Takes back a value stored into a row a newer lap took meanwhile; the write counts as late. */
+  private retract(h: SeriesHandle, base: number, k: number, value: number, ts: number): LateWriteError {
+    const f = h.w.f64;
+    if (f[base + h.cell] === value) f[base + h.cell] = NaN;
+    h.w.slab.countLate();
+    return this.lateWrite(h, ts, k);
   }
 
   private recordSlow(h: SeriesHandle, value: number, ts: number): void {
     if (typeof value !== 'number' || value - value !== 0) throw this.badValue(h, value);
     const w = h.w;
     const base = this.rowFor(h, ts);
+    const k = Math.floor(ts / w.intervalMs);
     w.f64[base + h.cell] = value;
+    if (w.f64[base] !== k) throw this.retract(h, base, k, value, ts);
   }
 
   /** Index (in words) of the row that holds ts for h's schema, taking the row if needed. */

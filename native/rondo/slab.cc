@@ -266,10 +266,11 @@ ClaimResult Slab::Claim(uint64_t k) {
       count_late();
       return ClaimResult::kLate;
     }
-    // Hide the old lap first, so fast-path writers of the old interval stop matching it,
+    // Hide the old lap first, so fast-path writers of the old interval stop matching it (and
+    // those that already stored see the change when they look again, and take it back),
     // then clear every cell, and only then publish the new interval.
     stamp.store(0, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     for (size_t w = kRowHeaderWords; w < row_words_; w++) cell_store(r + w, kNaN);
     stamp.store(bits_of(kd), std::memory_order_release);
     seq.store(e + 2, std::memory_order_release);
@@ -280,6 +281,14 @@ ClaimResult Slab::Claim(uint64_t k) {
     counter(kOffClaims).fetch_add(1, std::memory_order_relaxed);
     return ClaimResult::kOk;
   }
+}
+
+ClaimResult Slab::Retract(double* cell, double value) {
+  uint64_t expected = bits_of(value);
+  const uint64_t nan = bits_of(kNaN);
+  word_atomic(cell).compare_exchange_strong(expected, nan, std::memory_order_acq_rel);
+  count_late();
+  return ClaimResult::kLate;
 }
 
 // Seqlock read of words [first_word, first_word + nwords) of row(k)'s cells region for col.

@@ -113,16 +113,25 @@ class Slab {
   // or k is older than the ring (k + slots <= head).
   ClaimResult Claim(uint64_t k);
 
-  // The steady-state write: one load, one compare, one store; claims the row when needed.
+  // The steady-state write: a load, a compare and a store, then the stamp once more: if the row
+  // was taken for a newer lap meanwhile (this thread was preempted, say), the value is taken
+  // back and the write counts as late. Claims the row when needed.
   ClaimResult Record(uint32_t col, uint64_t k, double value) {
     double* r = row(slot_of(k));
-    if (stamp_load(r) != static_cast<double>(k)) {
+    const double kd = static_cast<double>(k);
+    if (stamp_load(r) != kd) {
       ClaimResult c = Claim(k);
       if (c != ClaimResult::kOk) return c;
     }
-    cell_store(r + kRowHeaderWords + col, value);
+    double* cell = r + kRowHeaderWords + col;
+    cell_store(cell, value);
+    if (stamp_load(r) != kd) return Retract(cell, value);
     return ClaimResult::kOk;
   }
+
+  // Takes back a value stored into a row that a newer lap took meanwhile (unless another writer
+  // has stored over it since) and counts the write as late.
+  ClaimResult Retract(double* cell, double value);
 
   // Reads `n` consecutive intervals starting at k0 for column `col`, field `field`
   // (0 for raw tiers), into out[0..n). Rows that do not hold their interval read as NaN.
@@ -216,8 +225,10 @@ class Writer {
   // before the first interval); std::out_of_range for a column past max_series.
   ClaimResult Record(uint32_t col, uint64_t ts_ms, double value) {
     if (ts_ms >= start_ && ts_ms < end_ && col < cols_ && Slab::stamp_load(row_) == kd_) {
-      Slab::cell_store(row_ + kRowHeaderWords + col, value);
-      return ClaimResult::kOk;
+      double* cell = row_ + kRowHeaderWords + col;
+      Slab::cell_store(cell, value);
+      if (Slab::stamp_load(row_) == kd_) return ClaimResult::kOk;
+      return slab_->Retract(cell, value);
     }
     return RecordSlow(col, ts_ms, value);
   }
