@@ -1,75 +1,53 @@
 #!/usr/bin/env node
-// The rondo command. For now: `rondo info`; query, push and bench come with the CLI work.
-import { Store } from './store';
-import { RondoError } from './errors';
-import { formatDuration } from './duration';
+// The rondo command: one module per subcommand under src/cli/.
+import { errorLine, UsageError } from './cli/common';
+import { INFO_HELP, infoCommand } from './cli/info';
+
+interface Command {
+  /** One line for rondo --help. */
+  summary: string;
+  /** The whole of rondo <command> --help. */
+  help: string;
+  run(argv: readonly string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  info: { summary: 'schemas, tiers, series and their last points', help: INFO_HELP, run: infoCommand },
+};
 
 const USAGE = `usage: rondo <command> [options]
 
 commands:
-  info <dir> [--format text|json]   schemas, tiers, series and their last points
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+  .join('\n')}
 
-Reads a store that another process may be writing; never changes it.`;
+rondo <command> --help shows a command's options. Every command opens the store read-only
+and may run while another process writes it; only push moves its exporter's cursor.`;
 
-function main(argv: string[]): number {
-  const [cmd, ...rest] = argv;
-  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    console.log(USAGE);
-    return cmd === undefined ? 2 : 0;
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return name === undefined ? 2 : 0;
   }
-  if (cmd !== 'info') {
-    console.error(`rondo: unknown command "${cmd}"; see rondo --help`);
-    return 2;
-  }
-  if (rest.includes('--help')) {
-    console.log('usage: rondo info <dir> [--format text|json]');
+  const cmd = COMMANDS[name];
+  if (cmd === undefined) throw new UsageError(`rondo: unknown command "${name}"; see rondo --help`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${cmd.help}\n`);
     return 0;
   }
-  let format = 'text';
-  const args: string[] = [];
-  for (let i = 0; i < rest.length; i++) {
-    if (rest[i] === '--format') format = rest[++i] ?? '';
-    else args.push(rest[i]!);
-  }
-  if (format !== 'text' && format !== 'json') {
-    console.error(`rondo info: --format must be text or json, not "${format}"`);
-    return 2;
-  }
-  if (args.length !== 1) {
-    console.error('rondo info: give one store directory; see rondo info --help');
-    return 2;
-  }
-  const store = Store.openReadOnly(args[0]!);
-  try {
-    const info = store.info();
-    if (format === 'json') {
-      console.log(JSON.stringify(info, null, 2));
-      return 0;
-    }
-    console.log(`store ${info.dir}: ${info.totals.series} series, ${info.totals.bytes} bytes on disk`);
-    for (const s of info.schemas) {
-      console.log(`schema ${s.name}  match ${JSON.stringify(s.match)}  series ${s.seriesCount}/${s.maxSeries}`);
-      for (const t of s.tiers)
-        console.log(
-          `  tier ${t.index}  ${formatDuration(t.intervalMs)} × ${t.slots} = ${formatDuration(t.retentionMs)}` +
-            `${t.index > 0 ? `  ${t.consolidate} xff ${t.xff}` : ''}  ${t.file} ${t.bytes} bytes  late writes ${t.lateWrites}`,
-        );
-    }
-    for (const se of info.series)
-      console.log(
-        `${se.key}  ${se.kind}  ${se.lastTimestamp === null ? 'no points' : `${new Date(se.lastTimestamp).toISOString()} ${se.lastValue}`}`,
-      );
-    return 0;
-  } finally {
-    store.close();
-  }
+  return cmd.run(rest);
 }
 
-try {
-  process.exitCode = main(process.argv.slice(2));
-} catch (e) {
-  if (e instanceof RondoError) {
-    console.error(`rondo: ${e.name}: ${e.message.split('\n')[0]}`);
-    process.exitCode = 1;
-  } else throw e;
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`${errorLine(e)}\n`);
+      process.exitCode = e instanceof UsageError ? 2 : 1;
+    },
+  );
 }
