@@ -29,7 +29,7 @@ interface Want {
 /** A store holding `series` series of 1 s data from `t0` for `seconds`, and what it holds. */
 function fillStore(dir: string, t0: number, seconds: number, prefix: string): Want[] {
   const store = Store.open(dir, { schemas: SCHEMA });
-  const defs = [
+  const defs: Array<{ name: string; labels: Labels; kind: 'counter' | 'gauge'; f: (i: number) => number }> = [
     { name: `${prefix}_exits_total`, labels: { reason: 'io', vcpu: '0' }, kind: 'counter' as const, f: (i: number) => i * 3 },
     { name: `${prefix}_exits_total`, labels: { reason: 'mmio', vcpu: '0' }, kind: 'counter' as const, f: (i: number) => i * 2 + 1 },
     { name: `${prefix}_exits_total`, labels: { reason: 'hlt', vcpu: '1' }, kind: 'counter' as const, f: (i: number) => i },
