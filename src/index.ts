@@ -22,3 +22,7 @@ export type { RemoteWriteOptions, SendResult, RemoteWriteStats } from './export/
 export { encodeWriteRequest, loadRemoteWriteProto, STALE_NAN_BITS } from './export/encode';
 export { pushExporter, exporterNameFor } from './export/push';
 export type { PushOptions, PushSummary, PushProgress } from './export/push';
+export { Agent } from './agent';
+export type { AgentOptions, AgentRemoteWrite, AgentStats, Collector, CollectContext } from './agent';
+export { processCollector } from './collectors/process';
+export { promClientCollector } from './collectors/prom-client';

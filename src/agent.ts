@@ -1,0 +1,358 @@
+// The agent a VMM launcher embeds: every tick it runs its collectors, records what they return,
+// and consolidates; on its own interval it pushes to a remote-write receiver. stop() runs a last
+// tick and a last push, so the final second of a short-lived VM is kept. It never throws into the
+// host's event loop: failures are counted, reported and recorded as the agent's own series.
+import * as http from 'node:http';
+import { Store, type SeriesHandle, type StoreOptions } from './store';
+import type { SchemaOptions } from './schema';
+import { type Labels, type SeriesKind } from './series';
+import { formatSeries } from './selector';
+import { ConfigError } from './errors';
+import { parseDuration, type Duration } from './duration';
+import { RemoteWriteClient, type RemoteWriteOptions } from './export/remote-write';
+import { pushExporter, exporterNameFor, type PushSummary } from './export/push';
+import type { Exporter } from './export/exporter';
+import { processCollector } from './collectors/process';
+
+/** What a collector gets each tick. */
+export interface CollectContext {
+  /** The tick's time, ms: record at this time. */
+  readonly now: number;
+  /** Records a value (registering the series on first use; handles are cached). */
+  record(name: string, labels: Labels, value: number, kind?: SeriesKind): void;
+  readonly store: Store;
+}
+
+export interface Collector {
+  readonly name: string;
+  /** Called every tick. May be async; a tick waits for all collectors. */
+  collect(ctx: CollectContext): void | Promise<void>;
+  /** Called once by agent.stop(). */
+  close?(): void | Promise<void>;
+}
+
+export interface AgentRemoteWrite extends RemoteWriteOptions {
+  /** How often to push. Default '15s'. */
+  interval?: Duration;
+  /** The exporter (cursor) name. Default: named after the URL. */
+  exporter?: string;
+}
+
+export interface AgentOptions extends Omit<StoreOptions, 'schemas'> {
+  /** The store directory (created if missing). */
+  dir: string;
+  /** Schemas for a new store (see Store.open). */
+  schemas?: readonly SchemaOptions[];
+  /** Tick period. Default 1000 ms; ticks are aligned to multiples of it. */
+  tickMs?: number;
+  /** Collectors run every tick. Default: [processCollector()]. Pass [] for none. */
+  collectors?: readonly Collector[];
+  /** Labels added to every series the agent records (e.g. { instance: 'vm1' }). */
+  labels?: Labels;
+  /** Push to a Prometheus remote-write receiver on an interval, and once more at stop(). */
+  remoteWrite?: AgentRemoteWrite;
+  /** Serve the store's latest values as Prometheus text on http://host:port/metrics. */
+  metricsPort?: number;
+  /** Default '127.0.0.1' (loopback only). */
+  metricsHost?: string;
+  /** Called for each failure (collector, tick, push). Default: one line on stderr, at most once a minute per source. */
+  onError?: (source: string, error: unknown) => void;
+}
+
+export interface AgentStats {
+  ticks: number;
+  /** Ticks skipped because the previous one was still running. */
+  ticksSkipped: number;
+  errors: number;
+  pushes: number;
+  pushErrors: number;
+  lastTickMs: number | null;
+  lastPush: PushSummary | null;
+}
+
+export class Agent {
+  readonly store: Store;
+  readonly tickMs: number;
+  private readonly collectors: readonly Collector[];
+  private readonly labels: Labels;
+  private readonly handles = new Map<string, SeriesHandle>();
+  private readonly refused = new Set<string>();
+  private readonly statsData: AgentStats = { ticks: 0, ticksSkipped: 0, errors: 0, pushes: 0, pushErrors: 0, lastTickMs: null, lastPush: null };
+  private tickTimer: NodeJS.Timeout | undefined;
+  private pushTimer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+  private pushing: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly client: RemoteWriteClient | undefined;
+  private readonly exporter: Exporter | undefined;
+  private readonly pushIntervalMs: number;
+  private server: http.Server | undefined;
+  private readonly onError: (source: string, error: unknown) => void;
+  private readonly lastReported = new Map<string, number>();
+
+  /** Opens the store, starts the tick (and push) timers, and the /metrics endpoint if asked. */
+  static async start(options: AgentOptions): Promise<Agent> {
+    const agent = new Agent(options);
+    try {
+      if (options.metricsPort !== undefined) await agent.listen(options.metricsPort, options.metricsHost ?? '127.0.0.1');
+      await agent.tick();
+      agent.schedule();
+      return agent;
+    } catch (e) {
+      agent.store.close();
+      agent.client?.close();
+      throw e;
+    }
+  }
+
+  private constructor(o: AgentOptions) {
+    if (typeof o !== 'object' || o === null || typeof o.dir !== 'string') throw new ConfigError('Agent.start needs options with a dir');
+    this.tickMs = o.tickMs ?? 1000;
+    if (!Number.isInteger(this.tickMs) || this.tickMs < 10 || this.tickMs > 3_600_000)
+      throw new ConfigError(`tickMs ${String(o.tickMs)} must be an integer from 10 to 3600000`);
+    this.onError = o.onError ?? ((source, e) => this.reportOnce(source, e));
+    const { dir, schemas, collectors, labels, remoteWrite, metricsPort, metricsHost, onError, tickMs, ...storeOptions } = o;
+    void metricsPort;
+    void metricsHost;
+    void onError;
+    void tickMs;
+    this.collectors = collectors ?? [processCollector()];
+    this.labels = { ...(labels ?? {}) };
+    this.store = Store.open(dir, { ...storeOptions, ...(schemas === undefined ? {} : { schemas }) });
+    if (remoteWrite !== undefined) {
+      const { interval, exporter, ...clientOptions } = remoteWrite;
+      this.pushIntervalMs = parseDuration(interval ?? '15s', 'remoteWrite.interval');
+      try {
+        this.client = new RemoteWriteClient(clientOptions);
+        this.exporter = this.store.exporter(exporter ?? exporterNameFor(clientOptions.url));
+      } catch (e) {
+        this.client?.close();
+        this.store.close();
+        throw e;
+      }
+    } else {
+      this.pushIntervalMs = 0;
+    }
+  }
+
+  get stats(): Readonly<AgentStats> {
+    return { ...this.statsData };
+  }
+
+  /** Runs one tick now: collect, record, consolidate. Never rejects. */
+  tick(): Promise<void> {
+    if (this.ticking !== undefined) {
+      this.statsData.ticksSkipped++;
+      return this.ticking;
+    }
+    this.ticking = this.runTick().finally(() => {
+      this.ticking = undefined;
+    });
+    return this.ticking;
+  }
+
+  private async runTick(): Promise<void> {
+    if (this.store.isClosed) return;
+    const started = performance.now();
+    const now = Date.now();
+    const ctx: CollectContext = {
+      now,
+      store: this.store,
+      record: (name, labels, value, kind) => this.recordOne(name, labels, value, kind ?? 'gauge', now),
+    };
+    for (const c of this.collectors) {
+      try {
+        await c.collect(ctx);
+      } catch (e) {
+        this.failed(`collector ${c.name}`, e);
+      }
+    }
+    this.statsData.ticks++;
+    this.statsData.lastTickMs = now;
+    this.recordOwn('rondo_agent_ticks_total', {}, this.statsData.ticks, 'counter', now);
+    this.recordOwn('rondo_agent_tick_duration_seconds', {}, (performance.now() - started) / 1000, 'gauge', now);
+    try {
+      this.store.consolidate({ now });
+    } catch (e) {
+      this.failed('consolidate', e);
+    }
+  }
+
+  private recordOne(name: string, labels: Labels, value: number, kind: SeriesKind, now: number): void {
+    const all = Object.keys(this.labels).length === 0 ? labels : { ...labels, ...this.labels };
+    const key = formatSeries(name, all);
+    let h = this.handles.get(key);
+    try {
+      if (h === undefined) {
+        if (this.refused.has(key)) return;
+        h = this.store.register(name, all, { kind });
+        this.handles.set(key, h);
+      }
+      this.store.record(h, value, now);
+    } catch (e) {
+      if (h === undefined) this.refused.add(key); // reported once; the series is left out
+      this.failed(`series ${key}`, e);
+    }
+  }
+
+  private recordOwn(name: string, labels: Labels, value: number, kind: SeriesKind, now: number): void {
+    this.recordOne(name, labels, value, kind, now);
+  }
+
+  private failed(source: string, e: unknown): void {
+    this.statsData.errors++;
+    try {
+      this.onError(source, e);
+    } catch {
+      // A throwing onError must not take the agent down.
+    }
+    if (!this.store.isClosed && !source.startsWith('series rondo_agent_errors_total')) {
+      const kind = source.split(' ')[0]!;
+      this.recordOwn('rondo_agent_errors_total', { source: kind }, this.statsData.errors, 'counter', Date.now());
+    }
+  }
+
+  private reportOnce(source: string, e: unknown): void {
+    const now = Date.now();
+    const last = this.lastReported.get(source) ?? 0;
+    if (now - last < 60_000) return;
+    this.lastReported.set(source, now);
+    const msg = e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e);
+    process.stderr.write(`rondo agent: ${source} failed: ${msg}\n`);
+  }
+
+  // Ticks land just after each multiple of tickMs, so each 1 s tick has its own interval.
+  private schedule(): void {
+    const next = () => {
+      const delay = this.tickMs - (Date.now() % this.tickMs) + 2;
+      this.tickTimer = setTimeout(() => {
+        void this.tick();
+        next();
+      }, delay);
+      this.tickTimer.unref();
+    };
+    next();
+    if (this.client !== undefined) {
+      this.pushTimer = setInterval(() => void this.push(), this.pushIntervalMs);
+      this.pushTimer.unref();
+    }
+  }
+
+  /** Pushes what is pending now (the agent does this on its interval). Never rejects. */
+  push(final = false): Promise<void> {
+    if (this.client === undefined || this.exporter === undefined) return Promise.resolve();
+    if (this.pushing !== undefined) return final ? this.pushing.then(() => this.push(true)) : this.pushing;
+    const client = this.client;
+    const exporter = this.exporter;
+    this.pushing = (async () => {
+      try {
+        const summary = await pushExporter(exporter, client, {
+          ...(final ? { until: Infinity } : {}),
+          recordOwn: (name, labels, kind, value, add) => {
+            if (this.store.isClosed) return;
+            const h = this.handleFor(name, labels, kind);
+            if (h !== undefined) this.store.record(h, add === true ? (this.store.lastPoint(h)?.[1] ?? 0) + value : value);
+          },
+        });
+        this.statsData.pushes++;
+        this.statsData.lastPush = summary;
+      } catch (e) {
+        this.statsData.pushErrors++;
+        this.failed('push', e);
+      }
+    })().finally(() => {
+      this.pushing = undefined;
+    });
+    return this.pushing;
+  }
+
+  private handleFor(name: string, labels: Labels, kind: SeriesKind): SeriesHandle | undefined {
+    const key = formatSeries(name, labels);
+    let h = this.handles.get(key);
+    if (h === undefined && !this.refused.has(key)) {
+      try {
+        h = this.store.register(name, labels, { kind });
+        this.handles.set(key, h);
+      } catch (e) {
+        this.refused.add(key);
+        this.failed(`series ${key}`, e);
+      }
+    }
+    return h;
+  }
+
+  private async listen(port: number, host: string): Promise<void> {
+    const { storeCollector } = await import('./export/prom-client');
+    const { registry } = storeCollector(this.store);
+    this.server = http.createServer((req, res) => {
+      if (req.url !== '/metrics' && !req.url?.startsWith('/metrics?')) {
+        res.writeHead(404, { 'Content-Type': 'text/plain' });
+        res.end('rondo agent: see /metrics\n');
+        return;
+      }
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'Content-Type': registry.contentType });
+          res.end(text);
+        },
+        (e: unknown) => {
+          this.failed('metrics endpoint', e);
+          res.writeHead(500, { 'Content-Type': 'text/plain' });
+          res.end('rondo agent: could not read the store\n');
+        },
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => {
+        this.server!.off('error', reject);
+        resolve();
+      });
+    });
+    this.server.unref();
+  }
+
+  /** The /metrics endpoint's address, when one was asked for. */
+  get metricsAddress(): { host: string; port: number } | undefined {
+    const a = this.server?.address();
+    return a !== null && typeof a === 'object' && a !== undefined ? { host: a.address, port: a.port } : undefined;
+  }
+
+  /**
+   * A last tick and a last push (the interval in progress included), stale markers for every
+   * series the agent recorded (what they measured has ended), then closes everything. Never
+   * rejects; calling it twice waits for the first.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      clearTimeout(this.tickTimer);
+      clearInterval(this.pushTimer);
+      await this.ticking;
+      await this.tick();
+      for (const c of this.collectors) {
+        try {
+          await c.close?.();
+        } catch (e) {
+          this.failed(`collector ${c.name}`, e);
+        }
+      }
+      if (this.exporter !== undefined) {
+        try {
+          this.exporter.end([...this.handles.values()]);
+        } catch (e) {
+          this.failed('push', e);
+        }
+        await this.push(true);
+      }
+      this.client?.close();
+      await new Promise<void>((r) => (this.server === undefined ? r() : this.server.close(() => r())));
+      try {
+        this.store.close();
+      } catch (e) {
+        this.failed('close', e);
+      }
+    })();
+    return this.stopping;
+  }
+}
+
