@@ -7,7 +7,7 @@ import type { SeriesKind } from './series';
 import { counterRate } from './rate';
 
 export interface QueryOptions {
-  /** First timestamp wanted, ms (inclusive). Default: end minus the finest tier's retention. */
+  /** First timestamp wanted, ms (inclusive). Default: as far back as the finest tier's ring reaches from end. */
   start?: number;
   /** Last timestamp wanted, ms (inclusive). Default: now. */
   end?: number;

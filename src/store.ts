@@ -219,7 +219,7 @@ export class Store {
     this.dir = path.resolve(dir);
     this.readOnly = readOnly;
     this.maxFutureMs = options.maxFutureMs ?? 60_000;
-    if (!(this.maxFutureMs >= 0 && this.maxFutureMs <= 86_400_000))
+    if (typeof this.maxFutureMs !== 'number' || !(this.maxFutureMs >= 0 && this.maxFutureMs <= 86_400_000))
       throw new ConfigError(`maxFutureMs ${String(options.maxFutureMs)} must be a number of ms from 0 to 86400000 (one day)`);
     this.fileMode = options.fileMode ?? 0o600;
     if (!Number.isInteger(this.fileMode) || this.fileMode < 0 || this.fileMode > 0o777)
@@ -492,7 +492,7 @@ export class Store {
    */
   record(h: SeriesHandle, value: number, ts: number = Date.now()): void {
     const w = h?.w;
-    if (w !== undefined && ts >= w.curStart && ts < w.curEnd && typeof value === 'number' && value - value === 0) {
+    if (w !== undefined && ts >= w.curStart && ts < w.curEnd && typeof value === 'number' && value - value === 0 && h.owner === this) {
       const f = w.f64;
       if (f[w.curBase] === w.curK) {
         f[w.curBase + h.cell] = value;
@@ -554,9 +554,9 @@ export class Store {
     k: number,
     ts: number,
   ): never {
-    let err: LateWriteError | undefined;
-    for (let i = from; i < to; i++) err ??= this.retract(handles[i]!, base, k, values[i]!, ts);
-    throw err!;
+    const errors: LateWriteError[] = [];
+    for (let i = from; i < to; i++) errors.push(this.retract(handles[i]!, base, k, values[i]!, ts));
+    throw errors[0]!;
   }
 
   /** Takes back a value stored into a row a newer lap took meanwhile; the write counts as late. */
