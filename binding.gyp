@@ -8,7 +8,8 @@
       "sources": [
         "native/rondo/slab.cc",
         "native/addon.cc",
-        "native/testing.cc"
+        "native/testing.cc",
+        "native/bench.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

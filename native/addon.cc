@@ -327,6 +327,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("headerBytes", Napi::Number::New(env, rondo::kHeaderBytes));
   exports.Set("formatVersion", Napi::Number::New(env, rondo::kFormatVersion));
   InitTesting(env, exports);
+  InitBench(env, exports);
   return exports;
 }
 

@@ -40,5 +40,6 @@ class SlabWrap : public Napi::ObjectWrap<SlabWrap> {
 
 // Test-only helpers (native writer threads), exported as `testing`.
 void InitTesting(Napi::Env env, Napi::Object exports);
+void InitBench(Napi::Env env, Napi::Object exports);  // rondo bench (native/bench.cc)
 
 }  // namespace rondo_addon

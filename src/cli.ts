@@ -2,6 +2,9 @@
 // The rondo command: one module per subcommand under src/cli/.
 import { errorLine, UsageError } from './cli/common';
 import { INFO_HELP, infoCommand } from './cli/info';
+import { BENCH_HELP, benchCommand } from './cli/bench';
+import { QUERY_HELP, queryCommand } from './cli/query';
+import { PUSH_HELP, pushCommand } from './cli/push';
 
 interface Command {
   /** One line for rondo --help. */
@@ -13,6 +16,9 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   info: { summary: 'schemas, tiers, series and their last points', help: INFO_HELP, run: infoCommand },
+  bench: { summary: 'write-path benchmark against a raw C mmap loop (temporary store)', help: BENCH_HELP, run: benchCommand },
+  query: { summary: 'series a selector matches, over a time range, as csv, json, a table or charts', help: QUERY_HELP, run: queryCommand },
+  push: { summary: 'send what is new to a Prometheus remote-write receiver, once', help: PUSH_HELP, run: pushCommand },
 };
 
 const USAGE = `usage: rondo <command> [options]

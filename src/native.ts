@@ -74,6 +74,39 @@ export interface Addon {
       points: number,
     ): WriterThreads;
   };
+  /** The native halves of `rondo bench` (native/bench.cc): a warm-up lap, then timed rounds. */
+  bench: {
+    /** Threads recording through rondo::Writer, each its own block of `columns`; round r at ts0Ms + r * stepMs. */
+    startNative(
+      slab: NativeSlab,
+      columns: Uint32Array,
+      ts0Ms: number,
+      stepMs: number,
+      threads: number,
+      warmRounds: number,
+      rounds: number,
+      chunkOps: number,
+    ): ReturnType<Addon['bench']['startCLoop']>;
+    /** The physical limit: a raw store loop into a new mmap'd `file` of slots rows of rowWords words; join() removes it. */
+    startCLoop(
+      file: string,
+      rowWords: number,
+      slots: number,
+      ncols: number,
+      threads: number,
+      warmRounds: number,
+      rounds: number,
+      chunkOps: number,
+    ): {
+      /** Ops done so far, warm-up included, all threads. */
+      progress(): number;
+      /** Ops of the whole run, warm-up included. */
+      total(): number;
+      done(): boolean;
+      /** Waits for the threads. chunkNs: the per-op ns of every timed chunk of every thread. */
+      join(): { ops: number; lateWrites: number; elapsedNs: number; threads: number; chunkNs: Float64Array };
+    };
+  };
 }
 
 /** A native error carries a code: RONDO_CORRUPT, RONDO_IO, RONDO_LOCKED, RONDO_ARG, RONDO_CLOSED. */
