@@ -9,7 +9,12 @@
         "native/rondo/slab.cc",
         "native/addon.cc",
         "native/testing.cc",
-        "native/bench.cc"
+        "native/bench.cc",
+        "native/kvm/vm.cc",
+        "native/kvm/vcpu.cc",
+        "native/kvm/stats.cc",
+        "native/kvm/guest.S",
+        "native/kvm/kvm_addon.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -328,6 +328,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("formatVersion", Napi::Number::New(env, rondo::kFormatVersion));
   InitTesting(env, exports);
   InitBench(env, exports);
+  InitKvm(env, exports);
   return exports;
 }
 

@@ -41,5 +41,6 @@ class SlabWrap : public Napi::ObjectWrap<SlabWrap> {
 // Test-only helpers (native writer threads), exported as `testing`.
 void InitTesting(Napi::Env env, Napi::Object exports);
 void InitBench(Napi::Env env, Napi::Object exports);  // rondo bench (native/bench.cc)
+void InitKvm(Napi::Env env, Napi::Object exports);  // the demo VMM's KVM layer (native/kvm/)
 
 }  // namespace rondo_addon

@@ -1,0 +1,416 @@
+// A VM of the demo VMM: see vm.h.
+#include "kvm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+
+#include "kvm/errors.h"
+
+namespace rondo_kvm {
+namespace {
+
+constexpr int kKvmApiVersion = 12;
+constexpr uint64_t kIdleSliceNs = 10'000'000;  // a halted vCPU sleeps at most this long
+constexpr uint64_t kPageRw = 0x3, kPageHuge = 0x80;
+constexpr uint64_t kTwoMiB = 2ull << 20;
+
+double WallMs() {
+  return static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count());
+}
+
+// Opens the KVM device and checks its API version; throws KvmUnavailable saying what to do.
+int OpenDevice(const std::string& path, int* api_version) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT)
+      throw KvmUnavailable(path + " does not exist: this machine has no KVM; run on a host with "
+                                  "virtualization enabled (kvm_intel/kvm_amd loaded)");
+    if (err == EACCES || err == EPERM)
+      throw KvmUnavailable(path + ": permission denied: run as root or add the user to the kvm group");
+    if (err == ENXIO || err == ENODEV)
+      throw KvmUnavailable(path + ": no KVM driver behind the device: load kvm_intel or kvm_amd and "
+                                  "enable virtualization in the firmware");
+    throw KvmUnavailable(path + ": cannot open: " + std::strerror(err));
+  }
+  const int v = ::ioctl(fd, KVM_GET_API_VERSION, 0);
+  if (v != kKvmApiVersion) {
+    const int err = errno;
+    ::close(fd);
+    if (v < 0)
+      throw KvmUnavailable(path + " is not a KVM device (KVM_GET_API_VERSION: " + std::strerror(err) +
+                           "): point devicePath at /dev/kvm");
+    throw KvmUnavailable(path + ": KVM API version " + std::to_string(v) + ", rondo needs " +
+                         std::to_string(kKvmApiVersion) + ": run on a Linux host whose KVM speaks it");
+  }
+  *api_version = v;
+  return fd;
+}
+
+// Phase boundaries as offsets from the start: cpu | pio | mmio | idle | shutdown.
+void Boundaries(uint64_t duration_ns, uint64_t b[4]) {
+  b[0] = duration_ns / 5;
+  b[1] = duration_ns * 2 / 5;
+  b[2] = duration_ns * 3 / 5;
+  b[3] = duration_ns;
+}
+
+bool Fatal(EndReason r) {
+  return r == EndReason::kInternalError || r == EndReason::kFailEntry || r == EndReason::kRunError;
+}
+
+}  // namespace
+
+ProbeResult Probe(const std::string& device_path) {
+  ProbeResult p;
+  try {
+    const int fd = OpenDevice(device_path, &p.api_version);
+    p.binary_stats = ::ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) > 0;
+    ::close(fd);
+    p.ok = true;
+  } catch (const KvmUnavailable& e) {
+    p.reason = e.what();
+  }
+  return p;
+}
+
+uint8_t PhaseAt(uint64_t elapsed_ns, uint64_t duration_ns) {
+  uint64_t b[4];
+  Boundaries(duration_ns, b);
+  if (elapsed_ns < b[0]) return PHASE_CPU;
+  if (elapsed_ns < b[1]) return PHASE_PIO;
+  if (elapsed_ns < b[2]) return PHASE_MMIO;
+  if (elapsed_ns < b[3]) return PHASE_IDLE;
+  return PHASE_SHUTDOWN;
+}
+
+const char* PhaseName(uint8_t phase) {
+  switch (phase) {
+    case PHASE_CPU: return "cpu";
+    case PHASE_PIO: return "pio";
+    case PHASE_MMIO: return "mmio";
+    case PHASE_IDLE: return "idle";
+    case PHASE_SHUTDOWN: return "shutdown";
+    default: return "none";
+  }
+}
+
+Vm::Vm(const VmConfig& config) : config_(config) {
+  if (config.vcpus < 1 || config.vcpus > kMaxVcpus)
+    throw std::invalid_argument("vcpus must be an integer from 1 to " + std::to_string(kMaxVcpus));
+  if (config.memory_bytes < kMinMemoryBytes || config.memory_bytes > kMaxMemoryBytes ||
+      config.memory_bytes % 4096 != 0)
+    throw std::invalid_argument("memoryBytes must be a multiple of 4096 from 1 MiB to 1 GiB");
+  if (config.duration_ms < kMinDurationMs || config.duration_ms > kMaxDurationMs)
+    throw std::invalid_argument("durationMs must be from " + std::to_string(kMinDurationMs) +
+                                " (the guest's phases need that long) to 7 days");
+  if (GUEST_CODE + GuestCodeBytes() > config.memory_bytes - uint64_t{config.vcpus} * GUEST_STACK_BYTES)
+    throw std::invalid_argument("memoryBytes is too small for the guest and its stacks");
+
+  int api = 0;
+  kvm_fd_ = OpenDevice(config.device_path, &api);
+  try {
+    vm_fd_ = ::ioctl(kvm_fd_, KVM_CREATE_VM, 0);
+    if (vm_fd_ < 0) throw KvmError(ErrnoMessage("KVM_CREATE_VM", errno));
+    CreateMemory();
+    LoadGuest();
+    SetUpCpuid();
+    const int run_bytes = ::ioctl(kvm_fd_, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (run_bytes <= 0) throw KvmError(ErrnoMessage("KVM_GET_VCPU_MMAP_SIZE", errno));
+    ends_.resize(config.vcpus);
+    for (uint32_t i = 0; i < config.vcpus; i++) {
+      vcpus_.push_back(std::make_unique<Vcpu>(*this, vm_fd_, i, static_cast<size_t>(run_bytes)));
+      Vcpu& v = *vcpus_.back();
+      if (!cpuid_.empty()) v.SetCpuid(reinterpret_cast<const kvm_cpuid2*>(cpuid_.data()));
+      VcpuStart s;
+      s.rip = GuestEntry(config.guest);
+      s.rsp = config.memory_bytes - uint64_t{i} * GUEST_STACK_BYTES;
+      s.rdi = i;
+      s.rsi = GUEST_REPORTS + uint64_t{i} * GUEST_REPORT_STRIDE;
+      s.invalid_code_segment = config.guest == GuestKind::kFailEntry;
+      v.EnterLongMode(s);
+    }
+    OpenStats();
+  } catch (...) {
+    CloseAll();
+    throw;
+  }
+}
+
+Vm::~Vm() { Stop(); }
+
+void Vm::CreateMemory() {
+  void* p = ::mmap(nullptr, config_.memory_bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw KvmError(ErrnoMessage("mapping guest memory", errno));
+  memory_ = static_cast<uint8_t*>(p);
+  kvm_userspace_memory_region region;
+  std::memset(&region, 0, sizeof region);
+  region.slot = 0;
+  region.guest_phys_addr = 0;
+  region.memory_size = config_.memory_bytes;
+  region.userspace_addr = reinterpret_cast<uint64_t>(memory_);
+  if (::ioctl(vm_fd_, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+    throw KvmError(ErrnoMessage("KVM_SET_USER_MEMORY_REGION", errno));
+}
+
+// Page tables identity-mapping the low 4 GiB (RAM and the MMIO hole alike) with 2 MiB pages,
+// a GDT with a 64-bit code segment, a data segment and a TSS, and the guest's code.
+void Vm::LoadGuest() {
+  auto* pml4 = reinterpret_cast<uint64_t*>(memory_ + GUEST_PML4);
+  auto* pdpt = reinterpret_cast<uint64_t*>(memory_ + GUEST_PDPT);
+  pml4[0] = GUEST_PDPT | kPageRw;
+  for (uint64_t g = 0; g < 4; g++) {
+    const uint64_t pd_addr = GUEST_PD + g * 0x1000;
+    pdpt[g] = pd_addr | kPageRw;
+    auto* pd = reinterpret_cast<uint64_t*>(memory_ + pd_addr);
+    for (uint64_t e = 0; e < 512; e++) pd[e] = ((g * 512 + e) * kTwoMiB) | kPageRw | kPageHuge;
+  }
+
+  auto* gdt = reinterpret_cast<uint64_t*>(memory_ + GUEST_GDT);
+  gdt[0] = 0;
+  gdt[GUEST_SEL_CODE / 8] = 0x00af9a000000ffff;  // present, ring 0, execute/read, L=1, G=1
+  gdt[GUEST_SEL_DATA / 8] = 0x00cf92000000ffff;  // present, ring 0, read/write, D=1, G=1
+  const uint64_t tss = GUEST_TSS, tss_limit = 0x67;
+  gdt[GUEST_SEL_TSS / 8] = (tss_limit & 0xffff) | ((tss & 0xffffff) << 16) | (uint64_t{0x8b} << 40) |
+                           (((tss >> 24) & 0xff) << 56);  // present, busy 64-bit TSS
+  gdt[GUEST_SEL_TSS / 8 + 1] = tss >> 32;
+
+  std::memcpy(memory_ + GUEST_CODE, rondo_guest_begin, GuestCodeBytes());
+}
+
+// The CPUID the kernel supports, passed to every vCPU. Some KVMs (this project's emulated one)
+// refuse KVM_GET_SUPPORTED_CPUID; the guest needs nothing from CPUID, so it runs without.
+void Vm::SetUpCpuid() {
+  for (uint32_t n = 128; n <= 4096; n *= 2) {
+    std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
+    auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
+    c->nent = n;
+    if (::ioctl(kvm_fd_, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+      cpuid_ = std::move(buf);
+      return;
+    }
+    if (errno != E2BIG) return;
+  }
+}
+
+void Vm::OpenStats() {
+  if (::ioctl(kvm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) <= 0) {
+    stats_reason_ = "this kernel has no KVM binary statistics (KVM_CAP_BINARY_STATS_FD, Linux 5.14+)";
+    return;
+  }
+  try {
+    vm_stats_ = StatsFile::Open(vm_fd_, "VM");
+    for (auto& v : vcpus_) vcpu_stats_.push_back(StatsFile::Open(v->fd(), "vCPU"));
+    vm_descs_ = vm_stats_->descriptors();
+    vcpu_descs_ = vcpu_stats_.front()->descriptors();
+  } catch (const KvmError& e) {
+    // The VM runs without them; statsDescriptors() says why.
+    vm_stats_.reset();
+    vcpu_stats_.clear();
+    stats_reason_ = e.what();
+  }
+}
+
+void Vm::Start() {
+  std::lock_guard<std::mutex> l(mu_);  // a vCPU that ends at once waits until all threads exist
+  if (started_) throw std::logic_error("start() was already called: a VM runs once; create a new one");
+  if (ended_) throw std::logic_error("this VM was stopped before it started; create a new one");
+  start_ns_ = NowNs();
+  started_at_ms_ = WallMs();
+  started_ = true;
+  for (auto& v : vcpus_) {
+    try {
+      v->Start();
+    } catch (const std::system_error& e) {
+      // Threads that could not start end now, as stopped; those that did are stopped.
+      stopping_.store(true, std::memory_order_release);
+      for (auto& w : vcpus_) w->Kick();
+      stopped_by_user_ = true;
+      if (running_ == 0) {
+        ended_ = true;
+        ended_at_ms_ = WallMs();
+      }
+      throw KvmError(std::string("starting a vCPU thread failed: ") + e.what());
+    }
+    running_++;
+  }
+}
+
+void Vm::RequestStop() {
+  stopping_.store(true, std::memory_order_release);
+  for (auto& v : vcpus_) v->Kick();
+  { std::lock_guard<std::mutex> l(idle_mu_); }
+  idle_cv_.notify_all();
+}
+
+void Vm::Stop() {
+  std::vector<std::function<void()>> callbacks;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!ended_) {
+      stopped_by_user_ = true;
+      if (running_ == 0) {  // never started
+        ended_ = true;
+        ended_at_ms_ = WallMs();
+        callbacks.swap(on_ended_);
+      }
+    }
+  }
+  RequestStop();
+  for (auto& v : vcpus_) v->Join();
+  for (auto& f : callbacks) f();
+  Release();
+}
+
+bool Vm::Ended() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return ended_;
+}
+
+void Vm::Release() {
+  if (released_ || !Ended()) return;
+  for (auto& v : vcpus_) v->Join();
+  final_reports_ = GuestReports();
+  try {
+    if (vm_stats_) final_vm_stats_ = vm_stats_->Read();
+    for (auto& s : vcpu_stats_) final_vcpu_stats_.push_back(s->Read());
+  } catch (const KvmError&) {
+    // The last reading is lost; the counters of this VMM are not.
+  }
+  CloseAll();
+  released_ = true;
+}
+
+void Vm::CloseAll() {
+  vcpu_stats_.clear();
+  vm_stats_.reset();
+  for (auto& v : vcpus_) v->Close();
+  if (vm_fd_ >= 0) ::close(vm_fd_);
+  vm_fd_ = -1;
+  if (memory_ != nullptr) ::munmap(memory_, config_.memory_bytes);
+  memory_ = nullptr;
+  if (kvm_fd_ >= 0) ::close(kvm_fd_);
+  kvm_fd_ = -1;
+}
+
+void Vm::OnEnded(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!ended_) {
+      on_ended_.push_back(std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+EndReason Vm::end_reason(VcpuEnd* details, int* vcpu) const {
+  std::lock_guard<std::mutex> l(mu_);
+  *vcpu = -1;
+  if (!ended_) return EndReason::kNone;
+  if (first_end_ >= 0 && (Fatal(ends_[first_end_].reason) || !stopped_by_user_)) {
+    *vcpu = first_end_;
+    *details = ends_[first_end_];
+    return ends_[first_end_].reason;
+  }
+  details->reason = EndReason::kStopped;
+  return EndReason::kStopped;
+}
+
+EndReason Vm::vcpu_end(uint32_t i) const {
+  std::lock_guard<std::mutex> l(mu_);
+  return ends_[i].reason;
+}
+
+double Vm::ended_at_ms() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return ended_ ? ended_at_ms_ : 0;
+}
+
+uint8_t Vm::CurrentPhase() const {
+  if (!started_ || Ended()) return 0;
+  return Phase(NowNs());
+}
+
+std::string Vm::DrainConsole() {
+  std::lock_guard<std::mutex> l(mu_);
+  std::string out;
+  out.swap(console_);
+  return out;
+}
+
+std::vector<GuestReport> Vm::GuestReports() const {
+  if (released_) return final_reports_;
+  std::vector<GuestReport> out(vcpus_.size());
+  for (size_t i = 0; i < vcpus_.size(); i++) {
+    const auto* w = reinterpret_cast<const uint64_t*>(memory_ + GUEST_REPORTS + i * GUEST_REPORT_STRIDE);
+    for (int k = 0; k < REPORT_WORDS; k++) out[i].words[k] = __atomic_load_n(&w[k], __ATOMIC_RELAXED);
+  }
+  return out;
+}
+
+std::vector<uint64_t> Vm::VmStats() const { return vm_stats_ ? vm_stats_->Read() : final_vm_stats_; }
+
+std::vector<uint64_t> Vm::VcpuStats(uint32_t i) const {
+  if (i < vcpu_stats_.size()) return vcpu_stats_[i]->Read();
+  if (i < final_vcpu_stats_.size()) return final_vcpu_stats_[i];
+  return {};
+}
+
+uint8_t Vm::Phase(uint64_t now_ns) const {
+  return PhaseAt(now_ns - start_ns_, config_.duration_ms * 1'000'000);
+}
+
+void Vm::Idle(uint64_t now_ns) {
+  uint64_t b[4];
+  Boundaries(config_.duration_ms * 1'000'000, b);
+  const uint64_t elapsed = now_ns - start_ns_;
+  uint64_t until = now_ns + kIdleSliceNs;
+  for (uint64_t boundary : b) {
+    if (boundary > elapsed) {
+      until = std::min(until, start_ns_ + boundary);
+      break;
+    }
+  }
+  const std::chrono::steady_clock::time_point deadline{std::chrono::nanoseconds(until)};
+  std::unique_lock<std::mutex> l(idle_mu_);
+  idle_cv_.wait_until(l, deadline, [this] { return Stopping(); });
+}
+
+void Vm::ConsoleLine(std::string line) {
+  std::lock_guard<std::mutex> l(mu_);
+  console_ += line;
+  console_ += '\n';
+}
+
+void Vm::VcpuEnded(uint32_t index, const VcpuEnd& end) {
+  std::vector<std::function<void()>> callbacks;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ends_[index] = end;
+    if (end.reason != EndReason::kStopped && first_end_ < 0) first_end_ = static_cast<int>(index);
+    // An emulation failure or a refused entry ends the whole VM, as on a real machine. The
+    // kicks happen under mu_, so no vCPU thread is joined (Release) while being kicked.
+    if (Fatal(end.reason)) RequestStop();
+    if (--running_ == 0) {
+      ended_ = true;
+      ended_at_ms_ = WallMs();
+      callbacks.swap(on_ended_);
+    }
+  }
+  for (auto& f : callbacks) f();
+}
+
+}  // namespace rondo_kvm
