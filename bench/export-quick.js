@@ -8,7 +8,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { compress } = require('snappyjs');
-const { Store, encodeWriteRequest } = require('../dist');
+const { Store, encodeWriteRequest } = require('../dist/src');
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const SERIES = 30;

@@ -5,7 +5,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { Store } = require('../dist');
+const { Store } = require('../dist/src');
 
 const ROUNDS = Number(process.env.ROUNDS ?? 15);
 const N = Number(process.env.N ?? 2_000_000);

@@ -5,7 +5,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
-const { Store, formatSeries } = require('../dist');
+const { Store, formatSeries } = require('../dist/src');
 
 const seconds = Number(process.argv[2] ?? 10);
 const dir = path.resolve(process.env.RONDO_DEMO_STORE ?? 'demo-metrics');

@@ -1,5 +1,6 @@
 // The compiled addon (native/), loaded once. Its API is internal: the Store wraps it.
 import * as path from 'node:path';
+import { PACKAGE_ROOT } from './package-root';
 
 export interface SlabCreateParams {
   consolidated: boolean;
@@ -115,10 +116,8 @@ export function nativeCode(e: unknown): string | undefined {
 }
 
 function load(): Addon {
-  // Both src/ and dist/ sit one level below the package root.
-  const root = path.join(__dirname, '..');
   const variant = process.env.RONDO_ADDON_BUILD ?? 'Release';
-  return require(path.join(root, 'build', variant, 'rondo.node')) as Addon;
+  return require(path.join(PACKAGE_ROOT, 'build', variant, 'rondo.node')) as Addon;
 }
 
 export const addon: Addon = load();

@@ -70,7 +70,7 @@ describe('Agent', () => {
     const code = await new Promise<number | null>((resolve) => {
       const child = spawn(
         process.execPath,
-        ['-e', `require(${JSON.stringify(path.join(ROOT, 'dist'))}).Agent.start({ dir: ${JSON.stringify(dir)}, metricsPort: 0, remoteWrite: { url: 'http://127.0.0.1:9/api/v1/write', interval: '1s', logger: () => {} }, onError: () => {} }).then(() => console.log('started'))`],
+        ['-e', `require(${JSON.stringify(path.join(ROOT, 'dist', 'src'))}).Agent.start({ dir: ${JSON.stringify(dir)}, metricsPort: 0, remoteWrite: { url: 'http://127.0.0.1:9/api/v1/write', interval: '1s', logger: () => {} }, onError: () => {} }).then(() => console.log('started'))`],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       let out = '';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchReport, BenchRow } from '../src/cli/bench';
 import { ensureBuilt, freshDir, removeDir, ROOT } from './fixtures/build';
 
-const CLI = path.join(ROOT, 'dist', 'cli.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
 let tmp = '';
 
 beforeAll(() => {

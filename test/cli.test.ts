@@ -14,7 +14,7 @@ import { ensureBuilt, freshDir, removeDir, ROOT, FIXTURES } from './fixtures/bui
 import { alignedPast, tempDir, VMM_SCHEMA } from './helpers';
 import { ensureReceiversInstalled, getJson, startFaultServer, startPrometheus, type PrometheusReceiver } from './support/receivers';
 
-const CLI = path.join(ROOT, 'dist', 'cli.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
 const T = 60_000; // per-test timeout
 
 interface Run {

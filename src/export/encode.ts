@@ -6,6 +6,7 @@
 //   Label        { string name = 1; string value = 2; }
 //   Sample       { double value = 1; int64 timestamp = 2; }
 import * as path from 'node:path';
+import { PACKAGE_ROOT } from '../package-root';
 import { Writer } from 'protobufjs/minimal';
 import type { Root } from 'protobufjs';
 import { InvalidTimestampError, InvalidValueError } from '../errors';
@@ -123,8 +124,8 @@ export function countSamples(series: readonly ExportSeries[]): number {
   return total;
 }
 
-/** Path of the remote-write .proto (works from src/export and dist/export alike). */
-export const REMOTE_WRITE_PROTO_PATH = path.join(__dirname, '..', '..', 'proto', 'remote-write.proto');
+/** Path of the remote-write .proto in the package. */
+export const REMOTE_WRITE_PROTO_PATH = path.join(PACKAGE_ROOT, 'proto', 'remote-write.proto');
 
 let protoRoot: Root | undefined;
 

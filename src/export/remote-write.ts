@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
+import { PACKAGE_ROOT } from '../package-root';
 import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import * as snappy from 'snappyjs';
@@ -122,7 +123,7 @@ let packageVersion: string | undefined;
 function rondoVersion(): string {
   if (packageVersion === undefined) {
     try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: unknown };
+      const pkg = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version?: unknown };
       packageVersion = typeof pkg.version === 'string' ? pkg.version : 'unknown';
     } catch {
       packageVersion = 'unknown';
