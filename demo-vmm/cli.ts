@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+// rondo-vmm: the demo VMM. Boots the built-in micro-guest on KVM with the rondo agent embedded.
+import { errorLine, flag, parseArgs, UsageError, type ParsedArgs } from '../src/cli/common';
+import { parseDuration, ConfigError } from '../src/index';
+import { formatReport, freshStoreDir, runVm } from './vmm';
+import { captureTable, formatCaptureTable } from './capture';
+import { formatFleet, runFleet } from './fleet';
+
+const USAGE = `usage: rondo-vmm <command> [options]
+
+commands:
+  run             boot the micro-guest, record every second of its life, print a summary
+  capture-table   VMs of 5, 10 and 30 s: what rondo captured next to a 15 s and a 30 s scraper
+  fleet           N VMs at once, one store each: peak RSS, store size, seconds captured
+
+rondo-vmm <command> --help shows a command's options. Needs /dev/kvm (root, or the kvm group).`;
+
+const RUN_HELP = `usage: rondo-vmm run [--duration 5s] [--vcpus 2] [--store ./vm-metrics] [--remote-write URL]
+                    [--external-label k=v]... [--push-interval 5s] [--guest micro|internal-error|fail-entry]
+                    [--device /dev/kvm]
+
+Boots the built-in micro-guest (long mode, set up by the VMM) whose phases follow the wall clock:
+boot banner, CPU, port I/O, MMIO, idle (HLT), shutdown, so a 5 s VM lives 5 s on fast or
+emulated KVM. Prints the guest's console; the agent records every second into the store (exits
+by reason per vCPU, exit-handling and run time, every KVM statistic, this process's figures);
+at the end prints seconds lived and captured, exits by reason and the busiest KVM statistics.
+The store directory is made anew. With --remote-write the agent pushes on the interval and once
+more at the end (with stale markers: the VM is gone). Exit code 1 if the guest ended in error.
+
+examples:
+  rondo-vmm run --duration 10s
+  rondo-vmm run --vcpus 4 --store /var/lib/vmm/vm1 --remote-write http://127.0.0.1:9090/api/v1/write --external-label instance=vm1
+  rondo query ./vm-metrics 'vmm_vcpu_exits_total{vcpu="0"}' --rate --tier 0 --format chart`;
+
+const CAPTURE_HELP = `usage: rondo-vmm capture-table [--vcpus 1] [--durations 5s,10s,30s]
+
+Runs real VMs of each duration one after another (temporary stores) and prints, for each, the
+points every series captured next to the scrapes a 15 s and a 30 s scraper would have made
+between the VM's actual start and stop (scrapes at multiples of the period), and on average.`;
+
+const FLEET_HELP = `usage: rondo-vmm fleet --vms N --duration D [--vcpus 1] [--store ./fleet-metrics]
+
+Runs N VMs at once in this process, each with its own store (<store>/vm<i>), and reports the
+launcher's peak RSS, each store's size on disk, and whether every second of every VM was captured.`;
+
+function int(args: ParsedArgs, name: string, min: number, max: number, dflt: number): number {
+  const v = flag(args, name);
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`rondo-vmm: --${name} must be an integer from ${min} to ${max}, not "${v}"`);
+  return n;
+}
+
+function duration(args: ParsedArgs, name: string, dflt: string): number {
+  const v = flag(args, name) ?? dflt;
+  try {
+    return parseDuration(v, `--${name}`);
+  } catch (e) {
+    throw new UsageError(`rondo-vmm: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+function labels(args: ParsedArgs): Record<string, string> | undefined {
+  const list = args.values.get('external-label');
+  if (list === undefined) return undefined;
+  const out: Record<string, string> = {};
+  for (const kv of list) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new UsageError(`rondo-vmm: --external-label takes name=value, not "${kv}"`);
+    out[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return out;
+}
+
+async function run(argv: readonly string[]): Promise<number> {
+  const args = parseArgs('run', argv, ['duration', 'vcpus', 'store', 'remote-write', 'external-label', 'push-interval', 'guest', 'device'], []);
+  if (args.positional.length > 0) throw new UsageError(`rondo-vmm run: unexpected argument "${args.positional[0]}"; see rondo-vmm run --help`);
+  const guest = flag(args, 'guest') ?? 'micro';
+  if (guest !== 'micro' && guest !== 'internal-error' && guest !== 'fail-entry')
+    throw new UsageError(`rondo-vmm run: --guest must be micro, internal-error or fail-entry, not "${guest}"`);
+  const remoteWrite = flag(args, 'remote-write');
+  const externalLabels = labels(args);
+  const device = flag(args, 'device');
+  const abort = new AbortController();
+  const onSigint = () => abort.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const report = await runVm({
+      durationMs: duration(args, 'duration', '5s'),
+      vcpus: int(args, 'vcpus', 1, 64, 2),
+      storeDir: freshStoreDir(flag(args, 'store') ?? 'vm-metrics'),
+      guest,
+      ...(device === undefined ? {} : { devicePath: device }),
+      ...(remoteWrite === undefined ? {} : { remoteWrite, pushIntervalMs: duration(args, 'push-interval', '5s') }),
+      ...(externalLabels === undefined ? {} : { externalLabels }),
+      console: (text) => process.stdout.write(text),
+      onError: (source, e) => process.stderr.write(`rondo-vmm: ${source}: ${(e as Error).message?.split('\n')[0] ?? String(e)}\n`),
+      signal: abort.signal,
+    });
+    process.stdout.write(`\n${formatReport(report)}\n`);
+    return report.endReason === 'shutdown' || report.endReason === 'stopped' ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+async function capture(argv: readonly string[]): Promise<number> {
+  const args = parseArgs('capture-table', argv, ['vcpus', 'durations'], []);
+  const durations = (flag(args, 'durations') ?? '5s,10s,30s').split(',').map((d) => {
+    try {
+      return parseDuration(d.trim(), '--durations');
+    } catch (e) {
+      throw new UsageError(`rondo-vmm: ${(e as Error).message.split('\n')[0]}`);
+    }
+  });
+  const vcpus = int(args, 'vcpus', 1, 64, 1);
+  process.stderr.write(`running ${durations.length} VMs one after another (${durations.reduce((a, b) => a + b, 0) / 1000} s)...\n`);
+  const rows = await captureTable(durations, vcpus, (r) => process.stderr.write(`  ${r.durationMs / 1000} s VM done\n`));
+  process.stdout.write(`${formatCaptureTable(rows)}\n`);
+  return 0;
+}
+
+async function fleet(argv: readonly string[]): Promise<number> {
+  const args = parseArgs('fleet', argv, ['vms', 'duration', 'vcpus', 'store'], []);
+  if (flag(args, 'vms') === undefined || flag(args, 'duration') === undefined)
+    throw new UsageError('rondo-vmm fleet: give --vms N and --duration D; see rondo-vmm fleet --help');
+  const f = await runFleet({
+    vms: int(args, 'vms', 1, 256, 1),
+    durationMs: duration(args, 'duration', '5s'),
+    vcpus: int(args, 'vcpus', 1, 64, 1),
+    baseDir: flag(args, 'store') ?? 'fleet-metrics',
+  });
+  process.stdout.write(`${formatFleet(f)}\n`);
+  return f.everySecondCaptured ? 0 : 1;
+}
+
+const COMMANDS: Record<string, { help: string; run: (argv: readonly string[]) => Promise<number> }> = {
+  run: { help: RUN_HELP, run },
+  'capture-table': { help: CAPTURE_HELP, run: capture },
+  fleet: { help: FLEET_HELP, run: fleet },
+};
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = COMMANDS[name];
+  if (cmd === undefined) throw new UsageError(`rondo-vmm: unknown command "${name}"; see rondo-vmm --help`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${cmd.help}\n`);
+    return 0;
+  }
+  return cmd.run(rest);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`${errorLine(e).replace(/^rondo:/, 'rondo-vmm:')}\n`);
+      process.exitCode = e instanceof UsageError || e instanceof ConfigError ? 2 : 1;
+    },
+  );
+}
