@@ -51,7 +51,8 @@ export function formatFleet(f: FleetReport): string {
   ];
   f.reports.forEach((r, i) =>
     lines.push(
-      `  vm${i}: lived ${r.secondsLived.toFixed(2)} s, captured ${r.secondsCaptured}/${r.seconds.length} s, ended ${r.endReason}, ${r.exits.io_in + r.exits.io_out} port I/O and ${r.exits.mmio_read + r.exits.mmio_write} MMIO exits`,
+      `  vm${i}: lived ${r.secondsLived.toFixed(2)} s, captured ${r.secondsCaptured}/${r.seconds.length} s, ended ${r.endReason}, ${r.exits.io_in + r.exits.io_out} port I/O and ${r.exits.mmio_read + r.exits.mmio_write} MMIO exits` +
+        (r.missingSeconds.length > 0 ? `; missing ${r.missingSeconds.map((t) => new Date(t).toISOString().slice(11, 19)).join(', ')} (VM ${new Date(r.startedAtMs).toISOString().slice(11, 23)}–${new Date(r.endedAtMs).toISOString().slice(11, 23)})` : ''),
     ),
   );
   return lines.join('\n');

@@ -116,6 +116,8 @@ export async function runVm(o: RunOptions): Promise<RunReport> {
     const stop = () => vm.stop();
     o.signal?.addEventListener('abort', stop);
     vm.start();
+    // A point at the VM's start: its first second may begin before the agent's next tick.
+    await agent.tick();
     const pump = setInterval(() => {
       const text = vm.console();
       if (text !== '') o.console?.(text);
