@@ -111,16 +111,17 @@ export class Agent {
     if (!Number.isInteger(this.tickMs) || this.tickMs < 10 || this.tickMs > 3_600_000)
       throw new ConfigError(`tickMs ${String(o.tickMs)} must be an integer from 10 to 3600000`);
     this.onError = o.onError ?? ((source, e) => this.reportOnce(source, e));
-    const { dir, schemas, collectors, labels, remoteWrite, metricsPort, metricsHost, onError, tickMs, ...storeOptions } = o;
-    void metricsPort;
-    void metricsHost;
-    void onError;
-    void tickMs;
-    this.collectors = collectors ?? [processCollector()];
-    this.labels = { ...(labels ?? {}) };
-    this.store = Store.open(dir, { ...storeOptions, ...(schemas === undefined ? {} : { schemas }) });
-    if (remoteWrite !== undefined) {
-      const { interval, exporter, ...clientOptions } = remoteWrite;
+    this.collectors = o.collectors ?? [processCollector()];
+    this.labels = { ...(o.labels ?? {}) };
+    const storeOptions: StoreOptions = {
+      ...(o.schemas === undefined ? {} : { schemas: o.schemas }),
+      ...(o.maxFutureMs === undefined ? {} : { maxFutureMs: o.maxFutureMs }),
+      ...(o.dirMode === undefined ? {} : { dirMode: o.dirMode }),
+      ...(o.fileMode === undefined ? {} : { fileMode: o.fileMode }),
+    };
+    this.store = Store.open(o.dir, storeOptions);
+    if (o.remoteWrite !== undefined) {
+      const { interval, exporter, ...clientOptions } = o.remoteWrite;
       this.pushIntervalMs = parseDuration(interval ?? '15s', 'remoteWrite.interval');
       try {
         this.client = new RemoteWriteClient(clientOptions);
@@ -169,8 +170,8 @@ export class Agent {
     }
     this.statsData.ticks++;
     this.statsData.lastTickMs = now;
-    this.recordOwn('rondo_agent_ticks_total', {}, this.statsData.ticks, 'counter', now);
-    this.recordOwn('rondo_agent_tick_duration_seconds', {}, (performance.now() - started) / 1000, 'gauge', now);
+    this.recordOne('rondo_agent_ticks_total', {}, this.statsData.ticks, 'counter', now);
+    this.recordOne('rondo_agent_tick_duration_seconds', {}, (performance.now() - started) / 1000, 'gauge', now);
     try {
       this.store.consolidate({ now });
     } catch (e) {
@@ -195,10 +196,6 @@ export class Agent {
     }
   }
 
-  private recordOwn(name: string, labels: Labels, value: number, kind: SeriesKind, now: number): void {
-    this.recordOne(name, labels, value, kind, now);
-  }
-
   private failed(source: string, e: unknown): void {
     this.statsData.errors++;
     try {
@@ -208,7 +205,7 @@ export class Agent {
     }
     if (!this.store.isClosed && !source.startsWith('series rondo_agent_errors_total')) {
       const kind = source.split(' ')[0]!;
-      this.recordOwn('rondo_agent_errors_total', { source: kind }, this.statsData.errors, 'counter', Date.now());
+      this.recordOne('rondo_agent_errors_total', { source: kind }, this.statsData.errors, 'counter', Date.now());
     }
   }
 
