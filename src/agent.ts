@@ -180,7 +180,7 @@ export class Agent {
   }
 
   private recordOne(name: string, labels: Labels, value: number, kind: SeriesKind, now: number): void {
-    const all = Object.keys(this.labels).length === 0 ? labels : { ...labels, ...this.labels };
+    const all = this.withLabels(labels);
     const key = formatSeries(name, all);
     let h = this.handles.get(key);
     try {
@@ -194,6 +194,10 @@ export class Agent {
       if (h === undefined) this.refused.add(key); // reported once; the series is left out
       this.failed(`series ${key}`, e);
     }
+  }
+
+  private withLabels(labels: Labels): Labels {
+    return Object.keys(this.labels).length === 0 ? labels : { ...labels, ...this.labels };
   }
 
   private failed(source: string, e: unknown): void {
@@ -247,8 +251,9 @@ export class Agent {
           ...(final ? { until: Infinity } : {}),
           recordOwn: (name, labels, kind, value, add) => {
             if (this.store.isClosed) return;
-            const h = this.handleFor(name, labels, kind);
-            if (h !== undefined) this.store.record(h, add === true ? (this.store.lastPoint(h)?.[1] ?? 0) + value : value);
+            const h = add === true ? this.handles.get(formatSeries(name, this.withLabels(labels))) : undefined;
+            const base = h === undefined ? 0 : (this.store.lastPoint(h)?.[1] ?? 0);
+            this.recordOne(name, labels, base + value, kind, Date.now());
           },
         });
         this.statsData.pushes++;
@@ -261,21 +266,6 @@ export class Agent {
       this.pushing = undefined;
     });
     return this.pushing;
-  }
-
-  private handleFor(name: string, labels: Labels, kind: SeriesKind): SeriesHandle | undefined {
-    const key = formatSeries(name, labels);
-    let h = this.handles.get(key);
-    if (h === undefined && !this.refused.has(key)) {
-      try {
-        h = this.store.register(name, labels, { kind });
-        this.handles.set(key, h);
-      } catch (e) {
-        this.refused.add(key);
-        this.failed(`series ${key}`, e);
-      }
-    }
-    return h;
   }
 
   private async listen(port: number, host: string): Promise<void> {
