@@ -141,13 +141,22 @@ std::shared_ptr<Slab> Slab::Open(const std::string& path, OpenMode mode,
   }
 
   const bool ro = s->read_only_;
-  int fd = ::open(path.c_str(), (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-  if (fd < 0) throw SlabIoError(errno_text("open", path));
+  // O_NONBLOCK: a FIFO planted at a slab's name must be refused, not waited on (it has no
+  // effect on a regular file, and the descriptor is closed once the file is mapped).
+  int fd = ::open(path.c_str(), (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == EISDIR) throw CorruptSlab(path + ": a directory, not a slab file");
+    throw SlabIoError(errno_text("open", path));
+  }
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     std::string e = errno_text("fstat", path);
     ::close(fd);
     throw SlabIoError(e);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw CorruptSlab(path + ": not a regular file (a directory, FIFO, device or socket)");
   }
   const size_t file_size = static_cast<size_t>(st.st_size);
   if (file_size < kHeaderBytes) {
@@ -316,29 +325,45 @@ void Slab::ReadCellsConsistent(uint64_t k, uint32_t col, uint32_t first_word, ui
   *present = false;  // a row that never settles (its writer died mid-claim) reads as missing
 }
 
-void Slab::ReadColumn(uint32_t col, uint32_t field, uint64_t k0, uint32_t n, double* out) const {
-  uint32_t slot = slot_of(k0);
-  const size_t cell_off = kRowHeaderWords + static_cast<size_t>(col) * cell_words_ + field;
-  for (uint32_t i = 0; i < n; i++) {
-    const double* r = row(slot);
-    const auto& seq = *reinterpret_cast<const std::atomic<uint64_t>*>(r + kRowSeqWord);
-    const double kd = static_cast<double>(k0 + i);
-    double v = kNaN;
-    for (int attempt = 0; attempt < kReaderRetries; attempt++) {
-      const uint64_t s1 = seq.load(std::memory_order_acquire);
-      if (s1 & 1) {
-        cpu_relax();
-        continue;
-      }
-      const double got = stamp_load(r) == kd ? cell_load(r + cell_off) : kNaN;
-      std::atomic_thread_fence(std::memory_order_acquire);
-      if (seq.load(std::memory_order_relaxed) == s1) {
-        v = got;
-        break;
-      }
+// A row's cell read under the seqlock, retried while the row is being replaced; NaN if the row
+// does not hold interval kd, or never settles (its writer died mid-claim).
+static double ReadCellSettled(const double* r, size_t cell_off, double kd) {
+  const auto& seq = *reinterpret_cast<const std::atomic<uint64_t>*>(r + kRowSeqWord);
+  for (int attempt = 0; attempt < kReaderRetries; attempt++) {
+    const uint64_t s1 = seq.load(std::memory_order_acquire);
+    if (s1 & 1) {
+      cpu_relax();
+      continue;
     }
+    const double got = Slab::stamp_load(r) == kd ? Slab::cell_load(r + cell_off) : kNaN;
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq.load(std::memory_order_relaxed) == s1) return got;
+  }
+  return kNaN;
+}
+
+void Slab::ReadColumn(uint32_t col, uint32_t field, uint64_t k0, uint32_t n, double* out) const {
+  // The ring's shape in locals (the atomics below would otherwise reload them every row), and
+  // each row read in one pass without branching on its data; a row caught mid-claim (odd or
+  // moved sequence) is read again the careful way.
+  const uint32_t slots = params_.slots;
+  const size_t rw = row_words_;
+  const double* const data = row(0);
+  const size_t cell_off = kRowHeaderWords + static_cast<size_t>(col) * cell_words_ + field;
+  uint32_t slot = slot_of(k0);
+  double kd = static_cast<double>(k0);
+  for (uint32_t i = 0; i < n; i++, kd += 1) {
+    const double* r = data + static_cast<size_t>(slot) * rw;
+    const auto& seq = *reinterpret_cast<const std::atomic<uint64_t>*>(r + kRowSeqWord);
+    const uint64_t s1 = seq.load(std::memory_order_acquire);
+    const double stamp = stamp_load(r);
+    const double cell = cell_load(r + cell_off);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    const uint64_t s2 = seq.load(std::memory_order_relaxed);
+    double v = stamp == kd ? cell : kNaN;
+    if (__builtin_expect(((s1 & 1) | (s1 ^ s2)) != 0, 0)) v = ReadCellSettled(r, cell_off, kd);
     out[i] = v;
-    if (++slot == params_.slots) slot = 0;
+    if (++slot == slots) slot = 0;
   }
 }
 
