@@ -32,7 +32,7 @@ import {
 import { type Labels, type SeriesKind, validateSeries } from './series';
 import { formatSeries, parseSelector } from './selector';
 import { formatDuration } from './duration';
-import { queryTier, resolveQuery, type QueryOptions, type QueryResult, type TierView } from './query';
+import { queryTier, resolveQuery, TierView, type QueryOptions, type QueryResult } from './query';
 import { Exporter, type ExporterOptions, type ExportSource } from './export/exporter';
 import { exporterNameFor, pushExporter, type PushOptions, type PushSummary } from './export/push';
 import { RemoteWriteClient } from './export/remote-write';
@@ -62,29 +62,38 @@ export interface RegisterOptions {
 
 const EMPTY: Float64Array = new Float64Array(0);
 
+// The classes record() reads declare their fields (`declare`) and set them in the constructor:
+// defined as ES2022 class fields, each would start out undefined, and V8 would then treat it as
+// holding any value and check what it holds on every record().
+
 /** Where the JavaScript thread writes tier 0 of one schema: the mapped rows and the current row. */
 class RawWriter {
-  f64: Float64Array;
-  readonly rowWords: number;
-  readonly slots: number;
-  readonly intervalMs: number;
+  declare f64: Float64Array;
+  declare readonly slab: NativeSlab;
+  declare readonly tier: TierSpec;
+  declare readonly schema: string;
+  declare readonly rowWords: number;
+  declare readonly slots: number;
+  declare readonly intervalMs: number;
   // The newest interval written through this writer, cached so a record is two compares.
-  curStart = Infinity;
-  curEnd = -Infinity;
-  curK = -1;
-  curBase = 0;
-  constructor(
-    readonly slab: NativeSlab,
-    readonly tier: TierSpec,
-    readonly schema: string,
-    writable: boolean,
-  ) {
+  declare curStart: number;
+  declare curEnd: number;
+  declare curK: number;
+  declare curBase: number;
+  constructor(slab: NativeSlab, tier: TierSpec, schema: string, writable: boolean) {
     const p = slab.params();
     // A read-only store has nothing to write through: its writer never matches a row.
     this.f64 = writable ? new Float64Array(slab.buffer(), p.headerBytes) : EMPTY;
+    this.slab = slab;
+    this.tier = tier;
+    this.schema = schema;
     this.rowWords = p.rowWords;
     this.slots = p.slots;
     this.intervalMs = p.intervalMs;
+    this.curStart = Infinity;
+    this.curEnd = -Infinity;
+    this.curK = -1;
+    this.curBase = 0;
   }
   disable(): void {
     this.curStart = Infinity;
@@ -93,20 +102,77 @@ class RawWriter {
   }
 }
 
+/**
+ * What recordBatch() keeps about a handles array it is given call after call (an agent's tick):
+ * the handles as they were (the array may be changed in place), the cell of each, and the runs
+ * of consecutive handles of one schema. Lets a batch be checked by identity, not handle by handle.
+ */
+class BatchPlan {
+  declare readonly handles: readonly SeriesHandle[];
+  declare readonly snapshot: readonly SeriesHandle[];
+  declare readonly cells: Int32Array;
+  declare readonly writers: readonly RawWriter[];
+  /** Index of the first handle of each run, and n at the end. */
+  declare readonly runStarts: Int32Array;
+  /** Row (in words) and interval number of each run for the batch being written. */
+  declare readonly bases: Float64Array;
+  declare readonly ks: Float64Array;
+  /** A frozen array of plain elements cannot change: its handles need no checking call after call. */
+  declare readonly frozen: boolean;
+  /** The writer when every handle is of one schema (the usual batch). */
+  declare readonly writer: RawWriter | undefined;
+  /** With one run whose cells follow each other (series registered in order): the first cell; else -1. */
+  declare readonly firstCell: number;
+  constructor(handles: readonly SeriesHandle[], snapshot: readonly SeriesHandle[], cells: Int32Array, writers: readonly RawWriter[], runStarts: Int32Array) {
+    this.handles = handles;
+    this.snapshot = snapshot;
+    this.cells = cells;
+    this.writers = writers;
+    this.runStarts = runStarts;
+    this.bases = new Float64Array(writers.length);
+    this.ks = new Float64Array(writers.length);
+    this.frozen = Object.isFrozen(handles) && snapshot.every((_, i) => 'value' in (Object.getOwnPropertyDescriptor(handles, i) ?? {}));
+    this.writer = writers.length === 1 ? writers[0] : undefined;
+    const contiguous = writers.length === 1 && cells.every((c, i) => c === cells[0]! + i);
+    this.firstCell = contiguous && cells.length > 0 ? cells[0]! : -1;
+  }
+
+  static of(handles: readonly SeriesHandle[]): BatchPlan {
+    const snapshot = Array.from(handles); // handles may be any array-like
+    const writers: RawWriter[] = [];
+    const starts: number[] = [];
+    snapshot.forEach((h, i) => {
+      if (writers[writers.length - 1] !== h.w) {
+        writers.push(h.w);
+        starts.push(i);
+      }
+    });
+    starts.push(snapshot.length);
+    return new BatchPlan(handles, snapshot, Int32Array.from(snapshot, (h) => h.cell), writers, Int32Array.from(starts));
+  }
+}
+
 /** A registered series. Pass it to record() and query(); it belongs to the store that made it. */
 export class SeriesHandle {
-  /** @internal */ readonly cell: number;
-  constructor(
-    readonly id: number,
-    readonly name: string,
-    readonly labels: Labels,
-    readonly kind: SeriesKind,
-    readonly schema: string,
-    /** Column of this series in its schema's rows. */
-    readonly column: number,
-    /** @internal */ readonly w: RawWriter,
-    /** @internal */ readonly owner: Store,
-  ) {
+  declare readonly id: number;
+  declare readonly name: string;
+  declare readonly labels: Labels;
+  declare readonly kind: SeriesKind;
+  declare readonly schema: string;
+  /** Column of this series in its schema's rows. */
+  declare readonly column: number;
+  /** @internal */ declare readonly w: RawWriter;
+  /** @internal */ declare readonly owner: Store;
+  /** @internal */ declare readonly cell: number;
+  constructor(id: number, name: string, labels: Labels, kind: SeriesKind, schema: string, column: number, w: RawWriter, owner: Store) {
+    this.id = id;
+    this.name = name;
+    this.labels = labels;
+    this.kind = kind;
+    this.schema = schema;
+    this.column = column;
+    this.w = w;
+    this.owner = owner;
     this.cell = 2 + column;
   }
   /** `name{label="value",...}` */
@@ -118,6 +184,8 @@ export class SeriesHandle {
 interface SchemaState {
   spec: SchemaSpec;
   slabs: NativeSlab[];
+  /** The slabs as the read path and consolidation see them (heads and cursors read from the map). */
+  views: TierView[];
   writer: RawWriter;
   series: SeriesHandle[];
 }
@@ -202,6 +270,9 @@ export class Store {
   private createdMs = 0;
   private seriesStamp = '';
   private readonly exporters = new Map<string, Exporter>();
+  // recordBatch(): the handles array of the last call, and the plan made once one came twice.
+  private lastBatch: readonly SeriesHandle[] | undefined;
+  private batchPlan: BatchPlan | undefined;
 
   /** Opens (or creates) a store for writing. Only one writer per store: others get StoreLockedError. */
   static open(dir: string, options: StoreOptions = {}): Store {
@@ -366,7 +437,8 @@ export class Store {
 
   private addSchema(spec: SchemaSpec, slabs: NativeSlab[]): void {
     const writer = new RawWriter(slabs[0]!, spec.tiers[0]!, spec.name, !this.readOnly);
-    this.schemas.push({ spec, slabs, writer, series: [] });
+    const views = spec.tiers.map((t, i) => new TierView(t, slabs[i]!, !this.readOnly));
+    this.schemas.push({ spec, slabs, views, writer, series: [] });
   }
 
   // ---- series index ----
@@ -504,11 +576,76 @@ export class Store {
     this.recordSlow(h, value, ts);
   }
 
-  /** Records several series at one timestamp. Checks everything first: nothing is written unless all can be. */
+  /**
+   * Records several series at one timestamp. Checks everything first: nothing is written unless
+   * all can be. Passing the same array of handles call after call (an agent's tick) is fastest:
+   * from the second call on, the handles are compared with those of the last call rather than
+   * checked one by one, and a frozen array (Object.freeze) is not compared at all.
+   */
   recordBatch(ts: number, handles: readonly SeriesHandle[], values: ArrayLike<number>): void {
     const n = handles.length;
     if (values === null || typeof values !== 'object' || values.length !== n)
       throw new InvalidValueError(`recordBatch got ${n} handles and ${String(values?.length)} values; pass one value per handle`);
+    const plan = this.batchPlan;
+    if (
+      plan !== undefined &&
+      plan.handles === handles &&
+      n === plan.snapshot.length &&
+      sameAndFinite(handles, plan.snapshot, plan.frozen, values, n)
+    ) {
+      // The array holds the plan's handles and every value is good: only the rows can refuse.
+      if (plan.writer !== undefined) this.storePlannedRow(plan, plan.writer, ts, handles, values);
+      else this.storePlannedRuns(plan, ts, handles, values);
+      return;
+    }
+    this.recordBatchChecked(ts, handles, values);
+    // The same array again (an agent's tick), new or changed since its plan: plan it, so later
+    // batches check it by identity.
+    if (handles === this.lastBatch) this.batchPlan = BatchPlan.of(handles);
+    this.lastBatch = handles;
+  }
+
+  /** A planned batch of one schema: take the row if needed, store, and the stamp once more. */
+  private storePlannedRow(plan: BatchPlan, w: RawWriter, ts: number, handles: readonly SeriesHandle[], values: ArrayLike<number>): void {
+    const n = plan.snapshot.length;
+    let base = w.curBase;
+    let k = w.curK;
+    if (!(ts >= w.curStart && ts < w.curEnd && w.f64[base] === k)) {
+      base = this.rowFor(plan.snapshot[0]!, ts);
+      k = Math.floor(ts / w.intervalMs);
+    }
+    const f = w.f64;
+    if (plan.firstCell >= 0) storeContiguous(f, base + plan.firstCell, values, n);
+    else storeRun(f, base, plan.cells, values, 0, n);
+    if (f[base] !== k) this.retractRun(handles, values, 0, n, base, k, ts);
+  }
+
+  /** A planned batch across schemas: each run's row in order (as the checked path takes them), then each run's values. */
+  private storePlannedRuns(plan: BatchPlan, ts: number, handles: readonly SeriesHandle[], values: ArrayLike<number>): void {
+    const { writers, runStarts, cells, bases, ks } = plan;
+    const runs = writers.length;
+    for (let r = 0; r < runs; r++) {
+      const w = writers[r]!;
+      if (ts >= w.curStart && ts < w.curEnd && w.f64[w.curBase] === w.curK) {
+        bases[r] = w.curBase;
+        ks[r] = w.curK;
+      } else {
+        bases[r] = this.rowFor(plan.snapshot[runStarts[r]!]!, ts);
+        ks[r] = Math.floor(ts / w.intervalMs);
+      }
+    }
+    for (let r = 0; r < runs; r++) {
+      const f = writers[r]!.f64;
+      const base = bases[r]!;
+      const from = runStarts[r]!;
+      const to = runStarts[r + 1]!;
+      storeRun(f, base, cells, values, from, to);
+      if (f[base] !== ks[r]) this.retractRun(handles, values, from, to, base, ks[r]!, ts);
+    }
+  }
+
+  private recordBatchChecked(ts: number, handles: readonly SeriesHandle[], values: ArrayLike<number>): void {
+    const n = handles.length;
     // First check every value and make sure each schema's row for ts is taken (this may refuse
     // the whole batch), then store: a compare and a store per value.
     let last: RawWriter | undefined;
@@ -659,19 +796,19 @@ export class Store {
       for (let i = 1; i < tiers.length; i++) {
         const t = tiers[i]!;
         const srcT = tiers[i - 1]!;
-        const dst = s.slabs[i]!;
-        const src = s.slabs[i - 1]!;
+        const dst = s.views[i]!;
+        const src = s.views[i - 1]!;
         const ratio = t.intervalMs / srcT.intervalMs;
         // Tier 1 takes buckets that have ended; coarser tiers take buckets their source has finished.
-        const limit = i === 1 ? Math.floor(now / t.intervalMs) : Math.floor(src.counters().cursor / ratio);
-        const dc = dst.counters();
-        if (dc.cursor >= limit && dc.cursor !== 0) continue;
-        const sc = src.counters();
-        if (sc.head === 0) continue;
-        const srcOldest = Math.max(1, sc.head - srcT.slots + 1);
-        const from = Math.max(dc.cursor, Math.floor(srcOldest / ratio), limit - t.slots, 1);
+        const limit = i === 1 ? Math.floor(now / t.intervalMs) : Math.floor(src.cursor() / ratio);
+        const cursor = dst.cursor();
+        if (cursor >= limit && cursor !== 0) continue;
+        const head = src.head();
+        if (head === 0) continue;
+        const srcOldest = Math.max(1, head - srcT.slots + 1);
+        const from = Math.max(cursor, Math.floor(srcOldest / ratio), limit - t.slots, 1);
         if (from >= limit) continue;
-        dst.consolidate(src, from, limit, ncols, t.xff, t.intervalMs / tiers[0]!.intervalMs);
+        dst.slab.consolidate(src.slab, from, limit, ncols, t.xff, t.intervalMs / tiers[0]!.intervalMs);
       }
     }
   }
@@ -684,7 +821,7 @@ export class Store {
     if (!(h instanceof SeriesHandle) || h.owner !== this)
       throw new InvalidSeriesError('query() needs a series handle of this store (from register() or find())');
     const s = this.schemaOf(h);
-    return resolveQuery(this.tierViews(s), h.column, h.kind, options);
+    return resolveQuery(s.views, h.column, h.kind, options);
   }
 
   /** Reads every series a Prometheus selector matches, e.g. `vcpu_exits_total{reason=~"io|mmio"}`. */
@@ -702,10 +839,6 @@ export class Store {
 
   private schemaOf(h: SeriesHandle): SchemaState {
     return this.schemas.find((s) => s.spec.name === h.schema)!;
-  }
-
-  private tierViews(s: SchemaState): TierView[] {
-    return s.spec.tiers.map((t, i) => ({ spec: t, slab: s.slabs[i]! }));
   }
 
   /** Schemas, tiers (with their counters), series with their last point, and totals. */
@@ -780,7 +913,7 @@ export class Store {
     const slab = s.slabs[0]!;
     const head = slab.counters().head;
     if (head === 0) return undefined;
-    const r = queryTier({ spec: t, slab }, h.column, 'last', Math.max(1, head - t.slots + 1) * t.intervalMs, head * t.intervalMs);
+    const r = queryTier(s.views[0]!, h.column, 'last', Math.max(1, head - t.slots + 1) * t.intervalMs, head * t.intervalMs);
     for (let i = r.values.length - 1; i >= 0; i--) if (!Number.isNaN(r.values[i])) return [r.timestamps[i]!, r.values[i]!];
     return undefined;
   }
@@ -885,6 +1018,7 @@ export class Store {
     for (const e of this.exporters.values()) e.close();
     for (const s of this.schemas) {
       s.writer.disable();
+      for (const v of s.views) v.release();
       for (const slab of s.slabs) {
         try {
           slab.close();
@@ -923,6 +1057,80 @@ export class Store {
   }
 }
 
+
+// The loops of recordBatch()'s planned path, unrolled: V8 checks an array's shape once per pass
+// through the loop body, so several elements a pass cost little more than one.
+
+/**
+ * True when values[i] is a finite number for every i < n, and (unless the array is frozen, so
+ * cannot have changed) handles[i] is still snapshot[i].
+ */
+function sameAndFinite(handles: readonly SeriesHandle[], snapshot: readonly SeriesHandle[], frozen: boolean, values: ArrayLike<number>, n: number): boolean {
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    if (
+      !frozen &&
+      (handles[i] !== snapshot[i] ||
+        handles[i + 1] !== snapshot[i + 1] ||
+        handles[i + 2] !== snapshot[i + 2] ||
+        handles[i + 3] !== snapshot[i + 3] ||
+        handles[i + 4] !== snapshot[i + 4] ||
+        handles[i + 5] !== snapshot[i + 5] ||
+        handles[i + 6] !== snapshot[i + 6] ||
+        handles[i + 7] !== snapshot[i + 7])
+    )
+      return false;
+    const a = values[i]!;
+    const b = values[i + 1]!;
+    const c = values[i + 2]!;
+    const d = values[i + 3]!;
+    const e = values[i + 4]!;
+    const f = values[i + 5]!;
+    const g = values[i + 6]!;
+    const h = values[i + 7]!;
+    if (
+      typeof a !== 'number' ||
+      typeof b !== 'number' ||
+      typeof c !== 'number' ||
+      typeof d !== 'number' ||
+      typeof e !== 'number' ||
+      typeof f !== 'number' ||
+      typeof g !== 'number' ||
+      typeof h !== 'number' ||
+      a - a + (b - b) + (c - c + (d - d)) + (e - e + (f - f) + (g - g + (h - h))) !== 0 // NaN unless all are finite
+    )
+      return false;
+  }
+  for (; i < n; i++) {
+    const v = values[i];
+    if ((!frozen && handles[i] !== snapshot[i]) || typeof v !== 'number' || v - v !== 0) return false;
+  }
+  return true;
+}
+
+/** f[base + cells[i]] = values[i] for i in [from, to). */
+function storeRun(f: Float64Array, base: number, cells: Int32Array, values: ArrayLike<number>, from: number, to: number): void {
+  let i = from;
+  for (; i + 4 <= to; i += 4) {
+    f[base + cells[i]!] = values[i]!;
+    f[base + cells[i + 1]!] = values[i + 1]!;
+    f[base + cells[i + 2]!] = values[i + 2]!;
+    f[base + cells[i + 3]!] = values[i + 3]!;
+  }
+  for (; i < to; i++) f[base + cells[i]!] = values[i]!;
+}
+
+/** f[at + i] = values[i] for i in [0, n). */
+function storeContiguous(f: Float64Array, at: number, values: ArrayLike<number>, n: number): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    f[at + i] = values[i]!;
+    f[at + i + 1] = values[i + 1]!;
+    f[at + i + 2] = values[i + 2]!;
+    f[at + i + 3] = values[i + 3]!;
+  }
+  for (; i < n; i++) f[at + i] = values[i]!;
+}
 
 /** Maps an error of the addon to the store's named errors. */
 function nativeError(e: unknown, file: string): Error {
