@@ -7,10 +7,10 @@ import * as path from 'node:path';
 import { PACKAGE_ROOT } from '../package-root';
 import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
-import * as snappy from 'snappyjs';
 import { ConfigError, InvalidSeriesError, RondoError } from '../errors';
 import { validateSeries } from '../series';
 import { countSamples, encodeWriteRequest } from './encode';
+import { compressSnappy } from './snappy';
 import type { ExportSeries } from './types';
 
 export interface RemoteWriteOptions {
@@ -100,6 +100,9 @@ const DEFAULTS = {
   maxBackoffMs: 5000,
   maxInFlight: 1,
 } as const;
+
+/** Headers whose values are credentials: never shown in a message, even when a receiver echoes them. */
+const SECRET_HEADER_RE = /authorization|token|key|secret|password|passwd|cookie|session|signature|credential/;
 
 /** Longest Retry-After honoured. */
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
@@ -224,6 +227,8 @@ export class RemoteWriteClient {
       throw new ConfigError('remote-write url must not hold credentials; use the basicAuth or bearerToken options');
     if (url.hash !== '') url.hash = '';
     this.#url = url;
+    // Some receivers take a key in the query string: it is sent, never shown (nor echoed back).
+    for (const value of url.searchParams.values()) this.#addRedaction(value);
     this.url = `${url.origin}${url.pathname}`;
 
     // External labels
@@ -293,7 +298,7 @@ export class RemoteWriteClient {
           throw new ConfigError(`remote-write header ${JSON.stringify(name)} has an invalid name or value`);
         }
         this.#headers[name] = value;
-        if (lower === 'authorization') this.#rememberSecret(value);
+        if (SECRET_HEADER_RE.test(lower)) this.#addRedaction(value);
       }
     }
 
@@ -353,8 +358,7 @@ export class RemoteWriteClient {
     if (this.#closed) throw this.#closedError(0, countSamples(series));
     const samples = countSamples(series);
     if (samples === 0) return { outcome: 'sent', samples: 0, attempts: 0, status: 0, latencyMs: 0 };
-    const compressed = snappy.compress(encodeWriteRequest(series, this.#external));
-    const body = Buffer.isBuffer(compressed) ? compressed : Buffer.from(compressed.buffer, compressed.byteOffset, compressed.byteLength);
+    const body = compressSnappy(encodeWriteRequest(series, this.#external));
 
     await this.#acquire();
     try {
