@@ -54,6 +54,32 @@ describe('exporters', () => {
     store.close();
   });
 
+  it('after a crash, sends a pinned batch again as it was, not one that also holds what came since', () => {
+    const dir = tempDir();
+    const t0 = alignedPast(600_000, 1000);
+    let store = Store.open(dir, { schemas: schema() });
+    const [a, b] = [store.register('a'), store.register('b')];
+    for (let i = 0; i < 10; i++) [a, b].forEach((h, j) => store.record(h, i * 10 + j, t0 + i * 1000));
+    const ex = store.exporter('dest');
+    ex.next({ maxSamples: 6 }).commit();
+    const inFlight = ex.next({ maxSamples: 100, until: t0 + 10_000 }); // the rest: 14 samples
+    inFlight.pin();
+    store.close(); // the process dies here: sent, never committed
+    store = Store.open(dir);
+    for (let i = 10; i < 20; i++) ['a', 'b'].forEach((n, j) => store.record(store.find(n)!, i * 10 + j, t0 + i * 1000));
+    const ex2 = store.exporter('dest');
+    const again = ex2.next({ maxSamples: 100, until: t0 + 20_000 });
+    expect(flat(again)).toEqual(flat(inFlight));
+    again.commit();
+    // Once the pinned end is reached, batches run to the limits again.
+    const rest = ex2.next({ maxSamples: 100, until: t0 + 20_000 });
+    expect(rest.samples).toBe(20);
+    expect(rest.start).toBe(t0 + 10_000);
+    rest.commit();
+    expect(ex2.committedSamples).toBe(40);
+    store.close();
+  });
+
   it('leaves the interval in progress for later unless told to take it', () => {
     const store = Store.open(tempDir(), { schemas: schema() });
     const h = store.register('x');

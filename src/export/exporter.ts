@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { addon, nativeCode, type NativeSlab } from '../native';
-import { ConfigError, InvalidSeriesError, RondoError, StoreLockedError } from '../errors';
+import { ConfigError, CorruptFileError, InvalidSeriesError, RondoError, StoreLockedError } from '../errors';
 import { readMetaFile, writeMetaFile } from '../metafile';
 import type { Aggregation, SchemaSpec, TierSpec } from '../schema';
 import type { Labels, SeriesKind } from '../series';
@@ -45,6 +45,16 @@ export interface ExportBatch {
   readonly lost: number;
   /** Moves the exporter's cursor past this batch, durably. Call it once the receiver accepted it. */
   commit(): void;
+  /**
+   * Records durably where this batch ends, before it is sent. Should the process die before
+   * commit(), the first batch after the restart ends at the same place: the receiver gets the
+   * same batch again rather than one that also holds what was recorded since (a receiver that
+   * refuses samples older than its newest, as a default Prometheus does, would refuse that one
+   * whole, newer samples included). pushTo() pins every batch it sends. Writes the cursor file
+   * only for a batch that `until` cut short (a full batch from the same cursor, with the same
+   * maxSamples, is the same batch anyway).
+   */
+  pin(): void;
 }
 
 /** What an exporter needs of its store: the internals it reads. */
@@ -73,9 +83,12 @@ interface ExporterState {
   committedSamples: number;
   commits: number;
   stale: Array<{ id: number; ts: number }>;
+  /** Where the batch in flight ends (batch.pin()), until a commit reaches it. */
+  inflight?: Record<string, ExportPosition>;
 }
 
 const FIELD = { sum: 0, count: 1, min: 2, max: 3, last: 4 } as const;
+const EMPTY_ROWS = new Float64Array(0);
 
 export class Exporter {
   readonly name: string;
@@ -84,6 +97,8 @@ export class Exporter {
   private readonly file: string;
   private lockFd: number;
   private closed = false;
+  /** Per schema, the buffer its rows are read to, kept from batch to batch. */
+  private readonly rowBuffers = new Map<string, Float64Array>();
 
   /** @internal use store.exporter(name) */
   constructor(
@@ -109,6 +124,10 @@ export class Exporter {
     try {
       const body = readMetaFile(this.file, 'rondo-exporter') as ExporterState | undefined;
       const tiers = source.schemaViews()[0]?.spec.tiers.length ?? 1;
+      if (body !== undefined && source.schemaViews().some((s) => body.tier >= s.spec.tiers.length))
+        throw new CorruptFileError(
+          `${this.file} is damaged (it exports tier ${body.tier}, which a schema of this store does not have); remove the file to export from the start again`,
+        );
       const tier = options.tier ?? body?.tier ?? 0;
       if (!Number.isInteger(tier) || tier < 0 || source.schemaViews().some((s) => tier >= s.spec.tiers.length))
         throw new ConfigError(`exporter "${name}" tier ${String(options.tier)} is not valid; use an index from 0 to ${tiers - 1}`);
@@ -163,6 +182,7 @@ export class Exporter {
     const until = options.until ?? Date.now();
     const commitsAtStart = this.state.commits;
     const positions: Record<string, ExportPosition> = { ...this.state.positions };
+    const inflight = this.state.inflight;
     let lost = 0;
 
     const cursors = this.source.schemaViews().map((s) => {
@@ -179,33 +199,28 @@ export class Exporter {
         pos = { k: oldest, col: 0 };
       }
       const kEnd = head === 0 ? 0 : Math.min(head + 1, until === Infinity ? head + 1 : Math.floor(until / t.intervalMs));
-      return new SchemaCursor(s.spec.name, t, slab, s.series, ncols, pos, kEnd);
+      // A batch pinned before a crash is sent again as it was: it ends where that one ended.
+      let stop: ExportPosition = { k: kEnd, col: 0 };
+      const pinned = inflight === undefined ? undefined : (inflight[s.spec.name] ?? pos);
+      if (pinned !== undefined && before(pinned, stop)) stop = pinned;
+      return new SchemaCursor(s.spec.name, t, slab, s.series, ncols, pos, stop, this.rowBuffers.get(s.spec.name) ?? EMPTY_ROWS);
     });
 
-    const bySeries = new Map<number, { ref: SeriesRef; ts: number[]; vs: number[]; stale: number[] }>();
-    const add = (ref: SeriesRef, ts: number, v: number, stale: boolean) => {
-      let e = bySeries.get(ref.id);
-      if (e === undefined) bySeries.set(ref.id, (e = { ref, ts: [], vs: [], stale: [] }));
-      if (stale) e.stale.push(e.ts.length);
-      e.ts.push(ts);
-      e.vs.push(v);
-    };
-
-    let count = 0;
-    let first: number | null = null;
-    let last: number | null = null;
+    const batch = new Gather();
     // Merge by timestamp: always take the schema whose next interval starts first.
-    while (count < maxSamples) {
+    while (batch.count < maxSamples) {
       let c: SchemaCursor | undefined;
       for (const x of cursors) if (x.pending() && (c === undefined || x.nextTime() < c.nextTime())) c = x;
       if (c === undefined) break;
-      count += c.take(maxSamples - count, (ref, ts, v) => {
-        add(ref, ts, v, false);
-        first ??= ts;
-        last = ts;
-      });
+      c.take(maxSamples - batch.count, batch);
     }
-    for (const x of cursors) positions[x.schema] = x.position();
+    // Cut by maxSamples, a batch sent again from the same cursor with the same limit is the same
+    // batch: only one cut short by `until` (the tail) could grow, so only that one is pinned.
+    const full = batch.count >= maxSamples;
+    for (const x of cursors) {
+      positions[x.schema] = x.position();
+      this.rowBuffers.set(x.schema, x.buf);
+    }
     // Stale markers go out once every sample before them has.
     const staleSent: Array<{ id: number; ts: number }> = [];
     const drained = cursors.every((x) => !x.pending());
@@ -216,13 +231,13 @@ export class Exporter {
         continue;
       }
       if (s.ts <= until && (drained || cursors.every((x) => x.doneBefore(s.ts)))) {
-        add(ref, s.ts, NaN, true);
+        batch.add(ref, s.ts, NaN, true);
         staleSent.push(s);
-        count++;
       }
     }
 
-    const series: ExportSeries[] = [...bySeries.values()].map((e) => ({
+    const { count, first, last } = batch;
+    const series: ExportSeries[] = batch.entries.map((e) => ({
       id: e.ref.id,
       name: e.ref.name,
       labels: e.ref.labels,
@@ -233,6 +248,18 @@ export class Exporter {
     }));
     let committed = false;
     return {
+      pin: () => {
+        this.assertOpen();
+        if (committed) throw new RondoError(`this batch of exporter "${this.name}" is already committed`);
+        if (this.state.commits !== commitsAtStart)
+          throw new RondoError(`exporter "${this.name}" moved since this batch was made; take a new batch with next()`);
+        if (full && staleSent.length === 0) return;
+        const ends = JSON.stringify(positions);
+        if (this.state.inflight !== undefined && JSON.stringify(this.state.inflight) === ends) return;
+        const next: ExporterState = { ...this.state, inflight: JSON.parse(ends) as Record<string, ExportPosition> };
+        this.save(next);
+        this.state = next;
+      },
       series,
       samples: count,
       start: first,
@@ -251,6 +278,10 @@ export class Exporter {
           commits: this.state.commits + 1,
           stale: this.state.stale.filter((s) => !staleSent.includes(s)),
         };
+        // A pinned end not reached yet (the batch sent again was cut shorter) still holds.
+        const pinned = this.state.inflight;
+        if (pinned !== undefined && Object.entries(pinned).some(([k, p]) => before(positions[k] ?? { k: 0, col: 0 }, p)))
+          next.inflight = pinned;
         this.save(next);
         this.state = next;
         committed = true;
@@ -280,9 +311,51 @@ export class Exporter {
   }
 }
 
-/** Reads one schema's tier row by row (in windows) from a position up to kEnd. */
+/** True when position a comes before position b. */
+function before(a: ExportPosition, b: ExportPosition): boolean {
+  return a.k < b.k || (a.k === b.k && a.col < b.col);
+}
+
+/** The samples of a batch being made, per series in the order their first sample came. */
+class Gather {
+  /** By series id (ids are dense). */
+  private readonly byId: Array<GatherEntry | undefined> = [];
+  readonly entries: GatherEntry[] = [];
+  /** Samples taken, stale markers included. */
+  count = 0;
+  /** Timestamps of the first and last samples taken from the ring (stale markers aside). */
+  first: number | null = null;
+  last: number | null = null;
+
+  add(ref: SeriesRef, ts: number, v: number, stale: boolean): void {
+    let e = this.byId[ref.id];
+    if (e === undefined) {
+      e = { ref, ts: [], vs: [], stale: [] };
+      this.byId[ref.id] = e;
+      this.entries.push(e);
+    }
+    if (stale) e.stale.push(e.ts.length);
+    e.ts.push(ts);
+    e.vs.push(v);
+    this.count++;
+  }
+
+  /** Samples of the ring were taken at ts. */
+  took(ts: number): void {
+    this.first ??= ts;
+    this.last = ts;
+  }
+}
+
+interface GatherEntry {
+  ref: SeriesRef;
+  ts: number[];
+  vs: number[];
+  stale: number[];
+}
+
+/** Reads one schema's tier row by row (in windows) from a position up to a stop position. */
 class SchemaCursor {
-  private buf = new Float64Array(0);
   private bufK = 0;
   private bufN = 0;
   private readonly cellWords: number;
@@ -295,7 +368,10 @@ class SchemaCursor {
     private readonly series: ReadonlyArray<SeriesRef>,
     private readonly ncols: number,
     private pos: ExportPosition,
-    private readonly kEnd: number,
+    /** Where the cursor stops: no sample at or after this position is taken. */
+    private readonly stop: ExportPosition,
+    /** Where rows are read to; a larger one replaces it when needed (kept by the exporter). */
+    public buf: Float64Array,
   ) {
     this.cellWords = tier.index === 0 ? 1 : 5;
     this.agg = tier.consolidate;
@@ -306,7 +382,7 @@ class SchemaCursor {
   }
 
   pending(): boolean {
-    return this.ncols > 0 && this.pos.k < this.kEnd;
+    return this.ncols > 0 && before(this.pos, this.stop);
   }
 
   nextTime(): number {
@@ -322,27 +398,30 @@ class SchemaCursor {
     return { ...this.pos };
   }
 
-  /** Takes up to `room` samples from the current row on; returns how many. */
-  take(room: number, emit: (ref: SeriesRef, ts: number, v: number) => void): number {
+  /** Takes up to `room` samples from the current row on into the batch; returns how many. */
+  take(room: number, batch: Gather): number {
     const k = this.pos.k;
     if (k < this.bufK || k >= this.bufK + this.bufN) this.load(k, room);
     const base = (k - this.bufK) * this.ncols * this.cellWords;
     const ts = k * this.tier.intervalMs;
     let n = 0;
     let c = this.pos.col;
-    for (; c < this.ncols && n < room; c++) {
-      const v = this.value(base + c * this.cellWords, this.series[c]!.kind);
+    const cols = k === this.stop.k ? Math.min(this.ncols, this.stop.col) : this.ncols;
+    for (; c < cols && n < room; c++) {
+      const ref = this.series[c]!;
+      const v = this.value(base + c * this.cellWords, ref.kind);
       if (!Number.isNaN(v)) {
-        emit(this.series[c]!, ts, v);
+        batch.add(ref, ts, v, false);
         n++;
       }
     }
+    if (n > 0) batch.took(ts);
     this.pos = c >= this.ncols ? { k: k + 1, col: 0 } : { k, col: c };
     return n;
   }
 
   private load(k: number, room: number): void {
-    const rows = Math.max(1, Math.min(this.kEnd - k, Math.ceil(room / Math.max(1, this.ncols)) + 8, 4096));
+    const rows = Math.max(1, Math.min(this.stop.k - k + (this.stop.col > 0 ? 1 : 0), Math.ceil(room / Math.max(1, this.ncols)) + 8, 4096));
     const need = rows * this.ncols * this.cellWords;
     if (this.buf.length < need) this.buf = new Float64Array(need);
     this.slab.readRows(k, rows, this.ncols, this.buf);

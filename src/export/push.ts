@@ -83,6 +83,7 @@ export async function pushExporter(
         }
         break;
       }
+      batch.pin(); // a crash before the commit sends this same batch again, not a longer one
       const r = await client.send(batch.series);
       batch.commit();
       summary.batches++;
