@@ -53,7 +53,8 @@ export interface AgentOptions extends Omit<StoreOptions, 'schemas'> {
   remoteWrite?: AgentRemoteWrite;
   /** Serve the store's latest values as Prometheus text on http://host:port/metrics. */
   metricsPort?: number;
-  /** Default '127.0.0.1' (loopback only). */
+  /** Default '127.0.0.1' (loopback only): whoever can reach the endpoint reads every series'
+   *  latest value. Set '0.0.0.0' or an interface's address to serve other hosts. */
   metricsHost?: string;
   /** Called for each failure (collector, tick, push). Default: one line on stderr, at most once a minute per source. */
   onError?: (source: string, error: unknown) => void;
@@ -110,6 +111,10 @@ export class Agent {
     this.tickMs = o.tickMs ?? 1000;
     if (!Number.isInteger(this.tickMs) || this.tickMs < 10 || this.tickMs > 3_600_000)
       throw new ConfigError(`tickMs ${String(o.tickMs)} must be an integer from 10 to 3600000`);
+    if (o.metricsPort !== undefined && !(Number.isInteger(o.metricsPort) && o.metricsPort >= 0 && o.metricsPort <= 65535))
+      throw new ConfigError(`metricsPort ${String(o.metricsPort)} must be a TCP port from 0 to 65535 (0: any free port)`);
+    if (o.metricsHost !== undefined && (typeof o.metricsHost !== 'string' || o.metricsHost === ''))
+      throw new ConfigError('metricsHost must be an address to listen on, e.g. "127.0.0.1" (the default: loopback only)');
     this.onError = o.onError ?? ((source, e) => this.reportOnce(source, e));
     this.collectors = o.collectors ?? [processCollector()];
     this.labels = { ...(o.labels ?? {}) };
