@@ -14,7 +14,18 @@
         "native/kvm/vcpu.cc",
         "native/kvm/stats.cc",
         "native/kvm/guest.S",
-        "native/kvm/kvm_addon.cc"
+        "native/kvm/kvm_addon.cc",
+        "native/kvm/e820.cc",
+        "native/kvm/elf_loader.cc",
+        "native/kvm/pvh.cc",
+        "native/kvm/bzimage.cc",
+        "native/kvm/linux_boot.cc",
+        "native/kvm/uart.cc",
+        "native/kvm/i8042.cc",
+        "native/kvm/cmos.cc",
+        "native/kvm/pit.cc",
+        "native/kvm/pci_stub.cc",
+        "native/kvm/micro_ports.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -27,7 +38,8 @@
       "libraries": ["-lpthread"],
       "conditions": [
         ["asan==1", {
-          "cflags_cc": ["-fsanitize=address", "-fno-omit-frame-pointer"],
+          "cflags": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"],
+          "cflags_cc": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g", "-O1"],
           "ldflags": ["-fsanitize=address"]
         }]
       ]

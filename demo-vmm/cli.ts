@@ -1,15 +1,17 @@
 #!/usr/bin/env node
-// rondo-vmm: the demo VMM. Boots the built-in micro-guest on KVM with the rondo agent embedded.
+// rondo-vmm: the demo VMM. Boots the built-in micro-guest or a Linux kernel on KVM with the rondo
+// agent embedded.
 import { errorLine, flag, parseArgs, UsageError, type ParsedArgs } from '../src/cli/common';
 import { parseDuration, ConfigError } from '../src/index';
 import { formatReport, freshStoreDir, runVm } from './vmm';
+import { LINUX_DEFAULT_CMDLINE } from '../src/kvm';
 import { captureTable, formatCaptureTable } from './capture';
 import { formatFleet, runFleet } from './fleet';
 
 const USAGE = `usage: rondo-vmm <command> [options]
 
 commands:
-  run             boot the micro-guest, record every second of its life, print a summary
+  run             boot the micro-guest (or Linux: --kernel), record every second of its life, print a summary
   capture-table   VMs of 5, 10 and 30 s: what rondo captured next to a 15 s and a 30 s scraper
   fleet           N VMs at once, one store each: peak RSS, store size, seconds captured
 
@@ -18,6 +20,17 @@ rondo-vmm <command> --help shows a command's options. Needs /dev/kvm (root, or t
 const RUN_HELP = `usage: rondo-vmm run [--duration 5s] [--vcpus 2] [--store ./vm-metrics] [--remote-write URL]
                     [--external-label k=v]... [--push-interval 5s] [--guest micro|internal-error|fail-entry]
                     [--device /dev/kvm]
+       rondo-vmm run --kernel <vmlinux|bzImage> [--initrd <cpio>] [--cmdline "..."] [--memory 256M]
+                    [--duration <limit>] [--hide-cpuid cx16,...] [--store ./vm-metrics] [--remote-write URL] ...
+
+Linux (--kernel): an uncompressed vmlinux boots through its PVH entry, a bzImage through the
+64-bit boot protocol; --initrd is handed over as the initramfs; the console is the UART on
+0x3f8. The command line defaults to
+  ${LINUX_DEFAULT_CMDLINE}
+The VM runs until the guest powers off (reboot=k: the i8042 reset), KVM ends it (an internal
+error is reported with its instruction bytes), Ctrl-C, or the --duration limit. One vCPU.
+--hide-cpuid clears CPUID features KVM offers (names such as cx16, or leaf:register:bit).
+demo-vmm/guest/build.sh builds a kernel and busybox initramfs from Debian's packages.
 
 Boots the built-in micro-guest (long mode, set up by the VMM) whose phases follow the wall clock:
 boot banner, CPU, port I/O, MMIO, idle (HLT), shutdown, so a 5 s VM lives 5 s on fast or
@@ -29,6 +42,7 @@ more at the end (with stale markers: the VM is gone). Exit code 1 if the guest e
 
 examples:
   rondo-vmm run --duration 10s
+  rondo-vmm run --kernel demo-vmm/guest/out/vmlinux --initrd demo-vmm/guest/out/initramfs.cpio.gz
   rondo-vmm run --vcpus 4 --store /var/lib/vmm/vm1 --remote-write http://127.0.0.1:9090/api/v1/write --external-label instance=vm1
   rondo query ./vm-metrics 'vmm_vcpu_exits_total{vcpu="0"}' --rate --tier 0 --format chart`;
 
@@ -72,12 +86,36 @@ function labels(args: ParsedArgs): Record<string, string> | undefined {
   return out;
 }
 
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** "256M", "1G", "268435456": bytes. */
+function size(args: ParsedArgs, name: string): number | undefined {
+  const v = flag(args, name);
+  if (v === undefined) return undefined;
+  const m = /^(\d+)([KMG]?)(i?B)?$/i.exec(v.trim());
+  if (m === null) throw new UsageError(`rondo-vmm: --${name} takes a size such as 256M or 1G, not "${v}"`);
+  return Number(m[1]) * SIZE_UNITS[m[2]!.toUpperCase()]!;
+}
+
 async function run(argv: readonly string[]): Promise<number> {
-  const args = parseArgs('run', argv, ['duration', 'vcpus', 'store', 'remote-write', 'external-label', 'push-interval', 'guest', 'device'], []);
+  const args = parseArgs(
+    'run',
+    argv,
+    ['duration', 'vcpus', 'store', 'remote-write', 'external-label', 'push-interval', 'guest', 'device', 'kernel', 'initrd', 'cmdline', 'memory', 'hide-cpuid'],
+    [],
+  );
   if (args.positional.length > 0) throw new UsageError(`rondo-vmm run: unexpected argument "${args.positional[0]}"; see rondo-vmm run --help`);
+  const kernel = flag(args, 'kernel');
   const guest = flag(args, 'guest') ?? 'micro';
   if (guest !== 'micro' && guest !== 'internal-error' && guest !== 'fail-entry')
     throw new UsageError(`rondo-vmm run: --guest must be micro, internal-error or fail-entry, not "${guest}"`);
+  if (kernel === undefined && (flag(args, 'initrd') !== undefined || flag(args, 'cmdline') !== undefined))
+    throw new UsageError('rondo-vmm run: --initrd and --cmdline go with --kernel; see rondo-vmm run --help');
+  if (kernel !== undefined && flag(args, 'guest') !== undefined)
+    throw new UsageError('rondo-vmm run: --guest picks a built-in guest; with --kernel the guest is Linux');
+  const initrd = flag(args, 'initrd');
+  const cmdline = flag(args, 'cmdline');
+  const memoryBytes = size(args, 'memory');
   const remoteWrite = flag(args, 'remote-write');
   const externalLabels = labels(args);
   const device = flag(args, 'device');
@@ -86,16 +124,25 @@ async function run(argv: readonly string[]): Promise<number> {
   process.once('SIGINT', onSigint);
   try {
     const report = await runVm({
-      durationMs: duration(args, 'duration', '5s'),
-      vcpus: int(args, 'vcpus', 1, 64, 2),
+      ...(kernel === undefined
+        ? { durationMs: duration(args, 'duration', '5s'), vcpus: int(args, 'vcpus', 1, 64, 2), guest }
+        : {
+            kernel,
+            vcpus: int(args, 'vcpus', 1, 1, 1),
+            ...(flag(args, 'duration') === undefined ? {} : { durationMs: duration(args, 'duration', '0s') }),
+            ...(initrd === undefined ? {} : { initrd }),
+            ...(cmdline === undefined ? {} : { cmdline }),
+            ...(args.values.get('hide-cpuid') === undefined ? {} : { hideCpuid: args.values.get('hide-cpuid')!.flatMap((v) => v.split(',')) }),
+          }),
+      ...(memoryBytes === undefined ? {} : { memoryBytes }),
       storeDir: freshStoreDir(flag(args, 'store') ?? 'vm-metrics'),
-      guest,
       ...(device === undefined ? {} : { devicePath: device }),
       ...(remoteWrite === undefined ? {} : { remoteWrite, pushIntervalMs: duration(args, 'push-interval', '5s') }),
       ...(externalLabels === undefined ? {} : { externalLabels }),
       console: (text) => process.stdout.write(text),
       onError: (source, e) => process.stderr.write(`rondo-vmm: ${source}: ${(e as Error).message?.split('\n')[0] ?? String(e)}\n`),
       signal: abort.signal,
+      log: (line) => process.stderr.write(`rondo-vmm: ${line}\n`),
     });
     process.stdout.write(`\n${formatReport(report)}\n`);
     return report.endReason === 'shutdown' || report.endReason === 'stopped' ? 0 : 1;

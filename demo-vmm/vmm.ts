@@ -1,5 +1,6 @@
-// Running one VM with the embedded agent: the micro-guest on KVM, its console, the agent
-// recording every second into the VM's store, a push when asked, and the report at the end.
+// Running one VM with the embedded agent: the micro-guest or a Linux kernel on KVM, its console,
+// the agent recording every second into the VM's store, a push when asked, and the report at
+// the end.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -19,10 +20,28 @@ import {
   type PushSummary,
   type SchemaOptions,
 } from '../src/index';
+import { LINUX_DEFAULT_CMDLINE, type KvmLinuxBoot } from '../src/kvm';
 
 export interface RunOptions {
-  durationMs: number;
-  vcpus: number;
+  /**
+   * The micro-guest: how long it runs. Linux: a time limit after which the VM is stopped
+   * (absent or 0: none, it runs until the guest ends or `signal` aborts).
+   */
+  durationMs?: number;
+  /** The micro-guest: 1 to 64. Linux: 1 (the default). */
+  vcpus?: number;
+  /** Linux: a vmlinux (booted through PVH) or a bzImage; the micro-guest when absent. */
+  kernel?: string;
+  /** Linux: the initramfs. */
+  initrd?: string;
+  /** Linux: the command line; LINUX_DEFAULT_CMDLINE by default. */
+  cmdline?: string;
+  /** Guest memory; the KVM layer's default (2 MiB, or 256 MiB for Linux) when absent. */
+  memoryBytes?: number;
+  /** CPUID features to hide from the guest (see KvmVmOptions.hideCpuid). */
+  hideCpuid?: string[];
+  /** Stops the VM (cleanly, as stop() does) once a console line matches. */
+  stopOn?: RegExp;
   /** The VM's store directory (created if missing). */
   storeDir: string;
   guest?: KvmGuest;
@@ -37,7 +56,17 @@ export interface RunOptions {
   onError?: (source: string, e: unknown) => void;
   /** Stops the VM early (Ctrl-C): the run still ends with a last tick, push and report. */
   signal?: AbortSignal;
+  /** The VMM's own messages about the run (default: nowhere). */
+  log?: (line: string) => void;
 }
+
+/** Console lines whose first appearance a run notes, with the time since the VM's start. */
+export const CONSOLE_MILESTONES: ReadonlyArray<{ name: string; pattern: RegExp }> = [
+  { name: 'first console line', pattern: /\S/ },
+  { name: 'Linux version', pattern: /Linux version / },
+  { name: 'init', pattern: /rondo linux guest: init/ },
+  { name: 'power off', pattern: /rondo linux guest: (powering off|bye)/ },
+];
 
 export interface RunReport {
   storeDir: string;
@@ -58,6 +87,16 @@ export interface RunReport {
   guest: KvmGuestReport[];
   endReason: KvmEndReason | null;
   endDetails: KvmEndDetails | null;
+  /** The time limit stopped the VM (a Linux guest with durationMs). */
+  stoppedAtLimit: boolean;
+  /** The console line that matched stopOn and stopped the VM, if one did. */
+  stoppedOn: string | null;
+  /** How Linux was loaded (null for the micro-guest). */
+  boot: KvmLinuxBoot | null;
+  /** Milliseconds from the VM's start to the first console line matching each milestone seen. */
+  milestones: Record<string, number>;
+  /** Exits of every reason and vCPU in each second of the VM's life, from the store's counters. */
+  exitsPerSecond: number[];
   /** KVM statistics with the largest values at the end (vCPU ones summed over vCPUs). */
   busiestStats: Array<{ name: string; value: number }>;
   storeBytes: number;
@@ -88,18 +127,28 @@ export function vmSchemas(vcpus: number, stats: KvmStatDescriptors): SchemaOptio
   ];
 }
 
-/** Boots the micro-guest, records every second of its life, and reports. */
+/** Boots the micro-guest or Linux, records every second of its life, and reports. */
 export async function runVm(o: RunOptions): Promise<RunReport> {
+  const linux = o.kernel !== undefined;
   const vm = new KvmVm({
-    vcpus: o.vcpus,
-    durationMs: o.durationMs,
-    ...(o.guest === undefined ? {} : { guest: o.guest }),
+    ...(linux
+      ? { guest: 'linux' as const, kernel: o.kernel, cmdline: o.cmdline ?? LINUX_DEFAULT_CMDLINE, vcpus: o.vcpus ?? 1, ...(o.initrd === undefined ? {} : { initrd: o.initrd }) }
+      : { vcpus: o.vcpus ?? 2, durationMs: o.durationMs ?? 5000, ...(o.guest === undefined ? {} : { guest: o.guest }) }),
+    ...(o.memoryBytes === undefined ? {} : { memoryBytes: o.memoryBytes }),
+    ...(o.hideCpuid === undefined ? {} : { hideCpuid: o.hideCpuid }),
     ...(o.devicePath === undefined ? {} : { devicePath: o.devicePath }),
   });
+  const vcpus = vm.counters().length;
   try {
+    const boot = vm.boot();
+    if (boot !== null)
+      o.log?.(
+        `booting ${o.kernel} (${boot.format === 'bzimage' ? `bzImage, boot protocol ${boot.bootProtocol}, 64-bit entry` : 'vmlinux, PVH entry'} ` +
+          `at 0x${boot.entry.toString(16)})${boot.initrdBytes > 0 ? ` with a ${(boot.initrdBytes / 1024).toFixed(0)} KiB initrd` : ''}`,
+      );
     const agent = await Agent.start({
       dir: o.storeDir,
-      schemas: vmSchemas(o.vcpus, vm.statsDescriptors()),
+      schemas: vmSchemas(vcpus, vm.statsDescriptors()),
       collectors: [processCollector(), kvmCollector(vm)],
       ...(o.remoteWrite === undefined
         ? {}
@@ -115,30 +164,57 @@ export async function runVm(o: RunOptions): Promise<RunReport> {
     });
     const stop = () => vm.stop();
     o.signal?.addEventListener('abort', stop);
+    const milestones: Record<string, number> = {};
+    let stoppedOn: string | null = null;
+    const watch = (text: string) => {
+      const at = Date.now() - (vm.startedAtMs ?? Date.now());
+      for (const line of text.split('\n')) {
+        for (const m of CONSOLE_MILESTONES) if (milestones[m.name] === undefined && m.pattern.test(line)) milestones[m.name] = at;
+        if (o.stopOn !== undefined && stoppedOn === null && o.stopOn.test(line) && !vm.done()) {
+          stoppedOn = line;
+          vm.stop();
+        }
+      }
+      o.console?.(text);
+    };
     vm.start();
+    let stoppedAtLimit = false;
+    const limit =
+      linux && o.durationMs !== undefined && o.durationMs > 0
+        ? setTimeout(() => {
+            stoppedAtLimit = !vm.done();
+            vm.stop();
+          }, o.durationMs)
+        : undefined;
     // A point at the VM's start: its first second may begin before the agent's next tick.
     await agent.tick();
     const pump = setInterval(() => {
       const text = vm.console();
-      if (text !== '') o.console?.(text);
+      if (text !== '') watch(text);
     }, 50);
     try {
       await vm.wait();
     } finally {
       clearInterval(pump);
+      if (limit !== undefined) clearTimeout(limit);
       o.signal?.removeEventListener('abort', stop);
       const rest = vm.console();
-      if (rest !== '') o.console?.(rest);
+      if (rest !== '') watch(rest);
       // The last tick and the last push: the VM's final second is kept.
       await agent.stop();
     }
-    return report(o, vm, agent.stats.lastPush);
+    return report(o, vm, agent.stats.lastPush, { vcpus, stoppedAtLimit, stoppedOn, milestones });
   } finally {
     vm.stop();
   }
 }
 
-function report(o: RunOptions, vm: KvmVm, push: PushSummary | null): RunReport {
+function report(
+  o: RunOptions,
+  vm: KvmVm,
+  push: PushSummary | null,
+  run: { vcpus: number; stoppedAtLimit: boolean; stoppedOn: string | null; milestones: Record<string, number> },
+): RunReport {
   const startedAtMs = vm.startedAtMs!;
   const endedAtMs = vm.endedAtMs ?? Date.now();
   const seconds: number[] = [];
@@ -147,15 +223,21 @@ function report(o: RunOptions, vm: KvmVm, push: PushSummary | null): RunReport {
   try {
     const pointsPerSeries = new Map<string, number>();
     const covered = new Set<number>();
-    for (const r of store.select('{__name__=~".+"}', { start: seconds[0]!, end: seconds[seconds.length - 1]!, tier: 0 })) {
+    const exitTotals = new Map<number, number>(); // second -> exits of every reason and vCPU so far
+    for (const r of store.select('{__name__=~".+"}', { start: seconds[0]! - 1000, end: seconds[seconds.length - 1]!, tier: 0 })) {
       let n = 0;
       r.values.forEach((v, i) => {
         if (Number.isNaN(v)) return;
+        const t = r.timestamps[i]!;
+        if (r.name === EXITS_SERIES) exitTotals.set(t, (exitTotals.get(t) ?? 0) + v);
+        if (t < seconds[0]!) return;
         n++;
-        if (r.name === EXITS_SERIES) covered.add(r.timestamps[i]!);
+        if (r.name === EXITS_SERIES) covered.add(t);
       });
       pointsPerSeries.set(formatSeries(r.name, r.labels), n);
     }
+    // Exits in each second: the counters' growth since the second before (from 0 at the start).
+    const exitsPerSecond = seconds.map((t) => (exitTotals.get(t) ?? NaN) - (exitTotals.get(t - 1000) ?? 0));
     const counters = vm.counters();
     const exitsPerVcpu = counters.map((c) => ({ ...c.exits }));
     const exits = Object.fromEntries(KVM_EXIT_REASONS.map((r) => [r, exitsPerVcpu.reduce((a, e) => a + e[r], 0)])) as Record<KvmExitReason, number>;
@@ -170,7 +252,7 @@ function report(o: RunOptions, vm: KvmVm, push: PushSummary | null): RunReport {
       .map(([name, value]) => ({ name, value }));
     return {
       storeDir: path.resolve(o.storeDir),
-      vcpus: o.vcpus,
+      vcpus: run.vcpus,
       startedAtMs,
       endedAtMs,
       secondsLived: (endedAtMs - startedAtMs) / 1000,
@@ -183,6 +265,11 @@ function report(o: RunOptions, vm: KvmVm, push: PushSummary | null): RunReport {
       guest: vm.guestReport(),
       endReason: vm.endReason(),
       endDetails: vm.endDetails(),
+      stoppedAtLimit: run.stoppedAtLimit,
+      stoppedOn: run.stoppedOn,
+      boot: vm.boot(),
+      milestones: run.milestones,
+      exitsPerSecond,
       busiestStats,
       storeBytes: store.info().totals.bytes,
       push,
@@ -197,7 +284,7 @@ export function formatReport(r: RunReport): string {
   const lines: string[] = [];
   const reason = r.endReason === null ? 'running' : r.endReason;
   lines.push(
-    `VM ended: ${reason}${r.endDetails?.message ? ` (${r.endDetails.message})` : ''}`,
+    `VM ended: ${reason}${r.endDetails?.message ? ` (${r.endDetails.message})` : ''}${r.stoppedAtLimit ? ' at the time limit' : ''}`,
     `lived ${r.secondsLived.toFixed(2)} s; captured ${r.secondsCaptured} of the ${r.seconds.length} seconds it was alive in` +
       (r.missingSeconds.length > 0 ? ` (missing: ${r.missingSeconds.map((t) => new Date(t).toISOString()).join(', ')})` : ''),
     `exits by reason (all ${r.vcpus} vCPUs):`,
@@ -206,11 +293,24 @@ export function formatReport(r: RunReport): string {
     const n = r.exits[reasonName];
     if (n > 0) lines.push(`  ${reasonName.padEnd(15)} ${String(n).padStart(10)}   ${r.exitsPerVcpu.map((e, i) => `vcpu${i} ${e[reasonName]}`).join('  ')}`);
   }
-  const g = r.guest.reduce(
-    (a, x) => ({ io: a.io + x.ioIn + x.ioOut, mmio: a.mmio + x.mmioRead + x.mmioWrite }),
-    { io: 0, mmio: 0 },
-  );
-  lines.push(`the guest counted ${g.io} port I/O and ${g.mmio} MMIO operations itself`);
+  if (r.guest.length > 0) {
+    const g = r.guest.reduce(
+      (a, x) => ({ io: a.io + x.ioIn + x.ioOut, mmio: a.mmio + x.mmioRead + x.mmioWrite }),
+      { io: 0, mmio: 0 },
+    );
+    lines.push(`the guest counted ${g.io} port I/O and ${g.mmio} MMIO operations itself`);
+  }
+  const seen = Object.entries(r.milestones);
+  if (r.boot !== null && seen.length > 0)
+    lines.push(`console: ${seen.map(([name, ms]) => `${name} after ${(ms / 1000).toFixed(1)} s`).join(', ')}`);
+  const perSecond = r.exitsPerSecond.filter((n) => !Number.isNaN(n));
+  if (perSecond.length > 0) {
+    const sorted = [...perSecond].sort((a, b) => a - b);
+    lines.push(
+      `exits per second (store): median ${sorted[Math.floor(sorted.length / 2)]}, max ${sorted[sorted.length - 1]}, ` +
+        `mean ${(perSecond.reduce((a, b) => a + b, 0) / perSecond.length).toFixed(0)}`,
+    );
+  }
   if (r.busiestStats.length > 0) {
     lines.push('busiest KVM statistics:');
     for (const s of r.busiestStats) lines.push(`  ${s.name.padEnd(36)} ${s.value}`);

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests run for real: Debian's prometheus and victoria-metrics (remote-write
-# receivers started by the tests on loopback). Run by `npm test`; does nothing when present.
+# receivers started by the tests on loopback), and busybox-static and linux-image-amd64 (the
+# Linux guest that demo-vmm/guest/build.sh makes for test/linux-boot.test.ts). Run by
+# `npm test`; does nothing when present.
 set -euo pipefail
 missing=()
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing+=(prometheus)
 command -v victoria-metrics >/dev/null 2>&1 || [ -x /usr/bin/victoria-metrics ] || missing+=(victoria-metrics)
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" || missing+=(busybox-static)
+ls /boot/vmlinuz-* >/dev/null 2>&1 || missing+=(linux-image-amd64)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "rondo tests need: ${missing[*]} (Debian packages). Install them as root: apt-get install ${missing[*]}" >&2
@@ -13,4 +17,5 @@ fi
 echo "installing ${missing[*]} for the tests" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# INITRD=No: the Linux guest brings its own initramfs; the host's /boot needs none.
+INITRD=No apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,6 +1,7 @@
 /**
  * The demo VMM's KVM layer (native/kvm/), typed: a VM that runs the built-in micro-guest in long
- * mode, the VMM's exit counters, the guest's own counts, and KVM's binary statistics.
+ * mode or a Linux kernel (vmlinux through its PVH entry, or a bzImage through the 64-bit boot
+ * protocol), the VMM's exit counters, the guest's own counts, and KVM's binary statistics.
  *
  * The wrapper is thin: every call goes to the addon; coded native errors become named errors.
  */
@@ -15,6 +16,14 @@ export class KvmUnavailableError extends RondoError {
 /** A KVM call failed on a device that exists, or the VM was used out of order (start() twice). */
 export class KvmError extends RondoError {
   override name = 'KvmError';
+}
+
+/**
+ * A kernel, initrd or command line the Linux loaders refuse: not a kernel, truncated, damaged,
+ * or too big for the guest's memory. The message names the file and what to do.
+ */
+export class KernelImageError extends RondoError {
+  override name = 'KernelImageError';
 }
 
 /** The exit reasons the VMM counts, port I/O and MMIO split by direction. */
@@ -34,9 +43,22 @@ export type KvmExitReason = (typeof KVM_EXIT_REASONS)[number];
 /**
  * The guest to run. `micro`: the workload whose phases follow the wall clock. `internal-error`:
  * a `lock cmpxchg16b` on MMIO, which an emulating KVM cannot complete. `fail-entry`: vCPUs
- * entered with CS.L = CS.D = 1, a state VMX and SVM refuse at VM entry.
+ * entered with CS.L = CS.D = 1, a state VMX and SVM refuse at VM entry. `linux`: the kernel
+ * given by `kernel` (implied when `kernel` is set).
  */
-export type KvmGuest = 'micro' | 'internal-error' | 'fail-entry';
+export type KvmGuest = 'micro' | 'internal-error' | 'fail-entry' | 'linux';
+
+/**
+ * The command line a Linux guest gets unless told otherwise: the console on the UART (with the
+ * early console, so the first lines show before the 8250 driver is up), reboot through the
+ * i8042 (which this VMM treats as power-off), and no waiting on hardware this VMM lacks.
+ */
+export const LINUX_DEFAULT_CMDLINE =
+  'console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=k panic=-1 nokaslr acpi=off ' +
+  'i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd rdinit=/init';
+
+/** Guest memory of a Linux guest unless told otherwise. */
+export const LINUX_DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
 
 /** Why a VM (or one vCPU) ended. `run_error`: KVM_RUN itself failed (see `errno`). */
 export type KvmEndReason = 'shutdown' | 'internal_error' | 'fail_entry' | 'run_error' | 'stopped';
@@ -45,15 +67,123 @@ export type KvmEndReason = 'shutdown' | 'internal_error' | 'fail_entry' | 'run_e
 export type KvmPhase = 'none' | 'cpu' | 'pio' | 'mmio' | 'idle' | 'shutdown';
 
 export interface KvmVmOptions {
-  /** 1 to 64. */
-  vcpus: number;
-  /** How long the micro-guest runs, in ms (at least 200): cpu 20%, port I/O 20%, MMIO 20%, idle the rest. */
-  durationMs: number;
-  /** Guest memory, a multiple of 4096 from 1 MiB to 1 GiB; 2 MiB by default. */
+  /** 1 to 64 (a Linux guest: 1, the default for it). */
+  vcpus?: number;
+  /**
+   * How long the micro-guest runs, in ms (at least 200): cpu 20%, port I/O 20%, MMIO 20%, idle
+   * the rest. Required for the built-in guests; a Linux guest runs until it ends or stop().
+   */
+  durationMs?: number;
+  /**
+   * Guest memory: built-in guests a multiple of 4096 from 1 MiB to 1 GiB (2 MiB by default);
+   * Linux a multiple of 2 MiB from 64 MiB to 3 GiB (256 MiB by default).
+   */
   memoryBytes?: number;
   guest?: KvmGuest;
+  /** Linux: the kernel, an uncompressed vmlinux (ELF with a PVH entry note) or a bzImage. */
+  kernel?: string;
+  /** Linux: the initramfs (a cpio archive, compressed or not), handed over as the initrd. */
+  initrd?: string;
+  /** Linux: the kernel command line (nothing when absent: pass LINUX_DEFAULT_CMDLINE for the usual). */
+  cmdline?: string;
+  /**
+   * CPUID features to clear from what KVM supports, by name (`cx16`, `x2apic`, ... see
+   * CPUID_FEATURES) or as `leaf[.subleaf]:register:bit` (`0x1:ecx:13`). Some emulated KVMs
+   * cannot run an instruction the guest would otherwise pick (this project's fails on
+   * `cmpxchg16b`: hide `cx16` and Linux goes on without it).
+   */
+  hideCpuid?: string[];
   /** `/dev/kvm` by default. */
   devicePath?: string;
+}
+
+/** CPUID feature bits by the names Linux gives them in /proc/cpuinfo. */
+export const CPUID_FEATURES: Readonly<Record<string, { leaf: number; register: 'eax' | 'ebx' | 'ecx' | 'edx'; bit: number; subleaf?: number }>> = {
+  pcid: { leaf: 1, register: 'ecx', bit: 17 },
+  cx16: { leaf: 1, register: 'ecx', bit: 13 },
+  x2apic: { leaf: 1, register: 'ecx', bit: 21 },
+  tsc_deadline_timer: { leaf: 1, register: 'ecx', bit: 24 },
+  xsave: { leaf: 1, register: 'ecx', bit: 26 },
+  avx: { leaf: 1, register: 'ecx', bit: 28 },
+  rdrand: { leaf: 1, register: 'ecx', bit: 30 },
+  avx2: { leaf: 7, subleaf: 0, register: 'ebx', bit: 5 },
+  smep: { leaf: 7, subleaf: 0, register: 'ebx', bit: 7 },
+  smap: { leaf: 7, subleaf: 0, register: 'ebx', bit: 20 },
+  la57: { leaf: 7, subleaf: 0, register: 'ecx', bit: 16 },
+  pdpe1gb: { leaf: 0x80000001, register: 'edx', bit: 26 },
+};
+
+const REGISTERS = ['eax', 'ebx', 'ecx', 'edx'] as const;
+
+/** A CPUID feature name or `leaf[.subleaf]:register:bit` as the native layer takes it. */
+export function parseCpuidBit(spec: string): { function: number; index: number; register: number; bit: number } {
+  const named = CPUID_FEATURES[spec.toLowerCase()];
+  if (named !== undefined) return { function: named.leaf, index: named.subleaf ?? 0, register: REGISTERS.indexOf(named.register), bit: named.bit };
+  const m = /^(0x[0-9a-f]+|\d+)(?:\.(0x[0-9a-f]+|\d+))?:(eax|ebx|ecx|edx):(\d+)$/i.exec(spec.trim());
+  if (m === null || Number(m[4]) > 31)
+    throw new ConfigError(
+      `"${spec}" is not a CPUID feature: give a name (${Object.keys(CPUID_FEATURES).join(', ')}) or leaf[.subleaf]:register:bit, e.g. 0x1:ecx:13`,
+    );
+  return { function: Number(m[1]), index: m[2] === undefined ? 0 : Number(m[2]), register: REGISTERS.indexOf(m[3]!.toLowerCase() as 'eax'), bit: Number(m[4]) };
+}
+
+/** One entry of the guest's memory map (e820 types: 1 RAM, 2 reserved). */
+export interface KvmE820Entry {
+  addr: number;
+  size: number;
+  type: number;
+}
+
+/** How a Linux kernel was loaded into guest memory, and how its vCPU starts. */
+export interface KvmLinuxBoot {
+  /** `vmlinux-pvh`: an ELF entered at its PVH entry; `bzimage`: the 64-bit boot protocol. */
+  format: 'vmlinux-pvh' | 'bzimage';
+  /** `protected32`: 32-bit, paging off (PVH); `long64`: long mode on an identity map. */
+  entryMode: 'protected32' | 'long64';
+  /** The guest physical address the vCPU starts at. */
+  entry: number;
+  /** hvm_start_info (in %ebx) or boot_params (in %rsi). */
+  bootInfo: number;
+  kernelStart: number;
+  /** The end of what the kernel occupies (a bzImage: including the room it decompresses into). */
+  kernelEnd: number;
+  /** 0 and 0 without an initrd. */
+  initrdAddr: number;
+  initrdBytes: number;
+  cmdlineAddr: number;
+  /** bzImage: the boot protocol version of its setup header, e.g. "2.15". */
+  bootProtocol?: string;
+  e820: KvmE820Entry[];
+}
+
+/** What the loaders see in a kernel file (inspectKernel). */
+export interface KernelInfo {
+  format: 'vmlinux-pvh' | 'bzimage';
+  bytes: number;
+  /** vmlinux: the 32-bit PVH entry (XEN_ELFNOTE_PHYS32_ENTRY) and the PT_LOAD segments. */
+  pvhEntry?: number;
+  loadStart?: number;
+  loadEnd?: number;
+  segments?: Array<{ paddr: number; fileBytes: number; memoryBytes: number }>;
+  /** bzImage: the setup header. payloadOffset/payloadBytes: the compressed vmlinux in the file. */
+  bootProtocol?: string;
+  setupBytes?: number;
+  kernelBytes?: number;
+  prefAddress?: number;
+  initSize?: number;
+  cmdlineMax?: number;
+  initrdAddrMax?: number;
+  payloadOffset?: number;
+  payloadBytes?: number;
+}
+
+/** prepareBoot's answer: the load, and the guest memory it wrote, to check without booting. */
+export interface PreparedBoot extends KvmLinuxBoot {
+  /** Guest physical [0, 1 MiB): GDT, page tables, hvm_start_info or boot_params, command line. */
+  low: Buffer;
+  /** The first 64 bytes at kernelStart, and at initrdAddr (absent without an initrd). */
+  kernelHead: Buffer;
+  initrdHead?: Buffer;
 }
 
 export interface KvmProbe {
@@ -176,10 +306,13 @@ interface NativeKvmVm {
   stats(): KvmStats;
   startedAtMs(): number | null;
   endedAtMs(): number | null;
+  boot(): KvmLinuxBoot | null;
 }
 
 interface NativeKvm {
   probe(devicePath?: string): KvmProbe;
+  inspectKernel(path: string): KernelInfo;
+  prepareBoot(options: { kernel: string; initrd?: string; cmdline?: string; memoryBytes?: number }): PreparedBoot;
   Vm: new (options: KvmVmOptions) => NativeKvmVm;
 }
 
@@ -195,6 +328,8 @@ function named(e: unknown): unknown {
       return new KvmError(message, { cause: e });
     case 'RONDO_ARG':
       return new ConfigError(message, { cause: e });
+    case 'RONDO_BOOT':
+      return new KernelImageError(message, { cause: e });
     default:
       return e;
   }
@@ -214,6 +349,23 @@ export function probeKvm(devicePath?: string): KvmProbe {
 }
 
 /**
+ * What the loaders make of a kernel file: a vmlinux's PVH entry and segments, or a bzImage's
+ * setup header. @throws KernelImageError for a file that is not a kernel, or a damaged one.
+ */
+export function inspectKernel(path: string): KernelInfo {
+  return call(() => native().inspectKernel(path));
+}
+
+/**
+ * Loads a kernel (and initrd and command line) into scratch memory the way a VM would, without
+ * KVM, and returns what was written: for tests, and to check a kernel before booting it.
+ * @throws KernelImageError, ConfigError
+ */
+export function prepareBoot(options: { kernel: string; initrd?: string; cmdline?: string; memoryBytes?: number }): PreparedBoot {
+  return call(() => native().prepareBoot(options));
+}
+
+/**
  * A VM of the demo VMM. The constructor opens the device and builds the VM (memory, guest,
  * vCPUs, statistics fds); start() runs one thread per vCPU. The VM ends by itself (the guest
  * shuts down, or KVM reports an internal error or a failed entry) or by stop(); once it has
@@ -223,9 +375,11 @@ export function probeKvm(devicePath?: string): KvmProbe {
 export class KvmVm {
   private readonly vm: NativeKvmVm;
 
-  /** @throws KvmUnavailableError, KvmError, ConfigError */
+  /** @throws KvmUnavailableError, KvmError, ConfigError, KernelImageError (a Linux guest's files) */
   constructor(readonly options: KvmVmOptions) {
-    this.vm = call(() => new (native().Vm)(options));
+    const { hideCpuid, ...rest } = options;
+    const cpuidHide = hideCpuid?.map(parseCpuidBit);
+    this.vm = call(() => new (native().Vm)({ ...rest, ...(cpuidHide === undefined ? {} : { cpuidHide }) } as KvmVmOptions));
   }
 
   start(): void {
@@ -280,6 +434,11 @@ export class KvmVm {
   /** Reads every statistic now (after the end: the last values read before the fds closed). */
   stats(): KvmStats {
     return call(() => this.vm.stats());
+  }
+
+  /** How the Linux kernel was loaded; null for the built-in guests. */
+  boot(): KvmLinuxBoot | null {
+    return this.vm.boot();
   }
 
   /** Wall-clock ms of start(); null before. */

@@ -18,6 +18,13 @@ class KvmError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A kernel, initrd or command line the Linux loaders refuse: not a kernel, truncated, too big
+// for guest memory (RONDO_BOOT). The message names the file and the way out.
+class BootError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // "<what> failed: <strerror(errno)>", for KvmError messages.
 inline std::string ErrnoMessage(const std::string& what, int err) {
   return what + " failed: " + std::strerror(err);

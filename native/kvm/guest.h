@@ -15,7 +15,8 @@ extern const uint8_t rondo_guest_fail_entry[];
 
 namespace rondo_kvm {
 
-enum class GuestKind { kMicro, kInternalError, kFailEntry };
+// The built-in guests, and Linux (loaded by linux_boot.h instead).
+enum class GuestKind { kMicro, kInternalError, kFailEntry, kLinux };
 
 inline size_t GuestCodeBytes() { return static_cast<size_t>(rondo_guest_end - rondo_guest_begin); }
 

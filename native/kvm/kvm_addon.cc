@@ -2,14 +2,22 @@
 // logic is in vm.cc, vcpu.cc and stats.cc.
 #include <napi.h>
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
 #include <string>
 
 #include "addon.h"
+#include "kvm/boot_layout.h"
+#include "kvm/bzimage.h"
+#include "kvm/elf_loader.h"
 #include "kvm/errors.h"
+#include "kvm/linux_boot.h"
 #include "kvm/vm.h"
 
 namespace rondo_addon {
@@ -22,6 +30,8 @@ template <typename F>
 auto Guard(Napi::Env env, F f) -> decltype(f()) {
   try {
     return f();
+  } catch (const k::BootError& e) {
+    throw CodedError(env, "RONDO_BOOT", e.what());
   } catch (const k::KvmUnavailable& e) {
     throw CodedError(env, "RONDO_NO_KVM", e.what());
   } catch (const k::KvmError& e) {
@@ -63,22 +73,67 @@ uint64_t IntegerOption(Napi::Object o, const char* key, bool required, uint64_t 
   return static_cast<uint64_t>(d);
 }
 
+// An optional string option; "" when absent.
+std::string StringOption(Napi::Object o, const char* key, bool non_empty) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return "";
+  if (!v.IsString() || (non_empty && v.As<Napi::String>().Utf8Value().empty()))
+    throw CodedError(o.Env(), "RONDO_ARG", std::string(key) + " must be a " + (non_empty ? "non-empty " : "") + "string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+// kernel, initrd and cmdline of a Linux guest.
+k::LinuxBootConfig ParseLinux(Napi::Object o) {
+  k::LinuxBootConfig c;
+  c.kernel_path = StringOption(o, "kernel", true);
+  c.initrd_path = StringOption(o, "initrd", true);
+  c.cmdline = StringOption(o, "cmdline", false);
+  if (c.kernel_path.empty()) throw CodedError(o.Env(), "RONDO_ARG", "kernel (the path of a vmlinux or bzImage) is required");
+  return c;
+}
+
 k::VmConfig ParseConfig(Napi::Env env, Napi::Value arg) {
   if (!arg.IsObject())
     throw CodedError(env, "RONDO_ARG", "new kvm.Vm(options): options must be an object");
   Napi::Object o = arg.As<Napi::Object>();
   k::VmConfig c;
-  const uint64_t vcpus = IntegerOption(o, "vcpus", true, 0);
-  c.vcpus = vcpus > k::kMaxVcpus ? k::kMaxVcpus + 1 : static_cast<uint32_t>(vcpus);
-  c.memory_bytes = IntegerOption(o, "memoryBytes", false, k::kDefaultMemoryBytes);
-  c.duration_ms = IntegerOption(o, "durationMs", true, 0);
   const Napi::Value guest = o.Get("guest");
   if (!guest.IsUndefined()) {
     const std::string g = guest.IsString() ? guest.As<Napi::String>().Utf8Value() : "";
     if (g == "micro") c.guest = k::GuestKind::kMicro;
     else if (g == "internal-error") c.guest = k::GuestKind::kInternalError;
     else if (g == "fail-entry") c.guest = k::GuestKind::kFailEntry;
-    else throw CodedError(env, "RONDO_ARG", "guest must be 'micro', 'internal-error' or 'fail-entry'");
+    else if (g == "linux") c.guest = k::GuestKind::kLinux;
+    else throw CodedError(env, "RONDO_ARG", "guest must be 'micro', 'internal-error', 'fail-entry' or 'linux'");
+  } else if (!o.Get("kernel").IsUndefined()) {
+    c.guest = k::GuestKind::kLinux;
+  }
+  const bool linux_guest = c.guest == k::GuestKind::kLinux;
+  if (!linux_guest && !o.Get("kernel").IsUndefined())
+    throw CodedError(env, "RONDO_ARG", "kernel is for guest 'linux', not a built-in guest");
+  const uint64_t vcpus = IntegerOption(o, "vcpus", !linux_guest, 1);
+  c.vcpus = vcpus > k::kMaxVcpus ? k::kMaxVcpus + 1 : static_cast<uint32_t>(vcpus);
+  c.memory_bytes = IntegerOption(o, "memoryBytes", false, linux_guest ? k::kDefaultLinuxMemoryBytes : k::kDefaultMemoryBytes);
+  c.duration_ms = IntegerOption(o, "durationMs", !linux_guest, 0);
+  if (linux_guest) c.linux_boot = ParseLinux(o);
+  const Napi::Value hide = o.Get("cpuidHide");
+  if (!hide.IsUndefined()) {
+    if (!hide.IsArray()) throw CodedError(env, "RONDO_ARG", "cpuidHide must be an array of {function, index, register, bit}");
+    Napi::Array a = hide.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      if (!a.Get(i).IsObject()) throw CodedError(env, "RONDO_ARG", "cpuidHide entries must be objects");
+      Napi::Object h = a.Get(i).As<Napi::Object>();
+      const uint64_t function = IntegerOption(h, "function", true, 0), index = IntegerOption(h, "index", false, 0);
+      const uint64_t reg = IntegerOption(h, "register", true, 0), bit = IntegerOption(h, "bit", true, 0);
+      if (function > 0xffffffff || index > 0xffffffff || reg > 3 || bit > 31)
+        throw CodedError(env, "RONDO_ARG", "cpuidHide: function and index are 32-bit, register 0 (eax) to 3 (edx), bit 0 to 31");
+      k::CpuidBit b;
+      b.function = static_cast<uint32_t>(function);
+      b.index = static_cast<uint32_t>(index);
+      b.reg = static_cast<uint8_t>(reg);
+      b.bit = static_cast<uint8_t>(bit);
+      c.cpuid_hide.push_back(b);
+    }
   }
   const Napi::Value path = o.Get("devicePath");
   if (!path.IsUndefined()) {
@@ -87,6 +142,32 @@ k::VmConfig ParseConfig(Napi::Env env, Napi::Value arg) {
     c.device_path = path.As<Napi::String>().Utf8Value();
   }
   return c;
+}
+
+// How a Linux kernel was loaded, for JavaScript.
+Napi::Object BootObject(Napi::Env env, const k::LinuxBoot& b) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("format", k::KernelFormatName(b.format));
+  o.Set("entryMode", k::EntryModeName(b.mode));
+  o.Set("entry", static_cast<double>(b.entry));
+  o.Set("bootInfo", static_cast<double>(b.boot_info));
+  o.Set("kernelStart", static_cast<double>(b.kernel_start));
+  o.Set("kernelEnd", static_cast<double>(b.kernel_end));
+  o.Set("initrdAddr", static_cast<double>(b.initrd_addr));
+  o.Set("initrdBytes", static_cast<double>(b.initrd_bytes));
+  o.Set("cmdlineAddr", static_cast<double>(b.cmdline_addr));
+  if (b.boot_protocol != 0)
+    o.Set("bootProtocol", std::to_string(b.boot_protocol >> 8) + "." + std::to_string(b.boot_protocol & 0xff));
+  Napi::Array e820 = Napi::Array::New(env, b.e820.size());
+  for (size_t i = 0; i < b.e820.size(); i++) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("addr", static_cast<double>(b.e820[i].addr));
+    e.Set("size", static_cast<double>(b.e820[i].size));
+    e.Set("type", b.e820[i].type);
+    e820.Set(static_cast<uint32_t>(i), e);
+  }
+  o.Set("e820", e820);
+  return o;
 }
 
 Napi::Object Descriptor(Napi::Env env, const k::StatDescriptor& d) {
@@ -143,6 +224,7 @@ class VmWrap : public Napi::ObjectWrap<VmWrap> {
                            InstanceMethod("stats", &VmWrap::Stats),
                            InstanceMethod("startedAtMs", &VmWrap::StartedAtMs),
                            InstanceMethod("endedAtMs", &VmWrap::EndedAtMs),
+                           InstanceMethod("boot", &VmWrap::Boot),
                        });
   }
 
@@ -329,6 +411,11 @@ class VmWrap : public Napi::ObjectWrap<VmWrap> {
     return NumberOrNull(info.Env(), vm_->ended_at_ms());
   }
 
+  Napi::Value Boot(const Napi::CallbackInfo& info) {
+    const k::LinuxBoot* b = vm_->linux_boot();
+    return b == nullptr ? info.Env().Null() : BootObject(info.Env(), *b).As<Napi::Value>();
+  }
+
   std::shared_ptr<k::Vm> vm_;
 };
 
@@ -352,11 +439,85 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// inspectKernel(path) -> what the loaders see in a kernel file, without a VM.
+Napi::Value InspectKernel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw CodedError(env, "RONDO_ARG", "inspectKernel(path): path must be a string");
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  return Guard(env, [&] {
+    const std::vector<uint8_t> bytes = k::ReadBootFile(path, k::kMaxKernelFileBytes, "kernel");
+    const std::string name = "kernel " + path;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("bytes", static_cast<double>(bytes.size()));
+    if (bytes.size() >= 4 && std::memcmp(bytes.data(), "\x7f" "ELF", 4) == 0) {
+      const k::ElfKernel e = k::ParseElfKernel(bytes.data(), bytes.size(), name);
+      o.Set("format", k::KernelFormatName(k::KernelFormat::kElfPvh));
+      o.Set("pvhEntry", static_cast<double>(e.pvh_entry));
+      o.Set("loadStart", static_cast<double>(e.lowest));
+      o.Set("loadEnd", static_cast<double>(e.highest));
+      Napi::Array segs = Napi::Array::New(env, e.segments.size());
+      for (size_t i = 0; i < e.segments.size(); i++) {
+        Napi::Object s = Napi::Object::New(env);
+        s.Set("paddr", static_cast<double>(e.segments[i].paddr));
+        s.Set("fileBytes", static_cast<double>(e.segments[i].file_bytes));
+        s.Set("memoryBytes", static_cast<double>(e.segments[i].memory_bytes));
+        segs.Set(static_cast<uint32_t>(i), s);
+      }
+      o.Set("segments", segs);
+    } else {
+      const k::BzImage b = k::ParseBzImage(bytes.data(), bytes.size(), name);
+      o.Set("format", k::KernelFormatName(k::KernelFormat::kBzImage));
+      o.Set("bootProtocol", std::to_string(b.version >> 8) + "." + std::to_string(b.version & 0xff));
+      o.Set("setupBytes", static_cast<double>(b.setup_bytes));
+      o.Set("kernelBytes", static_cast<double>(b.kernel_bytes));
+      o.Set("prefAddress", static_cast<double>(b.pref_address));
+      o.Set("initSize", static_cast<double>(b.init_size));
+      o.Set("cmdlineMax", static_cast<double>(b.cmdline_size));
+      o.Set("initrdAddrMax", static_cast<double>(b.initrd_addr_max));
+      o.Set("payloadOffset", static_cast<double>(b.setup_bytes + b.payload_offset));
+      o.Set("payloadBytes", static_cast<double>(b.payload_length));
+    }
+    return o;
+  });
+}
+
+// prepareBoot({kernel, initrd?, cmdline?, memoryBytes}) -> LoadLinux into scratch memory, without
+// KVM: how it was loaded, the low 1 MiB (boot structures) and the first bytes of the kernel and
+// the initrd where they landed. For tests and for checking a kernel before booting it.
+Napi::Value PrepareBoot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw CodedError(env, "RONDO_ARG", "prepareBoot(options): options must be an object");
+  Napi::Object opts = info[0].As<Napi::Object>();
+  const k::LinuxBootConfig config = ParseLinux(opts);
+  const uint64_t bytes = IntegerOption(opts, "memoryBytes", false, k::kDefaultLinuxMemoryBytes);
+  if (bytes < (1 << 20) || bytes > k::kLinuxMaxMemoryBytes || bytes % 4096 != 0)
+    throw CodedError(env, "RONDO_ARG", "memoryBytes must be a multiple of 4096 up to 3 GiB");
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw CodedError(env, "RONDO_KVM", "mapping scratch memory failed");
+  struct Unmap {
+    void* p;
+    uint64_t n;
+    ~Unmap() { ::munmap(p, n); }
+  } unmap{p, bytes};
+  const k::GuestMemory memory{static_cast<uint8_t*>(p), bytes};
+  return Guard(env, [&] {
+    const k::LinuxBoot b = k::LoadLinux(memory, config);
+    Napi::Object o = BootObject(env, b);
+    o.Set("low", Napi::Buffer<uint8_t>::Copy(env, memory.base, 1 << 20));
+    o.Set("kernelHead", Napi::Buffer<uint8_t>::Copy(env, memory.base + b.kernel_start, 64));
+    if (b.initrd_bytes > 0)
+      o.Set("initrdHead", Napi::Buffer<uint8_t>::Copy(env, memory.base + b.initrd_addr, std::min<uint64_t>(64, b.initrd_bytes)));
+    return o;
+  });
+}
+
 }  // namespace
 
 void InitKvm(Napi::Env env, Napi::Object exports) {
   Napi::Object kvm = Napi::Object::New(env);
   kvm.Set("probe", Napi::Function::New(env, Probe));
+  kvm.Set("inspectKernel", Napi::Function::New(env, InspectKernel));
+  kvm.Set("prepareBoot", Napi::Function::New(env, PrepareBoot));
   kvm.Set("Vm", VmWrap::Define(env));
   exports.Set("kvm", kvm);
 }

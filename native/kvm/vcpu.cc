@@ -22,8 +22,8 @@ constexpr uint64_t kCr0Pe = 1u << 0, kCr0Mp = 1u << 1, kCr0Et = 1u << 4, kCr0Ne 
                    kCr0Wp = 1u << 16, kCr0Pg = 1u << 31;
 constexpr uint64_t kCr4Pae = 1u << 5;
 constexpr uint64_t kEferLme = 1u << 8, kEferLma = 1u << 10;
-constexpr uint8_t kLsrTransmitterEmpty = 0x60;
-constexpr size_t kMaxLine = 512;  // a guest that never sends a newline still gets its output shown
+constexpr uint32_t kApicLvt0 = 0x350, kApicLvt1 = 0x360;
+constexpr uint32_t kApicDeliveryMask = 0x700, kApicExtInt = 0x700, kApicNmi = 0x400;
 
 // The signal that kicks a vCPU thread out of KVM_RUN. Its handler does nothing: the point is the
 // EINTR, so it is installed without SA_RESTART.
@@ -65,10 +65,17 @@ kvm_segment Segment(uint16_t selector, uint8_t type, bool code) {
   return s;
 }
 
-// Little-endian `value` into each of count elements of `size` bytes (an IN's answer).
-void FillIn(uint8_t* data, uint8_t size, uint32_t count, uint64_t value) {
-  for (uint32_t i = 0; i < count; i++)
-    for (uint8_t b = 0; b < size; b++) data[i * size + b] = static_cast<uint8_t>(value >> (8 * b));
+kvm_segment Segment32(uint16_t selector, uint8_t type) {
+  kvm_segment s;
+  std::memset(&s, 0, sizeof s);
+  s.limit = 0xffffffff;
+  s.selector = selector;
+  s.type = type;
+  s.present = 1;
+  s.db = 1;
+  s.s = 1;
+  s.g = 1;
+  return s;
 }
 
 bool OnTestDevice(uint64_t gpa) { return gpa >= MMIO_TEST_ADDR && gpa < MMIO_TEST_ADDR + MMIO_TEST_BYTES; }
@@ -110,7 +117,7 @@ std::string DescribeEnd(const VcpuEnd& end, int vcpu) {
   char hex[32];
   switch (end.reason) {
     case EndReason::kShutdown:
-      return who + " shut down (triple fault)";
+      return who + (end.cause.empty() ? " shut down (triple fault)" : " " + end.cause);
     case EndReason::kInternalError: {
       static const char* const kinds[] = {"", "emulation failure", "exception while delivering an exception",
                                           "event delivery failed", "unexpected exit reason"};
@@ -159,27 +166,27 @@ Vcpu::~Vcpu() {
   Close();
 }
 
-void Vcpu::SetCpuid(const kvm_cpuid2* cpuid) {
-  if (::ioctl(fd_, KVM_SET_CPUID2, cpuid) < 0) throw KvmError(ErrnoMessage("KVM_SET_CPUID2", errno));
+void Vcpu::SetCpuid(const CpuidTable& cpuid) {
+  if (::ioctl(fd_, kKvmSetCpuid2, cpuid.data()) < 0) throw KvmError(ErrnoMessage("KVM_SET_CPUID2", errno));
 }
 
 void Vcpu::EnterLongMode(const VcpuStart& start) {
   kvm_sregs s;
   if (::ioctl(fd_, KVM_GET_SREGS, &s) < 0) throw KvmError(ErrnoMessage("KVM_GET_SREGS", errno));
-  s.cs = Segment(GUEST_SEL_CODE, 0xb, true);
+  s.cs = Segment(start.code_selector, 0xb, true);
   if (start.invalid_code_segment) s.cs.db = 1;  // L and D together: VMX and SVM refuse the entry
-  s.ds = s.es = s.fs = s.gs = s.ss = Segment(GUEST_SEL_DATA, 0x3, false);
+  s.ds = s.es = s.fs = s.gs = s.ss = Segment(start.data_selector, 0x3, false);
   std::memset(&s.tr, 0, sizeof s.tr);
   s.tr.base = GUEST_TSS;
   s.tr.limit = 0x67;
-  s.tr.selector = GUEST_SEL_TSS;
+  s.tr.selector = start.tss_selector;
   s.tr.type = 0xb;  // busy 64-bit TSS
   s.tr.present = 1;
   std::memset(&s.ldt, 0, sizeof s.ldt);
   s.ldt.type = 0x2;
   s.ldt.unusable = 1;
   s.gdt.base = GUEST_GDT;
-  s.gdt.limit = 0x27;
+  s.gdt.limit = start.gdt_limit;
   s.idt.base = 0;
   s.idt.limit = 0;  // no IDT: any exception ends in a triple fault
   s.cr0 = kCr0Pe | kCr0Mp | kCr0Et | kCr0Ne | kCr0Wp | kCr0Pg;
@@ -196,6 +203,52 @@ void Vcpu::EnterLongMode(const VcpuStart& start) {
   r.rsi = start.rsi;
   r.rflags = 0x2;
   if (::ioctl(fd_, KVM_SET_REGS, &r) < 0) throw KvmError(ErrnoMessage("KVM_SET_REGS", errno));
+}
+
+void Vcpu::EnterProtectedMode(uint64_t rip, uint64_t rbx) {
+  kvm_sregs s;
+  if (::ioctl(fd_, KVM_GET_SREGS, &s) < 0) throw KvmError(ErrnoMessage("KVM_GET_SREGS", errno));
+  s.cs = Segment32(0x08, 0xb);  // execute/read, accessed
+  s.ds = s.es = s.fs = s.gs = s.ss = Segment32(0x18, 0x3);  // read/write, accessed
+  std::memset(&s.tr, 0, sizeof s.tr);
+  s.tr.base = GUEST_TSS;
+  s.tr.limit = 0x67;
+  s.tr.selector = 0x20;
+  s.tr.type = 0xb;  // busy 32-bit TSS
+  s.tr.present = 1;
+  std::memset(&s.ldt, 0, sizeof s.ldt);
+  s.ldt.type = 0x2;
+  s.ldt.unusable = 1;
+  s.gdt.base = GUEST_GDT;
+  s.gdt.limit = 0x2f;
+  s.idt.base = 0;
+  s.idt.limit = 0;
+  s.cr0 = kCr0Pe | kCr0Et;  // protected mode, paging off
+  s.cr3 = 0;
+  s.cr4 = 0;
+  s.efer = 0;
+  if (::ioctl(fd_, KVM_SET_SREGS, &s) < 0) throw KvmError(ErrnoMessage("KVM_SET_SREGS (protected mode)", errno));
+
+  kvm_regs r;
+  std::memset(&r, 0, sizeof r);
+  r.rip = rip;
+  r.rbx = rbx;
+  r.rflags = 0x2;  // IF clear
+  if (::ioctl(fd_, KVM_SET_REGS, &r) < 0) throw KvmError(ErrnoMessage("KVM_SET_REGS", errno));
+}
+
+void Vcpu::SetLapicVirtualWire() {
+  kvm_lapic_state lapic;
+  if (::ioctl(fd_, KVM_GET_LAPIC, &lapic) < 0) throw KvmError(ErrnoMessage("KVM_GET_LAPIC", errno));
+  auto set_mode = [&](uint32_t reg, uint32_t mode) {
+    uint32_t v;
+    std::memcpy(&v, lapic.regs + reg, 4);
+    v = (v & ~kApicDeliveryMask) | mode;
+    std::memcpy(lapic.regs + reg, &v, 4);
+  };
+  set_mode(kApicLvt0, kApicExtInt);
+  set_mode(kApicLvt1, kApicNmi);
+  if (::ioctl(fd_, KVM_SET_LAPIC, &lapic) < 0) throw KvmError(ErrnoMessage("KVM_SET_LAPIC", errno));
 }
 
 void Vcpu::Start() {
@@ -246,7 +299,6 @@ void Vcpu::Loop() {
     const ExitKind kind = Dispatch(exited, &end);
     counters_.Count(kind, NowNs() - exited);
   }
-  if (!line_.empty()) host_.ConsoleLine(std::move(line_));
   host_.VcpuEnded(index_, end);
 }
 
@@ -254,7 +306,7 @@ void Vcpu::Loop() {
 ExitKind Vcpu::Dispatch(uint64_t now_ns, VcpuEnd* end) {
   switch (run_->exit_reason) {
     case KVM_EXIT_IO:
-      return run_->io.direction == KVM_EXIT_IO_OUT ? OnPortOut() : OnPortIn(now_ns);
+      return run_->io.direction == KVM_EXIT_IO_OUT ? OnPortOut(end) : OnPortIn();
     case KVM_EXIT_MMIO:
       return run_->mmio.is_write ? OnMmioWrite() : OnMmioRead();
     case KVM_EXIT_HLT:
@@ -270,50 +322,52 @@ ExitKind Vcpu::Dispatch(uint64_t now_ns, VcpuEnd* end) {
   }
 }
 
-ExitKind Vcpu::OnPortOut() {
+// Port I/O goes to the device that claims the port; a string instruction (count > 1) is one
+// device access per element. Nothing there: reads float high, writes vanish, both are counted.
+ExitKind Vcpu::OnPortOut(VcpuEnd* end) {
   const uint8_t* data = reinterpret_cast<const uint8_t*>(run_) + run_->io.data_offset;
-  const size_t n = static_cast<size_t>(run_->io.size) * run_->io.count;
   const uint16_t port = run_->io.port;
-  if (port == PORT_SERIAL) {
-    SerialWrite(data, n);
-  } else if (port == PORT_TEST) {
-    echo_ = data[n - 1];
-  } else if (port == PORT_CONTROL || (port > PORT_SERIAL && port <= PORT_SERIAL_LAST)) {
-    // UART configuration and control-port writes: accepted, nothing to do.
-  } else {
+  PortDevice* device = host_.Ports().Find(port);
+  if (device == nullptr) {
     Bump(counters_.unclaimed_io);
+    return ExitKind::kIoOut;
+  }
+  for (uint32_t i = 0; i < run_->io.count; i++) {
+    if (device->Out(index_, port, run_->io.size, data + i * run_->io.size) == PortAction::kReset) {
+      end->reason = EndReason::kShutdown;
+      end->cause = std::string("reset the machine through the ") + device->name() + " (a reboot; this VMM powers off)";
+      end->machine_wide = true;
+      break;
+    }
   }
   return ExitKind::kIoOut;
 }
 
-ExitKind Vcpu::OnPortIn(uint64_t now_ns) {
+ExitKind Vcpu::OnPortIn() {
   uint8_t* data = reinterpret_cast<uint8_t*>(run_) + run_->io.data_offset;
   const uint16_t port = run_->io.port;
-  uint64_t value;
-  if (port == PORT_CONTROL) {
-    value = host_.Phase(now_ns);
-  } else if (port == PORT_TEST) {
-    value = echo_;
-  } else if (port == PORT_SERIAL_LSR) {
-    value = kLsrTransmitterEmpty;
-  } else if (port >= PORT_SERIAL && port <= PORT_SERIAL_LAST) {
-    value = 0;
-  } else {
-    value = ~uint64_t{0};  // nothing there: the bus floats high
-    Bump(counters_.unclaimed_io);
+  PortDevice* device = host_.Ports().Find(port);
+  if (device == nullptr) Bump(counters_.unclaimed_io);
+  for (uint32_t i = 0; i < run_->io.count; i++) {
+    uint8_t* element = data + i * run_->io.size;
+    if (device != nullptr)
+      device->In(index_, port, run_->io.size, element);
+    else
+      PutIn(element, run_->io.size, ~uint64_t{0});  // nothing there: the bus floats high
   }
-  FillIn(data, run_->io.size, run_->io.count, value);
   return ExitKind::kIoIn;
 }
 
+// MMIO: the micro-guest's test device, or nothing (writes vanish, reads are all ones).
 ExitKind Vcpu::OnMmioWrite() {
-  if (!OnTestDevice(run_->mmio.phys_addr)) Bump(counters_.unclaimed_mmio);
+  if (!(test_device_ && OnTestDevice(run_->mmio.phys_addr))) Bump(counters_.unclaimed_mmio);
   return ExitKind::kMmioWrite;
 }
 
 ExitKind Vcpu::OnMmioRead() {
-  if (!OnTestDevice(run_->mmio.phys_addr)) Bump(counters_.unclaimed_mmio);
-  const uint64_t pattern = MMIO_READ_PATTERN;
+  const bool test = test_device_ && OnTestDevice(run_->mmio.phys_addr);
+  if (!test) Bump(counters_.unclaimed_mmio);
+  const uint64_t pattern = test ? MMIO_READ_PATTERN : ~uint64_t{0};
   const size_t n = run_->mmio.len <= sizeof run_->mmio.data ? run_->mmio.len : sizeof run_->mmio.data;
   std::memcpy(run_->mmio.data, &pattern, n);
   return ExitKind::kMmioRead;
@@ -347,17 +401,6 @@ ExitKind Vcpu::OnFailEntry(VcpuEnd* end) {
 ExitKind Vcpu::OnOther() {
   counters_.last_other_reason.store(run_->exit_reason, std::memory_order_relaxed);
   return ExitKind::kOther;
-}
-
-void Vcpu::SerialWrite(const uint8_t* p, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    if (p[i] == '\n' || line_.size() >= kMaxLine) {
-      host_.ConsoleLine(std::move(line_));
-      line_.clear();
-      if (p[i] == '\n') continue;
-    }
-    if (p[i] != '\r') line_.push_back(static_cast<char>(p[i]));
-  }
 }
 
 }  // namespace rondo_kvm

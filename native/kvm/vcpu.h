@@ -10,7 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include "kvm/cpuid.h"
 #include "kvm/exits.h"
+#include "kvm/io_bus.h"
 
 namespace rondo_kvm {
 
@@ -25,6 +27,8 @@ struct VcpuEnd {
   uint64_t entry_failure_reason = 0;  // fail_entry: hardware_entry_failure_reason
   uint32_t entry_failure_cpu = 0;     // fail_entry: the host CPU
   int run_errno = 0;                  // run_error: errno of KVM_RUN
+  std::string cause;                  // shutdown: how ("" is a triple fault)
+  bool machine_wide = false;          // a reset of the whole machine (ends every vCPU)
 };
 
 // One line for people: what ended vCPU `vcpu` (-1: the whole VM, by stop()).
@@ -36,22 +40,24 @@ std::string FailedInstructionBytes(const VcpuEnd& end);
 class VcpuHost {
  public:
   virtual ~VcpuHost() = default;
-  virtual uint8_t Phase(uint64_t now_ns) const = 0;
   // HLT: returns when about 10 ms passed, the phase changed or the VM is stopping.
   virtual void Idle(uint64_t now_ns) = 0;
-  virtual void ConsoleLine(std::string line) = 0;
+  // The VM's port devices.
+  virtual const PortBus& Ports() const = 0;
   virtual bool Stopping() const = 0;
   // Called once, on the vCPU's own thread, as its last act.
   virtual void VcpuEnded(uint32_t index, const VcpuEnd& end) = 0;
 };
 
-// Registers a vCPU starts with (long mode, see Vm::LoadGuest for the memory they point into).
+// Registers a vCPU starts with (long mode: the GDT and page tables are in guest memory).
 struct VcpuStart {
   uint64_t rip = 0;
   uint64_t rsp = 0;
   uint64_t rdi = 0;
   uint64_t rsi = 0;
   bool invalid_code_segment = false;  // CS.L = CS.D = 1: the fail-entry guest
+  uint16_t code_selector = 0x08, data_selector = 0x10, tss_selector = 0x18;
+  uint16_t gdt_limit = 0x27;
 };
 
 uint64_t NowNs();  // CLOCK_MONOTONIC (std::chrono::steady_clock)
@@ -64,8 +70,14 @@ class Vcpu {
   Vcpu(const Vcpu&) = delete;
   Vcpu& operator=(const Vcpu&) = delete;
 
-  void SetCpuid(const kvm_cpuid2* cpuid);
+  void SetCpuid(const CpuidTable& cpuid);
   void EnterLongMode(const VcpuStart& s);
+  // The PVH start: 32-bit protected mode, paging off, flat segments, %ebx = start info.
+  void EnterProtectedMode(uint64_t rip, uint64_t rbx);
+  // LINT0 as ExtINT (the PIC's virtual wire) and LINT1 as NMI, as firmware leaves them.
+  void SetLapicVirtualWire();
+  // The micro-guest's MMIO test device answers at MMIO_TEST_ADDR (call before Start()).
+  void EnableTestDevice() { test_device_ = true; }
   void Start();
   // Makes the thread leave KVM_RUN (or not enter it again); the thread then ends.
   void Kick();
@@ -80,8 +92,8 @@ class Vcpu {
  private:
   void Loop();
   ExitKind Dispatch(uint64_t now_ns, VcpuEnd* end);
-  ExitKind OnPortOut();
-  ExitKind OnPortIn(uint64_t now_ns);
+  ExitKind OnPortOut(VcpuEnd* end);
+  ExitKind OnPortIn();
   ExitKind OnMmioWrite();
   ExitKind OnMmioRead();
   ExitKind OnHalt(uint64_t now_ns);
@@ -89,7 +101,6 @@ class Vcpu {
   ExitKind OnInternalError(VcpuEnd* end);
   ExitKind OnFailEntry(VcpuEnd* end);
   ExitKind OnOther();
-  void SerialWrite(const uint8_t* p, size_t n);
 
   VcpuHost& host_;
   uint32_t index_;
@@ -98,8 +109,7 @@ class Vcpu {
   size_t run_bytes_ = 0;
   std::thread thread_;
   ExitCounters counters_;
-  uint8_t echo_ = 0;   // the test port's latch
-  std::string line_;   // serial output of this vCPU up to its next newline
+  bool test_device_ = false;
 };
 
 }  // namespace rondo_kvm

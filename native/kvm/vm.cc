@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "kvm/boot_layout.h"
 #include "kvm/errors.h"
 
 namespace rondo_kvm {
@@ -106,25 +107,42 @@ const char* PhaseName(uint8_t phase) {
   }
 }
 
-Vm::Vm(const VmConfig& config) : config_(config) {
+Vm::Vm(const VmConfig& config) : config_(config), linux_(config.guest == GuestKind::kLinux) {
   if (config.vcpus < 1 || config.vcpus > kMaxVcpus)
     throw std::invalid_argument("vcpus must be an integer from 1 to " + std::to_string(kMaxVcpus));
-  if (config.memory_bytes < kMinMemoryBytes || config.memory_bytes > kMaxMemoryBytes ||
-      config.memory_bytes % 4096 != 0)
-    throw std::invalid_argument("memoryBytes must be a multiple of 4096 from 1 MiB to 1 GiB");
-  if (config.duration_ms < kMinDurationMs || config.duration_ms > kMaxDurationMs)
-    throw std::invalid_argument("durationMs must be from " + std::to_string(kMinDurationMs) +
-                                " (the guest's phases need that long) to 7 days");
-  if (GUEST_CODE + GuestCodeBytes() > config.memory_bytes - uint64_t{config.vcpus} * GUEST_STACK_BYTES)
-    throw std::invalid_argument("memoryBytes is too small for the guest and its stacks");
+  if (linux_) {
+    if (config.vcpus != 1)
+      throw std::invalid_argument("a Linux guest runs with 1 vCPU (this VMM gives it no ACPI or MP table to find "
+                                  "more): set vcpus to 1");
+    if (config.memory_bytes < kLinuxMinMemoryBytes || config.memory_bytes > kLinuxMaxMemoryBytes ||
+        config.memory_bytes % (2 << 20) != 0)
+      throw std::invalid_argument("memoryBytes of a Linux guest must be a multiple of 2 MiB from " +
+                                  std::to_string(kLinuxMinMemoryBytes >> 20) + " MiB to " +
+                                  std::to_string(kLinuxMaxMemoryBytes >> 20) + " MiB");
+    if (config.linux_boot.kernel_path.empty()) throw std::invalid_argument("a Linux guest needs a kernel");
+  } else {
+    if (config.memory_bytes < kMinMemoryBytes || config.memory_bytes > kMaxMemoryBytes ||
+        config.memory_bytes % 4096 != 0)
+      throw std::invalid_argument("memoryBytes must be a multiple of 4096 from 1 MiB to 1 GiB");
+    if (config.duration_ms < kMinDurationMs || config.duration_ms > kMaxDurationMs)
+      throw std::invalid_argument("durationMs must be from " + std::to_string(kMinDurationMs) +
+                                  " (the guest's phases need that long) to 7 days");
+    if (GUEST_CODE + GuestCodeBytes() > config.memory_bytes - uint64_t{config.vcpus} * GUEST_STACK_BYTES)
+      throw std::invalid_argument("memoryBytes is too small for the guest and its stacks");
+  }
 
   int api = 0;
   kvm_fd_ = OpenDevice(config.device_path, &api);
   try {
     vm_fd_ = ::ioctl(kvm_fd_, KVM_CREATE_VM, 0);
     if (vm_fd_ < 0) throw KvmError(ErrnoMessage("KVM_CREATE_VM", errno));
+    if (linux_) CreateInterruptControllers();
     CreateMemory();
-    LoadGuest();
+    if (linux_)
+      LoadLinux();
+    else
+      LoadGuest();
+    CreateDevices();
     SetUpCpuid();
     const int run_bytes = ::ioctl(kvm_fd_, KVM_GET_VCPU_MMAP_SIZE, 0);
     if (run_bytes <= 0) throw KvmError(ErrnoMessage("KVM_GET_VCPU_MMAP_SIZE", errno));
@@ -132,7 +150,24 @@ Vm::Vm(const VmConfig& config) : config_(config) {
     for (uint32_t i = 0; i < config.vcpus; i++) {
       vcpus_.push_back(std::make_unique<Vcpu>(*this, vm_fd_, i, static_cast<size_t>(run_bytes)));
       Vcpu& v = *vcpus_.back();
-      if (!cpuid_.empty()) v.SetCpuid(reinterpret_cast<const kvm_cpuid2*>(cpuid_.data()));
+      if (!cpuid_.empty()) v.SetCpuid(CpuidFor(i));
+      if (linux_) {
+        v.SetLapicVirtualWire();
+        if (boot_.mode == EntryMode::kProtected32) {
+          v.EnterProtectedMode(boot_.entry, boot_.boot_info);
+        } else {
+          VcpuStart s;
+          s.rip = boot_.entry;
+          s.rsi = boot_.boot_info;
+          s.code_selector = kBootCodeSelector;
+          s.data_selector = kBootDataSelector;
+          s.tss_selector = kBootTssSelector;
+          s.gdt_limit = 0x2f;
+          v.EnterLongMode(s);
+        }
+        continue;
+      }
+      v.EnableTestDevice();
       VcpuStart s;
       s.rip = GuestEntry(config.guest);
       s.rsp = config.memory_bytes - uint64_t{i} * GUEST_STACK_BYTES;
@@ -146,6 +181,54 @@ Vm::Vm(const VmConfig& config) : config_(config) {
     CloseAll();
     throw;
   }
+}
+
+// The interrupt controllers a PC has, in the kernel: PIC, IOAPIC and each vCPU's LAPIC, and the
+// PIT that drives IRQ 0 (before any vCPU exists). A KVM without a PIT gets the port stub.
+void Vm::CreateInterruptControllers() {
+  if (::ioctl(vm_fd_, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0) throw KvmError(ErrnoMessage("KVM_SET_TSS_ADDR", errno));
+  if (::ioctl(vm_fd_, KVM_CREATE_IRQCHIP, 0) < 0)
+    throw KvmError(ErrnoMessage("KVM_CREATE_IRQCHIP (a Linux guest needs the in-kernel interrupt controllers)", errno));
+  if (!CreateKernelPit(vm_fd_, &kernel_pit_missing_)) pit_stub_ = std::make_unique<PitStub>();
+}
+
+void Vm::LoadLinux() {
+  GuestMemory memory{memory_, config_.memory_bytes};
+  boot_ = rondo_kvm::LoadLinux(memory, config_.linux_boot);
+}
+
+// Every guest gets the UART. The micro-guest gets its control and test ports; Linux the legacy
+// devices a kernel probes at boot: i8042, CMOS RTC, PCI configuration (and the PIT stub, if
+// the kernel has no PIT).
+void Vm::CreateDevices() {
+  IrqLine irq;
+  if (linux_) irq = [this](uint32_t line, bool level) { RaiseIrq(line, level); };
+  uart_ = std::make_unique<Uart>(config_.vcpus, [this](std::string line) { ConsoleLine(std::move(line)); }, irq);
+  bus_.Add(kUartBase, kUartBase + 7, uart_.get());
+  if (!linux_) {
+    micro_ports_ = std::make_unique<MicroPorts>(config_.vcpus, [this] { return Phase(NowNs()); });
+    bus_.Add(PORT_CONTROL, PORT_TEST, micro_ports_.get());
+    return;
+  }
+  i8042_ = std::make_unique<I8042>(irq);
+  bus_.Add(0x60, 0x60, i8042_.get());
+  bus_.Add(0x64, 0x64, i8042_.get());
+  cmos_ = std::make_unique<Cmos>();
+  bus_.Add(0x70, 0x71, cmos_.get());
+  pci_ = std::make_unique<PciStub>();
+  bus_.Add(0xcf8, 0xcff, pci_.get());
+  if (pit_stub_) {
+    bus_.Add(0x40, 0x43, pit_stub_.get());
+    bus_.Add(0x61, 0x61, pit_stub_.get());
+  }
+}
+
+void Vm::RaiseIrq(uint32_t irq, bool level) {
+  kvm_irq_level l;
+  std::memset(&l, 0, sizeof l);
+  l.irq = irq;
+  l.level = level ? 1 : 0;
+  ::ioctl(vm_fd_, KVM_IRQ_LINE, &l);  // fails only on a bad line number: there is none
 }
 
 Vm::~Vm() { Stop(); }
@@ -190,19 +273,35 @@ void Vm::LoadGuest() {
   std::memcpy(memory_ + GUEST_CODE, rondo_guest_begin, GuestCodeBytes());
 }
 
-// The CPUID the kernel supports, passed to every vCPU. Some KVMs (this project's emulated one)
-// refuse KVM_GET_SUPPORTED_CPUID; the guest needs nothing from CPUID, so it runs without.
+// The CPUID the kernel supports, passed to every vCPU with its own APIC ID. A KVM that refuses
+// KVM_GET_SUPPORTED_CPUID leaves the vCPUs with KVM's default (the micro-guest needs nothing from
+// CPUID; a Linux guest does).
 void Vm::SetUpCpuid() {
   for (uint32_t n = 128; n <= 4096; n *= 2) {
-    std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
-    auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
-    c->nent = n;
-    if (::ioctl(kvm_fd_, KVM_GET_SUPPORTED_CPUID, c) == 0) {
-      cpuid_ = std::move(buf);
-      return;
+    CpuidTable table(n);
+    if (::ioctl(kvm_fd_, kKvmGetSupportedCpuid, table.data()) == 0) {
+      cpuid_ = std::move(table);
+      break;
     }
-    if (errno != E2BIG) return;
+    if (errno != E2BIG) break;
   }
+  if (linux_ && cpuid_.empty())
+    throw KvmError(ErrnoMessage("KVM_GET_SUPPORTED_CPUID (a Linux guest needs the CPUID KVM supports)", errno));
+}
+
+CpuidTable Vm::CpuidFor(uint32_t vcpu) const {
+  CpuidTable t = cpuid_;
+  for (uint32_t i = 0; i < t.count(); i++) {
+    kvm_cpuid_entry2& e = *t.entry(i);
+    if (e.function == 1) e.ebx = (e.ebx & 0x00ffffff) | (vcpu << 24);  // initial APIC ID
+    if (e.function == 0xb || e.function == 0x1f) e.edx = vcpu;          // x2APIC ID
+    for (const CpuidBit& h : config_.cpuid_hide) {
+      if (h.function != e.function || (h.index != e.index && (e.flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX))) continue;
+      uint32_t* regs[4] = {&e.eax, &e.ebx, &e.ecx, &e.edx};
+      *regs[h.reg & 3] &= ~(uint32_t{1} << (h.bit & 31));
+    }
+  }
+  return t;
 }
 
 void Vm::OpenStats() {
@@ -340,7 +439,7 @@ double Vm::ended_at_ms() const {
 }
 
 uint8_t Vm::CurrentPhase() const {
-  if (!started_ || Ended()) return 0;
+  if (linux_ || !started_ || Ended()) return 0;
   return Phase(NowNs());
 }
 
@@ -352,6 +451,7 @@ std::string Vm::DrainConsole() {
 }
 
 std::vector<GuestReport> Vm::GuestReports() const {
+  if (linux_) return {};
   if (released_) return final_reports_;
   std::vector<GuestReport> out(vcpus_.size());
   for (size_t i = 0; i < vcpus_.size(); i++) {
@@ -396,6 +496,7 @@ void Vm::ConsoleLine(std::string line) {
 }
 
 void Vm::VcpuEnded(uint32_t index, const VcpuEnd& end) {
+  uart_->Flush(index);  // what this vCPU wrote after its last newline
   std::vector<std::function<void()>> callbacks;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -403,7 +504,7 @@ void Vm::VcpuEnded(uint32_t index, const VcpuEnd& end) {
     if (end.reason != EndReason::kStopped && first_end_ < 0) first_end_ = static_cast<int>(index);
     // An emulation failure or a refused entry ends the whole VM, as on a real machine. The
     // kicks happen under mu_, so no vCPU thread is joined (Release) while being kicked.
-    if (Fatal(end.reason)) RequestStop();
+    if (Fatal(end.reason) || end.machine_wide) RequestStop();
     if (--running_ == 0) {
       ended_ = true;
       ended_at_ms_ = WallMs();

@@ -10,8 +10,17 @@
 #include <string>
 #include <vector>
 
+#include "kvm/cmos.h"
+#include "kvm/cpuid.h"
 #include "kvm/guest.h"
+#include "kvm/i8042.h"
+#include "kvm/io_bus.h"
+#include "kvm/linux_boot.h"
+#include "kvm/micro_ports.h"
+#include "kvm/pci_stub.h"
+#include "kvm/pit.h"
 #include "kvm/stats.h"
+#include "kvm/uart.h"
 #include "kvm/vcpu.h"
 
 namespace rondo_kvm {
@@ -28,9 +37,12 @@ struct VmConfig {
   std::string device_path = kDefaultDevice;
   uint32_t vcpus = 1;
   uint64_t memory_bytes = kDefaultMemoryBytes;
-  uint64_t duration_ms = 5000;
+  uint64_t duration_ms = 5000;  // the micro-guest's phases; a Linux guest runs until it ends
   GuestKind guest = GuestKind::kMicro;
+  LinuxBootConfig linux_boot;  // GuestKind::kLinux
+  std::vector<CpuidBit> cpuid_hide;  // features cleared from what KVM supports
 };
+constexpr uint64_t kDefaultLinuxMemoryBytes = 256ull << 20;
 
 struct ProbeResult {
   bool ok = false;
@@ -81,7 +93,9 @@ class Vm final : public VcpuHost {
   double ended_at_ms() const;
   uint8_t CurrentPhase() const;
   std::string DrainConsole();
-  std::vector<GuestReport> GuestReports() const;
+  std::vector<GuestReport> GuestReports() const;  // empty for a Linux guest
+  // How Linux was loaded (nullptr for the built-in guests).
+  const LinuxBoot* linux_boot() const { return linux_ ? &boot_ : nullptr; }
 
   bool stats_available() const { return vm_stats_ != nullptr || !final_vm_stats_.empty(); }
   const std::string& stats_unavailable_reason() const { return stats_reason_; }
@@ -90,17 +104,25 @@ class Vm final : public VcpuHost {
   std::vector<uint64_t> VmStats() const;
   std::vector<uint64_t> VcpuStats(uint32_t i) const;
 
+  // The micro-guest's phase at now_ns.
+  uint8_t Phase(uint64_t now_ns) const;
+  void ConsoleLine(std::string line);
+
   // VcpuHost
-  uint8_t Phase(uint64_t now_ns) const override;
   void Idle(uint64_t now_ns) override;
-  void ConsoleLine(std::string line) override;
+  const PortBus& Ports() const override { return bus_; }
   bool Stopping() const override { return stopping_.load(std::memory_order_acquire); }
   void VcpuEnded(uint32_t index, const VcpuEnd& end) override;
 
  private:
   void CreateMemory();
   void LoadGuest();
+  void CreateInterruptControllers();  // Linux: in-kernel PIC, IOAPIC, LAPIC and PIT
+  void CreateDevices();
+  void LoadLinux();
   void SetUpCpuid();
+  CpuidTable CpuidFor(uint32_t vcpu) const;
+  void RaiseIrq(uint32_t irq, bool level);
   void OpenStats();
   void RequestStop();  // stopping_ = true; kick every vCPU; wake the idle ones
   void CloseAll();
@@ -110,7 +132,19 @@ class Vm final : public VcpuHost {
   int vm_fd_ = -1;
   uint8_t* memory_ = nullptr;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
-  std::vector<uint8_t> cpuid_;  // a kvm_cpuid2, empty when the kernel gives none
+  CpuidTable cpuid_;  // empty when the kernel gives none
+  const bool linux_;
+  LinuxBoot boot_;
+  std::string kernel_pit_missing_;  // why KVM made no PIT (then pit_stub_ answers its ports)
+
+  // Port devices, on bus_ (every vCPU thread is joined before they go).
+  PortBus bus_;
+  std::unique_ptr<Uart> uart_;
+  std::unique_ptr<MicroPorts> micro_ports_;
+  std::unique_ptr<I8042> i8042_;
+  std::unique_ptr<Cmos> cmos_;
+  std::unique_ptr<PitStub> pit_stub_;
+  std::unique_ptr<PciStub> pci_;
 
   std::unique_ptr<StatsFile> vm_stats_;
   std::vector<std::unique_ptr<StatsFile>> vcpu_stats_;
