@@ -1,0 +1,149 @@
+// The report: a markdown table per group (median and p99 per operation, throughput, the ratio
+// to the limit), a table of ratios to each peer, and the DESIGN.md targets with the figures
+// reached. BENCHMARKS.md is this report; text after NOTES_MARKER in it is kept on regeneration.
+'use strict';
+
+const NOTES_MARKER = '<!-- Text below this line is kept when `npm run bench` rewrites this file. -->';
+
+/** A time in ns, in the unit that suits it, three significant digits or so. */
+function fmtTime(ns) {
+  if (!Number.isFinite(ns)) return '–';
+  if (ns < 1000) return `${ns < 10 ? ns.toFixed(2) : ns < 100 ? ns.toFixed(1) : ns.toFixed(0)} ns`;
+  const us = ns / 1000;
+  if (us < 1000) return `${us < 10 ? us.toFixed(2) : us < 100 ? us.toFixed(1) : us.toFixed(0)} µs`;
+  const ms = us / 1000;
+  return `${ms < 10 ? ms.toFixed(2) : ms.toFixed(1)} ms`;
+}
+
+/** A rate with its unit, e.g. "188 M writes/s". */
+function fmtRate(x, unit) {
+  if (!Number.isFinite(x)) return '–';
+  const [v, p] = x >= 1e9 ? [x / 1e9, 'G'] : x >= 1e6 ? [x / 1e6, 'M'] : x >= 1e3 ? [x / 1e3, 'k'] : [x, ''];
+  const s = v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0);
+  return `${s}${p ? ` ${p}` : ''} ${unit}`;
+}
+
+function fmtRatio(x) {
+  if (!Number.isFinite(x)) return '–';
+  return `${x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0)}×`;
+}
+
+/** "27× faster" when rondo takes less time than the peer, "2.0× slower" when more. */
+function fmtVersus(rondoNs, peerNs) {
+  if (!Number.isFinite(rondoNs) || !Number.isFinite(peerNs)) return '–';
+  return rondoNs <= peerNs ? `${fmtRatio(peerNs / rondoNs)} faster` : `${fmtRatio(rondoNs / peerNs)} slower`;
+}
+
+function table(head, rows, align) {
+  const line = (cells) => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map((_, i) => (align[i] === 'r' ? '---:' : '---'))), ...rows.map(line)].join('\n');
+}
+
+/** The markdown of one group: the figures, then the ratios of rondo's rows to each peer and limit. */
+function renderGroup(g) {
+  const out = [`## ${g.title}`, ''];
+  const limit = g.cases.find((c) => c.kind === 'limit');
+  const perOp = g.perOp ?? 'operation';
+  const head = ['operation', 'kind', `median per ${perOp}`, `p99 per ${perOp}`, 'throughput at the median', 'throughput overall'];
+  if (limit) head.push(`÷ ${limit.short}`);
+  const rows = g.cases.map((c) => {
+    const s = c.summary;
+    const cells = [c.name, c.kind, fmtTime(s.medianNs), fmtTime(s.p99Ns), fmtRate(s.throughput, c.unit), fmtRate(s.overall, c.unit)];
+    if (limit) cells.push(c.kind === 'limit' || !c.unit.startsWith('writes') && !c.unit.startsWith('values') ? '–' : fmtRatio(s.medianNs / limit.summary.medianNs));
+    return cells;
+  });
+  out.push(table(head, rows, head.map((_, i) => (i < 2 ? 'l' : 'r'))));
+  const refs = g.cases.filter((c) => c.kind === 'peer' || c.kind === 'limit');
+  const ours = g.cases.filter((c) => c.kind === 'rondo' && !c.noRatio);
+  if (refs.length > 0 && ours.length > 0) {
+    out.push('', `Ratios, median against median: how much faster (or slower) each rondo operation is than each ${refs.some((c) => c.kind === 'peer') ? 'peer' : 'reference'}${limit ? ', and how many times the limit it takes' : ''}.`, '');
+    const rh = ['rondo operation', ...refs.map((c) => (c.kind === 'limit' ? `× ${c.short}` : `vs ${c.short}`))];
+    const rr = ours.map((c) => [
+      c.name,
+      ...refs.map((p) => (p.kind === 'limit' ? fmtRatio(c.summary.medianNs / p.summary.medianNs) : fmtVersus(c.summary.medianNs, p.summary.medianNs))),
+    ]);
+    out.push(table(rh, rr, rh.map((_, i) => (i === 0 ? 'l' : 'r'))));
+  }
+  if (g.notes?.length) out.push('', ...g.notes.map((n) => `- ${n}`));
+  return out.join('\n');
+}
+
+/** The DESIGN.md "Performance" targets, each with the figure reached here and whether it is met. */
+function targets(groups) {
+  const find = (id, prefix) => groups.find((g) => g.id === id)?.cases.find((c) => c.name.startsWith(prefix))?.summary;
+  const rows = [];
+  const row = (what, target, figure, status) => rows.push([what, target, figure, status]);
+  const ok = (b) => (b ? 'met' : 'missed');
+
+  const r1 = find('write', '`record()`, 1 series');
+  const r30 = find('write', '`record()`, 30 series round-robin');
+  const cBare = find('write', 'C loop storing');
+  const cChecked = find('write', 'C loop with');
+  const gauge = find('write', 'prom-client labelled `gauge.set');
+  const native = find('write', 'native `rondo::Writer::Record` (C++), 1 thread');
+  const batch = find('write', '`recordBatch()` of 30, per value');
+  const frozen = find('write', '`recordBatch()` of 30, frozen');
+  if (r1 && r30) {
+    const worst = Math.max(r1.medianNs, r30.medianNs);
+    row('JS `record()` steady state, 1 series and 30 round-robin', '≤ 8 ns median', `${fmtTime(r1.medianNs)} and ${fmtTime(r30.medianNs)}`, ok(worst <= 8));
+    if (cBare && cChecked) {
+      // Against the C loop doing record()'s checks, and against the bare store.
+      const vs = (r) => `${fmtRatio(r.medianNs / cChecked.medianNs)} / ${fmtRatio(r.medianNs / cBare.medianNs)}`;
+      const within = [r1, r30].map((r) => [r.medianNs / cChecked.medianNs <= 2, r.medianNs / cBare.medianNs <= 2]);
+      let status = 'missed';
+      if (within.every(([, bare]) => bare)) status = 'met';
+      else if (within.every(([checked]) => checked)) status = 'met against the C loop making the same checks; not against the bare store';
+      else if (within.some(([checked]) => checked)) status = 'partly: 1 series within 2× of the C loop making the same checks; 30 round-robin not';
+      row(
+        '… within 2× of a C loop storing to the same mmap',
+        '≤ 2×',
+        `1 series ${vs(r1)}, 30 round-robin ${vs(r30)} the C loop making record()'s checks (${fmtTime(cChecked.medianNs)}) / the bare store (${fmtTime(cBare.medianNs)})`,
+        status,
+      );
+    }
+    if (gauge) row('… ≥ 10× faster than prom-client\'s labelled `gauge.set()`', '≥ 10×', `${fmtRatio(gauge.medianNs / worst)} (gauge.set: ${fmtTime(gauge.medianNs)})`, ok(gauge.medianNs / worst >= 10));
+  }
+  if (native) row('native record (C++, from a vCPU thread)', '≤ 4 ns', fmtTime(native.medianNs), ok(native.medianNs <= 4));
+  if (batch && frozen)
+    row(
+      '`recordBatch` of 30 series at one timestamp',
+      '≤ 3 ns per value',
+      `${fmtTime(batch.medianNs)} (frozen array: ${fmtTime(frozen.medianNs)})`,
+      batch.medianNs <= 3 ? 'met' : frozen.medianNs <= 3 ? 'met with a frozen handles array; missed with a plain one' : 'missed',
+    );
+  const q = find('read', '`query()` of a 600-point');
+  if (q) row('query of a 600-point window, values read', '≤ 4 µs', fmtTime(q.medianNs), ok(q.medianNs <= 4000));
+  const every = find('read', '`consolidate()` per tick');
+  const both = find('read', '`consolidate()`, a tick that fills a 10 s and');
+  if (every && both) {
+    const worst = Math.max(every.p99Ns, both.medianNs);
+    row('consolidate, 30 series × 3 tiers, one tick', '≤ 50 µs', `median ${fmtTime(every.medianNs)}, p99 ${fmtTime(every.p99Ns)}; a tick filling a 10 s and a 5 min bucket: ${fmtTime(both.medianNs)}`, ok(worst <= 50_000));
+  }
+  const enc = find('export', 'remote-write encode + snappy (rondo)');
+  const pkg = find('export', '`prometheus-remote-write`');
+  if (enc) row('remote-write encode + snappy', '≥ 2 M samples/s', fmtRate(enc.throughput, 'samples/s'), ok(enc.throughput >= 2e6));
+  if (enc && pkg) row('… against the `prometheus-remote-write` package, same samples', '≥ 3×', `${fmtRatio(enc.throughput / pkg.throughput)} (package: ${fmtRate(pkg.throughput, 'samples/s')})`, ok(enc.throughput / pkg.throughput >= 3));
+  return table(['DESIGN.md target', 'target', 'this run', 'status'], rows, ['l', 'l', 'l', 'l']);
+}
+
+/** The whole report. */
+function render({ machine: m, command, started, seconds, quick, groups, receivers }) {
+  const load = m.loadAverage.map((x) => x.toFixed(2)).join(', ');
+  const lines = [
+    '# rondo benchmarks',
+    '',
+    `Produced by \`${command}\` on ${started.toISOString().replace(/\.\d+Z$/, 'Z')}, in ${seconds.toFixed(0)} s${quick ? ' (the quick version: fewer rounds and samples)' : ''}.`,
+    '',
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB.toFixed(0)} GiB; ${m.platform}; Node.js ${m.node} (V8 ${m.v8})${receivers ? `; ${receivers}` : ''}. Load average at the start: ${load}.`,
+    'Figures depend on the machine and its load (this one is shared, and noisy): compare the ratios, taken side by side in one run, more than the absolute figures.',
+    '',
+    '## Targets',
+    '',
+    targets(groups),
+    '',
+  ];
+  for (const g of groups) lines.push(renderGroup(g), '');
+  return lines.join('\n');
+}
+
+module.exports = { render, renderGroup, NOTES_MARKER, fmtTime, fmtRate };

@@ -1,0 +1,272 @@
+// bench/: the quick benchmark run end to end, checked for well-formed tables (never for how fast
+// anything is), and the fast paths the benchmarks measure checked against the behaviour of the
+// paths they shortcut: recordBatch()'s planned batches, the remote-write encoder, the snappy
+// compressor.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { uncompress } from 'snappyjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeWriteRequest, loadRemoteWriteProto, Store, type SeriesHandle } from '../src/index';
+import { compressSnappy } from '../src/export/snappy';
+import type { ExportSeries } from '../src/export/types';
+import { ensureBuilt, freshDir, removeDir, ROOT } from './fixtures/build';
+import { alignedPast, tempDir } from './helpers';
+
+const NOTES_MARKER = '<!-- Text below this line is kept when `npm run bench` rewrites this file. -->';
+
+interface Table {
+  head: string[];
+  rows: string[][];
+}
+
+/** The markdown tables of a report, each under the `## ` heading it follows. */
+function tables(markdown: string): Map<string, Table[]> {
+  const out = new Map<string, Table[]>();
+  let heading = '';
+  const lines = markdown.split('\n');
+  const cells = (line: string): string[] => line.slice(1, -1).split(' | ').map((c) => c.trim());
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i]!.startsWith('## ')) heading = lines[i]!.slice(3);
+    if (!lines[i]!.startsWith('|')) continue;
+    const block: string[] = [];
+    while (i < lines.length && lines[i]!.startsWith('|')) block.push(lines[i++]!);
+    const [head, sep, ...rows] = block;
+    expect(head, `a table under "${heading}"`).toMatch(/^\| .* \|$/);
+    expect(sep, `the separator row under "${heading}"`).toMatch(/^\|( -{3,}:? \|)+$/);
+    const t: Table = { head: cells(head!), rows: rows.map(cells) };
+    expect(cells(sep!).length).toBe(t.head.length);
+    for (const r of t.rows) {
+      expect(r.length, `a row of ${r.length} cells under a header of ${t.head.length}: ${r.join(' | ')}`).toBe(t.head.length);
+      for (const c of r) expect(c, `an empty cell in ${r.join(' | ')}`).not.toBe('');
+    }
+    out.set(heading, [...(out.get(heading) ?? []), t]);
+  }
+  return out;
+}
+
+const TIME = /^(\d+(\.\d+)?) (ns|µs|ms)$/;
+const RATE = /^\d+(\.\d+)?( [kMG])? [a-z]+\/s$/;
+const RATIO = /^\d+(\.\d+)?×( faster| slower)?$/;
+
+describe('npm run bench -- --quick', () => {
+  let tmp = '';
+  let stdout = '';
+  let stderr = '';
+  let code: number | null = null;
+  const out = (): string => path.join(tmp, 'BENCHMARKS.md');
+
+  beforeAll(async () => {
+    ensureBuilt();
+    tmp = freshDir();
+    fs.writeFileSync(out(), `an old report\n${NOTES_MARKER}\nnotes that stay\n`);
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, [path.join(ROOT, 'bench', 'run.js'), '--quick', '--out', out()], {
+        cwd: ROOT,
+        env: { ...process.env, TMPDIR: tmp },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (c) => {
+        code = c;
+        resolve();
+      });
+    });
+  }, 180_000);
+  afterAll(() => {
+    if (tmp !== '') removeDir(tmp);
+  });
+
+  it('runs to the end and prints a report that names the machine and the command', () => {
+    expect(code, stderr).toBe(0);
+    expect(stdout).toMatch(/^# rondo benchmarks\n/);
+    expect(stdout).toContain('Produced by `node bench/run.js --quick --out');
+    expect(stdout).toMatch(/Machine: .+, \d+ cores, \d+ GiB; .+; Node\.js v\d+/);
+  });
+
+  it('writes the report to --out and keeps the notes after the marker', () => {
+    const written = fs.readFileSync(out(), 'utf8');
+    expect(written.startsWith(stdout.trimEnd())).toBe(true);
+    expect(written).not.toContain('an old report');
+    expect(written.endsWith(`${NOTES_MARKER}\nnotes that stay\n`)).toBe(true);
+  });
+
+  it('has a well-formed table per group, with the peers and the limit beside rondo', () => {
+    const t = tables(stdout);
+    expect([...t.keys()]).toEqual(['Targets', 'Write path', 'Read path and consolidation', 'Export (Prometheus remote-write)']);
+    for (const [heading, [main]] of t) {
+      if (heading === 'Targets') continue;
+      expect(main!.head.slice(0, 2)).toEqual(['operation', 'kind']);
+      for (const r of main!.rows) {
+        expect(['rondo', 'peer', 'limit']).toContain(r[1]);
+        expect(r[2], r[0]).toMatch(TIME);
+        expect(r[3], r[0]).toMatch(TIME);
+        expect(r[4], r[0]).toMatch(RATE);
+        expect(r[5], r[0]).toMatch(RATE);
+      }
+    }
+    const write = t.get('Write path')!;
+    const names = write[0]!.rows.map((r) => r[0]!);
+    for (const expected of [
+      /^`record\(\)`, 1 series$/,
+      /^`record\(\)`, 30 series round-robin$/,
+      /^`recordBatch\(\)` of 30, per value$/,
+      /^plain N-API call/,
+      /^native `rondo::Writer::Record` \(C\+\+\), 1 thread$/,
+      /^native `rondo::Writer::Record` \(C\+\+\), 2 threads/,
+      /^prom-client labelled `gauge\.set/,
+      /^prom-client labelled `counter\.inc/,
+      /^hot-shots/,
+      /^`fs\.writeSync\(\)`/,
+      /^C loop storing/,
+    ])
+      expect(names.some((n) => expected.test(n)), `a row ${expected}`).toBe(true);
+    // The ratios: one row per rondo write, one column per peer and limit, each a ratio.
+    const ratios = write[1]!;
+    expect(ratios.rows.length).toBe(write[0]!.rows.filter((r) => r[1] === 'rondo').length);
+    expect(ratios.head.length - 1).toBe(write[0]!.rows.filter((r) => r[1] !== 'rondo').length);
+    for (const r of ratios.rows) for (const c of r.slice(1)) expect(c).toMatch(RATIO);
+
+    const exp = t.get('Export (Prometheus remote-write)')!;
+    const exportNames = exp[0]!.rows.map((r) => r[0]!);
+    expect(exportNames.some((n) => n.startsWith('`prometheus-remote-write` package'))).toBe(true);
+    if (fs.existsSync('/usr/bin/prometheus')) expect(exportNames.some((n) => /pushTo\(\)` a real Prometheus/.test(n))).toBe(true);
+
+    const read = t.get('Read path and consolidation')![0]!.rows.map((r) => r[0]!);
+    expect(read.some((n) => n.includes('600-point window'))).toBe(true);
+    expect(read.some((n) => n.includes('stitched'))).toBe(true);
+    expect(read.some((n) => n.includes('`select()` over 100 series'))).toBe(true);
+    expect(read.some((n) => n.includes('`consolidate()` per tick'))).toBe(true);
+  });
+
+  it('lists every DESIGN.md target with the figure reached and a status', () => {
+    const [targets] = tables(stdout).get('Targets')!;
+    expect(targets!.head).toEqual(['DESIGN.md target', 'target', 'this run', 'status']);
+    expect(targets!.rows.length).toBe(9);
+    for (const r of targets!.rows) expect(r[3]).toMatch(/^(met|missed|partly)\b/);
+  });
+});
+
+describe('the fast paths the benchmarks measure', () => {
+  const TIERS = [{ interval: '1s', retention: '10m' }];
+
+  function open(): { store: Store; hs: SeriesHandle[] } {
+    const store = Store.open(tempDir(), {
+      schemas: [
+        { name: 'a', match: { group: 'a' }, maxSeries: 8, tiers: TIERS },
+        { name: 'b', match: {}, maxSeries: 8, tiers: TIERS },
+      ],
+    });
+    const hs = [0, 1, 2, 3].map((i) => store.register('v', { i: String(i) }));
+    return { store, hs };
+  }
+
+  const at = (store: Store, h: SeriesHandle, ts: number): number => store.query(h, { start: ts, end: ts, tier: 0 }).values[0]!;
+
+  it('recordBatch with the same array call after call follows changes made to the array in place', () => {
+    const { store, hs } = open();
+    const ts = alignedPast(10_000, 1000);
+    const handles = [hs[0]!, hs[1]!];
+    for (let i = 0; i < 3; i++) store.recordBatch(ts, handles, [i, 10 + i]); // planned from the second call
+    handles[1] = hs[2]!;
+    store.recordBatch(ts + 1000, handles, [5, 6]);
+    expect([at(store, hs[0]!, ts + 1000), at(store, hs[1]!, ts + 1000), at(store, hs[2]!, ts + 1000)]).toEqual([5, NaN, 6]);
+    handles.push(hs[3]!);
+    store.recordBatch(ts + 2000, handles, [7, 8, 9]);
+    expect(at(store, hs[3]!, ts + 2000)).toBe(9);
+    store.close();
+  });
+
+  it('a planned batch with a bad value writes nothing and throws what the first call would', () => {
+    const { store, hs } = open();
+    const ts = alignedPast(10_000, 1000);
+    const handles = Object.freeze([hs[0]!, hs[1]!]);
+    store.recordBatch(ts, handles, [1, 2]);
+    store.recordBatch(ts, handles, [3, 4]);
+    expect(() => store.recordBatch(ts, handles, [5, NaN])).toThrow(expect.objectContaining({ name: 'InvalidValueError' }));
+    expect(() => store.recordBatch(ts, handles, new Float64Array([Infinity, 6]))).toThrow(expect.objectContaining({ name: 'InvalidValueError' }));
+    expect([at(store, hs[0]!, ts), at(store, hs[1]!, ts)]).toEqual([3, 4]);
+    store.close();
+  });
+
+  it('a planned batch across schemas takes each schema\'s row, and a stranger in the array is refused', () => {
+    const { store } = open();
+    const a = store.register('x', { group: 'a' });
+    const b = store.register('y');
+    const handles = [a, b, store.register('z', { group: 'a' })];
+    const ts = alignedPast(10_000, 1000);
+    for (let s = 0; s < 3; s++) store.recordBatch(ts + s * 1000, handles, [s, 10 + s, 20 + s]);
+    expect([at(store, a, ts + 2000), at(store, b, ts + 2000), at(store, handles[2]!, ts + 2000)]).toEqual([2, 12, 22]);
+    const other = open();
+    handles[1] = other.hs[0]!;
+    expect(() => store.recordBatch(ts + 3000, handles, [1, 2, 3])).toThrow(expect.objectContaining({ name: 'InvalidSeriesError' }));
+    expect(at(store, a, ts + 3000)).toBeNaN();
+    other.store.close();
+    store.close();
+  });
+
+  it('a planned batch older than the ring is refused as late, and one after close() as closed', () => {
+    const { store, hs } = open();
+    const handles = [hs[0]!, hs[1]!];
+    const ts = alignedPast(10_000, 1000);
+    store.recordBatch(ts, handles, [1, 2]);
+    store.recordBatch(ts, handles, [1, 2]);
+    expect(() => store.recordBatch(ts - 700_000, handles, [1, 2])).toThrow(expect.objectContaining({ name: 'LateWriteError' }));
+    store.close();
+    expect(() => store.recordBatch(ts, handles, [1, 2])).toThrow(expect.objectContaining({ name: 'StoreClosedError' }));
+  });
+
+  it('the remote-write encoder writes what protobufjs decodes back, stale markers and external labels included', () => {
+    const series: ExportSeries[] = [
+      { id: 0, name: 'm', labels: Object.freeze({ b: '2', a: '1' }), kind: 'gauge', timestamps: [1, 127, 128, 1.7e12, 2 ** 53 - 1], values: [0.5, -1, 1e300, 7, 8] },
+      { id: 1, name: 'n', labels: { job: 'own' }, kind: 'counter', timestamps: [1.7e12, 1.7e12 + 1000], values: [1, NaN], stale: [1] },
+      { id: 2, name: 'empty', labels: {}, kind: 'gauge', timestamps: [], values: [] },
+    ];
+    const WriteRequest = loadRemoteWriteProto().lookupType('prometheus.WriteRequest');
+    for (let round = 0; round < 2; round++) {
+      // twice: the second time the frozen series' labels come from the encoder's cache
+      const bytes = encodeWriteRequest(series, { job: 'ext', instance: 'vm1' });
+      const decoded = WriteRequest.toObject(WriteRequest.decode(bytes), { longs: Number }) as {
+        timeseries: Array<{ labels: Array<{ name: string; value: string }>; samples: Array<{ value: number; timestamp: number }> }>;
+      };
+      expect(decoded.timeseries.map((t) => t.labels.map((l) => `${l.name}=${l.value}`))).toEqual([
+        ['__name__=m', 'a=1', 'b=2', 'instance=vm1', 'job=ext'],
+        ['__name__=n', 'instance=vm1', 'job=own'],
+      ]);
+      expect(decoded.timeseries[0]!.samples).toEqual(series[0]!.timestamps.map((t, i) => ({ timestamp: t, value: series[0]!.values[i] })));
+      expect(decoded.timeseries[1]!.samples.map((s) => s.timestamp)).toEqual([1.7e12, 1.7e12 + 1000]);
+      // the stale marker's bits, read from the encoded bytes: 0x7ff0000000000002
+      expect(Buffer.from(bytes).includes(Buffer.from([0x09, 0x02, 0, 0, 0, 0, 0, 0xf0, 0x7f]))).toBe(true);
+    }
+  });
+
+  it('the snappy compressor gives blocks that snappyjs decompresses to the input', () => {
+    let seed = 1;
+    const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const inputs: Uint8Array[] = [new Uint8Array(0), new Uint8Array([7]), Buffer.from('abcdabcdabcdabcdabcd')];
+    for (const n of [14, 15, 16, 100, 65_535, 65_536, 65_537, 200_000]) {
+      inputs.push(Uint8Array.from({ length: n }, () => Math.floor(rnd() * 256))); // incompressible
+      inputs.push(Uint8Array.from({ length: n }, (_, i) => (i % 18 < 6 ? 9 : Math.floor(rnd() * 4)))); // repetitive
+    }
+    const ts = alignedPast(0, 1000);
+    inputs.push(
+      encodeWriteRequest(
+        Array.from({ length: 30 }, (_, i) => ({
+          id: i,
+          name: 'vcpu_exits_total',
+          labels: { vcpu: String(i % 4), reason: `r${i}` },
+          kind: 'counter' as const,
+          timestamps: Array.from({ length: 67 }, (_, j) => ts + j * 1000),
+          values: Array.from({ length: 67 }, (_, j) => j * 7 + i),
+        })),
+      ),
+    );
+    for (const input of inputs) {
+      const c = compressSnappy(input);
+      expect(Buffer.from(uncompress(c)).equals(Buffer.from(input)), `${input.length} bytes`).toBe(true);
+      expect(c.length).toBeLessThanOrEqual(32 + input.length + Math.floor(input.length / 6));
+    }
+  });
+});
