@@ -2,7 +2,10 @@
 // the way the VMM's vCPU threads do, so tests can race them against the JavaScript thread.
 #include <napi.h>
 
+#include <time.h>
+
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -22,8 +25,8 @@ class WriterThreads : public Napi::ObjectWrap<WriterThreads> {
   explicit WriterThreads(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WriterThreads>(info) {}
   ~WriterThreads() override { JoinAll(); }
 
-  // Thread t records column firstCol + t at ts = startMs + i * stepMs, value = valueOf(i, col),
-  // for i in [0, points); all threads start together.
+  // Thread t records column firstCol + t at ts = startMs + i * stepMs, value = k * 1000 + col
+  // (k = ts / interval), for i in [0, points); all threads start together.
   void Start(std::shared_ptr<rondo::Slab> slab, uint32_t threads, uint32_t first_col,
              uint64_t start_ms, uint64_t step_ms, uint32_t points) {
     results_.resize(threads);
@@ -42,6 +45,42 @@ class WriterThreads : public Napi::ObjectWrap<WriterThreads> {
             r.ok++;
           else
             r.late++;
+        }
+        results_[t] = r;
+      });
+    }
+  }
+
+  // Thread t records column firstCol + t at the wall clock (CLOCK_REALTIME, read every 64
+  // writes), value = k * 1000 + col, as fast as it can for durationMs: what a vCPU thread does
+  // when it counts every exit. All threads start together.
+  void StartClock(std::shared_ptr<rondo::Slab> slab, uint32_t threads, uint32_t first_col,
+                  uint64_t duration_ms) {
+    results_.resize(threads);
+    for (uint32_t t = 0; t < threads; t++) {
+      threads_.emplace_back([this, slab, t, first_col, duration_ms, threads] {
+        rondo::Writer w(slab);
+        const uint32_t col = first_col + t;
+        const uint64_t iv = slab->params().interval_ms;
+        ready_.fetch_add(1);
+        while (ready_.load() < threads) {
+        }
+        const auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(duration_ms);
+        WriterResult r;
+        for (;;) {
+          struct timespec now;
+          clock_gettime(CLOCK_REALTIME, &now);
+          const uint64_t ts = static_cast<uint64_t>(now.tv_sec) * 1000 +
+                              static_cast<uint64_t>(now.tv_nsec) / 1000000;
+          const double v = static_cast<double>(ts / iv) * 1000.0 + col;
+          for (int j = 0; j < 64; j++) {
+            if (w.Record(col, ts, v) == rondo::ClaimResult::kOk)
+              r.ok++;
+            else
+              r.late++;
+          }
+          if ((r.ok + r.late) % 4096 == 0 && std::chrono::steady_clock::now() >= deadline) break;
         }
         results_[t] = r;
       });
@@ -90,6 +129,23 @@ Napi::Value StartWriters(const Napi::CallbackInfo& info) {
   return obj;
 }
 
+// startClockWriters(slab, threads, firstCol, durationMs) -> { join(): [{ok, late}] }
+Napi::Value StartClockWriters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<rondo::Slab> slab = SlabWrap::FromValue(info[0]);
+  const uint32_t threads = info[1].As<Napi::Number>().Uint32Value();
+  const uint32_t first_col = info[2].As<Napi::Number>().Uint32Value();
+  const double duration_ms = info[3].As<Napi::Number>().DoubleValue();
+  if (slab->read_only() || threads == 0 || threads > 64 ||
+      first_col + threads > slab->params().max_series || !(duration_ms >= 0) ||
+      duration_ms > 3600000)
+    throw Napi::RangeError::New(env, "startClockWriters arguments out of range");
+  Napi::Object obj = WriterThreads::constructor->New({});
+  WriterThreads::Unwrap(obj)->StartClock(slab, threads, first_col,
+                                         static_cast<uint64_t>(duration_ms));
+  return obj;
+}
+
 }  // namespace
 
 void InitTesting(Napi::Env env, Napi::Object exports) {
@@ -98,6 +154,7 @@ void InitTesting(Napi::Env env, Napi::Object exports) {
   WriterThreads::constructor = new Napi::FunctionReference(Napi::Persistent(cls));
   Napi::Object testing = Napi::Object::New(env);
   testing.Set("startWriters", Napi::Function::New(env, StartWriters));
+  testing.Set("startClockWriters", Napi::Function::New(env, StartClockWriters));
   exports.Set("testing", testing);
 }
 

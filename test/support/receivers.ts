@@ -57,6 +57,10 @@ interface Daemon {
   dir: string;
   logFile: string;
   stop(): Promise<void>;
+  /** SIGKILL: no shutdown, as in a crash. */
+  kill(): Promise<void>;
+  /** Starts the daemon again on the same port and directory (after kill()). */
+  restart(): Promise<void>;
 }
 
 function logTail(file: string): string {
@@ -130,12 +134,8 @@ async function startDaemon(
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rondo-${what}-`));
     prepare(dir);
     const logFile = path.join(dir, `${what}.log`);
-    const log = fs.openSync(logFile, 'a');
     const port = await freePort();
-    const child = spawn(bin, argsFor(port, dir), { stdio: ['ignore', log, log], cwd: dir });
-    fs.closeSync(log);
-    running.add(child);
-    child.once('exit', () => running.delete(child));
+    let child = await launch(bin, argsFor(port, dir), dir, logFile);
 
     const stop = async (): Promise<void> => {
       if (child.exitCode === null && child.signalCode === null) {
@@ -148,29 +148,61 @@ async function startDaemon(
       running.delete(child);
       fs.rmSync(dir, { recursive: true, force: true });
     };
+    const kill = async (): Promise<void> => {
+      child.kill('SIGKILL');
+      await waitExit(child, STOP_TIMEOUT_MS);
+      running.delete(child);
+    };
 
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    let exited = false;
-    child.once('exit', () => {
-      exited = true;
-    });
-    while (!exited && Date.now() < deadline) {
-      try {
-        const { status } = await httpGet(`http://127.0.0.1:${port}${readyPath}`, 1000);
-        if (status === 200) return { child, dir, logFile, stop, port };
-      } catch {
-        // not listening yet
-      }
-      await sleep(100);
+    const error = await waitReady(child, port, readyPath);
+    if (error === undefined) {
+      const daemon: Daemon & { port: number } = {
+        get child() {
+          return child;
+        },
+        dir,
+        logFile,
+        stop,
+        kill,
+        restart: async () => {
+          child = await launch(bin, argsFor(port, dir), dir, logFile);
+          const again = await waitReady(child, port, readyPath);
+          if (again !== undefined) throw new Error(`${what} (${bin}) did not come back on port ${port}: ${again}; log:\n${logTail(logFile)}`);
+        },
+        port,
+      };
+      return daemon;
     }
     const tail = logTail(logFile);
     await stop();
-    lastError = new Error(
-      `${what} (${bin}) ${exited ? 'exited' : `was not ready within ${START_TIMEOUT_MS} ms`} on port ${port}; log:\n${tail}`,
-    );
+    lastError = new Error(`${what} (${bin}) ${error} on port ${port}; log:\n${tail}`);
     if (!/address already in use/i.test(tail)) break;
   }
   throw lastError ?? new Error(`${what} did not start`);
+}
+
+async function launch(bin: string, args: string[], dir: string, logFile: string): Promise<ChildProcess> {
+  const log = fs.openSync(logFile, 'a');
+  const child = spawn(bin, args, { stdio: ['ignore', log, log], cwd: dir });
+  fs.closeSync(log);
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+/** Undefined once `readyPath` answers 200; otherwise what went wrong. */
+async function waitReady(child: ChildProcess, port: number, readyPath: string): Promise<string | undefined> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (child.exitCode === null && child.signalCode === null && Date.now() < deadline) {
+    try {
+      const { status } = await httpGet(`http://127.0.0.1:${port}${readyPath}`, 1000);
+      if (status === 200) return undefined;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  return child.exitCode !== null || child.signalCode !== null ? 'exited' : `was not ready within ${START_TIMEOUT_MS} ms`;
 }
 
 export interface PrometheusReceiver {
@@ -179,6 +211,10 @@ export interface PrometheusReceiver {
   /** Base URL of the HTTP API, e.g. http://127.0.0.1:PORT */
   api: string;
   stop(): Promise<void>;
+  /** SIGKILL, as in a crash: what it acknowledged is in its WAL, nothing is shut down cleanly. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and data directory (after kill()); resolves once ready. */
+  restart(): Promise<void>;
 }
 
 /** A real Prometheus with its remote-write receiver on, no scrape jobs, in a temp dir. */
@@ -202,7 +238,7 @@ export async function startPrometheus(options: { outOfOrderWindow?: string } = {
     '/-/ready',
   );
   const api = `http://127.0.0.1:${d.port}`;
-  return { url: `${api}/api/v1/write`, api, stop: d.stop };
+  return { url: `${api}/api/v1/write`, api, stop: d.stop, kill: d.kill, restart: d.restart };
 }
 
 export interface VictoriaMetricsReceiver {

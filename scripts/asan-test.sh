@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Builds the addon once with AddressSanitizer and runs the hostile-file fuzz suite and the core
+# store tests against it (docs/reliability.md). The normal build in build/Release is left alone:
+# the instrumented one is built in build-asan/ (binding.gyp's `asan` variable) and copied to
+# build/Asan/, which src/native.ts loads when RONDO_ADDON_BUILD=Asan.
+#
+# Node itself is not built with ASan, so the ASan runtime is preloaded (LD_PRELOAD) into every
+# node process of the run (vitest, its workers, the fixtures they spawn). Leak checking is off:
+# node does not free everything at exit, by design.
+#
+#   bash scripts/asan-test.sh              build, then run the suites below
+#   bash scripts/asan-test.sh test/x.ts    build, then run the given test files instead
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TESTS=(
+  test/fuzz-open.test.ts
+  test/store.test.ts
+  test/corrupt.test.ts
+  test/consolidate.test.ts
+  test/concurrency.test.ts
+  test/exporter.test.ts
+  test/errors.test.ts
+  test/lock.test.ts
+  test/reader-process.test.ts
+  test/crash.test.ts
+)
+[ $# -gt 0 ] && TESTS=("$@")
+
+libasan="$(gcc -print-file-name=libasan.so)"
+if [ ! -e "$libasan" ] || [ "$libasan" = "libasan.so" ]; then
+  echo "asan-test: gcc has no libasan.so (Debian: apt-get install libasan8 or gcc); cannot run the ASan suites" >&2
+  exit 1
+fi
+
+started=$(date +%s)
+echo "asan-test: building the addon with -fsanitize=address into build-asan/" >&2
+rm -rf build-asan
+mkdir -p build-asan
+cp binding.gyp build-asan/
+ln -s ../native build-asan/native
+npx node-gyp rebuild --asan=1 -j 2 -C build-asan >build-asan/build.log 2>&1 || {
+  tail -40 build-asan/build.log >&2
+  echo "asan-test: the ASan build failed (full log: build-asan/build.log)" >&2
+  exit 1
+}
+mkdir -p build/Asan
+cp build-asan/build/Release/rondo.node build/Asan/rondo.node
+# The instrumented addon needs the ASan runtime: proof that this is the ASan build.
+if ! ldd build/Asan/rondo.node | grep -q libasan; then
+  echo "asan-test: build/Asan/rondo.node is not linked with libasan; the asan variable of binding.gyp had no effect" >&2
+  exit 1
+fi
+npx tsc -p tsconfig.json
+echo "asan-test: built in $(($(date +%s) - started)) s; running ${#TESTS[@]} test files under AddressSanitizer" >&2
+
+export RONDO_ADDON_BUILD=Asan
+export LD_PRELOAD="$libasan${LD_PRELOAD:+:$LD_PRELOAD}"
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:print_summary=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+npx vitest run "${TESTS[@]}"
+echo "asan-test: done in $(($(date +%s) - started)) s" >&2
