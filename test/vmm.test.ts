@@ -121,13 +121,13 @@ describe.skipIf(!probe.ok)('the demo VMM on KVM', () => {
     store.close();
     for (let i = 0; i < 50 && JSON.stringify(processCounts()) !== JSON.stringify(before); i++) await new Promise((res) => setTimeout(res, 20));
     expect(processCounts()).toEqual(before);
-  });
+  }, 30_000);
 
   it('a failed entry, where this KVM produces one, ends the VM with that reason', async () => {
     const r = await runVm({ durationMs: 1000, vcpus: 1, storeDir: tempDir(), guest: 'fail-entry' });
     if (r.endReason !== 'fail_entry') console.warn(`this KVM entered the invalid state (ended: ${r.endReason}); no FAIL_ENTRY to report here`);
     expect(['fail_entry', 'shutdown']).toContain(r.endReason);
-  });
+  }, 30_000);
 });
 
 describe('the demo VMM without KVM', () => {
@@ -159,7 +159,7 @@ describe.skipIf(!probe.ok)('the demo VMM pushing to a real Prometheus', () => {
   beforeAll(async () => {
     ensureReceiversInstalled();
     prom = await startPrometheus();
-  });
+  }, 90_000);
   afterAll(async () => prom?.stop());
 
   it("the agent pushes a VM's metrics, and they read back equal to the store", async () => {
@@ -179,5 +179,5 @@ describe.skipIf(!probe.ok)('the demo VMM pushing to a real Prometheus', () => {
       expect(got).toEqual(want);
     }
     store.close();
-  });
+  }, 60_000);
 });
