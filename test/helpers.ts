@@ -31,3 +31,26 @@ export const VMM_SCHEMA: SchemaOptions = {
     { interval: '5m', retention: '7d', consolidate: 'avg', xff: 0.5 },
   ],
 };
+
+/** Threads and open file descriptors of this process: what a VM must give back when it ends. */
+export interface ProcessCounts {
+  threads: number;
+  fds: number;
+}
+
+export function processCounts(): ProcessCounts {
+  return { threads: fs.readdirSync('/proc/self/task').length, fds: fs.readdirSync('/proc/self/fd').length };
+}
+
+/** The VMM's vCPU threads alive in this process (they are named rondo-vcpu<N>). */
+export function vcpuThreads(): number {
+  let n = 0;
+  for (const t of fs.readdirSync('/proc/self/task')) {
+    try {
+      if (fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').startsWith('rondo-vcpu')) n++;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return n;
+}

@@ -16,31 +16,11 @@ import {
   type KvmVcpuCounters,
   type KvmVmOptions,
 } from '../src/kvm';
+import { processCounts, vcpuThreads, type ProcessCounts } from './helpers';
 
 const probe = probeKvm();
 if (!probe.ok) console.warn(`skipping the KVM tests: ${probe.reason}`);
 
-interface ProcessCounts {
-  threads: number;
-  fds: number;
-}
-
-function processCounts(): ProcessCounts {
-  return { threads: fs.readdirSync('/proc/self/task').length, fds: fs.readdirSync('/proc/self/fd').length };
-}
-
-/** The VMM's vCPU threads alive in this process (they are named rondo-vcpu<N>). */
-function vcpuThreads(): number {
-  let n = 0;
-  for (const t of fs.readdirSync('/proc/self/task')) {
-    try {
-      if (fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').startsWith('rondo-vcpu')) n++;
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return n;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -16,7 +16,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runVm, type RunReport } from '../demo-vmm/vmm';
 import { Store } from '../src/index';
 import { probeKvm } from '../src/kvm';
-import { tempDir } from './helpers';
+import { processCounts, tempDir, vcpuThreads, type ProcessCounts } from './helpers';
 
 const probe = probeKvm();
 if (!probe.ok) console.warn(`skipping the Linux boot tests: ${probe.reason}`);
@@ -35,23 +35,7 @@ interface Guest {
   initrd: string;
 }
 
-function processCounts() {
-  return { threads: fs.readdirSync('/proc/self/task').length, fds: fs.readdirSync('/proc/self/fd').length };
-}
-
-function vcpuThreads(): number {
-  let n = 0;
-  for (const t of fs.readdirSync('/proc/self/task')) {
-    try {
-      if (fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').startsWith('rondo-vcpu')) n++;
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return n;
-}
-
-async function expectBackTo(before: ReturnType<typeof processCounts>): Promise<void> {
+async function expectBackTo(before: ProcessCounts): Promise<void> {
   for (let i = 0; i < 100 && JSON.stringify(processCounts()) !== JSON.stringify(before); i++) await new Promise((r) => setTimeout(r, 20));
   expect(processCounts()).toEqual(before);
   expect(vcpuThreads()).toBe(0);

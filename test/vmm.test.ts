@@ -9,7 +9,7 @@ import { runVm, type RunReport } from '../demo-vmm/vmm';
 import { scrapesWithin } from '../demo-vmm/capture';
 import { KVM_EXIT_REASONS, KvmUnavailableError, KvmVm, Store, probeKvm, kvmStatSeriesName } from '../src/index';
 import { ensureBuilt, ROOT } from './fixtures/build';
-import { tempDir } from './helpers';
+import { processCounts, tempDir } from './helpers';
 import { ensureReceiversInstalled, getJson, startPrometheus, type PrometheusReceiver } from './support/receivers';
 
 const probe = probeKvm();
@@ -20,10 +20,6 @@ function last(store: Store, name: string, labels: Record<string, string>): numbe
   const h = store.find(name, labels);
   expect(h, `${name}${JSON.stringify(labels)}`).toBeDefined();
   return store.lastPoint(h!)![1];
-}
-
-function processCounts() {
-  return { threads: fs.readdirSync('/proc/self/task').length, fds: fs.readdirSync('/proc/self/fd').length };
 }
 
 describe.skipIf(!probe.ok)('the demo VMM on KVM', () => {
