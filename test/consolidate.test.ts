@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Store, type SchemaOptions } from '../src/index';
+import { Store, type SchemaOptions, type SeriesHandle } from '../src/index';
 import { alignedPast, tempDir } from './helpers';
 
 const SCHEMA = (xff?: number): SchemaOptions => ({
@@ -31,6 +31,19 @@ describe('consolidation', () => {
     // The tier's own `consolidate` is the default.
     expect(store.query(h, { start: t0, end: t0, tier: 1 }).agg).toBe('avg');
     expect(store.query(h, { start: t0, end: t0, tier: 1 }).values[0]).toBe(4.5);
+    store.close();
+  });
+
+  it("a counter's consolidated point is its running total at the end of the bucket, whatever the tier's consolidate", () => {
+    const store = Store.open(tempDir(), { schemas: [SCHEMA()] });
+    const c = store.register('c_total', {}, { kind: 'counter' });
+    const t0 = alignedPast(1_800_000, 60_000);
+    for (let i = 0; i < 20; i++) store.record(c, 100 + i * 3, t0 + i * 1000);
+    store.consolidate({ now: t0 + 60_000 });
+    const q = store.query(c, { start: t0, end: t0 + 10_000, tier: 1 });
+    expect(q.agg).toBe('last');
+    expect(Array.from(q.values)).toEqual([127, 157]); // 100 + 9 * 3, 100 + 19 * 3
+    expect(store.query(c, { start: t0, end: t0, tier: 1, agg: 'avg' }).values[0]).toBe(100 + 4.5 * 3);
     store.close();
   });
 
@@ -99,6 +112,117 @@ describe('consolidation', () => {
     for (let i = 25; i < 30; i++) store.record(h, i, t0 + i * 1000);
     store.consolidate({ now: t0 + 30_000 });
     expect(Array.from(store.query(h, { start: t0, end: t0 + 20_000, tier: 1 }).values)).toEqual([4.5, 14.5, 24.5]);
+    store.close();
+  });
+
+  it('consolidation with each function and with xff, across a restart', () => {
+    const dir = tempDir();
+    const XFF = 0.5;
+    const schema: SchemaOptions = {
+      name: 'x',
+      match: {},
+      maxSeries: 4,
+      tiers: [
+        { interval: '1s', retention: '10m' },
+        { interval: '10s', retention: '1h', consolidate: 'max', xff: XFF },
+        { interval: '1m', retention: '1d', consolidate: 'min', xff: XFF },
+      ],
+    };
+    const AGGS = ['avg', 'min', 'max', 'sum', 'count', 'last'] as const;
+    type Agg = (typeof AGGS)[number];
+    const t0 = alignedPast(1_800_000, 60_000);
+    // Integers of both signs, so sums (and so averages) are exact.
+    const value = (second: number) => ((second * 7) % 11) - 5;
+    // The seconds recorded in each 10 s bucket, by offset in the bucket. Minute 0 is recorded
+    // before the restart, minute 1 after it.
+    const seconds: number[][] = [
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], // all 10
+      [0, 1, 2, 4, 6, 9], // 6: missing 0.4, kept
+      [1, 3, 5, 7, 9], // 5: missing 0.5, at the limit, kept
+      [0, 2, 4, 8], // 4: missing 0.6, dropped
+      [], // none
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+      [0, 1, 2, 3, 4],
+      [0, 1, 3, 5, 7, 8],
+      [2, 4, 6, 8, 9],
+      [],
+      [],
+      [],
+    ];
+    const points = seconds.map((offs, b) => offs.map((o) => ({ ts: t0 + (b * 10 + o) * 1000, v: value(b * 10 + o) })));
+    const NONE: Record<Agg, number> = { avg: NaN, min: NaN, max: NaN, sum: NaN, count: NaN, last: NaN };
+    // What a bucket of these raw values (in time order) holds, `expectedPoints` raw points wide.
+    const bucket = (vs: readonly number[], expectedPoints: number): Record<Agg, number> => {
+      if (vs.length === 0 || 1 - vs.length / expectedPoints > XFF) return NONE;
+      const sum = vs.reduce((a, v) => a + v, 0);
+      return { avg: sum / vs.length, min: Math.min(...vs), max: Math.max(...vs), sum, count: vs.length, last: vs[vs.length - 1]! };
+    };
+    const tier1 = points.map((ps) => bucket(ps.map((p) => p.v), 10));
+    // A 1 m bucket is made of the 10 s buckets kept: a dropped one brings no points.
+    const tier2 = [0, 1].map((m) =>
+      bucket(
+        points.slice(m * 6, m * 6 + 6).flatMap((ps, i) => (Number.isNaN(tier1[m * 6 + i]!.count) ? [] : ps.map((p) => p.v))),
+        60,
+      ),
+    );
+    const q = (s: Store, h: SeriesHandle, tier: 1 | 2, agg?: Agg) =>
+      s.query(h, { tier, start: t0, end: t0 + (tier === 1 ? 110_000 : 60_000), ...(agg === undefined ? {} : { agg }) });
+    const want = (tier: 1 | 2, agg: Agg, buckets = tier === 1 ? tier1 : tier2) => new Float64Array(buckets.map((b) => b[agg]));
+
+    let store = Store.open(dir, { schemas: [schema] });
+    let h = store.register('g');
+    for (const ps of points.slice(0, 6)) for (const p of ps) store.record(h, p.v, p.ts);
+    store.consolidate({ now: t0 + 30_000 }); // buckets 0-2 of minute 0; 3-5 wait
+    const before = new Map(AGGS.map((agg) => [agg, Array.from(q(store, h, 1, agg).values.subarray(0, 3))]));
+    for (const agg of AGGS) {
+      expect(before.get(agg)).toEqual(Array.from(want(1, agg, tier1.slice(0, 3))));
+      expect(Array.from(q(store, h, 1, agg).values.subarray(3)).every(Number.isNaN)).toBe(true);
+    }
+    store.close();
+
+    store = Store.open(dir); // as on disk
+    const tiers = store.info().schemas[0]!.tiers;
+    expect(tiers.map((t) => [t.consolidate, t.xff])).toEqual([['avg', 1], ['max', XFF], ['min', XFF]]);
+    expect(tiers[1]!.consolidatedUntil).toBe(t0 + 30_000);
+    expect(tiers[2]!.consolidatedUntil).toBe(t0); // minute 0 is not complete in tier 1 yet
+    h = store.find('g')!;
+    for (const ps of points.slice(6)) for (const p of ps) store.record(h, p.v, p.ts);
+    // A point in bucket 1, consolidated before the restart: tier 0 takes it, tier 1 does not again.
+    const lateTs = t0 + 13_000;
+    expect(seconds[1]).not.toContain(3);
+    store.record(h, 1000, lateTs);
+    expect(store.query(h, { tier: 0, start: lateTs, end: lateTs }).values[0]).toBe(1000);
+    store.consolidate({ now: t0 + 120_000 });
+
+    for (const agg of AGGS) {
+      expect(q(store, h, 1, agg).values, `tier 1 ${agg}`).toEqual(want(1, agg));
+      expect(q(store, h, 2, agg).values, `tier 2 ${agg}`).toEqual(want(2, agg));
+      // Buckets consolidated before the restart: the same, not counted twice, without the late point.
+      expect(Array.from(q(store, h, 1, agg).values.subarray(0, 3))).toEqual(before.get(agg));
+    }
+    // Without agg, each tier answers with its own `consolidate`.
+    const d1 = q(store, h, 1);
+    expect(d1.agg).toBe('max');
+    expect(d1.values).toEqual(want(1, 'max'));
+    const d2 = q(store, h, 2);
+    expect(d2.agg).toBe('min');
+    expect(d2.values).toEqual(want(2, 'min'));
+    // Over the xff limit is missing (NaN), never 0: bucket 3 (4 of 10 points), bucket 4 (none),
+    // and minute 1 (16 of 60 raw points, though half its 10 s buckets are kept).
+    for (const agg of AGGS) {
+      const r1 = q(store, h, 1, agg).values;
+      expect(r1[3], `tier 1 bucket 3 ${agg}`).toBeNaN();
+      expect(r1[4], `tier 1 bucket 4 ${agg}`).toBeNaN();
+      expect(r1[6], `tier 1 bucket 6 ${agg}`).not.toBeNaN();
+      const r2 = q(store, h, 2, agg).values;
+      expect(r2[0], `tier 2 minute 0 ${agg}`).not.toBeNaN();
+      expect(r2[1], `tier 2 minute 1 ${agg}`).toBeNaN();
+    }
+    // Minute 0 counts the raw points of its kept buckets only: bucket 3's 4 are not carried.
+    expect(q(store, h, 2, 'count').values[0]).toBe(10 + 6 + 5 + 10);
+    const after = store.info().schemas[0]!.tiers;
+    expect(after[1]!.consolidatedUntil).toBe(t0 + 120_000);
+    expect(after[2]!.consolidatedUntil).toBe(t0 + 120_000);
     store.close();
   });
 
