@@ -106,10 +106,11 @@ export function resolveQuery(tiers: readonly TierView[], column: number, kind: S
   if (o.agg !== undefined && !AGGREGATIONS.includes(o.agg))
     throw new InvalidQueryError(`aggregation ${JSON.stringify(o.agg)} is not one of ${AGGREGATIONS.join(', ')}`);
   const tier = o.tier ?? 'auto';
+  const runningTotal = o.rate === true || kind === 'counter';
 
   let result: QueryResult;
   if (tier === 'stitch') {
-    result = stitch(tiers, oldestOf(tiers), column, o.agg, o.rate === true, start, end);
+    result = stitch(tiers, oldestOf(tiers), column, o.agg, runningTotal, start, end);
   } else {
     let index: number;
     if (tier === 'auto') {
@@ -129,7 +130,7 @@ export function resolveQuery(tiers: readonly TierView[], column: number, kind: S
     } else {
       throw new InvalidQueryError(`tier ${JSON.stringify(tier)} is not valid; use 'auto', 'stitch' or an index from 0 to ${tiers.length - 1}`);
     }
-    const agg = o.agg ?? defaultAgg(tiers[index]!.spec, o.rate === true);
+    const agg = o.agg ?? defaultAgg(tiers[index]!.spec, runningTotal);
     result = queryTier(tiers[index]!, column, agg, start, end);
   }
   if (o.rate === true) {
@@ -148,9 +149,10 @@ function oldestOf(tiers: readonly TierView[]): number[] {
   });
 }
 
-// Raw points are their own last value; rates need a counter's running total.
-function defaultAgg(t: TierSpec, rate: boolean): Aggregation {
-  return rate || t.index === 0 ? 'last' : t.consolidate;
+// Raw points are their own last value. A counter stores its running total: a bucket's is its
+// last (as the exporter sends it), whatever the tier's consolidate, which is for gauges.
+function defaultAgg(t: TierSpec, runningTotal: boolean): Aggregation {
+  return runningTotal || t.index === 0 ? 'last' : t.consolidate;
 }
 
 /** Intervals of one tier whose start lies in [start, end]. */
@@ -233,7 +235,7 @@ function stitch(
   oldest: readonly number[],
   column: number,
   agg: Aggregation | undefined,
-  rate: boolean,
+  runningTotal: boolean,
   start: number,
   end: number,
 ): QueryResult {
@@ -245,12 +247,12 @@ function stitch(
     const t = tiers[i]!;
     const from = Math.max(start, oldest[i]!);
     if (from === Infinity || from >= upper) continue;
-    const part = queryTier(t, column, agg ?? defaultAgg(t.spec, rate), from, upper - 1);
+    const part = queryTier(t, column, agg ?? defaultAgg(t.spec, runningTotal), from, upper - 1);
     if (part.timestamps.length === 0) continue;
     parts.push(part);
     upper = part.timestamps[0]!;
   }
-  if (parts.length === 0) return queryTier(tiers[0]!, column, agg ?? defaultAgg(tiers[0]!.spec, rate), start, end);
+  if (parts.length === 0) return queryTier(tiers[0]!, column, agg ?? defaultAgg(tiers[0]!.spec, runningTotal), start, end);
   parts.reverse();
   const n = parts.reduce((a, p) => a + p.timestamps.length, 0);
   const timestamps = new Float64Array(n);

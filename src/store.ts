@@ -564,7 +564,7 @@ export class Store {
    */
   record(h: SeriesHandle, value: number, ts: number = Date.now()): void {
     const w = h?.w;
-    if (w !== undefined && ts >= w.curStart && ts < w.curEnd && typeof value === 'number' && value - value === 0 && h.owner === this) {
+    if (w !== undefined && typeof ts === 'number' && ts >= w.curStart && ts < w.curEnd && typeof value === 'number' && value - value === 0 && h.owner === this) {
       const f = w.f64;
       if (f[w.curBase] === w.curK) {
         f[w.curBase + h.cell] = value;
@@ -583,6 +583,10 @@ export class Store {
    * checked one by one, and a frozen array (Object.freeze) is not compared at all.
    */
   recordBatch(ts: number, handles: readonly SeriesHandle[], values: ArrayLike<number>): void {
+    if (handles === null || typeof handles !== 'object' || typeof handles.length !== 'number')
+      throw new InvalidSeriesError('recordBatch needs an array of series handles (from register() or find())');
+    if (typeof ts !== 'number' || !Number.isFinite(ts))
+      throw new InvalidTimestampError(`recordBatch timestamp ${String(ts)} is not a finite number; pass milliseconds since the epoch, like Date.now()`);
     const n = handles.length;
     if (values === null || typeof values !== 'object' || values.length !== n)
       throw new InvalidValueError(`recordBatch got ${n} handles and ${String(values?.length)} values; pass one value per handle`);
