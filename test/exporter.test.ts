@@ -68,15 +68,20 @@ describe('exporters', () => {
     store = Store.open(dir);
     for (let i = 10; i < 20; i++) ['a', 'b'].forEach((n, j) => store.record(store.find(n)!, i * 10 + j, t0 + i * 1000));
     const ex2 = store.exporter('dest');
-    const again = ex2.next({ maxSamples: 100, until: t0 + 20_000 });
-    expect(flat(again)).toEqual(flat(inFlight));
+    ex2.end([store.find('a')!, store.find('b')!], t0 + 20_000); // the series ended (an agent's stop)
+    const again = ex2.next({ maxSamples: 100, until: t0 + 30_000 });
+    expect(flat(again)).toEqual(flat(inFlight)); // no stale marker ahead of the samples recorded since
     again.commit();
-    // Once the pinned end is reached, batches run to the limits again.
-    const rest = ex2.next({ maxSamples: 100, until: t0 + 20_000 });
-    expect(rest.samples).toBe(20);
+    // Once the pinned end is reached, batches run to the limits again; the markers come last.
+    const rest = ex2.next({ maxSamples: 100, until: t0 + 30_000 });
+    expect(rest.samples).toBe(22);
     expect(rest.start).toBe(t0 + 10_000);
+    expect(rest.series.map((s) => [s.name, s.stale])).toEqual([
+      ['a', [10]],
+      ['b', [10]],
+    ]);
     rest.commit();
-    expect(ex2.committedSamples).toBe(40);
+    expect(ex2.committedSamples).toBe(42);
     store.close();
   });
 

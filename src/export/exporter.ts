@@ -200,10 +200,10 @@ export class Exporter {
       }
       const kEnd = head === 0 ? 0 : Math.min(head + 1, until === Infinity ? head + 1 : Math.floor(until / t.intervalMs));
       // A batch pinned before a crash is sent again as it was: it ends where that one ended.
-      let stop: ExportPosition = { k: kEnd, col: 0 };
+      const end: ExportPosition = { k: kEnd, col: 0 };
       const pinned = inflight === undefined ? undefined : (inflight[s.spec.name] ?? pos);
-      if (pinned !== undefined && before(pinned, stop)) stop = pinned;
-      return new SchemaCursor(s.spec.name, t, slab, s.series, ncols, pos, stop, this.rowBuffers.get(s.spec.name) ?? EMPTY_ROWS);
+      const stop = pinned !== undefined && before(pinned, end) ? pinned : end;
+      return new SchemaCursor(s.spec.name, t, slab, s.series, ncols, pos, stop, end, this.rowBuffers.get(s.spec.name) ?? EMPTY_ROWS);
     });
 
     const batch = new Gather();
@@ -221,9 +221,10 @@ export class Exporter {
       positions[x.schema] = x.position();
       this.rowBuffers.set(x.schema, x.buf);
     }
-    // Stale markers go out once every sample before them has.
+    // Stale markers go out once every sample before them has: not in a pinned batch that
+    // stops short of samples recorded since, which must go out first.
     const staleSent: Array<{ id: number; ts: number }> = [];
-    const drained = cursors.every((x) => !x.pending());
+    const drained = cursors.every((x) => x.exhausted());
     for (const s of this.state.stale) {
       const ref = cursors.flatMap((x) => x.refs()).find((r) => r.id === s.id);
       if (ref === undefined) {
@@ -370,6 +371,8 @@ class SchemaCursor {
     private pos: ExportPosition,
     /** Where the cursor stops: no sample at or after this position is taken. */
     private readonly stop: ExportPosition,
+    /** Where the samples there are end (`stop` is before it for a pinned batch). */
+    private readonly end: ExportPosition,
     /** Where rows are read to; a larger one replaces it when needed (kept by the exporter). */
     public buf: Float64Array,
   ) {
@@ -389,9 +392,14 @@ class SchemaCursor {
     return this.pos.k * this.tier.intervalMs;
   }
 
+  /** True when every sample there is has been taken (not only those up to the stop). */
+  exhausted(): boolean {
+    return this.ncols === 0 || !before(this.pos, this.end);
+  }
+
   /** True when every interval starting before ts has been taken. */
   doneBefore(ts: number): boolean {
-    return !this.pending() || this.nextTime() >= ts;
+    return this.exhausted() || this.nextTime() >= ts;
   }
 
   position(): ExportPosition {
