@@ -78,6 +78,8 @@ export class Agent {
   private readonly labels: Labels;
   private readonly handles = new Map<string, SeriesHandle>();
   private readonly refused = new Set<string>();
+  /** Failures per source kind ('collector', 'push', ...): each is its own counter series. */
+  private readonly errorsBySource = new Map<string, number>();
   private readonly statsData: AgentStats = { ticks: 0, ticksSkipped: 0, errors: 0, pushes: 0, pushErrors: 0, lastTickMs: null, lastPush: null };
   private tickTimer: NodeJS.Timeout | undefined;
   private pushTimer: NodeJS.Timeout | undefined;
@@ -207,15 +209,16 @@ export class Agent {
 
   private failed(source: string, e: unknown): void {
     this.statsData.errors++;
+    const kind = source.split(' ')[0]!;
+    const ofKind = (this.errorsBySource.get(kind) ?? 0) + 1;
+    this.errorsBySource.set(kind, ofKind);
     try {
       this.onError(source, e);
     } catch {
       // A throwing onError must not take the agent down.
     }
-    if (!this.store.isClosed && !source.startsWith('series rondo_agent_errors_total')) {
-      const kind = source.split(' ')[0]!;
-      this.recordOne('rondo_agent_errors_total', { source: kind }, this.statsData.errors, 'counter', Date.now());
-    }
+    if (!this.store.isClosed && !source.startsWith('series rondo_agent_errors_total'))
+      this.recordOne('rondo_agent_errors_total', { source: kind }, ofKind, 'counter', Date.now());
   }
 
   private reportOnce(source: string, e: unknown): void {

@@ -1,11 +1,19 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { Counter, Registry } from 'prom-client';
+import * as snappy from 'snappyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent, Store, type Collector } from '../src/index';
+import { Agent, RemoteWriteError, Store, loadRemoteWriteProto, type Collector } from '../src/index';
 import { ensureBuilt, ROOT } from './fixtures/build';
 import { tempDir } from './helpers';
-import { ensureReceiversInstalled, getJson, startPrometheus, type PrometheusReceiver } from './support/receivers';
+import {
+  ensureReceiversInstalled,
+  getJson,
+  startFaultServer,
+  startPrometheus,
+  type FaultServer,
+  type PrometheusReceiver,
+} from './support/receivers';
 
 const SCHEMAS = [{ name: 'a', match: {}, maxSeries: 64, tiers: [{ interval: '1s', retention: '10m' }, { interval: '10s', retention: '1h' }] }];
 const silent = () => {};
@@ -14,6 +22,29 @@ const silent = () => {};
 function secondsBetween(from: number, to: number): number[] {
   const out: number[] = [];
   for (let t = Math.floor(from / 1000) * 1000; t <= to; t += 1000) out.push(t);
+  return out;
+}
+
+/** Polls until `cond` holds (the test's timeout bounds the wait). */
+async function waitFor(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** Every sample a fault server received, per series (name and labels as text), as a receiver decodes them. */
+function received(server: FaultServer): Map<string, Array<[number, number]>> {
+  const type = loadRemoteWriteProto().lookupType('prometheus.WriteRequest');
+  const out = new Map<string, Array<[number, number]>>();
+  for (const req of server.requests) {
+    const msg = type.toObject(type.decode(snappy.uncompress(req.body)), { longs: Number, defaults: true }) as {
+      timeseries: Array<{ labels: Array<{ name: string; value: string }>; samples: Array<{ value: number; timestamp: number }> }>;
+    };
+    for (const ts of msg.timeseries) {
+      const key = ts.labels.map((l) => `${l.name}=${l.value}`).join(',');
+      const list = out.get(key) ?? [];
+      for (const x of ts.samples) list.push([x.timestamp, x.value]);
+      out.set(key, list);
+    }
+  }
   return out;
 }
 
@@ -40,6 +71,117 @@ describe('Agent', () => {
     store.close();
   });
 
+  it('records its uptime, rising every tick, and the event-loop delay in seconds', async () => {
+    const dir = tempDir();
+    const started = Date.now();
+    const agent = await Agent.start({ dir, schemas: SCHEMAS, onError: silent });
+    await waitFor(() => agent.stats.ticks >= 4);
+    await agent.stop();
+    const stopped = Date.now();
+    expect(agent.stats.errors).toBe(0);
+    const store = Store.openReadOnly(dir);
+    const points = (name: string, labels = {}): Array<[number, number]> => {
+      const h = store.find(name, labels);
+      expect(h, name).toBeDefined();
+      const r = store.query(h!, { start: started - 1000, end: stopped, tier: 0 });
+      return Array.from(r.timestamps).map((t, i): [number, number] => [t, r.values[i]!]).filter(([, v]) => !Number.isNaN(v));
+    };
+
+    const uptime = points('process_uptime_seconds');
+    expect(uptime.length).toBeGreaterThanOrEqual(4);
+    const startTime = points('process_start_time_seconds');
+    expect(startTime.length).toBe(uptime.length);
+    for (let i = 0; i < uptime.length; i++) {
+      const [t, up] = uptime[i]!;
+      expect(up).toBeGreaterThan(0);
+      if (i > 0) expect(up, `uptime at ${new Date(t).toISOString()}`).toBeGreaterThan(uptime[i - 1]![1]);
+      // Start time plus uptime is the tick's time: within the second it was recorded in.
+      const at = startTime[i]![1] + up;
+      expect(at).toBeGreaterThanOrEqual(t / 1000 - 0.5);
+      expect(at).toBeLessThan(t / 1000 + 1.5);
+    }
+    expect(startTime[0]![1] * 1000).toBeLessThanOrEqual(started);
+
+    const p50 = points('nodejs_eventloop_delay_seconds', { quantile: '0.5' });
+    const p99 = points('nodejs_eventloop_delay_seconds', { quantile: '0.99' });
+    const max = points('nodejs_eventloop_delay_max_seconds');
+    // A tick right after the histogram was enabled or reset has no sample yet; the others have their figures.
+    expect(max.length).toBeGreaterThanOrEqual(Math.max(2, uptime.length - 2));
+    expect(p50.map(([t]) => t)).toEqual(max.map(([t]) => t));
+    expect(p99.map(([t]) => t)).toEqual(max.map(([t]) => t));
+    for (let i = 0; i < max.length; i++) {
+      for (const v of [p50[i]![1], p99[i]![1], max[i]![1]]) {
+        expect(Number.isFinite(v)).toBe(true);
+        expect(v).toBeGreaterThanOrEqual(0);
+        // Seconds, not ms or ns: no delay can outlast the agent's whole life.
+        expect(v).toBeLessThanOrEqual((stopped - started) / 1000);
+      }
+      expect(p50[i]![1]).toBeLessThanOrEqual(p99[i]![1]);
+    }
+    store.close();
+  }, 20_000);
+
+  it('a failing receiver does not stop the agent: ticks go on, the failure is reported and recorded, and the data waits in the store', async () => {
+    const dir = tempDir();
+    const down = await startFaultServer({ status: 500, body: 'receiver broken' });
+    const up = await startFaultServer({ status: 200 });
+    try {
+      const reported: Array<[string, unknown]> = [];
+      let n = 0;
+      const started = Date.now();
+      const agent = await Agent.start({
+        dir,
+        schemas: SCHEMAS,
+        collectors: [{ name: 'n', collect: (ctx) => ctx.record('vm_ticks_total', { vm: 'a' }, ++n, 'counter') }],
+        remoteWrite: { url: down.url, exporter: 'rw', interval: '1s', maxRetries: 1, minBackoffMs: 1, maxBackoffMs: 5, logger: silent },
+        onError: (source, e) => reported.push([source, e]),
+      });
+      await waitFor(() => agent.stats.pushErrors >= 1);
+      const ticksAtFailure = agent.stats.ticks;
+      await waitFor(() => agent.stats.ticks > ticksAtFailure + 1);
+      const stopAsked = Date.now();
+      await expect(agent.stop()).resolves.toBeUndefined();
+
+      expect(down.requests.length).toBeGreaterThanOrEqual(2 * agent.stats.pushErrors); // tried, and retried, each time
+      expect(agent.stats.pushes).toBe(0);
+      expect(agent.stats.pushErrors).toBeGreaterThanOrEqual(2); // on the interval, and the last one at stop()
+      const pushReports = reported.filter(([source]) => source === 'push');
+      expect(pushReports).toHaveLength(agent.stats.pushErrors);
+      expect(reported).toHaveLength(pushReports.length); // nothing else failed
+      for (const [, e] of pushReports) {
+        expect(e).toBeInstanceOf(RemoteWriteError);
+        expect((e as RemoteWriteError).status).toBe(500);
+      }
+
+      const store = Store.open(dir);
+      expect(store.lastPoint(store.find('rondo_agent_errors_total', { source: 'push' })!)![1]).toBe(agent.stats.pushErrors);
+      expect(store.lastPoint(store.find('rondo_remote_write_samples_failed_total', { exporter: 'rw' })!)![1]).toBeGreaterThan(0);
+      expect(store.lastPoint(store.find('rondo_remote_write_samples_sent_total', { exporter: 'rw' })!)![1]).toBe(0);
+      const h = store.find('vm_ticks_total', { vm: 'a' })!;
+      const local = store.query(h, { start: started - 1000, end: Date.now(), tier: 0 });
+      const want = Array.from(local.timestamps).map((t, i): [number, number] => [t, local.values[i]!]).filter(([, v]) => !Number.isNaN(v));
+      // Every second of its life has its point (the last one from stop()'s tick): none lost while the receiver failed.
+      expect(want.map(([t]) => t)).toEqual(secondsBetween(started, want.at(-1)![0]));
+      expect(want.at(-1)![0]).toBeGreaterThanOrEqual(Math.floor(stopAsked / 1000) * 1000);
+      expect(want.at(-1)![1]).toBe(n);
+      // The cursor never moved: a push to a working receiver delivers all of it, and the stale marker stop() queued.
+      expect(store.exporter('rw').committedSamples).toBe(0);
+      const s = await store.pushTo(up.url, { exporter: 'rw', until: Infinity, logger: silent });
+      expect(s.start).toBeLessThanOrEqual(want[0]![0]);
+      // In the order sent: every sample in time order, and the stale marker after them all (a
+      // receiver refuses samples older than a series' newest, the marker included).
+      const got = received(up).get('__name__=vm_ticks_total,vm=a')!;
+      expect(got.slice(0, -1)).toEqual(want);
+      expect(Number.isNaN(got.at(-1)![1])).toBe(true);
+      expect(got.at(-1)![0]).toBeGreaterThan(want.at(-1)![0]);
+      expect(store.lastPoint(store.find('rondo_remote_write_samples_sent_total', { exporter: 'rw' })!)![1]).toBe(s.samples);
+      store.close();
+    } finally {
+      await down.stop();
+      await up.stop();
+    }
+  }, 30_000);
+
   it('a failing collector is counted, reported and recorded; the others and the host go on', async () => {
     const dir = tempDir();
     const reported: string[] = [];
@@ -63,6 +205,38 @@ describe('Agent', () => {
     expect(store.lastPoint(store.find('rondo_agent_errors_total', { source: 'collector' })!)![1]).toBe(calls);
     store.close();
   });
+
+  it('counts failures per source: each rondo_agent_errors_total series holds its own source\'s count', async () => {
+    const down = await startFaultServer({ status: 500 });
+    try {
+      const dir = tempDir();
+      let calls = 0;
+      const broken: Collector = {
+        name: 'broken',
+        collect() {
+          calls++;
+          throw new Error('sensor unplugged');
+        },
+      };
+      const agent = await Agent.start({
+        dir,
+        schemas: SCHEMAS,
+        collectors: [broken],
+        remoteWrite: { url: down.url, interval: '1h', maxRetries: 0, logger: silent },
+        onError: silent,
+      });
+      for (let i = 0; i < 3; i++) await agent.tick();
+      await agent.stop(); // a last tick, and the last push, which fails
+      expect(agent.stats.pushErrors).toBe(1);
+      expect(agent.stats.errors).toBe(calls + 1);
+      const store = Store.openReadOnly(dir);
+      expect(store.lastPoint(store.find('rondo_agent_errors_total', { source: 'collector' })!)![1]).toBe(calls);
+      expect(store.lastPoint(store.find('rondo_agent_errors_total', { source: 'push' })!)![1]).toBe(1);
+      store.close();
+    } finally {
+      await down.stop();
+    }
+  }, 20_000);
 
   it('does not keep the process alive: a host that never calls stop() still exits', async () => {
     ensureBuilt();

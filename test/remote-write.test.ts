@@ -9,6 +9,8 @@ import { ConfigError } from '../src/errors';
 import { loadRemoteWriteProto } from '../src/export/encode';
 import { RemoteWriteClient, RemoteWriteError, type RemoteWriteOptions } from '../src/export/remote-write';
 import type { ExportSeries } from '../src/export/types';
+import { Store } from '../src/store';
+import { alignedPast, tempDir } from './helpers';
 import {
   ensureReceiversInstalled,
   freePort,
@@ -361,6 +363,97 @@ describe('remote-write failures', () => {
     expect(await c.send([series('m', {}, [])])).toMatchObject({ outcome: 'sent', samples: 0, attempts: 0 });
     expect(server.requests).toHaveLength(0);
   });
+});
+
+// ---- the push's own figures, as series of the store ----
+
+describe('store.pushTo own figures', () => {
+  const SCHEMA = [{ name: 'p', match: {}, maxSeries: 32, tiers: [{ interval: '1s', retention: '1h' }] }];
+  const BATCH = 4;
+  const quiet = () => {};
+
+  /** A store holding 2 series × 5 points of 1 s data, two minutes back: 10 samples. */
+  function filledStore(): { store: Store; samples: number; until: number } {
+    const store = Store.open(tempDir(), { schemas: SCHEMA });
+    cleanups.push(() => store.close());
+    const t0 = alignedPast(120_000, 1000);
+    const hs = [store.register('vm_load', { vm: 'a' }), store.register('vm_exits_total', { vm: 'a' }, { kind: 'counter' })];
+    for (let i = 0; i < 5; i++) hs.forEach((h, j) => store.record(h, i * 10 + j, t0 + i * 1000));
+    // Only the data: the figures a push records land in the current second, after `until`.
+    return { store, samples: 10, until: t0 + 5000 };
+  }
+
+  function last(store: Store, name: string, exporter: string): number | undefined {
+    const h = store.find(name, { exporter });
+    return h === undefined ? undefined : store.lastPoint(h)?.[1];
+  }
+
+  function figures(store: Store, exporter: string): Record<string, number | undefined> {
+    return Object.fromEntries(
+      ['sent', 'failed', 'retried', 'dropped'].map((f) => [f, last(store, `rondo_remote_write_samples_${f}_total`, exporter)]),
+    );
+  }
+
+  it('records sent, retried and dropped samples, latency and last success per exporter, equal to the summaries', async () => {
+    const { store, samples, until } = filledStore();
+    // The first batch is refused twice with 500, then everything is accepted.
+    const flaky = await fault([{ status: 500 }, { status: 500 }, { status: 200 }]);
+    const refusing = await fault({ status: 400, body: 'out of bounds' });
+    const opts = { maxSamplesPerSend: BATCH, minBackoffMs: 1, maxBackoffMs: 5, logger: quiet, until };
+
+    const before = Date.now();
+    const ok = await store.pushTo(flaky.url, { ...opts, exporter: 'flaky' });
+    const after = Date.now();
+    const batches = Math.ceil(samples / BATCH);
+    expect(ok).toMatchObject({ exporter: 'flaky', samples, batches, retries: 2 * BATCH, dropped: 0 });
+    expect(flaky.requests).toHaveLength(2 + batches);
+
+    const refused = await store.pushTo(refusing.url, { ...opts, exporter: 'refused' });
+    expect(refused).toMatchObject({ exporter: 'refused', samples: 0, batches, retries: 0, dropped: samples });
+    expect(refusing.requests).toHaveLength(batches); // 400 is not retried
+
+    expect(figures(store, 'flaky')).toEqual({ sent: ok.samples, failed: 0, retried: ok.retries, dropped: 0 });
+    expect(figures(store, 'refused')).toEqual({ sent: 0, failed: 0, retried: 0, dropped: refused.dropped });
+    expect(store.find('rondo_remote_write_samples_sent_total', { exporter: 'flaky' })!.kind).toBe('counter');
+
+    const latency = store.find('rondo_remote_write_push_latency_seconds', { exporter: 'flaky' })!;
+    expect(latency.kind).toBe('gauge');
+    expect(Number.isFinite(store.lastPoint(latency)![1])).toBe(true);
+    expect(store.lastPoint(latency)![1]).toBeGreaterThanOrEqual(0);
+    const success = store.lastPoint(store.find('rondo_remote_write_last_success_timestamp_seconds', { exporter: 'flaky' })!)![1];
+    expect(success).toBeGreaterThanOrEqual(flaky.requests.at(-1)!.arrivedAt / 1000);
+    expect(success).toBeGreaterThanOrEqual(before / 1000);
+    expect(success).toBeLessThanOrEqual(after / 1000);
+    // A push with no accepted request has no latency nor last success to tell.
+    expect(store.find('rondo_remote_write_push_latency_seconds', { exporter: 'refused' })).toBeUndefined();
+    expect(store.find('rondo_remote_write_last_success_timestamp_seconds', { exporter: 'refused' })).toBeUndefined();
+
+    // The figures are ordinary series: a selector finds them too.
+    const sel = store.select('rondo_remote_write_samples_dropped_total{exporter="refused"}', { start: before - 1000, end: Date.now() + 1000 });
+    expect(sel).toHaveLength(1);
+    expect(Array.from(sel[0]!.values).filter((v) => !Number.isNaN(v))).toEqual([samples]);
+  }, 20_000);
+
+  it('adds each push to running totals: failed pushes count failed and retried samples, a later push adds its sent ones', async () => {
+    const { store, samples, until } = filledStore();
+    const down = await fault({ status: 503 });
+    const up = await fault({ status: 204 });
+    const opts = { exporter: 'totals', maxSamplesPerSend: BATCH, maxRetries: 1, minBackoffMs: 1, maxBackoffMs: 5, logger: quiet, until };
+
+    // Each failing push tries its first batch twice, then rejects; the cursor stays.
+    for (let i = 0; i < 2; i++) await expect(store.pushTo(down.url, opts)).rejects.toBeInstanceOf(RemoteWriteError);
+    expect(down.requests).toHaveLength(4);
+    expect(figures(store, 'totals')).toEqual({ sent: 0, failed: 2 * BATCH, retried: 2 * BATCH, dropped: 0 });
+    expect(store.find('rondo_remote_write_last_success_timestamp_seconds', { exporter: 'totals' })).toBeUndefined();
+
+    const before = Date.now();
+    const s = await store.pushTo(up.url, opts);
+    expect(s).toMatchObject({ samples, retries: 0, dropped: 0 });
+    expect(figures(store, 'totals')).toEqual({ sent: samples, failed: 2 * BATCH, retried: 2 * BATCH, dropped: 0 });
+    const success = store.lastPoint(store.find('rondo_remote_write_last_success_timestamp_seconds', { exporter: 'totals' })!)![1];
+    expect(success).toBeGreaterThanOrEqual(before / 1000);
+    expect(success).toBeLessThanOrEqual(Date.now() / 1000);
+  }, 20_000);
 });
 
 // ---- credentials ----

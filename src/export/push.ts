@@ -117,8 +117,11 @@ function recordFigures(
   recordOwn('rondo_remote_write_samples_failed_total', l, 'counter', s.samplesFailed - before.samplesFailed, true);
   recordOwn('rondo_remote_write_samples_retried_total', l, 'counter', s.samplesRetried - before.samplesRetried, true);
   recordOwn('rondo_remote_write_samples_dropped_total', l, 'counter', s.samplesDropped - before.samplesDropped, true);
+  // Only a push that had a request accepted has a latency and a success of its own (a client
+  // kept from push to push, as the agent's is, still holds the last push's).
+  if (s.lastSuccessMs === null || s.lastSuccessMs === before.lastSuccessMs) return;
   if (s.lastLatencyMs !== null) recordOwn('rondo_remote_write_push_latency_seconds', l, 'gauge', s.lastLatencyMs / 1000);
-  if (s.lastSuccessMs !== null) recordOwn('rondo_remote_write_last_success_timestamp_seconds', l, 'gauge', s.lastSuccessMs / 1000);
+  recordOwn('rondo_remote_write_last_success_timestamp_seconds', l, 'gauge', s.lastSuccessMs / 1000);
 }
 
 /** The default exporter name for a URL: its host, port and path, as a file-safe name. */
