@@ -10,7 +10,7 @@ const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
 // A lone surrogate has no UTF-8 form: a receiver would get U+FFFD instead of the value recorded.
 const LONE_SURROGATE_RE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-export const SERIES_LIMITS = { nameLength: 256, labels: 32, labelValueLength: 1024 } as const;
+export const SERIES_LIMITS = { nameLength: 256, labels: 32, labelNameLength: 256, labelValueLength: 1024 } as const;
 
 export type SeriesKind = 'gauge' | 'counter';
 export type Labels = Readonly<Record<string, string>>;
@@ -40,6 +40,8 @@ export function validateSeries(name: unknown, labels: unknown): Record<string, s
   const out: Record<string, string> = {};
   for (const k of keys) {
     const v = (labels as Record<string, unknown>)[k];
+    if (k.length > SERIES_LIMITS.labelNameLength)
+      throw new InvalidSeriesError(`a label name of ${name} is ${k.length} characters (${show(k)}); the limit is ${SERIES_LIMITS.labelNameLength}`);
     if (!LABEL_NAME_RE.test(k))
       throw new InvalidSeriesError(`label name ${show(k)} of ${name} is not valid; use letters, digits and '_', not starting with a digit`);
     if (k.startsWith('__'))

@@ -282,6 +282,7 @@ describe('hostile selectors and labels are bounded or refused', () => {
     };
     refused('m'.repeat(100_000), {}, /100000 characters; the limit is 256/);
     refused('m', { v: 'x'.repeat(1_000_000) }, /1000000 characters long; the limit is 1024/);
+    refused('m', { ['l'.repeat(1_000_000)]: 'x' }, /a label name of m is 1000000 characters .*; the limit is 256/);
     refused('m', { v: 'a\u0000b' }, /control character/);
     refused('m', { v: 'ok\u001b]0;owned\u0007' }, /control character/);
     refused('m', { v: 'a\u007fb' }, /control character/);
