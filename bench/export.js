@@ -163,7 +163,7 @@ async function run({ quick, tmp, progress, prometheus }) {
       { noRatio: true },
     );
     stopPrometheus = prom.stop;
-    pushNote = `Pushes: ${pushRounds} round${pushRounds > 1 ? 's' : ''} of all ${total} samples to Prometheus ${prom.version} (\`${PROMETHEUS_BIN} --web.enable-remote-write-receiver\`, a new exporter and series each round), batches of ${BATCH}: per batch, the time from one accepted batch to the next (gather, encode, compress, POST, answer, commit).`;
+    pushNote = `Pushes: ${pushRounds} round${pushRounds > 1 ? 's' : ''} of all ${total} samples to Prometheus ${prom.version} (\`${PROMETHEUS_BIN} --web.enable-remote-write-receiver\`, a new exporter and series each round), batches of ${BATCH}: per batch, the time from one accepted batch to the next (gather, encode, compress, POST, answer, commit). The pushes run in the first ${pushRounds} of the ${rounds} rounds only (each is ${total} samples into a real TSDB), not interleaved through the whole run as the other cases are.`;
   } else {
     pushNote = prometheus === false ? 'The push to Prometheus was left out (--no-prometheus).' : `The push to Prometheus was left out: ${PROMETHEUS_BIN} is not installed (Debian package "prometheus").`;
   }
@@ -182,7 +182,7 @@ async function run({ quick, tmp, progress, prometheus }) {
     cases,
     notes: [
       `The samples: ${SERIES} counters, a point a second for ${seconds / 60} minutes (${total} samples), in the ${batches.length} batches of up to ${BATCH} samples an exporter makes (time order across series): ${(bytes / batches.length / 1024).toFixed(1)} KiB of protobuf and ${(compressed / batches.length / 1024).toFixed(1)} KiB compressed per batch.`,
-      `Times are per batch of ${BATCH} samples; throughput in samples per second. The package's input (its label and sample objects) is made before timing; its pushTimeseries() runs with a fetch that keeps the body, so it encodes, compresses and sends nothing.`,
+      `Times are per batch of ${BATCH} samples; throughput in samples per second. The package's input (its label and sample objects) is made before timing; its pushTimeseries() runs with a fetch that keeps the body, so it encodes, compresses and sends nothing. The same batches are encoded round after round: rondo's encoder keeps each series' label bytes (its labels are frozen), as it does in an exporter after the first batch.`,
       pushNote,
     ],
   };

@@ -2,7 +2,7 @@
 // anything is), and the fast paths the benchmarks measure checked against the behaviour of the
 // paths they shortcut: recordBatch()'s planned batches, the remote-write encoder, the snappy
 // compressor.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { uncompress } from 'snappyjs';
@@ -144,7 +144,9 @@ describe('npm run bench -- --quick', () => {
   it('lists every DESIGN.md target with the figure reached and a status', () => {
     const [targets] = tables(stdout).get('Targets')!;
     expect(targets!.head).toEqual(['DESIGN.md target', 'target', 'this run', 'status']);
-    expect(targets!.rows.length).toBe(9);
+    // The "within 2× of a C loop" row needs the C loop, which needs a C compiler.
+    const cc = spawnSync('cc', ['--version']).status === 0;
+    expect(targets!.rows.length).toBe(cc ? 9 : 8);
     for (const r of targets!.rows) expect(r[3]).toMatch(/^(met|missed|partly)\b/);
   });
 });

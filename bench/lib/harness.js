@@ -41,11 +41,14 @@ class Samples {
     this.units += units;
     this.totalNs += ns;
   }
-  /** Samples measured elsewhere (native code): per-op ns of each, and the totals. */
-  addMany(perOpNs, ops, totalNs) {
+  /**
+   * Samples measured elsewhere (native code): per-op ns of each, and the totals. With `parallel`
+   * threads each doing such ops at once, a unit of the whole takes 1/parallel of one op's time.
+   */
+  addMany(perOpNs, ops, totalNs, parallel = 1) {
     for (const x of perOpNs) {
       this.ns.push(x);
-      this.nsPerUnit.push(x);
+      this.nsPerUnit.push(x / parallel);
     }
     this.ops += ops;
     this.units += ops;

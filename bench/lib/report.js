@@ -90,10 +90,14 @@ function targets(groups) {
       // Against the C loop doing record()'s checks, and against the bare store.
       const vs = (r) => `${fmtRatio(r.medianNs / cChecked.medianNs)} / ${fmtRatio(r.medianNs / cBare.medianNs)}`;
       const within = [r1, r30].map((r) => [r.medianNs / cChecked.medianNs <= 2, r.medianNs / cBare.medianNs <= 2]);
+      const names = ['1 series', '30 round-robin'];
+      const which = (pick) => names.filter((_, i) => pick(within[i])).join(' and ');
       let status = 'missed';
       if (within.every(([, bare]) => bare)) status = 'met';
-      else if (within.every(([checked]) => checked)) status = 'met against the C loop making the same checks; not against the bare store';
-      else if (within.some(([checked]) => checked)) status = 'partly: 1 series within 2× of the C loop making the same checks; 30 round-robin not';
+      else if (within.some(([, bare]) => bare)) status = `partly: ${which(([, bare]) => bare)} within 2× of the bare store; ${which(([, bare]) => !bare)} not`;
+      else if (within.every(([checked]) => checked)) status = 'partly: within 2× of the C loop making the same checks, not of the bare store';
+      else if (within.some(([checked]) => checked))
+        status = `partly: ${which(([checked]) => checked)} within 2× of the C loop making the same checks; ${which(([checked]) => !checked)} not; neither of the bare store`;
       row(
         '… within 2× of a C loop storing to the same mmap',
         '≤ 2×',
@@ -109,7 +113,7 @@ function targets(groups) {
       '`recordBatch` of 30 series at one timestamp',
       '≤ 3 ns per value',
       `${fmtTime(batch.medianNs)} (frozen array: ${fmtTime(frozen.medianNs)})`,
-      batch.medianNs <= 3 ? 'met' : frozen.medianNs <= 3 ? 'met with a frozen handles array; missed with a plain one' : 'missed',
+      batch.medianNs <= 3 ? 'met' : frozen.medianNs <= 3 ? 'partly: met with a frozen handles array, missed with a plain one' : 'missed',
     );
   const q = find('read', '`query()` of a 600-point');
   if (q) row('query of a 600-point window, values read', '≤ 4 µs', fmtTime(q.medianNs), ok(q.medianNs <= 4000));
@@ -117,7 +121,12 @@ function targets(groups) {
   const both = find('read', '`consolidate()`, a tick that fills a 10 s and');
   if (every && both) {
     const worst = Math.max(every.p99Ns, both.medianNs);
-    row('consolidate, 30 series × 3 tiers, one tick', '≤ 50 µs', `median ${fmtTime(every.medianNs)}, p99 ${fmtTime(every.p99Ns)}; a tick filling a 10 s and a 5 min bucket: ${fmtTime(both.medianNs)}`, ok(worst <= 50_000));
+    row(
+      'consolidate, 30 series × 3 tiers, one tick',
+      '≤ 50 µs',
+      `median ${fmtTime(every.medianNs)}, p99 ${fmtTime(every.p99Ns)}; a tick filling a 10 s and a 5 min bucket: median ${fmtTime(both.medianNs)}, p99 ${fmtTime(both.p99Ns)}`,
+      worst > 50_000 ? 'missed' : both.p99Ns > 50_000 ? 'met at the median (the p99 of the heaviest ticks is over)' : 'met',
+    );
   }
   const enc = find('export', 'remote-write encode + snappy (rondo)');
   const pkg = find('export', '`prometheus-remote-write`');
