@@ -178,7 +178,7 @@ describe(`a real Prometheus killed with SIGKILL in the middle of a push (seed ${
   }, 180_000);
 });
 
-describe('receivers that fail', () => {
+describe(`receivers that fail (seed ${SEED})`, () => {
   const BATCH = 500;
   const SERIES = 10;
   const SECONDS = 1000;
