@@ -119,10 +119,13 @@ describe.skipIf(!probe.ok)('the demo VMM on KVM', () => {
     expect(processCounts()).toEqual(before);
   }, 30_000);
 
-  it('a failed entry, where this KVM produces one, ends the VM with that reason', async () => {
+  it('a failed entry, where this KVM produces one, ends the VM with that reason, and the process stays healthy', async () => {
+    const before = processCounts();
     const r = await runVm({ durationMs: 1000, vcpus: 1, storeDir: tempDir(), guest: 'fail-entry' });
     if (r.endReason !== 'fail_entry') console.warn(`this KVM entered the invalid state (ended: ${r.endReason}); no FAIL_ENTRY to report here`);
     expect(['fail_entry', 'shutdown']).toContain(r.endReason);
+    for (let i = 0; i < 50 && JSON.stringify(processCounts()) !== JSON.stringify(before); i++) await new Promise((res) => setTimeout(res, 20));
+    expect(processCounts()).toEqual(before);
   }, 30_000);
 });
 
