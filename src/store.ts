@@ -468,6 +468,9 @@ export class Store {
       }
       if (schema === undefined || r.column !== schema.series.length || (r.kind !== 'gauge' && r.kind !== 'counter') || r.column >= schema.spec.maxSeries)
         throw new CorruptFileError(`${file} entry ${id} (${r?.name}) does not fit the store's schemas; restore it from a backup`);
+      // register() routes by the schemas' match, which cannot change: an entry elsewhere was edited.
+      if (routeSeries(this.schemas.map((s) => s.spec), r.name, labels) !== schema.spec)
+        throw new CorruptFileError(`${file} entry ${id} (${r.name}) is in schema "${schema.spec.name}", which its labels do not route to; restore it from a backup`);
       this.adopt(r.name, labels, r.kind, schema);
     }
     this.seriesStamp = stamp;

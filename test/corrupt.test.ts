@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CorruptFileError, Store } from '../src/index';
+import { readMetaFile, writeMetaFile } from '../src/metafile';
 import { alignedPast, tempDir, VMM_SCHEMA } from './helpers';
 
 function makeStore(): string {
@@ -86,6 +87,19 @@ describe('damaged files are refused with CorruptFileError, never a crash', () =>
       damage(path.join(dir, file));
       refused(dir, new RegExp(`${file.replace('.', '\\.')} is damaged`));
     }
+  });
+
+  it('a series index rewritten with a valid checksum that puts a series in a schema its labels do not route to', () => {
+    const dir = tempDir();
+    const tiers = [{ interval: '1s', retention: '1m' }];
+    const s = Store.open(dir, { schemas: [{ name: 'vm', match: { vm: 'a' }, maxSeries: 4, tiers }, { name: 'rest', match: {}, maxSeries: 4, tiers }] });
+    s.register('x', { vm: 'a' });
+    s.close();
+    const file = path.join(dir, 'series.json');
+    const body = readMetaFile(file, 'rondo-series') as { series: Array<{ labels: Record<string, string> }> };
+    body.series[0]!.labels = { vm: 'b' }; // still in schema "vm", which takes only vm="a"
+    writeMetaFile(file, 'rondo-series', body);
+    refused(dir, /series\.json entry 0 \(x\) is in schema "vm", which its labels do not route to/);
   });
 
   it('an intact store still opens after all that (the checks are not over-eager)', () => {
