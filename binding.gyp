@@ -15,6 +15,7 @@
         "native/kvm/stats.cc",
         "native/kvm/guest.S",
         "native/kvm/kvm_addon.cc",
+        "native/kvm/devices_testing.cc",
         "native/kvm/e820.cc",
         "native/kvm/elf_loader.cc",
         "native/kvm/pvh.cc",

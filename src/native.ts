@@ -59,6 +59,18 @@ export interface WriterThreads {
   join(): Array<{ ok: number; late: number }>;
 }
 
+/** Port accesses as one vCPU's exits make them; an unclaimed port reads all ones. */
+export interface NativePortBus {
+  /** IN of `size` bytes (1, 2 or 4) at `port`: the value read, little-endian. */
+  in(port: number, size: 1 | 2 | 4): number;
+  /** OUT of `size` bytes: 'reset' when the write resets the machine (the VMM powers off). */
+  out(port: number, size: 1 | 2 | 4, value: number): 'none' | 'reset';
+  /** Every console line the UART produced since the bus was built, the unfinished one flushed. */
+  lines(): string[];
+  /** Every interrupt line change since the bus was built, in order. */
+  irqs(): Array<[irq: number, level: boolean]>;
+}
+
 export interface Addon {
   Slab: new (path: string, mode: 'create' | 'rw' | 'ro', params?: SlabCreateParams) => NativeSlab;
   lockStore(path: string, mode?: number): number;
@@ -74,6 +86,11 @@ export interface Addon {
       stepMs: number,
       points: number,
     ): WriterThreads;
+  };
+  /** Test-only (native/kvm/devices_testing.cc): the Linux guest's port devices, without KVM. */
+  kvmTesting: {
+    /** A fresh bus with one of each device, wired as vm.cc wires them (PIT stub included). */
+    portBus(): NativePortBus;
   };
   /** The native halves of `rondo bench` (native/bench.cc): a warm-up lap, then timed rounds. */
   bench: {

@@ -513,6 +513,8 @@ Napi::Value PrepareBoot(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+void InitKvmTesting(Napi::Env env, Napi::Object exports);  // test-only: native/kvm/devices_testing.cc
+
 void InitKvm(Napi::Env env, Napi::Object exports) {
   Napi::Object kvm = Napi::Object::New(env);
   kvm.Set("probe", Napi::Function::New(env, Probe));
@@ -520,6 +522,7 @@ void InitKvm(Napi::Env env, Napi::Object exports) {
   kvm.Set("prepareBoot", Napi::Function::New(env, PrepareBoot));
   kvm.Set("Vm", VmWrap::Define(env));
   exports.Set("kvm", kvm);
+  InitKvmTesting(env, exports);
 }
 
 }  // namespace rondo_addon
