@@ -38,15 +38,28 @@ void PitStub::In(uint32_t vcpu, uint16_t port, uint8_t size, uint8_t* data) {
     return;
   }
   Channel& c = ch_[port - 0x40];
-  const uint64_t e = Elapsed(c);
-  const uint32_t count = c.mode == 0 ? static_cast<uint32_t>((c.reload - e) & 0xffff)
-                                     : static_cast<uint32_t>(c.reload - e % c.reload) & 0xffff;
+  const uint16_t count = c.latched ? c.latch : Count(c);
   bool msb = c.access == 2;
   if (c.access == 3) {
     msb = c.read_msb;
     c.read_msb = !c.read_msb;
   }
+  // A latched count holds until all its bytes are read (both, for LSB then MSB).
+  if (c.latched && (c.access != 3 || msb)) c.latched = false;
   PutIn(data, size, msb ? count >> 8 : count & 0xff);
+}
+
+uint16_t PitStub::Count(const Channel& c) const {
+  const uint64_t e = Elapsed(c);
+  return c.mode == 0 ? static_cast<uint16_t>((c.reload - e) & 0xffff)
+                     : static_cast<uint16_t>((c.reload - e % c.reload) & 0xffff);
+}
+
+void PitStub::Latch(Channel& c) {
+  if (c.latched) return;  // a second latch before the first is read is ignored, as on the 8254
+  c.latch = Count(c);
+  c.latched = true;
+  c.read_msb = false;
 }
 
 PortAction PitStub::Out(uint32_t vcpu, uint16_t port, uint8_t size, const uint8_t* data) {
@@ -59,11 +72,23 @@ PortAction PitStub::Out(uint32_t vcpu, uint16_t port, uint8_t size, const uint8_
   }
   if (port == 0x43) {
     const uint8_t sel = v >> 6;
-    if (sel == 3 || ((v >> 4) & 3) == 0) return PortAction::kNone;  // read-back and latch: counts are live anyway
+    if (sel == 3) {
+      // Read-back: bit 5 clear latches the count of each counter selected by bits 1..3 (the
+      // status latch, bit 4, is not kept: a status read gives the count).
+      if (!(v & 0x20))
+        for (int i = 0; i < 3; i++)
+          if (v & (2 << i)) Latch(ch_[i]);
+      return PortAction::kNone;
+    }
     Channel& c = ch_[sel];
+    if (((v >> 4) & 3) == 0) {  // counter latch command
+      Latch(c);
+      return PortAction::kNone;
+    }
     c.access = (v >> 4) & 3;
     c.mode = (v >> 1) & 7;
     c.read_msb = c.write_msb = false;
+    c.latched = false;
     return PortAction::kNone;
   }
   Channel& c = ch_[port - 0x40];

@@ -29,7 +29,11 @@ class PitStub final : public PortDevice {
     bool write_msb = false;
     uint8_t write_lsb = 0;
     uint64_t start_ns = 0;
+    bool latched = false;     // a latch command froze `latch` until its bytes are read
+    uint16_t latch = 0;
   };
+  uint16_t Count(const Channel& c) const;  // the channel's counter now
+  void Latch(Channel& c);
   uint64_t Elapsed(const Channel& c) const;  // ticks since the channel was loaded
 
   std::mutex mu_;

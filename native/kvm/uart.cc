@@ -32,7 +32,9 @@ void Uart::In(uint32_t vcpu, uint16_t port, uint8_t size, uint8_t* data) {
       case kLsr: v = kLsrThreTemt; break;
       case kMsr:
         // In loopback the modem inputs follow the outputs: RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD.
-        v = (mcr_ & kMcrLoop) ? static_cast<uint8_t>((mcr_ & 0x0f) << 4) : 0xb0;  // else DCD, DSR, CTS
+        // MCR bits: DTR 0, RTS 1, OUT1 2, OUT2 3; MSR inputs: CTS 4, DSR 5, RI 6, DCD 7.
+        v = (mcr_ & kMcrLoop) ? static_cast<uint8_t>(((mcr_ & 0x02) << 3) | ((mcr_ & 0x01) << 5) | ((mcr_ & 0x0c) << 4))
+                              : 0xb0;  // else DCD, DSR, CTS
         break;
       case kScr: v = scr_; break;
     }
