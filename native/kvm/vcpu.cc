@@ -78,6 +78,24 @@ kvm_segment Segment32(uint16_t selector, uint8_t type) {
   return s;
 }
 
+// The busy TSS at `tss_selector` (the same descriptor type in 32- and 64-bit mode), no LDT,
+// the GDT at GUEST_GDT and no IDT: the system segments of both entry modes.
+void SetSystemSegments(kvm_sregs& s, uint16_t tss_selector, uint16_t gdt_limit) {
+  std::memset(&s.tr, 0, sizeof s.tr);
+  s.tr.base = GUEST_TSS;
+  s.tr.limit = 0x67;
+  s.tr.selector = tss_selector;
+  s.tr.type = 0xb;
+  s.tr.present = 1;
+  std::memset(&s.ldt, 0, sizeof s.ldt);
+  s.ldt.type = 0x2;
+  s.ldt.unusable = 1;
+  s.gdt.base = GUEST_GDT;
+  s.gdt.limit = gdt_limit;
+  s.idt.base = 0;
+  s.idt.limit = 0;  // no IDT: any exception ends in a triple fault
+}
+
 bool OnTestDevice(uint64_t gpa) { return gpa >= MMIO_TEST_ADDR && gpa < MMIO_TEST_ADDR + MMIO_TEST_BYTES; }
 
 }  // namespace
@@ -176,19 +194,7 @@ void Vcpu::EnterLongMode(const VcpuStart& start) {
   s.cs = Segment(start.code_selector, 0xb, true);
   if (start.invalid_code_segment) s.cs.db = 1;  // L and D together: VMX and SVM refuse the entry
   s.ds = s.es = s.fs = s.gs = s.ss = Segment(start.data_selector, 0x3, false);
-  std::memset(&s.tr, 0, sizeof s.tr);
-  s.tr.base = GUEST_TSS;
-  s.tr.limit = 0x67;
-  s.tr.selector = start.tss_selector;
-  s.tr.type = 0xb;  // busy 64-bit TSS
-  s.tr.present = 1;
-  std::memset(&s.ldt, 0, sizeof s.ldt);
-  s.ldt.type = 0x2;
-  s.ldt.unusable = 1;
-  s.gdt.base = GUEST_GDT;
-  s.gdt.limit = start.gdt_limit;
-  s.idt.base = 0;
-  s.idt.limit = 0;  // no IDT: any exception ends in a triple fault
+  SetSystemSegments(s, start.tss_selector, start.gdt_limit);
   s.cr0 = kCr0Pe | kCr0Mp | kCr0Et | kCr0Ne | kCr0Wp | kCr0Pg;
   s.cr3 = GUEST_PML4;
   s.cr4 = kCr4Pae;
@@ -210,19 +216,7 @@ void Vcpu::EnterProtectedMode(uint64_t rip, uint64_t rbx) {
   if (::ioctl(fd_, KVM_GET_SREGS, &s) < 0) throw KvmError(ErrnoMessage("KVM_GET_SREGS", errno));
   s.cs = Segment32(0x08, 0xb);  // execute/read, accessed
   s.ds = s.es = s.fs = s.gs = s.ss = Segment32(0x18, 0x3);  // read/write, accessed
-  std::memset(&s.tr, 0, sizeof s.tr);
-  s.tr.base = GUEST_TSS;
-  s.tr.limit = 0x67;
-  s.tr.selector = 0x20;
-  s.tr.type = 0xb;  // busy 32-bit TSS
-  s.tr.present = 1;
-  std::memset(&s.ldt, 0, sizeof s.ldt);
-  s.ldt.type = 0x2;
-  s.ldt.unusable = 1;
-  s.gdt.base = GUEST_GDT;
-  s.gdt.limit = 0x2f;
-  s.idt.base = 0;
-  s.idt.limit = 0;
+  SetSystemSegments(s, 0x20, 0x2f);
   s.cr0 = kCr0Pe | kCr0Et;  // protected mode, paging off
   s.cr3 = 0;
   s.cr4 = 0;
