@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchReport, BenchRow } from '../src/cli/bench';
 import { ensureBuilt, freshDir, removeDir, ROOT } from './fixtures/build';
+import { underTerminal } from './helpers';
 
 const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
 let tmp = '';
@@ -129,6 +130,14 @@ describe('rondo bench', () => {
     // Aligned: every row is as wide as the header up to the ratio column.
     const ratioCol = lines[h]!.indexOf('ratio');
     for (const line of table) expect(line[ratioCol - 1]).toBe(' ');
+    expect(leftovers()).toEqual([]);
+  }, 120_000);
+
+  it('on a terminal: a progress bar per path on stderr, cleared before the table', async () => {
+    const r = await underTerminal([CLI, 'bench', '--points', '200000', '--series', '8', '--path', 'js,batch']);
+    expect(r.code, r.text).toBe(0);
+    for (const p of ['js', 'batch']) expect(r.text).toMatch(new RegExp(String.raw`\r\x1b\[2Kbench ${p}\s.*\[#*\.*\]\s+\d+%`));
+    expect(r.text).toMatch(/\r\x1b\[2Kmachine: node v/); // the bar cleared, then the report
     expect(leftovers()).toEqual([]);
   }, 120_000);
 

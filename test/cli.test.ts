@@ -11,7 +11,7 @@ import { InvalidSelectorError, Store, formatSeries, parseSelector, type Labels, 
 import { formatCompact, formatTime, formatValue, renderChart } from '../src/cli/format';
 import { progressText } from '../src/cli/push';
 import { ensureBuilt, freshDir, removeDir, ROOT, FIXTURES } from './fixtures/build';
-import { alignedPast, tempDir, VMM_SCHEMA } from './helpers';
+import { alignedPast, tempDir, underTerminal, VMM_SCHEMA } from './helpers';
 import { ensureReceiversInstalled, getJson, startFaultServer, startPrometheus, type PrometheusReceiver } from './support/receivers';
 
 const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
@@ -756,6 +756,19 @@ describe('rondo push', () => {
       expect(err[0]).toBe(`rondo push: ${refusing.url} refused ${total.toLocaleString('en-US')} samples for good (HTTP 400: out of bounds); they are not sent again`);
     } finally {
       await refusing.stop();
+    }
+  }, T);
+
+  it('on a terminal: push draws a progress bar on stderr from the start, and clears it for the summary', async () => {
+    const { dir: d, total } = pushStore('clitty');
+    const ok = await startFaultServer({ status: 200 });
+    try {
+      const r = await underTerminal([CLI, 'push', d, '--url', ok.url]);
+      expect(r.code, r.text).toBe(0);
+      expect(r.text).toMatch(/\r\x1b\[2K\[-+\]\s+0%  0\/~[\d,]+ samples/); // drawn before the first batch
+      expect(r.text).toMatch(new RegExp(`\\r\\x1b\\[2Kpushed ${total.toLocaleString('en-US')} samples in \\d+ batch`)); // the bar cleared, then the summary
+    } finally {
+      await ok.stop();
     }
   }, T);
 

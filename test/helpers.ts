@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -53,4 +54,23 @@ export function vcpuThreads(): number {
     }
   }
   return n;
+}
+
+/**
+ * Runs `node <args>` with a terminal for stdin, stdout and stderr (util-linux's `script` gives it
+ * a pty): what a person at the terminal sees, both streams in the order written.
+ */
+export function underTerminal(args: readonly string[]): Promise<{ code: number | null; text: string }> {
+  const quoted = [process.execPath, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', quoted, '/dev/null'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, COLUMNS: '100' } });
+    const out: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, text: Buffer.concat(out).toString('utf8') });
+    });
+  });
 }
