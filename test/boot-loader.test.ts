@@ -342,6 +342,9 @@ describe('bzImage: the setup header and boot_params', () => {
     const image = bzImage();
     expectRefused(() => inspectKernel(file(dir, 'cut', image.subarray(0, image.length - 1000))), /is truncated: its header says 17920 bytes, the file has 16920/);
     expectRefused(() => inspectKernel(file(dir, 'cut-header', image.subarray(0, 0x220))), /is truncated: it ends inside its setup header/);
+    // Cut right after "HdrS", before the protocol version: refused without reading past the end.
+    for (const n of [0x206, 0x207])
+      expectRefused(() => inspectKernel(file(dir, `cut-${n}`, image.subarray(0, n))), /is truncated: it ends inside its setup header/);
   });
 });
 

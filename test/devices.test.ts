@@ -208,6 +208,19 @@ describe('i8042 on 0x60 and 0x64', () => {
     expect(b.in(KBD_STATUS, 1) & STR_OBF).toBe(0);
   });
 
+  it('keeps a bounded queue of replies: a guest that never reads cannot grow the host\'s memory', () => {
+    const b = bus();
+    for (let i = 0; i < 10_000; i++) b.out(KBD_CMD, 1, 0xaa); // self-tests, never read
+    const got: number[] = [];
+    for (let i = 0; i < 100 && b.in(KBD_STATUS, 1) & STR_OBF; i++) got.push(b.in(KBD_DATA, 1));
+    expect(got.length).toBeGreaterThan(0);
+    expect(got.length).toBeLessThanOrEqual(16);
+    expect(got.every((v) => v === 0x55)).toBe(true);
+    // and it works on: a new command is answered once there is room
+    b.out(KBD_CMD, 1, 0xaa);
+    expect(drain(b)).toEqual([0x55]);
+  });
+
   it('reads back with 0x20 the command byte written with 0x60', () => {
     const b = bus();
     for (const ctr of [0x47, 0x65, 0x00]) {

@@ -25,6 +25,7 @@ BzImage ParseBzImage(const uint8_t* data, size_t size, const std::string& name) 
   if (size < kMagic + 4 || std::memcmp(data + kMagic, "HdrS", 4) != 0 || Read<uint16_t>(data, kBootFlag) != 0xaa55)
     throw BootError(name + " is neither a vmlinux (ELF) nor a bzImage (no \"HdrS\" setup header): "
                            "give --kernel a Linux kernel image");
+  if (size < kInitSize + 4) throw BootError(name + " is truncated: it ends inside its setup header");
   BzImage k;
   k.version = Read<uint16_t>(data, kVersion);
   if (k.version < kMinBootProtocol)

@@ -64,6 +64,9 @@ PortAction I8042::Data(uint8_t byte) {
 }
 
 void I8042::Reply(uint8_t byte, bool keyboard) {
+  // The chip holds one byte; a few are queued here, and a guest that never reads loses the rest
+  // rather than growing the host's memory.
+  if (out_.size() >= kMaxQueued) return;
   out_.push_back(byte);
   if (keyboard && (ctr_ & kCtrKeyboardInterrupt) && irq_) {
     irq_(kKeyboardIrq, true);  // an edge on IRQ 1

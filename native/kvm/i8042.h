@@ -27,7 +27,8 @@ class I8042 final : public PortDevice {
 
   IrqLine irq_;
   std::mutex mu_;
-  std::deque<uint8_t> out_;  // bytes for the guest to read from 0x60
+  static constexpr size_t kMaxQueued = 16;
+  std::deque<uint8_t> out_;  // bytes for the guest to read from 0x60, at most kMaxQueued
   uint8_t ctr_ = 0x61;       // command byte: keyboard interrupt, system flag, translation
   uint8_t pending_ = 0;      // the command whose data byte comes next on 0x60 (0: none)
   bool last_was_command_ = false;

@@ -22,7 +22,9 @@ bool CreateKernelPit(int vm_fd, std::string* why) {
 }
 
 uint64_t PitStub::Elapsed(const Channel& c) const {
-  return (NowNs() - c.start_ns) * 1193182 / 1000000000;
+  // In whole seconds and the rest: ns * 1193182 alone would overflow 64 bits after 4.3 hours.
+  const uint64_t ns = NowNs() - c.start_ns;
+  return ns / 1000000000 * 1193182 + ns % 1000000000 * 1193182 / 1000000000;
 }
 
 void PitStub::In(uint32_t vcpu, uint16_t port, uint8_t size, uint8_t* data) {
