@@ -236,8 +236,9 @@ function report(
       });
       pointsPerSeries.set(formatSeries(r.name, r.labels), n);
     }
-    // Exits in each second: the counters' growth since the second before (from 0 at the start).
-    const exitsPerSecond = seconds.map((t) => (exitTotals.get(t) ?? NaN) - (exitTotals.get(t - 1000) ?? 0));
+    // Exits in each second: the counters' growth since the second before (from 0 at the start;
+    // unknown after a second with no point, rather than the whole total).
+    const exitsPerSecond = seconds.map((t, i) => (exitTotals.get(t) ?? NaN) - (exitTotals.get(t - 1000) ?? (i === 0 ? 0 : NaN)));
     const counters = vm.counters();
     const exitsPerVcpu = counters.map((c) => ({ ...c.exits }));
     const exits = Object.fromEntries(KVM_EXIT_REASONS.map((r) => [r, exitsPerVcpu.reduce((a, e) => a + e[r], 0)])) as Record<KvmExitReason, number>;

@@ -193,7 +193,8 @@ function fillSteps(out: Float64Array, first: number, step: number): void {
   for (; i < n; i++, ts += step) out[i] = ts;
 }
 
-/** Counts of an average's buckets, kept between queries. */
+/** Counts of an average's buckets, kept between queries up to this many (a larger query's are its own). */
+const MAX_KEPT_SCRATCH = 65_536;
 let countScratch = new Float64Array(0);
 
 /** Fills values with intervals k0, k0 + 1, ... of the column (NaN where the ring holds none). */
@@ -219,8 +220,8 @@ function readValues(t: TierView, column: number, agg: Aggregation, k0: number, v
     return;
   }
   if (agg === 'avg') {
-    if (countScratch.length < len) countScratch = new Float64Array(Math.max(len, 2 * countScratch.length));
-    const count = countScratch.subarray(0, len);
+    if (countScratch.length < len && len <= MAX_KEPT_SCRATCH) countScratch = new Float64Array(Math.min(MAX_KEPT_SCRATCH, Math.max(len, 2 * countScratch.length)));
+    const count = len <= countScratch.length ? countScratch.subarray(0, len) : new Float64Array(len);
     t.slab.readColumn(column, FIELD.sum, lo, len, part);
     t.slab.readColumn(column, FIELD.count, lo, len, count);
     for (let i = 0; i < len; i++) part[i] = count[i]! > 0 ? part[i]! / count[i]! : NaN;

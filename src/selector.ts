@@ -878,6 +878,9 @@ class RegexParser {
       throw new RegexRefusal('uses a lookaround assertion, which cannot be matched in linear time', NO_ASSERTIONS_HINT);
     if (rest.startsWith('(?:')) this.pos += 3;
     else if (rest.startsWith('(?<')) this.pos = this.src.indexOf('>', this.pos) + 1;
+    else if (rest.startsWith('(?'))
+      // e.g. the modifier groups (?i:…) of newer V8s: this matcher does not know what they mean
+      throw new RegexRefusal(`uses the group ${JSON.stringify(rest.slice(0, 3))}…, which this matcher does not support`, 'use (?:…) or a character class such as [Aa]');
     else this.pos += 1;
     const inner = this.disjunction();
     this.pos++; // ')'

@@ -917,8 +917,7 @@ export class Store {
       throw new InvalidSeriesError('lastPoint() needs a series handle of this store (from register() or find())');
     const s = this.schemaOf(h);
     const t = s.spec.tiers[0]!;
-    const slab = s.slabs[0]!;
-    const head = slab.counters().head;
+    const head = s.views[0]!.head();
     if (head === 0) return undefined;
     const r = queryTier(s.views[0]!, h.column, 'last', Math.max(1, head - t.slots + 1) * t.intervalMs, head * t.intervalMs);
     for (let i = r.values.length - 1; i >= 0; i--) if (!Number.isNaN(r.values[i])) return [r.timestamps[i]!, r.values[i]!];
