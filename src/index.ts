@@ -26,6 +26,6 @@ export { Agent } from './agent';
 export type { AgentOptions, AgentRemoteWrite, AgentStats, Collector, CollectContext } from './agent';
 export { processCollector } from './collectors/process';
 export { promClientCollector } from './collectors/prom-client';
-export { KvmVm, probeKvm, KvmUnavailableError, KvmError, KVM_EXIT_REASONS } from './kvm';
-export type { KvmVmOptions, KvmProbe, KvmVcpuCounters, KvmGuestReport, KvmEndReason, KvmEndDetails, KvmStats, KvmStatDescriptor, KvmStatDescriptors, KvmGuest, KvmExitReason } from './kvm';
+export { KvmVm, probeKvm, KvmUnavailableError, KvmError, KernelImageError, KVM_EXIT_REASONS, inspectKernel, prepareBoot, parseCpuidBit } from './kvm';
+export type { KvmVmOptions, KvmProbe, KvmVcpuCounters, KvmGuestReport, KvmEndReason, KvmEndDetails, KvmStats, KvmStatDescriptor, KvmStatDescriptors, KvmGuest, KvmExitReason, KvmLinuxBoot, KvmE820Entry, KernelInfo, PreparedBoot } from './kvm';
 export { kvmCollector, kvmStatSeriesName } from './collectors/kvm';

@@ -57,8 +57,6 @@ export const LINUX_DEFAULT_CMDLINE =
   'console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=k panic=-1 nokaslr acpi=off ' +
   'i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd rdinit=/init';
 
-/** Guest memory of a Linux guest unless told otherwise. */
-export const LINUX_DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
 
 /** Why a VM (or one vCPU) ended. `run_error`: KVM_RUN itself failed (see `errno`). */
 export type KvmEndReason = 'shutdown' | 'internal_error' | 'fail_entry' | 'run_error' | 'stopped';

@@ -52,7 +52,6 @@ PortAction Uart::Out(uint32_t vcpu, uint16_t port, uint8_t size, const uint8_t* 
       if (lcr_ & kLcrDlab) {
         dll_ = v;
       } else {
-        transmitted_++;
         send = !(mcr_ & kMcrLoop);  // in loopback nothing leaves the chip
         // Sent at once: the holding register is empty again, which interrupts if enabled.
         thr_interrupt_ = (ier_ & kIerThri) != 0;
@@ -106,11 +105,6 @@ void Uart::Flush(uint32_t vcpu) {
     sink_(std::move(lines_[vcpu]));
     lines_[vcpu].clear();
   }
-}
-
-uint64_t Uart::bytes_transmitted() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return transmitted_;
 }
 
 }  // namespace rondo_kvm

@@ -27,7 +27,6 @@ class Uart final : public PortDevice {
   PortAction Out(uint32_t vcpu, uint16_t port, uint8_t size, const uint8_t* data) override;
   // Hands on what vCPU `vcpu` wrote since its last newline (at its end).
   void Flush(uint32_t vcpu);
-  uint64_t bytes_transmitted() const;
 
  private:
   void Transmit(uint32_t vcpu, uint8_t byte);
@@ -40,7 +39,6 @@ class Uart final : public PortDevice {
   uint8_t ier_ = 0, lcr_ = 0, mcr_ = 0, scr_ = 0, fcr_ = 0, dll_ = 0x0c, dlm_ = 0;
   bool thr_interrupt_ = false;  // a transmitter-empty interrupt is pending
   bool irq_level_ = false;
-  uint64_t transmitted_ = 0;
 };
 
 }  // namespace rondo_kvm

@@ -135,7 +135,6 @@ class Vm final : public VcpuHost {
   CpuidTable cpuid_;  // empty when the kernel gives none
   const bool linux_;
   LinuxBoot boot_;
-  std::string kernel_pit_missing_;  // why KVM made no PIT (then pit_stub_ answers its ports)
 
   // Port devices, on bus_ (every vCPU thread is joined before they go).
   PortBus bus_;
