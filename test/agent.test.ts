@@ -18,6 +18,19 @@ import {
 const SCHEMAS = [{ name: 'a', match: {}, maxSeries: 64, tiers: [{ interval: '1s', retention: '10m' }, { interval: '10s', retention: '1h' }] }];
 const silent = () => {};
 
+/** A collector that throws every time it is called, and counts its calls. */
+function brokenCollector(): Collector & { calls: number } {
+  const c = {
+    name: 'broken',
+    calls: 0,
+    collect(): void {
+      c.calls++;
+      throw new Error('sensor unplugged');
+    },
+  };
+  return c;
+}
+
 /** Seconds (interval starts) from the one holding `from` to the one holding `to`. */
 function secondsBetween(from: number, to: number): number[] {
   const out: number[] = [];
@@ -185,24 +198,17 @@ describe('Agent', () => {
   it('a failing collector is counted, reported and recorded; the others and the host go on', async () => {
     const dir = tempDir();
     const reported: string[] = [];
-    let calls = 0;
-    const broken: Collector = {
-      name: 'broken',
-      collect() {
-        calls++;
-        throw new Error('sensor unplugged');
-      },
-    };
+    const broken = brokenCollector();
     const fine: Collector = { name: 'fine', collect: (ctx) => ctx.record('fine_value', {}, 42) };
     const agent = await Agent.start({ dir, schemas: SCHEMAS, collectors: [broken, fine], onError: (s, e) => reported.push(`${s}: ${(e as Error).message}`) });
     await agent.tick();
     await agent.stop();
-    expect(calls).toBeGreaterThanOrEqual(3);
-    expect(agent.stats.errors).toBe(calls);
+    expect(broken.calls).toBeGreaterThanOrEqual(3);
+    expect(agent.stats.errors).toBe(broken.calls);
     expect(reported[0]).toBe('collector broken: sensor unplugged');
     const store = Store.openReadOnly(dir);
     expect(store.lastPoint(store.find('fine_value')!)![1]).toBe(42);
-    expect(store.lastPoint(store.find('rondo_agent_errors_total', { source: 'collector' })!)![1]).toBe(calls);
+    expect(store.lastPoint(store.find('rondo_agent_errors_total', { source: 'collector' })!)![1]).toBe(broken.calls);
     store.close();
   });
 
@@ -210,14 +216,7 @@ describe('Agent', () => {
     const down = await startFaultServer({ status: 500 });
     try {
       const dir = tempDir();
-      let calls = 0;
-      const broken: Collector = {
-        name: 'broken',
-        collect() {
-          calls++;
-          throw new Error('sensor unplugged');
-        },
-      };
+      const broken = brokenCollector();
       const agent = await Agent.start({
         dir,
         schemas: SCHEMAS,
@@ -228,9 +227,9 @@ describe('Agent', () => {
       for (let i = 0; i < 3; i++) await agent.tick();
       await agent.stop(); // a last tick, and the last push, which fails
       expect(agent.stats.pushErrors).toBe(1);
-      expect(agent.stats.errors).toBe(calls + 1);
+      expect(agent.stats.errors).toBe(broken.calls + 1);
       const store = Store.openReadOnly(dir);
-      expect(store.lastPoint(store.find('rondo_agent_errors_total', { source: 'collector' })!)![1]).toBe(calls);
+      expect(store.lastPoint(store.find('rondo_agent_errors_total', { source: 'collector' })!)![1]).toBe(broken.calls);
       expect(store.lastPoint(store.find('rondo_agent_errors_total', { source: 'push' })!)![1]).toBe(1);
       store.close();
     } finally {
