@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "kvm/boot_layout.h"
 #include "kvm/bzimage.h"
@@ -89,8 +90,11 @@ LinuxBoot LoadLinux(const GuestMemory& memory, const LinuxBootConfig& config) {
   b.initrd_bytes = initrd.size();
   const bool elf = kernel.size() >= 4 && std::memcmp(kernel.data(), "\x7f" "ELF", 4) == 0;
   uint64_t cmdline_max = kCmdlineMax;
+  // Parsed once: the checks below use it, and so does the load after them.
+  std::optional<ElfKernel> elf_kernel;
+  std::optional<BzImage> bz_kernel;
   if (elf) {
-    const ElfKernel k = ParseElfKernel(kernel.data(), kernel.size(), kname);
+    const ElfKernel& k = elf_kernel.emplace(ParseElfKernel(kernel.data(), kernel.size(), kname));
     b.format = KernelFormat::kElfPvh;
     b.mode = EntryMode::kProtected32;
     b.entry = k.pvh_entry;
@@ -102,7 +106,7 @@ LinuxBoot LoadLinux(const GuestMemory& memory, const LinuxBootConfig& config) {
     memory.Check(k.lowest, k.highest - k.lowest, "the kernel");
     if (!initrd.empty()) b.initrd_addr = PlaceInitrd(memory, k.highest, ~uint64_t{0}, initrd.size());
   } else {
-    const BzImage k = ParseBzImage(kernel.data(), kernel.size(), kname);
+    const BzImage& k = bz_kernel.emplace(ParseBzImage(kernel.data(), kernel.size(), kname));
     b.format = KernelFormat::kBzImage;
     b.mode = EntryMode::kLong64;
     b.entry = kBzImageLoad + 0x200;
@@ -122,11 +126,10 @@ LinuxBoot LoadLinux(const GuestMemory& memory, const LinuxBootConfig& config) {
   if (!initrd.empty()) memory.Write(b.initrd_addr, initrd.data(), initrd.size(), "the initrd");
   WriteBootGdt(memory);
   if (elf) {
-    LoadElfKernel(ParseElfKernel(kernel.data(), kernel.size(), kname), kernel.data(), memory);
+    LoadElfKernel(*elf_kernel, kernel.data(), memory);
     b.boot_info = WritePvhStartInfo(memory, b.e820, kCmdline, b.initrd_addr, b.initrd_bytes);
   } else {
-    const BzImage k = ParseBzImage(kernel.data(), kernel.size(), kname);
-    b.boot_info = LoadBzImage(k, kernel.data(), memory, b.e820, kCmdline, b.initrd_addr, b.initrd_bytes);
+    b.boot_info = LoadBzImage(*bz_kernel, kernel.data(), memory, b.e820, kCmdline, b.initrd_addr, b.initrd_bytes);
     WriteIdentityMap(memory);
   }
   return b;
