@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../src/index';
 import { ensureBuilt } from './fixtures/build';
 import { tempDir } from './helpers';
-import { runFixture, type Child } from './fixtures/child';
+import { runFixture, type Child, type ReaderSummary } from './fixtures/child';
 
 const SECONDS = Number(process.env.RONDO_LOAD_SECONDS ?? 12);
 const THREADS = 16;
@@ -28,15 +28,6 @@ interface WriterResult {
   js: { ok: number; errors: number; firstError: string | null };
   consolidations: number;
 }
-interface ReaderSummary {
-  queries: number;
-  rowsChecked: number;
-  cellsChecked: number;
-  violations: number;
-  examples: unknown[];
-  readOnly: boolean;
-}
-
 function lowPriority(child: Child): void {
   try {
     os.setPriority(child.proc.pid!, 10);

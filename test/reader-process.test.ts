@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReadOnlyError, Store, type SeriesHandle } from '../src/index';
 import { ensureBuilt, freshDir, removeDir } from './fixtures/build';
-import { runFixture } from './fixtures/child';
+import { runFixture, type ReaderSummary } from './fixtures/child';
 
 const dirs: string[] = [];
 beforeAll(() => {
@@ -20,15 +20,6 @@ function newDir(): string {
   const d = freshDir();
   dirs.push(d);
   return d;
-}
-
-interface ReaderSummary {
-  queries: number;
-  rowsChecked: number;
-  cellsChecked: number;
-  violations: number;
-  examples: unknown[];
-  readOnly: boolean;
 }
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
