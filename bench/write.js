@@ -10,7 +10,7 @@ const path = require('node:path');
 const client = require('prom-client');
 const { StatsD } = require('hot-shots');
 const { Store } = require('../dist/src');
-const { addon } = require('../dist/src/native');
+const { addon } = require('../dist/src/store/native');
 const { Samples, timeChunks, interleave, nowNs, sleep } = require('./lib/harness');
 const { buildStoreLoop, runStoreLoop } = require('./lib/native-loop');
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // rondo-vmm: the demo VMM. Boots the built-in micro-guest or a Linux kernel on KVM with the rondo
 // agent embedded.
-import { errorLine, flag, parseArgs, UsageError, type ParsedArgs } from '../src/cli/common';
+import { errorLine, flag, parseArgs, UsageError, type ParsedArgs } from './args';
 import { parseDuration, ConfigError } from '../src/index';
 import { formatReport, freshStoreDir, runVm } from './vmm';
-import { LINUX_DEFAULT_CMDLINE } from '../src/kvm';
+import { LINUX_DEFAULT_CMDLINE } from '../src/kvm/index';
 import { captureTable, formatCaptureTable } from './capture';
 import { formatFleet, runFleet } from './fleet';
 
@@ -208,7 +208,7 @@ if (require.main === module) {
       process.exitCode = code;
     },
     (e: unknown) => {
-      process.stderr.write(`${errorLine(e).replace(/^rondo:/, 'rondo-vmm:')}\n`);
+      process.stderr.write(`${errorLine(e)}\n`);
       process.exitCode = e instanceof UsageError || e instanceof ConfigError ? 2 : 1;
     },
   );

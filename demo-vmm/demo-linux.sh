@@ -15,9 +15,9 @@ node dist/demo-vmm/cli.js run --kernel "$out/vmlinux" --initrd "$out/initramfs.c
 echo
 echo "vCPU 0's exits per second, as recorded (rondo query vm-metrics '...' --rate --tier 0 --format chart):"
 echo
-node dist/src/cli.js query vm-metrics 'vmm_vcpu_exits_total{vcpu="0",reason=~"io_in|io_out"}' \
+node dist/src/cli/main.js query vm-metrics 'vmm_vcpu_exits_total{vcpu="0",reason=~"io_in|io_out"}' \
   --rate --tier 0 --start -90s --end now --format chart
-node dist/src/cli.js query vm-metrics 'kvm_vcpu_exits{vcpu="0"}' --rate --tier 0 --start -90s --end now --format chart
+node dist/src/cli/main.js query vm-metrics 'kvm_vcpu_exits{vcpu="0"}' --rate --tier 0 --start -90s --end now --format chart
 # Exit 1 from the run means the guest ended in error (here: the emulated KVM's internal error,
 # reported above); the demo itself went fine.
 exit 0

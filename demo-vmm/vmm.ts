@@ -3,24 +3,20 @@
 // the end.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Agent, Store, formatSeries, processCollector, type PushSummary, type SchemaOptions } from '../src/index';
 import {
-  Agent,
   KVM_EXIT_REASONS,
   KvmVm,
-  Store,
-  formatSeries,
+  LINUX_DEFAULT_CMDLINE,
   kvmCollector,
-  processCollector,
   type KvmEndDetails,
   type KvmEndReason,
   type KvmExitReason,
   type KvmGuest,
   type KvmGuestReport,
+  type KvmLinuxBoot,
   type KvmStatDescriptors,
-  type PushSummary,
-  type SchemaOptions,
-} from '../src/index';
-import { LINUX_DEFAULT_CMDLINE, type KvmLinuxBoot } from '../src/kvm';
+} from '../src/kvm/index';
 
 export interface RunOptions {
   /**

@@ -2,7 +2,7 @@
 # Builds the addon once with AddressSanitizer and runs the hostile-file fuzz suite and the core
 # store tests against it (docs/reliability.md). The normal build in build/Release is left alone:
 # the instrumented one is built in build-asan/ (binding.gyp's `asan` variable) and copied to
-# build/Asan/, which src/native.ts loads when RONDO_ADDON_BUILD=Asan.
+# build/Asan/, which src/store/native.ts loads when RONDO_ADDON_BUILD=Asan.
 #
 # Node itself is not built with ASan, so the ASan runtime is preloaded (LD_PRELOAD) into every
 # node process of the run (vitest, its workers, the fixtures they spawn). Leak checking is off:

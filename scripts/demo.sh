@@ -9,5 +9,5 @@ node dist/demo-vmm/cli.js run --duration 10s --store vm-metrics "$@"
 echo
 echo "vCPU 0's exits per second, as recorded (rondo query vm-metrics '...' --rate --tier 0 --format chart):"
 echo
-node dist/src/cli.js query vm-metrics 'vmm_vcpu_exits_total{vcpu="0",reason=~"io_in|io_out|mmio_read|mmio_write|hlt"}' \
+node dist/src/cli/main.js query vm-metrics 'vmm_vcpu_exits_total{vcpu="0",reason=~"io_in|io_out|mmio_read|mmio_write|hlt"}' \
   --rate --tier 0 --start -14s --end now --format chart

@@ -1,3 +1,5 @@
+import * as path from 'node:path';
+
 /**
  * Every error rondo throws on purpose is a RondoError. Each subclass names one kind of fault;
  * its message names the thing that was wrong and what to do about it.
@@ -89,4 +91,27 @@ export class ReadOnlyError extends RondoError {
 /** The operating system refused a file operation (disk full, permissions, I/O error). */
 export class StorageError extends RondoError {
   override name = 'StorageError';
+}
+
+/** The code a native error carries: RONDO_CORRUPT, RONDO_IO, RONDO_LOCKED, RONDO_ARG, RONDO_CLOSED (and the KVM addon's own). */
+export function nativeCode(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
+}
+
+/**
+ * Maps an error of the addon to rondo's named errors: the one place a native code becomes a class.
+ * `file` is the file the call was about; `lockedMessage` is what to say when it is locked.
+ */
+export function nativeError(e: unknown, file: string, lockedMessage?: (detail: string) => string): Error {
+  const code = nativeCode(e);
+  const msg = (e as Error).message;
+  if (code === 'RONDO_LOCKED')
+    return new StoreLockedError(lockedMessage !== undefined ? lockedMessage(msg) : `${file} is locked by another process (${msg})`);
+  if (code === 'RONDO_CORRUPT')
+    return new CorruptFileError(`${msg}; the file is damaged: restore the store from a backup, or move it aside and start a new one`);
+  if (code === 'RONDO_IO' && /ENOENT|No such file/.test(msg))
+    return new CorruptFileError(`${file} is missing; the store is incomplete: restore it from a backup`);
+  if (code === 'RONDO_IO' || (e as NodeJS.ErrnoException).syscall !== undefined)
+    return new StorageError(`${msg} (check free disk space and permissions of ${path.dirname(file)})`, { cause: e });
+  return e instanceof Error ? e : new Error(String(e));
 }

@@ -1,31 +1,89 @@
-export { Store, SeriesHandle, MIN_TIMESTAMP } from './store';
-export type { StoreOptions, RegisterOptions, StoreInfo, TierInfo, SeriesInfo, SelectResult, ConsolidateOptions } from './store';
-export type { QueryOptions, QueryResult, QuerySegment } from './query';
-export { MAX_QUERY_POINTS } from './query';
-export { AGGREGATIONS, DEFAULT_SCHEMAS, DEFAULT_TIERS, LIMITS } from './schema';
-export { SERIES_LIMITS } from './series';
-export type { Aggregation, SchemaOptions, TierOptions, SchemaSpec, TierSpec } from './schema';
-export type { Labels, SeriesKind } from './series';
+// The rondo package: the store, its export, the agent and their errors. The demo VMM's KVM
+// layer is the subpath `rondo/kvm`; the command line is the `rondo` bin.
+export {
+  Store,
+  SeriesHandle,
+  MIN_TIMESTAMP,
+  MAX_QUERY_POINTS,
+  counterRate,
+  AGGREGATIONS,
+  DEFAULT_SCHEMAS,
+  DEFAULT_TIERS,
+  LIMITS,
+  SERIES_LIMITS,
+  Exporter,
+} from './store';
+export type {
+  StoreOptions,
+  RegisterOptions,
+  StoreInfo,
+  TierInfo,
+  SeriesInfo,
+  SelectResult,
+  ConsolidateOptions,
+  QueryOptions,
+  QueryResult,
+  QuerySegment,
+  Aggregation,
+  SchemaOptions,
+  TierOptions,
+  SchemaSpec,
+  TierSpec,
+  Labels,
+  SeriesKind,
+  ExportBatch,
+  ExporterOptions,
+  NextOptions,
+  ExportPosition,
+  ExportSeries,
+} from './store';
 export { parseSelector, formatSeries, MAX_SELECTOR_LENGTH, MAX_REGEX_LENGTH } from './selector';
 export type { Selector, LabelMatcher, MatchOp } from './selector';
 export { parseDuration, formatDuration, MAX_DURATION_MS } from './duration';
 export type { Duration } from './duration';
-export { counterRate } from './rate';
-export * from './errors';
-export { Exporter } from './export/exporter';
-export type { ExportBatch, ExporterOptions, NextOptions, ExportPosition } from './export/exporter';
-export type { ExportSeries } from './export/types';
-export { collectRegistry, storeCollector } from './export/prom-client';
-export type { CollectRegistryOptions, CollectRegistryResult, CollectableRegistry, StoreCollector } from './export/prom-client';
-export { RemoteWriteClient, RemoteWriteError } from './export/remote-write';
-export type { RemoteWriteOptions, SendResult, RemoteWriteStats } from './export/remote-write';
-export { encodeWriteRequest, loadRemoteWriteProto, STALE_NAN_BITS } from './export/encode';
-export { pushExporter, exporterNameFor } from './export/push';
-export type { PushOptions, PushSummary, PushProgress } from './export/push';
-export { Agent } from './agent';
+export {
+  RondoError,
+  InvalidSeriesError,
+  InvalidValueError,
+  InvalidTimestampError,
+  LateWriteError,
+  SchemaMismatchError,
+  StoreLockedError,
+  CorruptFileError,
+  CapacityError,
+  ConfigError,
+  NotAStoreError,
+  InvalidSelectorError,
+  InvalidQueryError,
+  StoreClosedError,
+  ReadOnlyError,
+  StorageError,
+} from './errors';
+export {
+  pushTo,
+  pushExporter,
+  exporterNameFor,
+  RemoteWriteClient,
+  RemoteWriteError,
+  encodeWriteRequest,
+  loadRemoteWriteProto,
+  STALE_NAN_BITS,
+  collectRegistry,
+  registrySamples,
+  storeCollector,
+} from './export';
+export type {
+  PushOptions,
+  PushSummary,
+  PushProgress,
+  RemoteWriteOptions,
+  SendResult,
+  RemoteWriteStats,
+  RegistrySample,
+  CollectRegistryOptions,
+  CollectRegistryResult,
+  CollectableRegistry,
+  StoreCollector,
+} from './export';
+export { Agent, processCollector, promClientCollector } from './agent';
 export type { AgentOptions, AgentRemoteWrite, AgentStats, Collector, CollectContext } from './agent';
-export { processCollector } from './collectors/process';
-export { promClientCollector } from './collectors/prom-client';
-export { KvmVm, probeKvm, KvmUnavailableError, KvmError, KernelImageError, KVM_EXIT_REASONS, inspectKernel, prepareBoot, parseCpuidBit } from './kvm';
-export type { KvmVmOptions, KvmProbe, KvmVcpuCounters, KvmGuestReport, KvmEndReason, KvmEndDetails, KvmStats, KvmStatDescriptor, KvmStatDescriptors, KvmGuest, KvmExitReason, KvmLinuxBoot, KvmE820Entry, KernelInfo, PreparedBoot } from './kvm';
-export { kvmCollector, kvmStatSeriesName } from './collectors/kvm';

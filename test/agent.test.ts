@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Counter, Registry } from 'prom-client';
 import * as snappy from 'snappyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent, RemoteWriteError, Store, loadRemoteWriteProto, type Collector } from '../src/index';
+import { Agent, RemoteWriteError, Store, pushTo, loadRemoteWriteProto, type Collector } from '../src/index';
 import { ensureBuilt, ROOT } from './fixtures/build';
 import { tempDir } from './helpers';
 import {
@@ -179,7 +179,7 @@ describe('Agent', () => {
       expect(want.at(-1)![1]).toBe(n);
       // The cursor never moved: a push to a working receiver delivers all of it, and the stale marker stop() queued.
       expect(store.exporter('rw').committedSamples).toBe(0);
-      const s = await store.pushTo(up.url, { exporter: 'rw', until: Infinity, logger: silent });
+      const s = await pushTo(store, up.url, { exporter: 'rw', until: Infinity, logger: silent });
       expect(s.start).toBeLessThanOrEqual(want[0]![0]);
       // In the order sent: every sample in time order, and the stale marker after them all (a
       // receiver refuses samples older than a series' newest, the marker included).
@@ -263,7 +263,7 @@ describe('Agent', () => {
     const registry = new Registry();
     const c = new Counter({ name: 'launches_total', help: 'VMs launched', labelNames: ['image'], registers: [registry] });
     c.inc({ image: 'alpine' }, 3);
-    const { promClientCollector } = await import('../src/collectors/prom-client');
+    const { promClientCollector } = await import('../src/agent/index');
     const agent = await Agent.start({ dir, schemas: SCHEMAS, collectors: [promClientCollector(registry)], onError: silent });
     c.inc({ image: 'alpine' }, 2);
     await agent.stop();

@@ -9,7 +9,7 @@ import { uncompress } from 'snappyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWriteRequest, loadRemoteWriteProto, Store, type SeriesHandle } from '../src/index';
 import { compressSnappy } from '../src/export/snappy';
-import type { ExportSeries } from '../src/export/types';
+import type { ExportSeries } from '../src/store/export-series';
 import { ensureBuilt, freshDir, removeDir, ROOT } from './fixtures/build';
 import { alignedPast, tempDir } from './helpers';
 

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/errors';
-import { KernelImageError, KvmVm, inspectKernel, parseCpuidBit, prepareBoot, probeKvm } from '../src/kvm';
+import { KernelImageError, KvmVm, inspectKernel, parseCpuidBit, prepareBoot, probeKvm } from '../src/kvm/index';
 import { tempDir } from './helpers';
 
 const MiB = 1024 * 1024;

@@ -9,7 +9,7 @@ import type { BenchReport, BenchRow } from '../src/cli/bench';
 import { ensureBuilt, freshDir, removeDir, ROOT } from './fixtures/build';
 import { underTerminal } from './helpers';
 
-const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 let tmp = '';
 
 beforeAll(() => {

@@ -1,4 +1,4 @@
-// The rondo command, run for real (node dist/cli.js) against real stores in temp dirs: info,
+// The rondo command, run for real (node dist/src/cli/main.js) against real stores in temp dirs: info,
 // query in every format, push to a real Prometheus and to scripted servers, errors and exit
 // codes, and a query while another process writes the store.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,7 +14,7 @@ import { ensureBuilt, freshDir, removeDir, ROOT, FIXTURES } from './fixtures/bui
 import { alignedPast, tempDir, underTerminal, VMM_SCHEMA } from './helpers';
 import { ensureReceiversInstalled, getJson, startFaultServer, startPrometheus, type PrometheusReceiver } from './support/receivers';
 
-const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const T = 60_000; // per-test timeout
 
 interface Run {

@@ -8,7 +8,7 @@
 // one for the interval of its row, or NaN.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LateWriteError, Store, type SeriesHandle } from '../src/index';
-import { addon, type NativeSlab } from '../src/native';
+import { addon, type NativeSlab } from '../src/store/native';
 import { freshDir, removeDir } from './fixtures/build';
 
 let dir = '';

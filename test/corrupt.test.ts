@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CorruptFileError, Store } from '../src/index';
-import { readMetaFile, writeMetaFile } from '../src/metafile';
+import { readMetaFile, writeMetaFile } from '../src/store/metafile';
 import { alignedPast, tempDir, VMM_SCHEMA } from './helpers';
 
 function makeStore(): string {

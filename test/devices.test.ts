@@ -7,7 +7,7 @@
 // DTR/DSR (the 8250 probe read 0xa0, not 0x90), and the PIT stub ignored the latch command (a
 // count's two bytes came from the live counter at two moments and could tear).
 import { describe, expect, it } from 'vitest';
-import { addon, type NativePortBus } from '../src/native';
+import { addon, type NativePortBus } from '../src/store/native';
 
 const bus = (): NativePortBus => addon.kvmTesting.portBus();
 

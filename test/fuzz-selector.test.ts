@@ -1,4 +1,4 @@
-// Selector regexes are matched by rondo's linear-time matcher (src/selector.ts), not by V8's
+// Selector regexes are matched by rondo's linear-time matcher (src/selector/parse.ts), not by V8's
 // backtracking RegExp (docs/reliability.md, "Security"). This checks that the two agree on which
 // strings match: random regexes built from literals, `.`, classes, escapes, Unicode, groups,
 // alternation, every quantifier (lazy ones too), `^`, `$`, `\b`, `\B`, with and without (?i),

@@ -15,7 +15,7 @@ import {
   type KvmGuestReport,
   type KvmVcpuCounters,
   type KvmVmOptions,
-} from '../src/kvm';
+} from '../src/kvm/index';
 import { processCounts, vcpuThreads, type ProcessCounts } from './helpers';
 
 const probe = probeKvm();

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runVm, type RunReport } from '../demo-vmm/vmm';
 import { Store } from '../src/index';
-import { probeKvm } from '../src/kvm';
+import { probeKvm } from '../src/kvm/index';
 import { processCounts, tempDir, vcpuThreads, type ProcessCounts } from './helpers';
 
 const probe = probeKvm();

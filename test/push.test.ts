@@ -1,10 +1,10 @@
-// store.pushTo() against real receivers: every sample, label and timestamp arrives.
+// pushTo(store, ) against real receivers: every sample, label and timestamp arrives.
 import { spawn } from 'node:child_process';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { uncompress } from 'snappyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RemoteWriteError, Store, formatSeries, type Labels } from '../src/index';
+import { RemoteWriteError, Store, pushTo, formatSeries, type Labels } from '../src/index';
 import { loadRemoteWriteProto } from '../src/export/encode';
 import { ensureBuilt, FIXTURES } from './fixtures/build';
 import { alignedPast, tempDir } from './helpers';
@@ -79,7 +79,7 @@ describe('pushTo a real Prometheus', () => {
     const t0 = alignedPast(HOURS3 * 1000 + 120_000, 1000);
     const wants = fillStore(dir, t0, HOURS3, 'three_h');
     const store = Store.open(dir);
-    const summary = await store.pushTo(prom.url, { logger: quiet });
+    const summary = await pushTo(store, prom.url, { logger: quiet });
     const total = wants.reduce((a, w) => a + w.points.size, 0);
     expect(summary.samples).toBe(total);
     expect(summary.dropped).toBe(0);
@@ -107,7 +107,7 @@ describe('pushTo a real Prometheus', () => {
     const sent = store.find('rondo_remote_write_samples_sent_total', { exporter: summary.exporter })!;
     expect(store.lastPoint(sent)![1]).toBe(total);
     // Nothing left: a second push sends nothing.
-    expect((await store.pushTo(prom.url, { logger: quiet })).samples).toBeLessThan(20); // only the figures just recorded
+    expect((await pushTo(store, prom.url, { logger: quiet })).samples).toBeLessThan(20); // only the figures just recorded
     store.close();
   });
 
@@ -120,11 +120,11 @@ describe('pushTo a real Prometheus', () => {
     const fresh = await startPrometheus();
     try {
       const a = Store.open(recent);
-      expect((await a.pushTo(fresh.url, { logger: quiet })).dropped).toBe(0);
+      expect((await pushTo(a, fresh.url, { logger: quiet })).dropped).toBe(0);
       a.close();
       const logs: string[] = [];
       const b = Store.open(old);
-      const s = await b.pushTo(fresh.url, { logger: (_l, m) => logs.push(m) });
+      const s = await pushTo(b, fresh.url, { logger: (_l, m) => logs.push(m) });
       expect(s.dropped).toBe(oldWants.reduce((n, w) => n + w.points.size, 0));
       expect(s.samples).toBe(0);
       expect(logs.join('\n')).toMatch(/out of bounds/);
@@ -143,10 +143,10 @@ describe('pushTo a real Prometheus', () => {
     const ooo = await startPrometheus({ outOfOrderWindow: '4h' });
     try {
       const a = Store.open(recent);
-      await a.pushTo(ooo.url, { logger: quiet });
+      await pushTo(a, ooo.url, { logger: quiet });
       a.close();
       const b = Store.open(old);
-      const s = await b.pushTo(ooo.url, { logger: quiet });
+      const s = await pushTo(b, ooo.url, { logger: quiet });
       expect(s.dropped).toBe(0);
       b.close();
       for (const w of oldWants) expectSame(await promSamples(ooo.api, w, now - HOURS3 * 1000 + 599_000, 600), w.points);
@@ -162,10 +162,10 @@ describe('pushTo a real Prometheus', () => {
     const store = Store.open(dir);
     // Nothing listens on port 9 of loopback (discard): connection refused.
     await expect(
-      store.pushTo('http://127.0.0.1:9/api/v1/write', { exporter: 'later', maxRetries: 2, minBackoffMs: 1, maxBackoffMs: 5, logger: quiet }),
+      pushTo(store, 'http://127.0.0.1:9/api/v1/write', { exporter: 'later', maxRetries: 2, minBackoffMs: 1, maxBackoffMs: 5, logger: quiet }),
     ).rejects.toBeInstanceOf(RemoteWriteError);
     expect(store.exporter('later').committedSamples).toBe(0);
-    const s = await store.pushTo(prom.url, { exporter: 'later', logger: quiet });
+    const s = await pushTo(store, prom.url, { exporter: 'later', logger: quiet });
     expect(s.samples).toBe(wants.reduce((n, w) => n + w.points.size, 0));
     for (const w of wants) expectSame(await promSamples(prom.api, w, t0 + 299_000, 300), w.points);
     store.close();
@@ -219,7 +219,7 @@ describe('pushTo a real VictoriaMetrics', () => {
       const t0 = alignedPast(HOURS3 * 1000 + 120_000, 1000);
       const wants = fillStore(dir, t0, HOURS3, 'vm_three_h');
       const store = Store.open(dir);
-      const s = await store.pushTo(vm.url, { logger: quiet });
+      const s = await pushTo(store, vm.url, { logger: quiet });
       expect(s.samples).toBe(wants.reduce((n, w) => n + w.points.size, 0));
       store.close();
       await vm.flush();

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { InvalidQueryError } from '../src/errors';
-import { counterRate } from '../src/rate';
+import { counterRate } from '../src/store/rate';
 
 const T0 = 1_700_000_000_000;
 

@@ -19,7 +19,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Store, type SeriesHandle } from '../src/index';
-import { readMetaFile } from '../src/metafile';
+import { readMetaFile } from '../src/store/metafile';
 import { ensureBuilt } from './fixtures/build';
 import { tempDir } from './helpers';
 import { xorshift32 } from './fixtures/random';

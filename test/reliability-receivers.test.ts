@@ -8,9 +8,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { uncompress } from 'snappyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RemoteWriteError, Store, formatSeries, type PushSummary } from '../src/index';
+import { RemoteWriteError, Store, pushTo, formatSeries, type PushSummary } from '../src/index';
 import { loadRemoteWriteProto } from '../src/export/encode';
-import { readMetaFile } from '../src/metafile';
+import { readMetaFile } from '../src/store/metafile';
 import { ensureBuilt } from './fixtures/build';
 import { tempDir } from './helpers';
 import { xorshift32 } from './fixtures/random';
@@ -134,7 +134,7 @@ describe(`a real Prometheus killed with SIGKILL in the middle of a push (seed ${
     const killAfter = 10 + Math.floor(xorshift32(SEED)() * 20);
     let killed: Promise<void> | undefined;
     let downFor = 0;
-    const summary: PushSummary = await store.pushTo(prom.url, {
+    const summary: PushSummary = await pushTo(store, prom.url, {
       maxSamplesPerSend: BATCH,
       maxRetries: 60,
       minBackoffMs: 20,
@@ -191,7 +191,7 @@ describe(`receivers that fail (seed ${SEED})`, () => {
       i % 4 === 1 ? { reply: { hang: true }, store: true } : i % 4 === 3 ? { reply: { hang: true }, store: false } : { reply: { status: 204 }, store: true },
     );
     const store = Store.open(dir);
-    const s = await store.pushTo(rx.server.url, { maxSamplesPerSend: BATCH, timeoutMs: 400, minBackoffMs: 1, maxBackoffMs: 10, logger: quiet });
+    const s = await pushTo(store, rx.server.url, { maxSamplesPerSend: BATCH, timeoutMs: 400, minBackoffMs: 1, maxBackoffMs: 10, logger: quiet });
     store.close();
     expectAllThere(rx.values, want);
     const hung = rx.log.filter((l) => l.status === 'hang');
@@ -222,11 +222,11 @@ describe(`receivers that fail (seed ${SEED})`, () => {
     });
     const store = Store.open(dir);
     const options = { maxSamplesPerSend: BATCH, minBackoffMs: 1, maxBackoffMs: 5, logger: quiet };
-    const failed = await store.pushTo(rx.server.url, { ...options, maxRetries: 3 }).catch((e: unknown) => e);
+    const failed = await pushTo(store, rx.server.url, { ...options, maxRetries: 3 }).catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(RemoteWriteError);
     expect(store.exporter('rw_127.0.0.1_' + new URL(rx.server.url).port + '_api_v1_write').committedSamples).toBe(0);
     outage = false;
-    const s = await store.pushTo(rx.server.url, { ...options, maxRetries: 200 });
+    const s = await pushTo(store, rx.server.url, { ...options, maxRetries: 200 });
     store.close();
     expectAllThere(rx.values, want);
     expect(rx.duplicates()).toBe(0);
@@ -254,7 +254,7 @@ describe(`receivers that fail (seed ${SEED})`, () => {
     let up = true;
     const rx = await recordingReceiver(() => (up ? { reply: { status: 204 }, store: true } : { reply: { status: 503 }, store: false }));
     const push = (maxRetries: number) =>
-      store.pushTo(rx.server.url, { exporter: 'away', until: t0 + 100_000 * 1000, maxRetries, minBackoffMs: 1, maxBackoffMs: 2, logger: quiet });
+      pushTo(store, rx.server.url, { exporter: 'away', until: t0 + 100_000 * 1000, maxRetries, minBackoffMs: 1, maxBackoffMs: 2, logger: quiet });
     record(0, 30);
     expect((await push(0)).samples).toBe(120);
     up = false;
@@ -309,7 +309,7 @@ describe(`the pushing process killed with SIGKILL in the middle of a push, round
     // The last run's data goes out from this process, then everything is compared.
     const store = Store.open(dir);
     const head = store.info().schemas[0]!.tiers[0]!.newest!;
-    const last = await store.pushTo(rx.server.url, { exporter: 'loop', maxSamplesPerSend: BATCH, until: head + 1000, logger: quiet });
+    const last = await pushTo(store, rx.server.url, { exporter: 'loop', maxSamplesPerSend: BATCH, until: head + 1000, logger: quiet });
     const want = new Map<string, number>();
     for (const h of store.series()) {
       const r = store.query(h, { start: startMs, end: head, tier: 0 });
@@ -387,7 +387,7 @@ describe('a default Prometheus, the pusher killed after its last batch of a push
         want.set(`${formatSeries('rr_value', { col: String(c) })}@${ts}`, (ts / 1000) * 1000 + c);
       }
     }
-    const s = await store.pushTo(prom.url, { exporter: 'killme', logger: quiet });
+    const s = await pushTo(store, prom.url, { exporter: 'killme', logger: quiet });
     store.close();
     const got = new Map<string, number>();
     for (let c = 0; c < 5; c++) {

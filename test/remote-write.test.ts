@@ -8,8 +8,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/errors';
 import { loadRemoteWriteProto } from '../src/export/encode';
 import { RemoteWriteClient, RemoteWriteError, type RemoteWriteOptions } from '../src/export/remote-write';
-import type { ExportSeries } from '../src/export/types';
-import { Store } from '../src/store';
+import { pushTo } from '../src/export/index';
+import type { ExportSeries } from '../src/store/export-series';
+import { Store } from '../src/store/index';
 import { alignedPast, tempDir } from './helpers';
 import {
   ensureReceiversInstalled,
@@ -402,13 +403,13 @@ describe('store.pushTo own figures', () => {
     const opts = { maxSamplesPerSend: BATCH, minBackoffMs: 1, maxBackoffMs: 5, logger: quiet, until };
 
     const before = Date.now();
-    const ok = await store.pushTo(flaky.url, { ...opts, exporter: 'flaky' });
+    const ok = await pushTo(store, flaky.url, { ...opts, exporter: 'flaky' });
     const after = Date.now();
     const batches = Math.ceil(samples / BATCH);
     expect(ok).toMatchObject({ exporter: 'flaky', samples, batches, retries: 2 * BATCH, dropped: 0 });
     expect(flaky.requests).toHaveLength(2 + batches);
 
-    const refused = await store.pushTo(refusing.url, { ...opts, exporter: 'refused' });
+    const refused = await pushTo(store, refusing.url, { ...opts, exporter: 'refused' });
     expect(refused).toMatchObject({ exporter: 'refused', samples: 0, batches, retries: 0, dropped: samples });
     expect(refusing.requests).toHaveLength(batches); // 400 is not retried
 
@@ -441,13 +442,13 @@ describe('store.pushTo own figures', () => {
     const opts = { exporter: 'totals', maxSamplesPerSend: BATCH, maxRetries: 1, minBackoffMs: 1, maxBackoffMs: 5, logger: quiet, until };
 
     // Each failing push tries its first batch twice, then rejects; the cursor stays.
-    for (let i = 0; i < 2; i++) await expect(store.pushTo(down.url, opts)).rejects.toBeInstanceOf(RemoteWriteError);
+    for (let i = 0; i < 2; i++) await expect(pushTo(store, down.url, opts)).rejects.toBeInstanceOf(RemoteWriteError);
     expect(down.requests).toHaveLength(4);
     expect(figures(store, 'totals')).toEqual({ sent: 0, failed: 2 * BATCH, retried: 2 * BATCH, dropped: 0 });
     expect(store.find('rondo_remote_write_last_success_timestamp_seconds', { exporter: 'totals' })).toBeUndefined();
 
     const before = Date.now();
-    const s = await store.pushTo(up.url, opts);
+    const s = await pushTo(store, up.url, opts);
     expect(s).toMatchObject({ samples, retries: 0, dropped: 0 });
     expect(figures(store, 'totals')).toEqual({ sent: samples, failed: 2 * BATCH, retried: 2 * BATCH, dropped: 0 });
     const success = store.lastPoint(store.find('rondo_remote_write_last_success_timestamp_seconds', { exporter: 'totals' })!)![1];

@@ -412,7 +412,7 @@ describe('remote-write credentials never show', () => {
     expect(r.stderr).toMatch(/HTTP 500/); // it did report the failure...
     expect(r.stderr).toMatch(/denied/); // ...with the receiver's words...
     expect(server.requests.some((q) => q.headers.authorization === `Bearer ${TOKEN}`)).toBe(true);
-    const info = await node([path.join(DIST, 'cli.js'), 'info', dir, '--format', 'json']);
+    const info = await node([path.join(DIST, 'cli', 'main.js'), 'info', dir, '--format', 'json']);
     expect(info.status, info.stderr).toBe(0);
     const files: string[] = [];
     const walk = (p: string) => {
@@ -435,7 +435,7 @@ describe('remote-write credentials never show', () => {
     fs.writeFileSync(path.join(secrets, 'token'), TOKEN);
     fs.writeFileSync(path.join(secrets, 'basic'), `hv-01:${PASSWORD}\n`);
     for (const auth of [['--bearer-token-file', path.join(secrets, 'token')], ['--basic-auth-file', path.join(secrets, 'basic')]]) {
-      const r = await node([path.join(DIST, 'cli.js'), 'push', store, '--url', `${server.url}?api_key=${QUERY_KEY}`, ...auth, '--verbose']);
+      const r = await node([path.join(DIST, 'cli', 'main.js'), 'push', store, '--url', `${server.url}?api_key=${QUERY_KEY}`, ...auth, '--verbose']);
       expect(`${r.stdout}${r.stderr}`).toMatch(/denied|refused|dropped/);
       expect(leaks(`${r.stdout}\n${r.stderr}`)).toEqual([]);
     }

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { InvalidSelectorError } from '../src/errors';
-import { parseSelector, formatSeries } from '../src/selector';
+import { parseSelector, formatSeries } from '../src/selector/index';
 
 /** Parses `text`, expecting an InvalidSelectorError, and returns it. */
 function errorOf(text: string): InvalidSelectorError {

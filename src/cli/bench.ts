@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { addon, type NativeSlab } from '../native';
+import { addon, type NativeSlab } from '../store/native';
 import { Store, type SeriesHandle } from '../store';
 import { flag, parseArgs, UsageError } from './common';
 

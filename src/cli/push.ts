@@ -3,8 +3,7 @@
 import * as fs from 'node:fs';
 import { Store } from '../store';
 import { ConfigError } from '../errors';
-import { RemoteWriteClient, RemoteWriteError } from '../export/remote-write';
-import { exporterNameFor, type PushOptions, type PushProgress, type PushSummary } from '../export/push';
+import { pushTo, RemoteWriteClient, RemoteWriteError, exporterNameFor, type PushOptions, type PushProgress, type PushSummary } from '../export';
 import { formatDuration } from '../duration';
 import { flag, parseArgs, UsageError } from './common';
 import { formatCompact, formatCount, formatTime, writeOut } from './format';
@@ -126,7 +125,7 @@ export async function pushCommand(argv: readonly string[]): Promise<number> {
       progress?.update(p);
     };
     try {
-      summary = await store.pushTo(url, options);
+      summary = await pushTo(store, url, options);
     } catch (e) {
       if (e instanceof ConfigError) throw new UsageError(`rondo push: ${e.message.split('\n')[0]}`);
       if (e instanceof RemoteWriteError) {

@@ -10,7 +10,7 @@ import { PACKAGE_ROOT } from '../package-root';
 import { util, Writer } from 'protobufjs/minimal';
 import type { Root } from 'protobufjs';
 import { InvalidTimestampError, InvalidValueError } from '../errors';
-import type { ExportSeries } from './types';
+import type { ExportSeries } from '../store';
 
 // Field tags: (field number << 3) | wire type. Wire types: 0 varint, 1 fixed64, 2 length-delimited.
 const TAG_WRITE_REQUEST_TIMESERIES = (1 << 3) | 2;

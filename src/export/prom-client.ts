@@ -2,8 +2,7 @@
 // values as prom-client metrics for a /metrics scrape.
 import { Registry, type RegistryContentType } from 'prom-client';
 import { CapacityError, InvalidSeriesError, InvalidTimestampError, ReadOnlyError, StoreClosedError } from '../errors';
-import { validateSeries, type SeriesKind } from '../series';
-import { MIN_TIMESTAMP, SeriesHandle, Store } from '../store';
+import { MIN_TIMESTAMP, SeriesHandle, Store, validateSeries, type SeriesKind } from '../store';
 
 export interface CollectRegistryOptions {
   /** Timestamp of every recorded point, ms since the epoch. Default Date.now(). */
@@ -102,20 +101,103 @@ export async function collectRegistry(
       throw new InvalidSeriesError(`collectRegistry options.labels are not valid: ${(e as Error).message}`);
     }
   }
-  const extraKeys = Object.keys(extra);
   const onError = options.onError;
   assertWritable(store);
 
   const metrics = (await registry.getMetricsAsJSON()) as unknown as JsonMetric[];
   assertWritable(store);
 
-  const openMetrics = typeof registry.contentType === 'string' && registry.contentType.startsWith('application/openmetrics-text');
   const cache = cacheOf(store);
   const gen = ++cache.gen;
   const handles: SeriesHandle[] = [];
   const values: number[] = [];
   let skipped = 0;
+  const notFinite = forEachSample(metrics, openMetricsOf(registry), extra, (name, merged, kind, value) => {
+    const keys = Object.keys(merged).sort();
+    let key = `${kind} ${name}{`;
+    for (const k of keys) key += `${k}=${JSON.stringify(merged[k])},`;
 
+    let h = cache.entries.get(key);
+    if (h === undefined) {
+      try {
+        h = store.register(name, merged, { kind });
+      } catch (e) {
+        if (!(e instanceof InvalidSeriesError || e instanceof CapacityError)) throw e;
+        if (cache.failures >= MAX_REMEMBERED_FAILURES) {
+          for (const [k, x] of cache.entries) if (x === null) cache.entries.delete(k);
+          cache.failures = 0;
+        }
+        cache.entries.set(key, null);
+        cache.failures++;
+        skipped++;
+        onError?.(e);
+        return;
+      }
+      cache.entries.set(key, h);
+    }
+    if (h === null) {
+      skipped++;
+      return;
+    }
+    if (cache.mark[h.id] === gen) {
+      // Two samples map to one series (e.g. a label with an empty value): the later one wins.
+      values[cache.slot[h.id] as number] = value;
+      skipped++;
+      return;
+    }
+    cache.mark[h.id] = gen;
+    cache.slot[h.id] = handles.length;
+    handles.push(h);
+    values.push(value);
+  });
+  skipped += notFinite;
+  if (handles.length > 0) store.recordBatch(ts, handles, values);
+  return { recorded: handles.length, skipped };
+}
+
+/** One sample of a prom-client registry as rondo stores it. */
+export interface RegistrySample {
+  name: string;
+  labels: Record<string, string>;
+  kind: SeriesKind;
+  value: number;
+}
+
+/**
+ * Every sample of a prom-client Registry, named and typed as collectRegistry() records them
+ * (without the store): for collectors that record through their own path, as an agent's do.
+ * `labels` are added to every sample, a metric's own non-empty label winning. `skipped` counts the samples whose value is not finite.
+ */
+export async function registrySamples(
+  registry: CollectableRegistry,
+  labels: Readonly<Record<string, string>> = {},
+): Promise<{ samples: RegistrySample[]; skipped: number }> {
+  const metrics = (await registry.getMetricsAsJSON()) as unknown as JsonMetric[];
+  const samples: RegistrySample[] = [];
+  const skipped = forEachSample(metrics, openMetricsOf(registry), labels, (name, labels, kind, value) => {
+    samples.push({ name, labels, kind, value });
+  });
+  return { samples, skipped };
+}
+
+function openMetricsOf(registry: CollectableRegistry): boolean {
+  return typeof registry.contentType === 'string' && registry.contentType.startsWith('application/openmetrics-text');
+}
+
+/**
+ * Walks a registry's metrics: counters and gauges as they are; histograms as
+ * `<name>_bucket{le="…"}`, `<name>_sum` and `<name>_count` counters; summaries as
+ * `<name>{quantile="…"}` gauges and `<name>_sum`, `<name>_count` counters. `extra` labels are
+ * added, a metric's own non-empty label winning. Returns the samples skipped as not finite.
+ */
+function forEachSample(
+  metrics: readonly JsonMetric[],
+  openMetrics: boolean,
+  extra: Readonly<Record<string, string>>,
+  fn: (name: string, labels: Record<string, string>, kind: SeriesKind, value: number) => void,
+): number {
+  const extraKeys = Object.keys(extra);
+  let skipped = 0;
   for (const m of metrics) {
     if (m === null || typeof m !== 'object' || !Array.isArray(m.values)) continue;
     const type = String(m.type);
@@ -130,11 +212,8 @@ export async function collectRegistry(
         continue;
       }
       const name = type === 'counter' || typeof v.metricName !== 'string' ? base : v.metricName;
-      const kind = kindOf(type, base, name);
-
-      // Merge labels: the metric's own (non-empty) labels win over the extra ones.
       const merged: Record<string, string> = {};
-      for (const k of extraKeys) merged[k] = extra[k]!;
+      for (const k of extraKeys) merged[k] = extra[k] as string;
       const own = v.labels;
       if (own !== null && typeof own === 'object') {
         for (const k of Object.keys(own)) {
@@ -143,46 +222,10 @@ export async function collectRegistry(
           merged[k] = s;
         }
       }
-      const keys = Object.keys(merged).sort();
-      let key = `${kind} ${name}{`;
-      for (const k of keys) key += `${k}=${JSON.stringify(merged[k])},`;
-
-      let h = cache.entries.get(key);
-      if (h === undefined) {
-        try {
-          h = store.register(name, merged, { kind });
-        } catch (e) {
-          if (!(e instanceof InvalidSeriesError || e instanceof CapacityError)) throw e;
-          if (cache.failures >= MAX_REMEMBERED_FAILURES) {
-            for (const [k, x] of cache.entries) if (x === null) cache.entries.delete(k);
-            cache.failures = 0;
-          }
-          cache.entries.set(key, null);
-          cache.failures++;
-          skipped++;
-          onError?.(e);
-          continue;
-        }
-        cache.entries.set(key, h);
-      }
-      if (h === null) {
-        skipped++;
-        continue;
-      }
-      if (cache.mark[h.id] === gen) {
-        // Two samples map to one series (e.g. a label with an empty value): the later one wins.
-        values[cache.slot[h.id]!] = value;
-        skipped++;
-        continue;
-      }
-      cache.mark[h.id] = gen;
-      cache.slot[h.id] = handles.length;
-      handles.push(h);
-      values.push(value);
+      fn(name, merged, kindOf(type, base, name), value);
     }
   }
-  if (handles.length > 0) store.recordBatch(ts, handles, values);
-  return { recorded: handles.length, skipped };
+  return skipped;
 }
 
 function assertWritable(store: Store): void {

@@ -1,8 +1,7 @@
 // Draining an exporter to a remote-write receiver: batch, send, commit only what was accepted.
-// store.pushTo() and the agent's periodic push both run pushExporter().
-import type { Exporter } from './exporter';
+// pushTo() and the agent's periodic push both run pushExporter().
+import type { Exporter, Labels, SeriesKind, Store } from '../store';
 import { RemoteWriteClient, type RemoteWriteOptions } from './remote-write';
-import type { Labels, SeriesKind } from '../series';
 
 export interface PushOptions extends Omit<RemoteWriteOptions, 'url'> {
   /** The exporter (cursor) to drain. Default: one named after the URL's host, port and path. */
@@ -43,6 +42,27 @@ export interface PushSummary {
 
 /** What pushExporter needs to record its own figures (writable stores do, read-only ones skip). */
 export type RecordOwn = (name: string, labels: Labels, kind: SeriesKind, value: number, add?: boolean) => void;
+
+/**
+ * Drains a store's exporter to a Prometheus remote-write receiver once and resolves with a
+ * summary. Each batch is committed only after the receiver accepted it (or refused it for good
+ * with a 4xx: dropped and counted); if retries run out the promise rejects with RemoteWriteError
+ * and the next push starts from the first batch not accepted.
+ */
+export async function pushTo(store: Store, url: string, options: PushOptions = {}): Promise<PushSummary> {
+  const { exporter: exporterName, tier, until, onProgress, ...clientOptions } = options;
+  const client = new RemoteWriteClient({ ...clientOptions, url });
+  try {
+    const exporter = store.exporter(exporterName ?? exporterNameFor(url), tier === undefined ? {} : { tier });
+    return await pushExporter(exporter, client, {
+      ...(until === undefined ? {} : { until }),
+      ...(onProgress === undefined ? {} : { onProgress }),
+      recordOwn: (name, labels, kind, value, add) => exporter.recordFigure(name, labels, kind, value, add),
+    });
+  } finally {
+    client.close();
+  }
+}
 
 /**
  * Sends batches from the exporter until it has nothing left, committing each accepted (or

@@ -8,10 +8,10 @@ import { PACKAGE_ROOT } from '../package-root';
 import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import { ConfigError, InvalidSeriesError, RondoError } from '../errors';
-import { validateSeries } from '../series';
+import { validateSeries } from '../store';
 import { countSamples, encodeWriteRequest } from './encode';
 import { compressSnappy } from './snappy';
-import type { ExportSeries } from './types';
+import type { ExportSeries } from '../store';
 
 export interface RemoteWriteOptions {
   /** http(s)://host:port/api/v1/write. Must not hold credentials: use bearerToken or basicAuth. */

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { CorruptFileError } from './errors';
+import { CorruptFileError } from '../errors';
 
 export const META_VERSION = 1;
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // The rondo command: one module per subcommand under src/cli/.
-import { errorLine, UsageError } from './cli/common';
-import { INFO_HELP, infoCommand } from './cli/info';
-import { BENCH_HELP, benchCommand } from './cli/bench';
-import { QUERY_HELP, queryCommand } from './cli/query';
-import { PUSH_HELP, pushCommand } from './cli/push';
+import { errorLine, UsageError } from './common';
+import { INFO_HELP, infoCommand } from './info';
+import { BENCH_HELP, benchCommand } from './bench';
+import { QUERY_HELP, queryCommand } from './query';
+import { PUSH_HELP, pushCommand } from './push';
 
 interface Command {
   /** One line for rondo --help. */

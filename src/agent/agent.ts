@@ -3,33 +3,13 @@
 // tick and a last push, so the final second of a short-lived VM is kept. It never throws into the
 // host's event loop: failures are counted, reported and recorded as the agent's own series.
 import * as http from 'node:http';
-import { Store, type SeriesHandle, type StoreOptions } from './store';
-import type { SchemaOptions } from './schema';
-import { type Labels, type SeriesKind } from './series';
-import { formatSeries } from './selector';
-import { ConfigError } from './errors';
-import { parseDuration, type Duration } from './duration';
-import { RemoteWriteClient, type RemoteWriteOptions } from './export/remote-write';
-import { pushExporter, exporterNameFor, type PushSummary } from './export/push';
-import type { Exporter } from './export/exporter';
+import { Store, type Exporter, type Labels, type SchemaOptions, type SeriesHandle, type SeriesKind, type StoreOptions } from '../store';
+import { formatSeries } from '../selector';
+import { ConfigError } from '../errors';
+import { parseDuration, type Duration } from '../duration';
+import { RemoteWriteClient, pushExporter, exporterNameFor, type RemoteWriteOptions, type PushSummary } from '../export';
+import type { Collector, CollectContext } from './collector';
 import { processCollector } from './collectors/process';
-
-/** What a collector gets each tick. */
-export interface CollectContext {
-  /** The tick's time, ms: record at this time. */
-  readonly now: number;
-  /** Records a value (registering the series on first use; handles are cached). */
-  record(name: string, labels: Labels, value: number, kind?: SeriesKind): void;
-  readonly store: Store;
-}
-
-export interface Collector {
-  readonly name: string;
-  /** Called every tick. May be async; a tick waits for all collectors. */
-  collect(ctx: CollectContext): void | Promise<void>;
-  /** Called once by agent.stop(). */
-  close?(): void | Promise<void>;
-}
 
 export interface AgentRemoteWrite extends RemoteWriteOptions {
   /** How often to push. Default '15s'. */
@@ -165,7 +145,6 @@ export class Agent {
     const now = Date.now();
     const ctx: CollectContext = {
       now,
-      store: this.store,
       record: (name, labels, value, kind) => this.recordOne(name, labels, value, kind ?? 'gauge', now),
     };
     for (const c of this.collectors) {
@@ -277,7 +256,7 @@ export class Agent {
   }
 
   private async listen(port: number, host: string): Promise<void> {
-    const { storeCollector } = await import('./export/prom-client');
+    const { storeCollector } = await import('../export');
     const { registry } = storeCollector(this.store);
     this.server = http.createServer((req, res) => {
       if (req.url !== '/metrics' && !req.url?.startsWith('/metrics?')) {

@@ -1,6 +1,6 @@
 // Reading a series: choosing the tier, stitching tiers, aggregations of consolidated buckets,
 // counter rates. Rows are read by native code (seqlock-consistent); this module shapes the result.
-import { CapacityError, InvalidQueryError } from './errors';
+import { CapacityError, InvalidQueryError } from '../errors';
 import type { NativeSlab } from './native';
 import { AGGREGATIONS, type Aggregation, type TierSpec } from './schema';
 import type { SeriesKind } from './series';

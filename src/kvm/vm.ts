@@ -5,8 +5,8 @@
  *
  * The wrapper is thin: every call goes to the addon; coded native errors become named errors.
  */
-import { ConfigError, RondoError } from './errors';
-import { addon, nativeCode } from './native';
+import { ConfigError, nativeCode, RondoError } from '../errors';
+import { loadKvmAddon } from './native';
 
 /** No usable KVM: the device is missing, not accessible, or not a KVM. The message says what to do. */
 export class KvmUnavailableError extends RondoError {
@@ -314,7 +314,7 @@ interface NativeKvm {
   Vm: new (options: KvmVmOptions) => NativeKvmVm;
 }
 
-const native = (): NativeKvm => (addon as unknown as { kvm: NativeKvm }).kvm;
+const native = (): NativeKvm => loadKvmAddon<NativeKvm>((message) => new KvmUnavailableError(message));
 
 function named(e: unknown): unknown {
   const message = e instanceof Error ? e.message : String(e);

@@ -3,7 +3,8 @@
 // into native code only to take a new row.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { addon, nativeCode, type NativeSlab } from './native';
+import { addon, type NativeSlab } from './native';
+import { nativeError } from '../errors';
 import {
   CapacityError,
   ConfigError,
@@ -12,36 +13,20 @@ import {
   InvalidTimestampError,
   InvalidValueError,
   LateWriteError,
-  NotAStoreError,
   ReadOnlyError,
-  StorageError,
   StoreClosedError,
-  StoreLockedError,
-} from './errors';
-import { readMetaFile, writeMetaFile, fsyncDir } from './metafile';
-import {
-  assertSameSchemas,
-  DEFAULT_SCHEMAS,
-  normalizeSchemas,
-  routeSeries,
-  type Aggregation,
-  type SchemaOptions,
-  type SchemaSpec,
-  type TierSpec,
-} from './schema';
+} from '../errors';
+import { DEFAULT_SCHEMAS, normalizeSchemas, routeSeries, type Aggregation, type SchemaOptions, type SchemaSpec } from './schema';
 import { type Labels, type SeriesKind, validateSeries } from './series';
-import { formatSeries, parseSelector } from './selector';
-import { formatDuration } from './duration';
+import { formatSeries, parseSelector } from '../selector';
+import { formatDuration } from '../duration';
 import { queryTier, resolveQuery, TierView, type QueryOptions, type QueryResult } from './query';
-import { Exporter, type ExporterOptions, type ExportSource } from './export/exporter';
-import { exporterNameFor, pushExporter, type PushOptions, type PushSummary } from './export/push';
-import { RemoteWriteClient } from './export/remote-write';
-
-export const STORE_FILE = 'rondo.json';
-export const SERIES_FILE = 'series.json';
-export const LOCK_FILE = 'LOCK';
-/** Timestamps before 2000-01-01 are refused: most often they are seconds passed as milliseconds. */
-export const MIN_TIMESTAMP = Date.UTC(2000, 0, 1);
+import { Exporter, type ExporterOptions, type ExportSource } from './exporter';
+import { createSlabs, hasStoreFile, lockStoreDir, openSlabs, readStoreFile, SERIES_FILE, STORE_FILE, writeStoreFile } from './layout';
+import { readSeriesIndex, seriesIndexStamp, writeSeriesIndex, type SeriesRecord } from './series-index';
+import { consolidateSchema } from './consolidate';
+import { tierInfo, type StoreInfo, type TierInfo } from './info';
+import { BatchPlan, EMPTY, MIN_TIMESTAMP, RawWriter, SeriesHandle, sameAndFinite, storeContiguous, storeRun } from './write';
 
 export interface StoreOptions {
   /** Schemas for a new store. On an existing store, omit them to use what is on disk. */
@@ -60,127 +45,6 @@ export interface RegisterOptions {
   kind?: SeriesKind;
 }
 
-const EMPTY: Float64Array = new Float64Array(0);
-
-// The classes record() reads declare their fields (`declare`) and set them in the constructor:
-// defined as ES2022 class fields, each would start out undefined, and V8 would then treat it as
-// holding any value and check what it holds on every record().
-
-/** Where the JavaScript thread writes tier 0 of one schema: the mapped rows and the current row. */
-class RawWriter {
-  declare f64: Float64Array;
-  declare readonly slab: NativeSlab;
-  declare readonly tier: TierSpec;
-  declare readonly schema: string;
-  declare readonly rowWords: number;
-  declare readonly slots: number;
-  declare readonly intervalMs: number;
-  // The newest interval written through this writer, cached so a record is two compares.
-  declare curStart: number;
-  declare curEnd: number;
-  declare curK: number;
-  declare curBase: number;
-  constructor(slab: NativeSlab, tier: TierSpec, schema: string, writable: boolean) {
-    const p = slab.params();
-    // A read-only store has nothing to write through: its writer never matches a row.
-    this.f64 = writable ? new Float64Array(slab.buffer(), p.headerBytes) : EMPTY;
-    this.slab = slab;
-    this.tier = tier;
-    this.schema = schema;
-    this.rowWords = p.rowWords;
-    this.slots = p.slots;
-    this.intervalMs = p.intervalMs;
-    this.curStart = Infinity;
-    this.curEnd = -Infinity;
-    this.curK = -1;
-    this.curBase = 0;
-  }
-  disable(): void {
-    this.curStart = Infinity;
-    this.curEnd = -Infinity;
-    this.f64 = new Float64Array(0);
-  }
-}
-
-/**
- * What recordBatch() keeps about a handles array it is given call after call (an agent's tick):
- * the handles as they were (the array may be changed in place), the cell of each, and the runs
- * of consecutive handles of one schema. Lets a batch be checked by identity, not handle by handle.
- */
-class BatchPlan {
-  declare readonly handles: readonly SeriesHandle[];
-  declare readonly snapshot: readonly SeriesHandle[];
-  declare readonly cells: Int32Array;
-  declare readonly writers: readonly RawWriter[];
-  /** Index of the first handle of each run, and n at the end. */
-  declare readonly runStarts: Int32Array;
-  /** Row (in words) and interval number of each run for the batch being written. */
-  declare readonly bases: Float64Array;
-  declare readonly ks: Float64Array;
-  /** A frozen array of plain elements cannot change: its handles need no checking call after call. */
-  declare readonly frozen: boolean;
-  /** The writer when every handle is of one schema (the usual batch). */
-  declare readonly writer: RawWriter | undefined;
-  /** With one run whose cells follow each other (series registered in order): the first cell; else -1. */
-  declare readonly firstCell: number;
-  constructor(handles: readonly SeriesHandle[], snapshot: readonly SeriesHandle[], cells: Int32Array, writers: readonly RawWriter[], runStarts: Int32Array) {
-    this.handles = handles;
-    this.snapshot = snapshot;
-    this.cells = cells;
-    this.writers = writers;
-    this.runStarts = runStarts;
-    this.bases = new Float64Array(writers.length);
-    this.ks = new Float64Array(writers.length);
-    this.frozen = Object.isFrozen(handles) && snapshot.every((_, i) => 'value' in (Object.getOwnPropertyDescriptor(handles, i) ?? {}));
-    this.writer = writers.length === 1 ? writers[0] : undefined;
-    const contiguous = writers.length === 1 && cells.every((c, i) => c === cells[0]! + i);
-    this.firstCell = contiguous && cells.length > 0 ? cells[0]! : -1;
-  }
-
-  static of(handles: readonly SeriesHandle[]): BatchPlan {
-    const snapshot = Array.from(handles); // handles may be any array-like
-    const writers: RawWriter[] = [];
-    const starts: number[] = [];
-    snapshot.forEach((h, i) => {
-      if (writers[writers.length - 1] !== h.w) {
-        writers.push(h.w);
-        starts.push(i);
-      }
-    });
-    starts.push(snapshot.length);
-    return new BatchPlan(handles, snapshot, Int32Array.from(snapshot, (h) => h.cell), writers, Int32Array.from(starts));
-  }
-}
-
-/** A registered series. Pass it to record() and query(); it belongs to the store that made it. */
-export class SeriesHandle {
-  declare readonly id: number;
-  declare readonly name: string;
-  declare readonly labels: Labels;
-  declare readonly kind: SeriesKind;
-  declare readonly schema: string;
-  /** Column of this series in its schema's rows. */
-  declare readonly column: number;
-  /** @internal */ declare readonly w: RawWriter;
-  /** @internal */ declare readonly owner: Store;
-  /** @internal */ declare readonly cell: number;
-  constructor(id: number, name: string, labels: Labels, kind: SeriesKind, schema: string, column: number, w: RawWriter, owner: Store) {
-    this.id = id;
-    this.name = name;
-    this.labels = labels;
-    this.kind = kind;
-    this.schema = schema;
-    this.column = column;
-    this.w = w;
-    this.owner = owner;
-    this.cell = 2 + column;
-  }
-  /** `name{label="value",...}` */
-  get key(): string {
-    return formatSeries(this.name, this.labels);
-  }
-}
-
 interface SchemaState {
   spec: SchemaSpec;
   slabs: NativeSlab[];
@@ -188,60 +52,6 @@ interface SchemaState {
   views: TierView[];
   writer: RawWriter;
   series: SeriesHandle[];
-}
-
-interface SeriesRecord {
-  name: string;
-  labels: Record<string, string>;
-  kind: SeriesKind;
-  schema: string;
-  column: number;
-}
-
-export interface TierInfo {
-  index: number;
-  intervalMs: number;
-  retentionMs: number;
-  slots: number;
-  consolidate: Aggregation;
-  xff: number;
-  file: string;
-  bytes: number;
-  /** Start of the newest interval held, ms; null when the tier is empty. */
-  newest: number | null;
-  /** Start of the oldest interval the ring can still hold, ms; null when empty. */
-  oldest: number | null;
-  lateWrites: number;
-  rowsClaimed: number;
-  rowsRepaired: number;
-  /** Consolidated tiers: start of the next bucket to consolidate, ms; null before the first. */
-  consolidatedUntil: number | null;
-}
-
-export interface SeriesInfo {
-  id: number;
-  name: string;
-  labels: Labels;
-  key: string;
-  kind: SeriesKind;
-  schema: string;
-  lastTimestamp: number | null;
-  lastValue: number | null;
-}
-
-export interface StoreInfo {
-  dir: string;
-  readOnly: boolean;
-  createdMs: number;
-  schemas: Array<{
-    name: string;
-    match: Labels;
-    maxSeries: number;
-    seriesCount: number;
-    tiers: TierInfo[];
-  }>;
-  series: SeriesInfo[];
-  totals: { series: number; bytes: number };
 }
 
 export interface SelectResult extends QueryResult {
@@ -254,8 +64,6 @@ export interface ConsolidateOptions {
   /** Buckets that ended at or before this time are consolidated. Default Date.now(). */
   now?: number;
 }
-
-const LEFTOVER_RE = /^(series\.json|rondo\.json|LOCK|.*\.slab)(\.tmp)?$/;
 
 export class Store {
   readonly dir: string;
@@ -306,132 +114,24 @@ export class Store {
   }
 
   private openForWriting(given: SchemaSpec[] | undefined, dirMode: number): void {
-    let st: fs.Stats | undefined;
-    try {
-      st = fs.statSync(this.dir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    if (st === undefined) {
-      fs.mkdirSync(this.dir, { recursive: true, mode: dirMode });
-    } else if (!st.isDirectory()) {
-      throw new NotAStoreError(`${this.dir} is not a directory; give the path of a store directory (it is created if missing)`);
-    }
-    try {
-      this.lockFd = addon.lockStore(path.join(this.dir, LOCK_FILE), this.fileMode);
-    } catch (e) {
-      if (nativeCode(e) === 'RONDO_LOCKED')
-        throw new StoreLockedError(
-          `store ${this.dir} is already open for writing (${(e as Error).message}); close that Store first, or read it with Store.openReadOnly()`,
-        );
-      throw nativeError(e, path.join(this.dir, LOCK_FILE));
-    }
-    if (fs.existsSync(path.join(this.dir, STORE_FILE))) {
-      this.openExisting(given);
-      return;
-    }
-    const foreign = fs.readdirSync(this.dir).filter((f) => !LEFTOVER_RE.test(f));
-    if (foreign.length > 0)
-      throw new NotAStoreError(
-        `${this.dir} is not a rondo store (no ${STORE_FILE}) and holds other files (${foreign.slice(0, 3).join(', ')}); use an empty or new directory`,
-      );
-    this.create(given ?? normalizeSchemas(DEFAULT_SCHEMAS));
+    this.lockFd = lockStoreDir(this.dir, dirMode, this.fileMode);
+    if (hasStoreFile(this.dir)) this.openExisting(given);
+    else this.create(given ?? normalizeSchemas(DEFAULT_SCHEMAS));
   }
 
   // A new store: slabs first, then the series index, and the store file last, so a crash
   // part-way leaves a directory that the next open recreates rather than half a store.
   private create(specs: SchemaSpec[]): void {
     this.createdMs = Date.now();
-    for (const spec of specs) {
-      const slabs: NativeSlab[] = [];
-      for (const t of spec.tiers) {
-        const file = path.join(this.dir, t.file);
-        try {
-          slabs.push(
-            new addon.Slab(file, 'create', {
-              consolidated: t.index > 0,
-              maxSeries: spec.maxSeries,
-              slots: t.slots,
-              intervalMs: t.intervalMs,
-              tierIndex: t.index,
-              createdMs: this.createdMs,
-              schemaName: spec.name,
-              fileMode: this.fileMode,
-            }),
-          );
-        } catch (e) {
-          slabs.forEach((s) => s.close());
-          throw nativeError(e, file);
-        }
-      }
-      this.addSchema(spec, slabs);
-    }
+    for (const spec of specs) this.addSchema(spec, createSlabs(this.dir, spec, this.createdMs, this.fileMode));
     this.writeSeriesIndex();
-    writeMetaFile(path.join(this.dir, STORE_FILE), 'rondo-store', { createdMs: this.createdMs, schemas: specs }, this.fileMode);
-    fsyncDir(this.dir);
+    writeStoreFile(this.dir, this.createdMs, specs, this.fileMode);
   }
 
   private openExisting(given: SchemaSpec[] | undefined): void {
-    const storeFile = path.join(this.dir, STORE_FILE);
-    let body: unknown;
-    try {
-      body = readMetaFile(storeFile, 'rondo-store');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') body = undefined;
-      else throw e;
-    }
-    if (body === undefined)
-      throw new NotAStoreError(`${this.dir} is not a rondo store (no ${STORE_FILE}); check the path, or open it for writing to create one`);
-    const meta = body as { createdMs?: unknown; schemas?: unknown };
-    let onDisk: SchemaSpec[];
-    try {
-      onDisk = normalizeSchemas(
-        (meta.schemas as Array<SchemaSpec & { tiers: Array<TierSpec> }>).map((s) => ({
-          name: s.name,
-          match: s.match,
-          maxSeries: s.maxSeries,
-          tiers: s.tiers.map((t) => ({ interval: t.intervalMs, retention: t.retentionMs, consolidate: t.consolidate, xff: t.xff })),
-        })),
-      );
-    } catch (e) {
-      throw new CorruptFileError(`${storeFile} holds schemas this rondo cannot use (${(e as Error).message}); restore it from a backup`);
-    }
-    if (given !== undefined) assertSameSchemas(given, onDisk, this.dir);
-    this.createdMs = typeof meta.createdMs === 'number' ? meta.createdMs : 0;
-    for (const spec of onDisk) {
-      const slabs: NativeSlab[] = [];
-      for (const t of spec.tiers) {
-        const file = path.join(this.dir, t.file);
-        let slab: NativeSlab;
-        try {
-          slab = new addon.Slab(file, this.readOnly ? 'ro' : 'rw');
-        } catch (e) {
-          slabs.forEach((s) => s.close());
-          throw nativeError(e, file);
-        }
-        slabs.push(slab);
-        const p = slab.params();
-        if (
-          p.maxSeries !== spec.maxSeries ||
-          p.slots !== t.slots ||
-          p.intervalMs !== t.intervalMs ||
-          p.consolidated !== t.index > 0 ||
-          p.schemaName !== spec.name ||
-          p.tierIndex !== t.index
-        ) {
-          slabs.forEach((s) => s.close());
-          throw new CorruptFileError(
-            `${file} does not match its schema "${spec.name}" tier ${t.index} in ${STORE_FILE} (a different or swapped slab); restore the store from a backup`,
-          );
-        }
-        const c = slab.counters();
-        if (c.head * t.intervalMs > Date.now() + 86_400_000 || c.cursor * t.intervalMs > Date.now() + 86_400_000) {
-          slabs.forEach((s) => s.close());
-          throw new CorruptFileError(`${file} says it holds data from more than a day in the future; the header is damaged or the clock is wrong`);
-        }
-      }
-      this.addSchema(spec, slabs);
-    }
+    const { createdMs, schemas } = readStoreFile(this.dir, given);
+    this.createdMs = createdMs;
+    for (const spec of schemas) this.addSchema(spec, openSlabs(this.dir, spec, this.readOnly));
     this.loadSeriesIndex(true);
   }
 
@@ -445,35 +145,20 @@ export class Store {
 
   private loadSeriesIndex(initial: boolean): void {
     const file = path.join(this.dir, SERIES_FILE);
-    let stamp = '';
-    try {
-      const st = fs.statSync(file);
-      stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
-    } catch {
+    const stamp = seriesIndexStamp(file);
+    if (stamp === undefined) {
       if (initial) throw new CorruptFileError(`${file} is missing; the store is incomplete: restore it from a backup`);
       return;
     }
     if (stamp === this.seriesStamp) return;
-    const body = readMetaFile(file, 'rondo-series') as { series?: unknown } | undefined;
-    const list = body?.series;
-    if (!Array.isArray(list)) throw new CorruptFileError(`${file} has no series list; restore it from a backup`);
-    for (let id = this.all.length; id < list.length; id++) {
-      const r = list[id] as SeriesRecord;
-      const schema = this.schemas.find((s) => s.spec.name === r?.schema);
-      let labels: Record<string, string>;
-      try {
-        labels = validateSeries(r?.name, r?.labels);
-      } catch (e) {
-        throw new CorruptFileError(`${file} entry ${id} is not a valid series (${(e as Error).message}); restore it from a backup`);
-      }
-      if (schema === undefined || r.column !== schema.series.length || (r.kind !== 'gauge' && r.kind !== 'counter') || r.column >= schema.spec.maxSeries)
-        throw new CorruptFileError(`${file} entry ${id} (${r?.name}) does not fit the store's schemas; restore it from a backup`);
-      // register() routes by the schemas' match, which cannot change: an entry elsewhere was edited.
-      if (routeSeries(this.schemas.map((s) => s.spec), r.name, labels) !== schema.spec)
-        throw new CorruptFileError(`${file} entry ${id} (${r.name}) is in schema "${schema.spec.name}", which its labels do not route to; restore it from a backup`);
-      this.adopt(r.name, labels, r.kind, schema);
-    }
+    const specs = this.schemas.map((s) => s.spec);
+    for (const r of readSeriesIndex(file, this.all.length, specs, (spec) => this.stateOf(spec).series.length))
+      this.adopt(r.name, r.labels, r.kind, this.stateOf(r.spec));
     this.seriesStamp = stamp;
+  }
+
+  private stateOf(spec: SchemaSpec): SchemaState {
+    return this.schemas.find((s) => s.spec === spec) as SchemaState;
   }
 
   private adopt(name: string, labels: Record<string, string>, kind: SeriesKind, schema: SchemaState): SeriesHandle {
@@ -485,7 +170,6 @@ export class Store {
   }
 
   private writeSeriesIndex(): void {
-    const file = path.join(this.dir, SERIES_FILE);
     const series: SeriesRecord[] = this.all.map((h) => ({
       name: h.name,
       labels: { ...h.labels },
@@ -493,9 +177,7 @@ export class Store {
       schema: h.schema,
       column: h.column,
     }));
-    writeMetaFile(file, 'rondo-series', { series }, this.fileMode);
-    const st = fs.statSync(file);
-    this.seriesStamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+    this.seriesStamp = writeSeriesIndex(path.join(this.dir, SERIES_FILE), series, this.fileMode);
   }
 
   /**
@@ -522,7 +204,7 @@ export class Store {
     );
     if (spec === undefined)
       throw new InvalidSeriesError(`${key} matches no schema of store ${this.dir}; add a schema with match: {} as the last one to catch every series`);
-    const schema = this.schemas.find((s) => s.spec === spec)!;
+    const schema = this.stateOf(spec);
     if (schema.series.length >= spec.maxSeries)
       throw new CapacityError(
         `schema "${spec.name}" is full (maxSeries ${spec.maxSeries}) and cannot take ${key}; create the store with a larger maxSeries or route these series to another schema`,
@@ -796,28 +478,7 @@ export class Store {
       throw new InvalidTimestampError(
         `consolidate now ${new Date(now).toISOString()} is ahead of the clock by more than maxFutureMs; buckets are consolidated once they have ended`,
       );
-    for (const s of this.schemas) {
-      const ncols = s.series.length;
-      if (ncols === 0) continue;
-      const tiers = s.spec.tiers;
-      for (let i = 1; i < tiers.length; i++) {
-        const t = tiers[i]!;
-        const srcT = tiers[i - 1]!;
-        const dst = s.views[i]!;
-        const src = s.views[i - 1]!;
-        const ratio = t.intervalMs / srcT.intervalMs;
-        // Tier 1 takes buckets that have ended; coarser tiers take buckets their source has finished.
-        const limit = i === 1 ? Math.floor(now / t.intervalMs) : Math.floor(src.cursor() / ratio);
-        const cursor = dst.cursor();
-        if (cursor >= limit && cursor !== 0) continue;
-        const head = src.head();
-        if (head === 0) continue;
-        const srcOldest = Math.max(1, head - srcT.slots + 1);
-        const from = Math.max(cursor, Math.floor(srcOldest / ratio), limit - t.slots, 1);
-        if (from >= limit) continue;
-        dst.slab.consolidate(src.slab, from, limit, ncols, t.xff, t.intervalMs / tiers[0]!.intervalMs);
-      }
-    }
+    for (const s of this.schemas) consolidateSchema(s.spec, s.views, s.series.length, now);
   }
 
   // ---- read path ----
@@ -859,26 +520,9 @@ export class Store {
       maxSeries: s.spec.maxSeries,
       seriesCount: s.series.length,
       tiers: s.spec.tiers.map((t, i): TierInfo => {
-        const slab = s.slabs[i]!;
-        const c = slab.counters();
-        const fileBytes = slab.params().fileBytes;
-        bytes += fileBytes;
-        return {
-          index: t.index,
-          intervalMs: t.intervalMs,
-          retentionMs: t.retentionMs,
-          slots: t.slots,
-          consolidate: t.consolidate,
-          xff: t.xff,
-          file: t.file,
-          bytes: fileBytes,
-          newest: c.head === 0 ? null : c.head * t.intervalMs,
-          oldest: c.head === 0 ? null : Math.max(1, c.head - t.slots + 1) * t.intervalMs,
-          lateWrites: c.lateWrites,
-          rowsClaimed: c.claims,
-          rowsRepaired: c.repairs,
-          consolidatedUntil: i === 0 || c.cursor === 0 ? null : c.cursor * t.intervalMs,
-        };
+        const info = tierInfo(t, s.slabs[i] as NativeSlab);
+        bytes += info.bytes;
+        return info;
       }),
     }));
     for (const f of [STORE_FILE, SERIES_FILE]) {
@@ -954,28 +598,6 @@ export class Store {
     const e = new Exporter(this.exportSource(), name, options);
     this.exporters.set(name, e);
     return e;
-  }
-
-  /**
-   * Drains an exporter to a Prometheus remote-write receiver once and resolves with a summary.
-   * Each batch is committed only after the receiver accepted it (or refused it for good with a
-   * 4xx: dropped and counted); if retries run out the promise rejects with RemoteWriteError and
-   * the next push starts from the first batch not accepted.
-   */
-  async pushTo(url: string, options: PushOptions = {}): Promise<PushSummary> {
-    this.assertOpen();
-    const { exporter: exporterName, tier, until, onProgress, ...clientOptions } = options;
-    const client = new RemoteWriteClient({ ...clientOptions, url });
-    try {
-      const exporter = this.exporter(exporterName ?? exporterNameFor(url), tier === undefined ? {} : { tier });
-      return await pushExporter(exporter, client, {
-        ...(until === undefined ? {} : { until }),
-        ...(onProgress === undefined ? {} : { onProgress }),
-        recordOwn: this.exportSource().recordOwn,
-      });
-    } finally {
-      client.close();
-    }
   }
 
   private exportSource(): ExportSource {
@@ -1061,92 +683,4 @@ export class Store {
     this.assertOpen();
     if (this.readOnly) throw new ReadOnlyError(`store ${this.dir} was opened read-only; use Store.open() in the one writing process`);
   }
-}
-
-
-// The loops of recordBatch()'s planned path, unrolled: V8 checks an array's shape once per pass
-// through the loop body, so several elements a pass cost little more than one.
-
-/**
- * True when values[i] is a finite number for every i < n, and (unless the array is frozen, so
- * cannot have changed) handles[i] is still snapshot[i].
- */
-function sameAndFinite(handles: readonly SeriesHandle[], snapshot: readonly SeriesHandle[], frozen: boolean, values: ArrayLike<number>, n: number): boolean {
-  let i = 0;
-  for (; i + 8 <= n; i += 8) {
-    if (
-      !frozen &&
-      (handles[i] !== snapshot[i] ||
-        handles[i + 1] !== snapshot[i + 1] ||
-        handles[i + 2] !== snapshot[i + 2] ||
-        handles[i + 3] !== snapshot[i + 3] ||
-        handles[i + 4] !== snapshot[i + 4] ||
-        handles[i + 5] !== snapshot[i + 5] ||
-        handles[i + 6] !== snapshot[i + 6] ||
-        handles[i + 7] !== snapshot[i + 7])
-    )
-      return false;
-    const a = values[i]!;
-    const b = values[i + 1]!;
-    const c = values[i + 2]!;
-    const d = values[i + 3]!;
-    const e = values[i + 4]!;
-    const f = values[i + 5]!;
-    const g = values[i + 6]!;
-    const h = values[i + 7]!;
-    if (
-      typeof a !== 'number' ||
-      typeof b !== 'number' ||
-      typeof c !== 'number' ||
-      typeof d !== 'number' ||
-      typeof e !== 'number' ||
-      typeof f !== 'number' ||
-      typeof g !== 'number' ||
-      typeof h !== 'number' ||
-      a - a + (b - b) + (c - c + (d - d)) + (e - e + (f - f) + (g - g + (h - h))) !== 0 // NaN unless all are finite
-    )
-      return false;
-  }
-  for (; i < n; i++) {
-    const v = values[i];
-    if ((!frozen && handles[i] !== snapshot[i]) || typeof v !== 'number' || v - v !== 0) return false;
-  }
-  return true;
-}
-
-/** f[base + cells[i]] = values[i] for i in [from, to). */
-function storeRun(f: Float64Array, base: number, cells: Int32Array, values: ArrayLike<number>, from: number, to: number): void {
-  let i = from;
-  for (; i + 4 <= to; i += 4) {
-    f[base + cells[i]!] = values[i]!;
-    f[base + cells[i + 1]!] = values[i + 1]!;
-    f[base + cells[i + 2]!] = values[i + 2]!;
-    f[base + cells[i + 3]!] = values[i + 3]!;
-  }
-  for (; i < to; i++) f[base + cells[i]!] = values[i]!;
-}
-
-/** f[at + i] = values[i] for i in [0, n). */
-function storeContiguous(f: Float64Array, at: number, values: ArrayLike<number>, n: number): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    f[at + i] = values[i]!;
-    f[at + i + 1] = values[i + 1]!;
-    f[at + i + 2] = values[i + 2]!;
-    f[at + i + 3] = values[i + 3]!;
-  }
-  for (; i < n; i++) f[at + i] = values[i]!;
-}
-
-/** Maps an error of the addon to the store's named errors. */
-function nativeError(e: unknown, file: string): Error {
-  const code = nativeCode(e);
-  const msg = (e as Error).message;
-  if (code === 'RONDO_CORRUPT')
-    return new CorruptFileError(`${msg}; the file is damaged: restore the store from a backup, or move it aside and start a new one`);
-  if (code === 'RONDO_IO' && /ENOENT|No such file/.test(msg))
-    return new CorruptFileError(`${file} is missing; the store is incomplete: restore it from a backup`);
-  if (code === 'RONDO_IO' || (e as NodeJS.ErrnoException).syscall !== undefined)
-    return new StorageError(`${msg} (check free disk space and permissions of ${path.dirname(file)})`, { cause: e });
-  return e instanceof Error ? e : new Error(String(e));
 }

@@ -1,5 +1,5 @@
 // Series identity: Prometheus's rules for names and labels, and the canonical key.
-import { InvalidSeriesError } from './errors';
+import { InvalidSeriesError } from '../errors';
 
 export const METRIC_NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 export const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;

@@ -1,7 +1,7 @@
 // Schemas and tiers: validation of what the user gives, the normalized form kept on disk,
 // and the comparison of the two on reopen.
-import { ConfigError, SchemaMismatchError } from './errors';
-import { type Duration, formatDuration, parseDuration } from './duration';
+import { ConfigError, SchemaMismatchError } from '../errors';
+import { type Duration, formatDuration, parseDuration } from '../duration';
 import { LABEL_NAME_RE } from './series';
 
 export const AGGREGATIONS = ['avg', 'min', 'max', 'sum', 'count', 'last'] as const;

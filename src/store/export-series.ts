@@ -1,5 +1,5 @@
 // What an exporter hands to a sender: series with their samples, in time order.
-import type { Labels, SeriesKind } from '../series';
+import type { Labels, SeriesKind } from './series';
 
 export interface ExportSeries {
   /** The series' id in its store. */

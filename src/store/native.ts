@@ -1,6 +1,6 @@
 // The compiled addon (native/), loaded once. Its API is internal: the Store wraps it.
 import * as path from 'node:path';
-import { PACKAGE_ROOT } from './package-root';
+import { PACKAGE_ROOT } from '../package-root';
 
 export interface SlabCreateParams {
   consolidated: boolean;
@@ -125,11 +125,6 @@ export interface Addon {
       join(): { ops: number; lateWrites: number; elapsedNs: number; threads: number; chunkNs: Float64Array };
     };
   };
-}
-
-/** A native error carries a code: RONDO_CORRUPT, RONDO_IO, RONDO_LOCKED, RONDO_ARG, RONDO_CLOSED. */
-export function nativeCode(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
 }
 
 function load(): Addon {

@@ -1,7 +1,7 @@
 /**
  * Per-second rates of monotonic counters.
  */
-import { InvalidQueryError } from './errors';
+import { InvalidQueryError } from '../errors';
 
 /**
  * The per-second rate of a counter at each point: the increase since the previous present point

@@ -1,7 +1,7 @@
 // The process's own figures, as Prometheus's client libraries name them.
 import * as fs from 'node:fs';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { Collector, CollectContext } from '../agent';
+import type { Collector, CollectContext } from '../collector';
 
 /** RSS, heap, open fds, uptime, CPU seconds and event-loop delay of this process. */
 export function processCollector(): Collector {

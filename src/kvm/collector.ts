@@ -1,7 +1,7 @@
 // A VM's figures every tick: the VMM's exit counters per vCPU and reason, exit-handling time,
 // time in KVM_RUN, and every KVM binary statistic of the VM and of each vCPU, by its name.
 import type { Collector, CollectContext } from '../agent';
-import { KVM_EXIT_REASONS, type KvmStatDescriptor, type KvmVm } from '../kvm';
+import { KVM_EXIT_REASONS, type KvmStatDescriptor, type KvmVm } from './vm';
 
 /** Series names for a KVM statistic: the kernel's name with a prefix, as the kernel spells it. */
 export const kvmStatSeriesName = (scope: 'vm' | 'vcpu', statName: string): string => `kvm_${scope}_${statName}`;

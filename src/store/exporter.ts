@@ -3,12 +3,12 @@
 // moves the cursor, so a batch the receiver did not accept is sent again: at-least-once.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { addon, nativeCode, type NativeSlab } from '../native';
-import { ConfigError, CorruptFileError, InvalidSeriesError, RondoError, StoreLockedError } from '../errors';
-import { readMetaFile, writeMetaFile } from '../metafile';
-import type { Aggregation, SchemaSpec, TierSpec } from '../schema';
-import type { Labels, SeriesKind } from '../series';
-import type { ExportSeries } from './types';
+import { addon, type NativeSlab } from './native';
+import { ConfigError, CorruptFileError, InvalidSeriesError, nativeError, RondoError } from '../errors';
+import { readMetaFile, writeMetaFile } from './metafile';
+import type { Aggregation, SchemaSpec, TierSpec } from './schema';
+import type { Labels, SeriesKind } from './series';
+import type { ExportSeries } from './export-series';
 
 export const EXPORTERS_DIR = 'exporters';
 const EXPORTER_NAME_RE = /^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,63}$/;
@@ -112,14 +112,16 @@ export class Exporter {
     const dir = path.join(source.dir, EXPORTERS_DIR);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.file = path.join(dir, `${name}.json`);
+    const lock = path.join(dir, `${name}.lock`);
     try {
-      this.lockFd = addon.lockStore(path.join(dir, `${name}.lock`), source.fileMode);
+      this.lockFd = addon.lockStore(lock, source.fileMode);
     } catch (e) {
-      if (nativeCode(e) === 'RONDO_LOCKED')
-        throw new StoreLockedError(
-          `exporter "${name}" of store ${source.dir} is in use (${(e as Error).message}); one process at a time moves an exporter's cursor: close the other, or use another exporter name`,
-        );
-      throw e;
+      throw nativeError(
+        e,
+        lock,
+        (detail) =>
+          `exporter "${name}" of store ${source.dir} is in use (${detail}); one process at a time moves an exporter's cursor: close the other, or use another exporter name`,
+      );
     }
     try {
       const body = readMetaFile(this.file, 'rondo-exporter') as ExporterState | undefined;
@@ -173,6 +175,14 @@ export class Exporter {
     this.save(this.state);
   }
 
+
+  /**
+   * Records one of this exporter's own figures (a push's counts, its latency) into its store,
+   * added to the series' last value when `add`. Read-only stores skip it; it never throws.
+   */
+  recordFigure(name: string, labels: Labels, kind: SeriesKind, value: number, add?: boolean): void {
+    this.source.recordOwn(name, labels, kind, value, add);
+  }
   /** The samples after the cursor, oldest first, at most maxSamples. The cursor stays until commit(). */
   next(options: NextOptions = {}): ExportBatch {
     this.assertOpen();

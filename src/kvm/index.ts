@@ -1,0 +1,35 @@
+// rondo/kvm: the demo VMM's KVM layer (Linux x64), and its agent collector. Not part of the
+// main entry point: a store-only user never loads it.
+export {
+  KvmVm,
+  probeKvm,
+  KvmUnavailableError,
+  KvmError,
+  KernelImageError,
+  KVM_EXIT_REASONS,
+  LINUX_DEFAULT_CMDLINE,
+  CPUID_FEATURES,
+  inspectKernel,
+  prepareBoot,
+  parseCpuidBit,
+} from './vm';
+export type {
+  KvmVmOptions,
+  KvmProbe,
+  KvmVcpuCounters,
+  KvmGuestReport,
+  KvmEndReason,
+  KvmEndDetails,
+  KvmStats,
+  KvmStatDescriptor,
+  KvmStatDescriptors,
+  KvmGuest,
+  KvmPhase,
+  KvmLatency,
+  KvmExitReason,
+  KvmLinuxBoot,
+  KvmE820Entry,
+  KernelInfo,
+  PreparedBoot,
+} from './vm';
+export { kvmCollector, kvmStatSeriesName } from './collector';

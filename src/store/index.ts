@@ -1,0 +1,16 @@
+// The store room: what the other rooms (export, agent, cli, kvm) and the package may use.
+// Everything else under store/ is its own business.
+export { Store } from './store';
+export type { StoreOptions, RegisterOptions, SelectResult, ConsolidateOptions } from './store';
+export type { StoreInfo, TierInfo, SeriesInfo } from './info';
+export { SeriesHandle, MIN_TIMESTAMP } from './write';
+export type { QueryOptions, QueryResult, QuerySegment } from './query';
+export { MAX_QUERY_POINTS } from './query';
+export { counterRate } from './rate';
+export { AGGREGATIONS, DEFAULT_SCHEMAS, DEFAULT_TIERS, LIMITS } from './schema';
+export type { Aggregation, SchemaOptions, TierOptions, SchemaSpec, TierSpec } from './schema';
+export { SERIES_LIMITS, validateSeries } from './series';
+export type { Labels, SeriesKind } from './series';
+export { Exporter } from './exporter';
+export type { ExportBatch, ExporterOptions, NextOptions, ExportPosition } from './exporter';
+export type { ExportSeries } from './export-series';

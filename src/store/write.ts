@@ -1,0 +1,206 @@
+// The write hot path's data: the writer of each schema's finest tier (its mapped rows and the
+// row in use), series handles, and recordBatch()'s plans and unrolled store loops. The Store
+// methods that use them (record, recordBatch) are in store.ts.
+import type { NativeSlab } from './native';
+import type { TierSpec } from './schema';
+import type { Labels, SeriesKind } from './series';
+import { formatSeries } from '../selector';
+import type { Store } from './store';
+
+/** Timestamps before 2000-01-01 are refused: most often they are seconds passed as milliseconds. */
+export const MIN_TIMESTAMP = Date.UTC(2000, 0, 1);
+
+export const EMPTY: Float64Array = new Float64Array(0);
+
+// The classes record() reads declare their fields (`declare`) and set them in the constructor:
+// defined as ES2022 class fields, each would start out undefined, and V8 would then treat it as
+// holding any value and check what it holds on every record().
+
+/** Where the JavaScript thread writes tier 0 of one schema: the mapped rows and the current row. */
+export class RawWriter {
+  declare f64: Float64Array;
+  declare readonly slab: NativeSlab;
+  declare readonly tier: TierSpec;
+  declare readonly schema: string;
+  declare readonly rowWords: number;
+  declare readonly slots: number;
+  declare readonly intervalMs: number;
+  // The newest interval written through this writer, cached so a record is two compares.
+  declare curStart: number;
+  declare curEnd: number;
+  declare curK: number;
+  declare curBase: number;
+  constructor(slab: NativeSlab, tier: TierSpec, schema: string, writable: boolean) {
+    const p = slab.params();
+    // A read-only store has nothing to write through: its writer never matches a row.
+    this.f64 = writable ? new Float64Array(slab.buffer(), p.headerBytes) : EMPTY;
+    this.slab = slab;
+    this.tier = tier;
+    this.schema = schema;
+    this.rowWords = p.rowWords;
+    this.slots = p.slots;
+    this.intervalMs = p.intervalMs;
+    this.curStart = Infinity;
+    this.curEnd = -Infinity;
+    this.curK = -1;
+    this.curBase = 0;
+  }
+  disable(): void {
+    this.curStart = Infinity;
+    this.curEnd = -Infinity;
+    this.f64 = new Float64Array(0);
+  }
+}
+
+/**
+ * What recordBatch() keeps about a handles array it is given call after call (an agent's tick):
+ * the handles as they were (the array may be changed in place), the cell of each, and the runs
+ * of consecutive handles of one schema. Lets a batch be checked by identity, not handle by handle.
+ */
+export class BatchPlan {
+  declare readonly handles: readonly SeriesHandle[];
+  declare readonly snapshot: readonly SeriesHandle[];
+  declare readonly cells: Int32Array;
+  declare readonly writers: readonly RawWriter[];
+  /** Index of the first handle of each run, and n at the end. */
+  declare readonly runStarts: Int32Array;
+  /** Row (in words) and interval number of each run for the batch being written. */
+  declare readonly bases: Float64Array;
+  declare readonly ks: Float64Array;
+  /** A frozen array of plain elements cannot change: its handles need no checking call after call. */
+  declare readonly frozen: boolean;
+  /** The writer when every handle is of one schema (the usual batch). */
+  declare readonly writer: RawWriter | undefined;
+  /** With one run whose cells follow each other (series registered in order): the first cell; else -1. */
+  declare readonly firstCell: number;
+  constructor(handles: readonly SeriesHandle[], snapshot: readonly SeriesHandle[], cells: Int32Array, writers: readonly RawWriter[], runStarts: Int32Array) {
+    this.handles = handles;
+    this.snapshot = snapshot;
+    this.cells = cells;
+    this.writers = writers;
+    this.runStarts = runStarts;
+    this.bases = new Float64Array(writers.length);
+    this.ks = new Float64Array(writers.length);
+    this.frozen = Object.isFrozen(handles) && snapshot.every((_, i) => 'value' in (Object.getOwnPropertyDescriptor(handles, i) ?? {}));
+    this.writer = writers.length === 1 ? writers[0] : undefined;
+    const contiguous = writers.length === 1 && cells.every((c, i) => c === cells[0]! + i);
+    this.firstCell = contiguous && cells.length > 0 ? cells[0]! : -1;
+  }
+
+  static of(handles: readonly SeriesHandle[]): BatchPlan {
+    const snapshot = Array.from(handles); // handles may be any array-like
+    const writers: RawWriter[] = [];
+    const starts: number[] = [];
+    snapshot.forEach((h, i) => {
+      if (writers[writers.length - 1] !== h.w) {
+        writers.push(h.w);
+        starts.push(i);
+      }
+    });
+    starts.push(snapshot.length);
+    return new BatchPlan(handles, snapshot, Int32Array.from(snapshot, (h) => h.cell), writers, Int32Array.from(starts));
+  }
+}
+
+/** A registered series. Pass it to record() and query(); it belongs to the store that made it. */
+export class SeriesHandle {
+  declare readonly id: number;
+  declare readonly name: string;
+  declare readonly labels: Labels;
+  declare readonly kind: SeriesKind;
+  declare readonly schema: string;
+  /** Column of this series in its schema's rows. */
+  declare readonly column: number;
+  /** @internal */ declare readonly w: RawWriter;
+  /** @internal */ declare readonly owner: Store;
+  /** @internal */ declare readonly cell: number;
+  constructor(id: number, name: string, labels: Labels, kind: SeriesKind, schema: string, column: number, w: RawWriter, owner: Store) {
+    this.id = id;
+    this.name = name;
+    this.labels = labels;
+    this.kind = kind;
+    this.schema = schema;
+    this.column = column;
+    this.w = w;
+    this.owner = owner;
+    this.cell = 2 + column;
+  }
+  /** `name{label="value",...}` */
+  get key(): string {
+    return formatSeries(this.name, this.labels);
+  }
+}
+
+// The loops of recordBatch()'s planned path, unrolled: V8 checks an array's shape once per pass
+// through the loop body, so several elements a pass cost little more than one.
+
+/**
+ * True when values[i] is a finite number for every i < n, and (unless the array is frozen, so
+ * cannot have changed) handles[i] is still snapshot[i].
+ */
+export function sameAndFinite(handles: readonly SeriesHandle[], snapshot: readonly SeriesHandle[], frozen: boolean, values: ArrayLike<number>, n: number): boolean {
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    if (
+      !frozen &&
+      (handles[i] !== snapshot[i] ||
+        handles[i + 1] !== snapshot[i + 1] ||
+        handles[i + 2] !== snapshot[i + 2] ||
+        handles[i + 3] !== snapshot[i + 3] ||
+        handles[i + 4] !== snapshot[i + 4] ||
+        handles[i + 5] !== snapshot[i + 5] ||
+        handles[i + 6] !== snapshot[i + 6] ||
+        handles[i + 7] !== snapshot[i + 7])
+    )
+      return false;
+    const a = values[i]!;
+    const b = values[i + 1]!;
+    const c = values[i + 2]!;
+    const d = values[i + 3]!;
+    const e = values[i + 4]!;
+    const f = values[i + 5]!;
+    const g = values[i + 6]!;
+    const h = values[i + 7]!;
+    if (
+      typeof a !== 'number' ||
+      typeof b !== 'number' ||
+      typeof c !== 'number' ||
+      typeof d !== 'number' ||
+      typeof e !== 'number' ||
+      typeof f !== 'number' ||
+      typeof g !== 'number' ||
+      typeof h !== 'number' ||
+      a - a + (b - b) + (c - c + (d - d)) + (e - e + (f - f) + (g - g + (h - h))) !== 0 // NaN unless all are finite
+    )
+      return false;
+  }
+  for (; i < n; i++) {
+    const v = values[i];
+    if ((!frozen && handles[i] !== snapshot[i]) || typeof v !== 'number' || v - v !== 0) return false;
+  }
+  return true;
+}
+
+/** f[base + cells[i]] = values[i] for i in [from, to). */
+export function storeRun(f: Float64Array, base: number, cells: Int32Array, values: ArrayLike<number>, from: number, to: number): void {
+  let i = from;
+  for (; i + 4 <= to; i += 4) {
+    f[base + cells[i]!] = values[i]!;
+    f[base + cells[i + 1]!] = values[i + 1]!;
+    f[base + cells[i + 2]!] = values[i + 2]!;
+    f[base + cells[i + 3]!] = values[i + 3]!;
+  }
+  for (; i < to; i++) f[base + cells[i]!] = values[i]!;
+}
+
+/** f[at + i] = values[i] for i in [0, n). */
+export function storeContiguous(f: Float64Array, at: number, values: ArrayLike<number>, n: number): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    f[at + i] = values[i]!;
+    f[at + i + 1] = values[i + 1]!;
+    f[at + i + 2] = values[i + 2]!;
+    f[at + i + 3] = values[i + 3]!;
+  }
+  for (; i < n; i++) f[at + i] = values[i]!;
+}
