@@ -218,7 +218,8 @@ describe('bad input gets a named error, and the store stays usable', () => {
     throwsNamed(() => store.query(h, { tier: 7 }), 'InvalidQueryError', /tier 7 is not valid; use 'auto', 'stitch' or an index from 0 to 2/);
     throwsNamed(() => store.query(h, { agg: 'p99' as 'avg' }), 'InvalidQueryError', /not one of avg, min, max, sum, count, last/);
     throwsNamed(() => store.query(h, { rate: true }), 'InvalidQueryError', /gauge: query its values as they are/);
-    throwsNamed(() => store.query(h, { start: 0, end: 1e15, tier: 0 }), 'CapacityError', /narrow the range or choose a coarser tier/);
+    // A range past what the rings can hold is cut to them (test/query-range.test.ts has the limit).
+    expect(store.query(h, { start: 0, end: 1e15, tier: 0 }).values.every((v) => Number.isNaN(v))).toBe(true);
     store.close();
   });
 });

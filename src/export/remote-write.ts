@@ -1,14 +1,11 @@
 // Prometheus remote-write 1.0 sender: one send() = one POST of a snappy-compressed WriteRequest,
 // retried with exponential backoff and full jitter on network errors, timeouts, 5xx and 429.
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import * as path from 'node:path';
-import { PACKAGE_ROOT } from '../package-root';
 import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
-import { ConfigError, InvalidSeriesError, RondoError } from '../errors';
-import { validateSeries } from '../store';
+import { RondoError } from '../errors';
+import { checkRemoteWriteOptions, Credentials, MAX_BODY_KEPT, BODY_LOGGED, MAX_RETRY_AFTER_MS, MAX_TIMER_MS } from './remote-write-options';
 import { countSamples, encodeWriteRequest } from './encode';
 import { compressSnappy } from './snappy';
 import type { ExportSeries } from '../store';
@@ -92,79 +89,6 @@ export class RemoteWriteError extends RondoError {
   }
 }
 
-const DEFAULTS = {
-  timeoutMs: 30_000,
-  maxSamplesPerSend: 2000,
-  maxRetries: 10,
-  minBackoffMs: 30,
-  maxBackoffMs: 5000,
-  maxInFlight: 1,
-} as const;
-
-/** Headers whose values are credentials: never shown in a message, even when a receiver echoes them. */
-const SECRET_HEADER_RE = /authorization|token|key|secret|password|passwd|cookie|session|signature|credential/;
-
-/** Longest Retry-After honoured. */
-const MAX_RETRY_AFTER_MS = 5 * 60_000;
-/** Most of a response body kept (the rest is read and discarded). */
-const MAX_BODY_KEPT = 64 * 1024;
-const BODY_LOGGED = 512;
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Headers the protocol owns; `headers` may not set them. */
-const RESERVED_HEADERS = new Set([
-  'content-encoding',
-  'content-type',
-  'x-prometheus-remote-write-version',
-  'user-agent',
-  'content-length',
-  'transfer-encoding',
-  'connection',
-]);
-
-let packageVersion: string | undefined;
-function rondoVersion(): string {
-  if (packageVersion === undefined) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version?: unknown };
-      packageVersion = typeof pkg.version === 'string' ? pkg.version : 'unknown';
-    } catch {
-      packageVersion = 'unknown';
-    }
-  }
-  return packageVersion;
-}
-
-const defaultLogger = (level: 'warn' | 'error', message: string): void => {
-  process.stderr.write(`rondo remote-write ${level}: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
-};
-
-function positive(name: string, value: unknown, fallback: number, integer: boolean): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value)))
-    throw new ConfigError(`remote-write ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`);
-  if (value > MAX_TIMER_MS) throw new ConfigError(`remote-write ${name} is ${value}; the limit is ${MAX_TIMER_MS}`);
-  return value;
-}
-
-function readSecretFile(what: string, file: string): string {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'error';
-    throw new ConfigError(`remote-write ${what} ${JSON.stringify(file)} cannot be read (${code}); check the path and its permissions`);
-  }
-  const secret = text.trim();
-  if (secret === '') throw new ConfigError(`remote-write ${what} ${JSON.stringify(file)} is empty`);
-  return secret;
-}
-
-type Auth =
-  | { kind: 'none' }
-  | { kind: 'bearer'; token?: string; file?: string }
-  | { kind: 'basic'; username: string; password?: string; file?: string };
-
 interface Attempt {
   status: number; // 0: no answer
   body: string;
@@ -181,9 +105,7 @@ export class RemoteWriteClient {
 
   readonly #url: URL;
   readonly #external: Record<string, string>;
-  readonly #auth: Auth;
-  #lastSecret: string | undefined;
-  readonly #secrets = new Set<string>();
+  readonly #credentials: Credentials;
   readonly #headers: Record<string, string>;
   readonly #timeoutMs: number;
   readonly #maxRetries: number;
@@ -210,132 +132,23 @@ export class RemoteWriteClient {
   #closed = false;
 
   constructor(options: RemoteWriteOptions) {
-    if (options === null || typeof options !== 'object') throw new ConfigError('remote-write options must be an object with at least { url }');
-
-    // URL
-    if (typeof options.url !== 'string' || options.url === '')
-      throw new ConfigError('remote-write url must be a string like "http://127.0.0.1:9090/api/v1/write"');
-    let url: URL;
-    try {
-      url = new URL(options.url);
-    } catch {
-      throw new ConfigError('remote-write url is not a valid URL; expected e.g. "http://127.0.0.1:9090/api/v1/write"');
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:')
-      throw new ConfigError(`remote-write url must use http: or https:, not ${url.protocol}`);
-    if (url.username !== '' || url.password !== '')
-      throw new ConfigError('remote-write url must not hold credentials; use the basicAuth or bearerToken options');
-    if (url.hash !== '') url.hash = '';
-    this.#url = url;
-    // Some receivers take a key in the query string: it is sent, never shown (nor echoed back).
-    for (const value of url.searchParams.values()) this.#addRedaction(value);
-    this.url = `${url.origin}${url.pathname}`;
-
-    // External labels
-    try {
-      this.#external = validateSeries('externalLabels', options.externalLabels ?? {});
-    } catch (e) {
-      if (e instanceof InvalidSeriesError) throw new ConfigError(`remote-write ${e.message}`);
-      throw e;
-    }
-
-    // Auth
-    const { bearerToken, bearerTokenFile, basicAuth } = options;
-    const hasBearer = bearerToken !== undefined || bearerTokenFile !== undefined;
-    if (hasBearer && basicAuth !== undefined)
-      throw new ConfigError('remote-write takes either bearer auth or basic auth, not both');
-    if (bearerToken !== undefined && bearerTokenFile !== undefined)
-      throw new ConfigError('remote-write takes either bearerToken or bearerTokenFile, not both');
-    if (bearerToken !== undefined) {
-      if (typeof bearerToken !== 'string' || bearerToken === '' || /[\r\n]/.test(bearerToken))
-        throw new ConfigError('remote-write bearerToken must be a non-empty string on one line');
-      this.#auth = { kind: 'bearer', token: bearerToken };
-      this.#rememberSecret(bearerToken);
-    } else if (bearerTokenFile !== undefined) {
-      if (typeof bearerTokenFile !== 'string' || bearerTokenFile === '')
-        throw new ConfigError('remote-write bearerTokenFile must be a path');
-      this.#auth = { kind: 'bearer', file: bearerTokenFile };
-      this.#rememberSecret(readSecretFile('bearerTokenFile', bearerTokenFile));
-    } else if (basicAuth !== undefined) {
-      if (basicAuth === null || typeof basicAuth !== 'object')
-        throw new ConfigError('remote-write basicAuth must be { username, password } or { username, passwordFile }');
-      const { username, password, passwordFile } = basicAuth;
-      if (typeof username !== 'string' || username === '' || username.includes(':') || /[\r\n]/.test(username))
-        throw new ConfigError('remote-write basicAuth.username must be a non-empty string without ":"');
-      if (password !== undefined && passwordFile !== undefined)
-        throw new ConfigError('remote-write basicAuth takes either password or passwordFile, not both');
-      if (password !== undefined && typeof password !== 'string')
-        throw new ConfigError('remote-write basicAuth.password must be a string');
-      if (passwordFile !== undefined) {
-        if (typeof passwordFile !== 'string' || passwordFile === '')
-          throw new ConfigError('remote-write basicAuth.passwordFile must be a path');
-        this.#auth = { kind: 'basic', username, file: passwordFile };
-        this.#rememberSecret(readSecretFile('basicAuth.passwordFile', passwordFile));
-      } else {
-        this.#auth = { kind: 'basic', username, password: password ?? '' };
-        this.#rememberSecret(password ?? '');
-      }
-    } else {
-      this.#auth = { kind: 'none' };
-    }
-
-    // Headers
-    this.#headers = {};
-    if (options.headers !== undefined) {
-      if (options.headers === null || typeof options.headers !== 'object' || Array.isArray(options.headers))
-        throw new ConfigError('remote-write headers must be an object of strings');
-      for (const [name, value] of Object.entries(options.headers)) {
-        const lower = name.toLowerCase();
-        if (RESERVED_HEADERS.has(lower))
-          throw new ConfigError(`remote-write headers may not set ${name}: the remote-write protocol sets it`);
-        if (lower === 'authorization' && this.#auth.kind !== 'none')
-          throw new ConfigError('remote-write headers may not set Authorization when bearer or basic auth is configured');
-        if (typeof value !== 'string') throw new ConfigError(`remote-write header ${name} must be a string`);
-        try {
-          http.validateHeaderName(name);
-          http.validateHeaderValue(name, value);
-        } catch {
-          throw new ConfigError(`remote-write header ${JSON.stringify(name)} has an invalid name or value`);
-        }
-        this.#headers[name] = value;
-        if (SECRET_HEADER_RE.test(lower)) this.#addRedaction(value);
-      }
-    }
-
-    // Numbers
-    this.#timeoutMs = positive('timeoutMs', options.timeoutMs, DEFAULTS.timeoutMs, false);
-    this.maxSamplesPerSend = positive('maxSamplesPerSend', options.maxSamplesPerSend, DEFAULTS.maxSamplesPerSend, true);
-    if (options.maxRetries === undefined) this.#maxRetries = DEFAULTS.maxRetries;
-    else if (typeof options.maxRetries !== 'number' || !Number.isInteger(options.maxRetries) || options.maxRetries < 0)
-      throw new ConfigError(`remote-write maxRetries must be a non-negative integer, got ${String(options.maxRetries)}`);
-    else this.#maxRetries = options.maxRetries;
-    this.#minBackoffMs = positive('minBackoffMs', options.minBackoffMs, DEFAULTS.minBackoffMs, false);
-    this.#maxBackoffMs = positive(
-      'maxBackoffMs',
-      options.maxBackoffMs,
-      Math.max(DEFAULTS.maxBackoffMs, this.#minBackoffMs),
-      false,
-    );
-    if (this.#maxBackoffMs < this.#minBackoffMs)
-      throw new ConfigError(`remote-write maxBackoffMs (${this.#maxBackoffMs}) is less than minBackoffMs (${this.#minBackoffMs})`);
-    this.#maxInFlight = positive('maxInFlight', options.maxInFlight, DEFAULTS.maxInFlight, true);
-
-    if (options.userAgent !== undefined && (typeof options.userAgent !== 'string' || options.userAgent === ''))
-      throw new ConfigError('remote-write userAgent must be a non-empty string');
-    this.#userAgent = options.userAgent ?? `rondo/${rondoVersion()}`;
-    try {
-      http.validateHeaderValue('User-Agent', this.#userAgent);
-    } catch {
-      throw new ConfigError('remote-write userAgent holds characters not allowed in a header');
-    }
-
-    if (options.logger !== undefined && typeof options.logger !== 'function')
-      throw new ConfigError('remote-write logger must be a function (level, message) => void');
-    this.#log = options.logger ?? defaultLogger;
-
-    this.#transport = url.protocol === 'https:' ? https : http;
+    const o = checkRemoteWriteOptions(options);
+    this.#url = o.url;
+    this.url = `${o.url.origin}${o.url.pathname}`;
+    this.#external = o.externalLabels;
+    this.#credentials = new Credentials(o.auth, o.redactions);
+    this.#headers = o.headers;
+    this.#timeoutMs = o.timeoutMs;
+    this.maxSamplesPerSend = o.maxSamplesPerSend;
+    this.#maxRetries = o.maxRetries;
+    this.#minBackoffMs = o.minBackoffMs;
+    this.#maxBackoffMs = o.maxBackoffMs;
+    this.#maxInFlight = o.maxInFlight;
+    this.#userAgent = o.userAgent;
+    this.#log = o.logger;
+    this.#transport = o.url.protocol === 'https:' ? https : http;
     const agentOptions: http.AgentOptions = { keepAlive: true, maxSockets: this.#maxInFlight };
-    this.#agent = url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    this.#agent = o.url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
   }
 
   /** Counters since construction (a snapshot). */
@@ -379,17 +192,7 @@ export class RemoteWriteClient {
   }
 
   toJSON(): Record<string, unknown> {
-    const auth =
-      this.#auth.kind === 'bearer'
-        ? { type: 'bearer', token: '<redacted>', ...(this.#auth.file !== undefined ? { file: this.#auth.file } : {}) }
-        : this.#auth.kind === 'basic'
-          ? {
-              type: 'basic',
-              username: this.#auth.username,
-              password: '<redacted>',
-              ...(this.#auth.file !== undefined ? { passwordFile: this.#auth.file } : {}),
-            }
-          : { type: 'none' };
+    const auth = this.#credentials.describe();
     const headers: Record<string, string> = {};
     for (const name of Object.keys(this.#headers)) headers[name] = '<redacted>';
     return {
@@ -418,46 +221,9 @@ export class RemoteWriteClient {
 
   // ---- internals ----
 
-  #rememberSecret(secret: string): void {
-    this.#lastSecret = secret;
-    this.#addRedaction(secret);
-  }
-
-  #addRedaction(secret: string): void {
-    // Very short secrets would mangle messages if scrubbed, and say nothing if shown.
-    if (secret.length >= 3) this.#secrets.add(secret);
-  }
-
   /** `text` with every known credential (and its Basic encoding) replaced. */
   #redact(text: string): string {
-    let out = text;
-    for (const s of this.#secrets) if (out.includes(s)) out = out.split(s).join('<redacted>');
-    return out;
-  }
-
-  async #authorization(): Promise<string | undefined> {
-    const auth = this.#auth;
-    if (auth.kind === 'none') return undefined;
-    let secret = auth.kind === 'bearer' ? auth.token : auth.password;
-    if (auth.file !== undefined) {
-      // Re-read each send so a rotated token is picked up; keep the last good one if unreadable.
-      try {
-        const fresh = (await fs.promises.readFile(auth.file, 'utf8')).trim();
-        if (fresh !== '') {
-          if (fresh !== this.#lastSecret) this.#rememberSecret(fresh);
-          secret = fresh;
-        } else {
-          secret = this.#lastSecret;
-        }
-      } catch (e) {
-        this.#log('warn', `cannot re-read ${JSON.stringify(auth.file)} (${(e as NodeJS.ErrnoException).code ?? 'error'}); using the last one read`);
-        secret = this.#lastSecret;
-      }
-    }
-    if (auth.kind === 'bearer') return `Bearer ${secret ?? ''}`;
-    const basic = Buffer.from(`${auth.username}:${secret ?? ''}`, 'utf8').toString('base64');
-    this.#addRedaction(basic);
-    return `Basic ${basic}`;
+    return this.#credentials.redact(text);
   }
 
   #acquire(): Promise<void> {
@@ -496,7 +262,7 @@ export class RemoteWriteClient {
         this.#stats.samplesFailed += samples;
         throw this.#closedError(attempts, samples);
       }
-      const authorization = await this.#authorization();
+      const authorization = await this.#credentials.authorization(this.#log);
       attempts++;
       this.#stats.requests++;
       const a = await this.#post(body, authorization);

@@ -7,9 +7,11 @@ import type { SeriesKind } from './series';
 import { counterRate } from './rate';
 
 export interface QueryOptions {
-  /** First timestamp wanted, ms (inclusive). Default: as far back as the finest tier's ring reaches from end. */
+  /** First timestamp wanted, ms (inclusive). Default: as far back as the finest tier's ring reaches from end.
+   *  Earlier than the oldest interval any tier's ring holds is cut to it: `start: 0` reads everything. */
   start?: number;
-  /** Last timestamp wanted, ms (inclusive). Default: now. */
+  /** Last timestamp wanted, ms (inclusive). Default: now. Later than both now and the newest
+   *  interval recorded is cut to the later of the two. */
   end?: number;
   /** 'auto' (default): the finest tier whose ring reaches back to start; 'stitch': fine data
    *  where it exists, coarser before; or a tier index. */
@@ -89,6 +91,34 @@ function readU64(u: Uint32Array, lo: number): number {
 
 /** Most points one query may return. */
 export const MAX_QUERY_POINTS = 10_000_000;
+
+/**
+ * The query's range cut to what the store can answer for: from the oldest interval any of the
+ * given tiers' rings still holds to the newer of their newest and now. `{ start: 0, end:
+ * Date.now() }` then reads everything there is, not billions of intervals before the store
+ * existed, while MAX_QUERY_POINTS still bounds ranges the rings really cover. One window for a
+ * whole select(), so every series of it has the same timestamps.
+ */
+export function clampToHeld(o: QueryOptions, schemas: ReadonlyArray<readonly TierView[]>): QueryOptions {
+  if (typeof o !== 'object' || o === null || o.start === undefined) return o;
+  const { start, end = Date.now() } = o;
+  if (typeof start !== 'number' || typeof end !== 'number' || !(start <= end)) return o; // resolveQuery names the fault
+  const now = Date.now();
+  let oldest = Infinity;
+  let newest = now;
+  for (const tiers of schemas)
+    for (const t of tiers) {
+      const iv = t.spec.intervalMs;
+      // An empty ring could hold the intervals up to the range's end (or now, if sooner).
+      const head = t.head() || Math.floor(Math.min(end, now) / iv);
+      oldest = Math.min(oldest, Math.max(1, head - t.spec.slots + 1) * iv);
+      newest = Math.max(newest, head * iv);
+    }
+  if (oldest === Infinity) return o;
+  const from = Math.max(start, oldest);
+  const to = Math.max(from, Math.min(end, newest));
+  return from === start && to === end ? o : { ...o, start: from, end: to };
+}
 
 // Cell fields of a consolidated tier (native/rondo/slab.h).
 const FIELD = { sum: 0, count: 1, min: 2, max: 3, last: 4 } as const;

@@ -20,7 +20,7 @@ import { DEFAULT_SCHEMAS, normalizeSchemas, routeSeries, type Aggregation, type 
 import { type Labels, type SeriesKind, validateSeries } from './series';
 import { formatSeries, parseSelector } from '../selector';
 import { formatDuration } from '../duration';
-import { queryTier, resolveQuery, TierView, type QueryOptions, type QueryResult } from './query';
+import { clampToHeld, queryTier, resolveQuery, TierView, type QueryOptions, type QueryResult } from './query';
 import { Exporter, type ExporterOptions, type ExportSource } from './exporter';
 import { createSlabs, hasStoreFile, lockStoreDir, openSlabs, readStoreFile, SERIES_FILE, STORE_FILE, writeStoreFile } from './layout';
 import { readSeriesIndex, seriesIndexStamp, writeSeriesIndex, type SeriesRecord } from './series-index';
@@ -488,8 +488,12 @@ export class Store {
     this.assertOpen();
     if (!(h instanceof SeriesHandle) || h.owner !== this)
       throw new InvalidSeriesError('query() needs a series handle of this store (from register() or find())');
-    const s = this.schemaOf(h);
-    return resolveQuery(s.views, h.column, h.kind, options);
+    return this.read(h, clampToHeld(options, [this.schemaOf(h).views]));
+  }
+
+  /** One series over a range already cut to what the store holds (clampToHeld). */
+  private read(h: SeriesHandle, options: QueryOptions): QueryResult {
+    return resolveQuery(this.schemaOf(h).views, h.column, h.kind, options);
   }
 
   /** Reads every series a Prometheus selector matches, e.g. `vcpu_exits_total{reason=~"io|mmio"}`. */
@@ -497,9 +501,10 @@ export class Store {
     this.assertOpen();
     const sel = parseSelector(selector);
     const out: SelectResult[] = [];
+    const window = clampToHeld(options, this.schemas.map((s) => s.views));
     for (const h of this.series()) {
       if (!sel.matches(h.name, h.labels)) continue;
-      const r = this.query(h, options);
+      const r = this.read(h, window);
       out.push({ name: h.name, labels: h.labels, kind: h.kind, ...r });
     }
     return out;
