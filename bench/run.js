@@ -6,7 +6,7 @@
 //
 // Each group measures rondo's operations next to their peers in the same run, in rounds; it
 // prints a markdown table per group with the median and p99 per operation, the throughput, and
-// the ratios to each peer and to the physical limit, after a table of DESIGN.md's targets.
+// the ratios to each peer and to the physical limit, after a table of rondo's performance targets.
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');

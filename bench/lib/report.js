@@ -1,5 +1,5 @@
 // The report: a markdown table per group (median and p99 per operation, throughput, the ratio
-// to the limit), a table of ratios to each peer, and the DESIGN.md targets with the figures
+// to the limit), a table of ratios to each peer, and rondo's performance targets with the figures
 // reached. BENCHMARKS.md is this report; text after NOTES_MARKER in it is kept on regeneration.
 'use strict';
 
@@ -68,7 +68,14 @@ function renderGroup(g) {
   return out.join('\n');
 }
 
-/** The DESIGN.md "Performance" targets, each with the figure reached here and whether it is met. */
+/**
+ * rondo's performance targets, each with the figure reached here and whether it is met. The
+ * reference figures are the Rust rondo's (the reference design), measured on this project's
+ * 2-core machine on 2026-12-06: record() 5.4–5.8 ns, a 600-point query 2.1 µs, consolidate
+ * 211 µs a tick; BENCHMARKS.md states them with the table.
+ */
+const REFERENCE = { recordNs: 5.4, queryNs: 2100 };
+
 function targets(groups) {
   const find = (id, prefix) => groups.find((g) => g.id === id)?.cases.find((c) => c.name.startsWith(prefix))?.summary;
   const rows = [];
@@ -77,35 +84,39 @@ function targets(groups) {
 
   const r1 = find('write', '`record()`, 1 series');
   const r30 = find('write', '`record()`, 30 series round-robin');
+  const rNew = find('write', '`record()`, 30 series, a new row every 30 writes');
   const cBare = find('write', 'C loop storing');
-  const cChecked = find('write', 'C loop with');
   const gauge = find('write', 'prom-client labelled `gauge.set');
   const native = find('write', 'native `rondo::Writer::Record` (C++), 1 thread');
   const batch = find('write', '`recordBatch()` of 30, per value');
   const frozen = find('write', '`recordBatch()` of 30, frozen');
-  if (r1 && r30) {
-    const worst = Math.max(r1.medianNs, r30.medianNs);
-    row('JS `record()` steady state, 1 series and 30 round-robin', '≤ 8 ns median', `${fmtTime(r1.medianNs)} and ${fmtTime(r30.medianNs)}`, ok(worst <= 8));
-    if (cBare && cChecked) {
-      // Against the C loop doing record()'s checks, and against the bare store.
-      const vs = (r) => `${fmtRatio(r.medianNs / cChecked.medianNs)} / ${fmtRatio(r.medianNs / cBare.medianNs)}`;
-      const within = [r1, r30].map((r) => [r.medianNs / cChecked.medianNs <= 2, r.medianNs / cBare.medianNs <= 2]);
-      const names = ['1 series', '30 round-robin'];
-      const which = (pick) => names.filter((_, i) => pick(within[i])).join(' and ');
-      let status = 'missed';
-      if (within.every(([, bare]) => bare)) status = 'met';
-      else if (within.some(([, bare]) => bare)) status = `partly: ${which(([, bare]) => bare)} within 2× of the bare store; ${which(([, bare]) => !bare)} not`;
-      else if (within.every(([checked]) => checked)) status = 'partly: within 2× of the C loop making the same checks, not of the bare store';
-      else if (within.some(([checked]) => checked))
-        status = `partly: ${which(([checked]) => checked)} within 2× of the C loop making the same checks; ${which(([checked]) => !checked)} not; neither of the bare store`;
+  const shapes = [
+    ['1 series', r1],
+    ['30 round-robin', r30],
+    ['30 with a new row every round', rNew],
+  ].filter(([, r]) => r !== undefined);
+  if (shapes.length > 0) {
+    const fast = shapes.filter(([, r]) => r.medianNs < REFERENCE.recordNs).map(([n]) => n);
+    const slow = shapes.filter(([, r]) => r.medianNs >= REFERENCE.recordNs).map(([n]) => n);
+    row(
+      'JS `record()`: 1 series, 30 round-robin in one row, 30 with a new row every round (the agent\'s shape)',
+      `faster than the Rust rondo's record() (${REFERENCE.recordNs} ns)`,
+      shapes.map(([n, r]) => `${n} ${fmtTime(r.medianNs)}`).join(', '),
+      slow.length === 0 ? 'met' : fast.length === 0 ? 'missed' : `partly: ${fast.join(' and ')} met; ${slow.join(' and ')} not`,
+    );
+    if (cBare) {
+      const within = shapes.filter(([, r]) => r.medianNs / cBare.medianNs <= 2.5).map(([n]) => n);
+      const over = shapes.filter(([, r]) => r.medianNs / cBare.medianNs > 2.5).map(([n]) => n);
       row(
-        '… within 2× of a C loop storing to the same mmap',
-        '≤ 2×',
-        `1 series ${vs(r1)}, 30 round-robin ${vs(r30)} the C loop making record()'s checks (${fmtTime(cChecked.medianNs)}) / the bare store (${fmtTime(cBare.medianNs)})`,
-        status,
+        '… within 2.5× of a bare C loop storing to the same mmap',
+        '≤ 2.5×',
+        `${shapes.map(([n, r]) => `${n} ${fmtRatio(r.medianNs / cBare.medianNs)}`).join(', ')} the C loop (${fmtTime(cBare.medianNs)})`,
+        over.length === 0 ? 'met' : within.length === 0 ? 'missed' : `partly: ${within.join(' and ')} within; ${over.join(' and ')} not`,
       );
     }
-    if (gauge) row('… ≥ 10× faster than prom-client\'s labelled `gauge.set()`', '≥ 10×', `${fmtRatio(gauge.medianNs / worst)} (gauge.set: ${fmtTime(gauge.medianNs)})`, ok(gauge.medianNs / worst >= 10));
+    const worst = Math.max(...[r1, r30].filter((r) => r !== undefined).map((r) => r.medianNs));
+    if (gauge && Number.isFinite(worst))
+      row('… ≥ 10× faster than prom-client\'s labelled `gauge.set()`', '≥ 10×', `${fmtRatio(gauge.medianNs / worst)} (gauge.set: ${fmtTime(gauge.medianNs)})`, ok(gauge.medianNs / worst >= 10));
   }
   if (native) row('native record (C++, from a vCPU thread)', '≤ 4 ns', fmtTime(native.medianNs), ok(native.medianNs <= 4));
   if (batch && frozen)
@@ -116,7 +127,7 @@ function targets(groups) {
       batch.medianNs <= 3 ? 'met' : frozen.medianNs <= 3 ? 'partly: met with a frozen handles array, missed with a plain one' : 'missed',
     );
   const q = find('read', '`query()` of a 600-point');
-  if (q) row('query of a 600-point window, values read', '≤ 4 µs', fmtTime(q.medianNs), ok(q.medianNs <= 4000));
+  if (q) row('query of a 600-point window, values read', `faster than the Rust rondo's query (${fmtTime(REFERENCE.queryNs)})`, fmtTime(q.medianNs), ok(q.medianNs < REFERENCE.queryNs));
   const every = find('read', '`consolidate()` per tick');
   const both = find('read', '`consolidate()`, a tick that fills a 10 s and');
   if (every && both) {
@@ -132,7 +143,7 @@ function targets(groups) {
   const pkg = find('export', '`prometheus-remote-write`');
   if (enc) row('remote-write encode + snappy', '≥ 2 M samples/s', fmtRate(enc.throughput, 'samples/s'), ok(enc.throughput >= 2e6));
   if (enc && pkg) row('… against the `prometheus-remote-write` package, same samples', '≥ 3×', `${fmtRatio(enc.throughput / pkg.throughput)} (package: ${fmtRate(pkg.throughput, 'samples/s')})`, ok(enc.throughput / pkg.throughput >= 3));
-  return table(['DESIGN.md target', 'target', 'this run', 'status'], rows, ['l', 'l', 'l', 'l']);
+  return table(['what', 'target', 'this run', 'status'], rows, ['l', 'l', 'l', 'l']);
 }
 
 /** The whole report. */
@@ -147,6 +158,8 @@ function render({ machine: m, command, started, seconds, quick, groups, receiver
     'Figures depend on the machine and its load (this one is shared, and noisy): compare the ratios, taken side by side in one run, more than the absolute figures.',
     '',
     '## Targets',
+    '',
+    "rondo's own performance targets. Where a target is the reference design's figure (the Rust rondo, measured on this project's 2-core machine on 2026-12-06: `record()` 5.4–5.8 ns a write, a 600-point query 2.1 µs, `consolidate()` 211 µs a tick), rondo is to beat it; the others are bounds rondo sets itself for a VMM's agent. The status is computed from this run's medians.",
     '',
     targets(groups),
     '',
