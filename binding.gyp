@@ -1,49 +1,105 @@
 {
+  # Three addons, each its own .node file in build/<variant>/:
+  #   rondo      the store (slab, writer API, lock): everywhere; what `npm install` builds
+  #   rondo_kvm  the demo VMM's KVM layer (native/kvm/): Linux x64 only, and only with kvm=1
+  #   rondo_dev  the bench and test helpers (native/testing.cc, native/bench.cc, and on Linux x64
+  #              the device test bus): only with dev_addon=1, i.e. `node-gyp rebuild
+  #              --dev-addon=1` (`npm run build:native`); never built by `npm install`
+  # node-gyp passes an option it does not know, `--some-name=value`, to gyp as the variable
+  # some_name: --dev-addon=1, --kvm=0, --asan=1. (Not `--dev=1`: node-gyp takes that for an
+  # abbreviation of its own --devdir.)
   "variables": {
-    "asan%": "0"
+    "asan%": "0",
+    "dev_addon%": "0",
+    # 0 builds the store without the KVM layer, as on another OS or architecture.
+    "kvm%": "1"
+  },
+  "target_defaults": {
+    "include_dirs": [
+      "<!(node -p \"require('node-addon-api').include_dir\")",
+      "native"
+    ],
+    "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+    "cflags!": ["-fno-exceptions"],
+    "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+    "cflags_cc": ["-std=c++20", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+    # macOS (untested here): gyp's make generator takes C++ flags from xcode_settings there.
+    "xcode_settings": {
+      "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+      "CLANG_CXX_LANGUAGE_STANDARD": "c++20",
+      "CLANG_CXX_LIBRARY": "libc++",
+      "MACOSX_DEPLOYMENT_TARGET": "11.0",
+      "OTHER_CPLUSPLUSFLAGS": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    },
+    "conditions": [
+      ["OS!='win'", {"libraries": ["-lpthread"]}],
+      ["asan==1", {
+        "cflags": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"],
+        "cflags_cc": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g", "-O1"],
+        "ldflags": ["-fsanitize=address"]
+      }]
+    ]
   },
   "targets": [
     {
       "target_name": "rondo",
       "sources": [
         "native/rondo/slab.cc",
-        "native/addon.cc",
-        "native/testing.cc",
-        "native/bench.cc",
-        "native/kvm/vm.cc",
-        "native/kvm/vcpu.cc",
-        "native/kvm/stats.cc",
-        "native/kvm/guest.S",
-        "native/kvm/kvm_addon.cc",
-        "native/kvm/devices_testing.cc",
-        "native/kvm/e820.cc",
-        "native/kvm/elf_loader.cc",
-        "native/kvm/pvh.cc",
-        "native/kvm/bzimage.cc",
-        "native/kvm/linux_boot.cc",
-        "native/kvm/uart.cc",
-        "native/kvm/i8042.cc",
-        "native/kvm/cmos.cc",
-        "native/kvm/pit.cc",
-        "native/kvm/pci_stub.cc",
-        "native/kvm/micro_ports.cc"
-      ],
-      "include_dirs": [
-        "<!(node -p \"require('node-addon-api').include_dir\")",
-        "native"
-      ],
-      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "cflags!": ["-fno-exceptions"],
-      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "libraries": ["-lpthread"],
-      "conditions": [
-        ["asan==1", {
-          "cflags": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"],
-          "cflags_cc": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g", "-O1"],
-          "ldflags": ["-fsanitize=address"]
-        }]
+        "native/addon.cc"
       ]
     }
+  ],
+  "conditions": [
+    ["OS=='linux' and target_arch=='x64' and kvm==1", {
+      "targets": [
+        {
+          "target_name": "rondo_kvm",
+          "sources": [
+            "native/kvm/kvm_addon.cc",
+            "native/kvm/vm.cc",
+            "native/kvm/vcpu.cc",
+            "native/kvm/stats.cc",
+            "native/kvm/guest.S",
+            "native/kvm/e820.cc",
+            "native/kvm/elf_loader.cc",
+            "native/kvm/pvh.cc",
+            "native/kvm/bzimage.cc",
+            "native/kvm/linux_boot.cc",
+            "native/kvm/uart.cc",
+            "native/kvm/i8042.cc",
+            "native/kvm/cmos.cc",
+            "native/kvm/pit.cc",
+            "native/kvm/pci_stub.cc",
+            "native/kvm/micro_ports.cc"
+          ]
+        }
+      ]
+    }],
+    ["dev_addon==1", {
+      "targets": [
+        {
+          "target_name": "rondo_dev",
+          "sources": [
+            "native/rondo/slab.cc",
+            "native/dev_addon.cc",
+            "native/testing.cc",
+            "native/bench.cc"
+          ],
+          "conditions": [
+            ["OS=='linux' and target_arch=='x64' and kvm==1", {
+              "defines": ["RONDO_DEV_KVM"],
+              "sources": [
+                "native/kvm/devices_testing.cc",
+                "native/kvm/uart.cc",
+                "native/kvm/i8042.cc",
+                "native/kvm/cmos.cc",
+                "native/kvm/pit.cc",
+                "native/kvm/pci_stub.cc"
+              ]
+            }]
+          ]
+        }
+      ]
+    }]
   ]
 }

@@ -11,6 +11,7 @@ const client = require('prom-client');
 const { StatsD } = require('hot-shots');
 const { Store } = require('../dist/src');
 const { addon } = require('../dist/src/store/native');
+const { devAddon } = require('../dist/src/store/dev-addon');
 const { Samples, timeChunks, interleave, nowNs, sleep } = require('./lib/harness');
 const { buildStoreLoop, runStoreLoop } = require('./lib/native-loop');
 
@@ -165,8 +166,10 @@ async function run({ quick, tmp, progress }) {
     });
   }
   {
-    // What the fast path saves: the same write as a call into the addon.
-    const slab = store.nativeTarget(hs[0]).slab;
+    // What the fast path saves: the same write as a call into the addon (through a Slab object
+    // of its own on the store's tier-0 file).
+    const slab = new addon.Slab(store.nativeTarget(hs[0]).file, 'attach');
+    cleanup.push(() => slab.close());
     const cols = Int32Array.from(hs, (h) => store.nativeTarget(h).column);
     let v = 0;
     let col = 0;
@@ -187,8 +190,9 @@ async function run({ quick, tmp, progress }) {
   {
     const N = openStore(tmp, 'native');
     cleanup.push(() => N.store.close());
-    const slab = N.store.nativeTarget(N.hs[0]).slab;
+    const { file } = N.store.nativeTarget(N.hs[0]);
     const cols = Uint32Array.from(N.hs, (h) => N.store.nativeTarget(h).column);
+    const { bench } = devAddon(); // the native bench helpers: `npm run build:native`
     // A round of 30 writes every 1 ms of timestamps: a row (1 s) takes 1000 rounds, as steady as
     // the JavaScript rows above.
     const step = 1;
@@ -205,7 +209,7 @@ async function run({ quick, tmp, progress }) {
         async () => {
           const warm = warmed ? 2000 : firstWarm;
           warmed = true;
-          const runner = addon.bench.startNative(slab, cols, nts, step, threads, warm, nativeRounds, CHUNK);
+          const runner = bench.startNative(file, cols, nts, step, threads, warm, nativeRounds, CHUNK);
           while (!runner.done()) await sleep(5);
           const r = runner.join();
           nts += (warm + nativeRounds) * step;

@@ -5,7 +5,7 @@
 # (e.g. --kernel demo-vmm/guest/out/bzImage, --hide-cpuid cx16, --duration 10m).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -f build/Release/rondo.node ] || npx node-gyp rebuild
+[ -f build/Release/rondo.node ] && [ -f build/Release/rondo_kvm.node ] || npx node-gyp rebuild
 npx tsc -p tsconfig.json
 out="$(bash demo-vmm/guest/build.sh)"
 status=0

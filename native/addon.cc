@@ -1,131 +1,188 @@
-// N-API glue for the slab: argument checks and conversions only; the logic is in rondo/slab.cc.
+// The store's addon (build/<variant>/rondo.node): the N-API glue of the slab (argument checks and
+// conversions only; the logic is in rondo/slab.cc), the store's writer lock, and the slab format's
+// constants (format) for the TypeScript side. Per-environment state (the Slab class) is addon
+// instance data, so the addon loads in any number of worker threads at once.
+//
+// Portability: the writer lock is flock(2) (Linux, macOS, the BSDs). Where there is no flock
+// (or with -DRONDO_LOCK_WITH_FCNTL) it is a POSIX fcntl(F_SETLK) lock instead, with a set of the
+// files this process holds, since fcntl locks do not exclude a second open in the same process.
+// Untested on macOS (its flock is the BSD one the Linux semantics come from); the fcntl variant
+// was tried on Linux only (CPPFLAGS=-DRONDO_LOCK_WITH_FCNTL: test/lock.test.ts passes). See
+// native/rondo/slab.cc for the rest of what is untested on macOS.
 #include <errno.h>
 #include <fcntl.h>
 #include <napi.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 
-#include "addon.h"
+#include "common/error_codes.h"
+#include "common/napi_util.h"
+#include "common/raii.h"
 #include "rondo/slab.h"
 
+#if !defined(LOCK_EX) || defined(RONDO_LOCK_WITH_FCNTL)
+#define RONDO_FCNTL_LOCK 1
+#include <mutex>
+#include <set>
+#include <utility>
+#endif
+
 namespace rondo_addon {
-
-Napi::FunctionReference* SlabWrap::constructor = nullptr;
-
-Napi::Error CodedError(Napi::Env env, const char* code, const std::string& msg) {
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("code", Napi::String::New(env, code));
-  return e;
-}
-
 namespace {
 
+namespace codes = rondo::codes;
+
 uint32_t U32Arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
+  if (!info[i].IsNumber()) throw ArgTypeError(info.Env(), std::string(what) + " must be a number");
   const double d = info[i].As<Napi::Number>().DoubleValue();
   if (!(d >= 0 && d <= 4294967295.0) || d != std::floor(d))
-    throw Napi::RangeError::New(info.Env(), std::string(what) + " must be an unsigned 32-bit integer");
+    throw ArgRangeError(info.Env(), std::string(what) + " must be an unsigned 32-bit integer");
   return static_cast<uint32_t>(d);
 }
 
 uint64_t U53Arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
+  if (!info[i].IsNumber()) throw ArgTypeError(info.Env(), std::string(what) + " must be a number");
   const double d = info[i].As<Napi::Number>().DoubleValue();
   if (!(d >= 0 && d <= 9007199254740991.0) || d != std::floor(d))
-    throw Napi::RangeError::New(info.Env(), std::string(what) + " must be a non-negative integer");
+    throw ArgRangeError(info.Env(), std::string(what) + " must be a non-negative integer");
   return static_cast<uint64_t>(d);
 }
 
 Napi::Float64Array F64Arg(const Napi::CallbackInfo& info, size_t i, size_t need, const char* what) {
   if (!info[i].IsTypedArray() ||
       info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
-    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a Float64Array");
+    throw ArgTypeError(info.Env(), std::string(what) + " must be a Float64Array");
   Napi::Float64Array a = info[i].As<Napi::Float64Array>();
   if (a.ElementLength() < need)
-    throw Napi::RangeError::New(info.Env(), std::string(what) + " is too short");
+    throw ArgRangeError(info.Env(), std::string(what) + " is too short");
   return a;
+}
+
+// The create parameters of a slab, each checked against its bounds (rondo/slab.h).
+rondo::SlabParams CreateParams(Napi::Env env, Napi::Value arg) {
+  if (!arg.IsObject())
+    throw ArgTypeError(env, "new Slab(path, 'create', params): params must be an object");
+  Napi::Object o = arg.As<Napi::Object>();
+  rondo::SlabParams p;
+  const Napi::Value consolidated = o.Get("consolidated");
+  if (!consolidated.IsBoolean()) throw ArgTypeError(env, "consolidated must be a boolean");
+  p.kind = consolidated.As<Napi::Boolean>().Value() ? rondo::TierKind::kConsolidated : rondo::TierKind::kRaw;
+  p.max_series = static_cast<uint32_t>(IntegerIn(env, o.Get("maxSeries"), "maxSeries", 1, rondo::kMaxSeriesLimit));
+  p.slots = static_cast<uint32_t>(IntegerIn(env, o.Get("slots"), "slots", 1, rondo::kMaxSlotsLimit));
+  p.interval_ms = static_cast<uint64_t>(IntegerIn(env, o.Get("intervalMs"), "intervalMs", 1, static_cast<double>(rondo::kMaxIntervalMs)));
+  p.tier_index = static_cast<uint32_t>(IntegerIn(env, o.Get("tierIndex"), "tierIndex", 0, 4294967295.0));
+  p.created_ms = static_cast<uint64_t>(IntegerIn(env, o.Get("createdMs"), "createdMs", 0, static_cast<double>(rondo::kMaxCreatedMs)));
+  const Napi::Value name = o.Get("schemaName");
+  if (!name.IsString()) throw ArgTypeError(env, "schemaName must be a string");
+  p.schema_name = name.As<Napi::String>().Utf8Value();
+  if (p.schema_name.size() >= rondo::kSchemaNameBytes || p.schema_name.find('\0') != std::string::npos)
+    throw ArgRangeError(env, "schemaName must be at most " + std::to_string(rondo::kSchemaNameBytes - 1) +
+                                 " bytes of UTF-8 without NUL, got " + std::to_string(p.schema_name.size()) + " bytes");
+  const Napi::Value mode = o.Get("fileMode");
+  if (!mode.IsUndefined()) p.file_mode = static_cast<uint32_t>(IntegerIn(env, mode, "fileMode", 0, rondo::kMaxFileMode));
+  return p;
 }
 
 }  // namespace
 
-Napi::Object SlabWrap::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function f = DefineClass(
-      env, "Slab",
-      {
-          InstanceMethod("buffer", &SlabWrap::Buffer),
-          InstanceMethod("claim", &SlabWrap::Claim),
-          InstanceMethod("record", &SlabWrap::Record),
-          InstanceMethod("readColumn", &SlabWrap::ReadColumn),
-          InstanceMethod("readCell", &SlabWrap::ReadCell),
-          InstanceMethod("readRows", &SlabWrap::ReadRows),
-          InstanceMethod("consolidate", &SlabWrap::Consolidate),
-          InstanceMethod("counters", &SlabWrap::Counters),
-          InstanceMethod("setCursor", &SlabWrap::SetCursor),
-          InstanceMethod("countLate", &SlabWrap::CountLate),
-          InstanceMethod("params", &SlabWrap::Params),
-          InstanceMethod("flush", &SlabWrap::Flush),
-          InstanceMethod("close", &SlabWrap::Close),
-      });
-  constructor = new Napi::FunctionReference(Napi::Persistent(f));
-  exports.Set("Slab", f);
-  return exports;
+class SlabWrap : public Napi::ObjectWrap<SlabWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit SlabWrap(const Napi::CallbackInfo& info);
+  // The slab behind a JavaScript Slab object of this addon (and this environment).
+  static std::shared_ptr<rondo::Slab> FromValue(Napi::Value v);
+
+ private:
+  rondo::Slab& Live(Napi::Env env);
+  Napi::Value Buffer(const Napi::CallbackInfo& info);
+  Napi::Value Claim(const Napi::CallbackInfo& info);
+  Napi::Value Record(const Napi::CallbackInfo& info);
+  Napi::Value ReadColumn(const Napi::CallbackInfo& info);
+  Napi::Value ReadRows(const Napi::CallbackInfo& info);
+  Napi::Value Consolidate(const Napi::CallbackInfo& info);
+  Napi::Value Counters(const Napi::CallbackInfo& info);
+  Napi::Value CountLate(const Napi::CallbackInfo& info);
+  Napi::Value Params(const Napi::CallbackInfo& info);
+  Napi::Value Flush(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<rondo::Slab> slab_;
+};
+
+// The addon's per-environment data: one per main thread or worker that loads it.
+class StoreAddon : public Napi::Addon<StoreAddon> {
+ public:
+  StoreAddon(Napi::Env env, Napi::Object exports);
+  Napi::FunctionReference slab_class;
+};
+
+Napi::Function SlabWrap::Define(Napi::Env env) {
+  return DefineClass(env, "Slab",
+                     {
+                         InstanceMethod("buffer", &SlabWrap::Buffer),
+                         InstanceMethod("claim", &SlabWrap::Claim),
+                         InstanceMethod("record", &SlabWrap::Record),
+                         InstanceMethod("readColumn", &SlabWrap::ReadColumn),
+                         InstanceMethod("readRows", &SlabWrap::ReadRows),
+                         InstanceMethod("consolidate", &SlabWrap::Consolidate),
+                         InstanceMethod("counters", &SlabWrap::Counters),
+                         InstanceMethod("countLate", &SlabWrap::CountLate),
+                         InstanceMethod("params", &SlabWrap::Params),
+                         InstanceMethod("flush", &SlabWrap::Flush),
+                         InstanceMethod("close", &SlabWrap::Close),
+                     });
 }
 
-// new Slab(path, mode: 'create' | 'rw' | 'ro', params?)
+// new Slab(path, mode: 'create' | 'rw' | 'ro' | 'attach', params?)
 SlabWrap::SlabWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SlabWrap>(info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString() || !info[1].IsString())
-    throw Napi::TypeError::New(env, "Slab(path, mode, params?)");
+  if (!info[0].IsString()) throw ArgTypeError(env, "new Slab(path, mode, params?): path must be a string");
+  if (!info[1].IsString()) throw ArgTypeError(env, "new Slab(path, mode, params?): mode must be a string");
   const std::string path = info[0].As<Napi::String>();
   const std::string mode = info[1].As<Napi::String>();
   rondo::OpenMode m;
   rondo::SlabParams p;
   if (mode == "create") {
     m = rondo::OpenMode::kCreate;
-    if (!info[2].IsObject()) throw Napi::TypeError::New(env, "create needs params");
-    Napi::Object o = info[2].As<Napi::Object>();
-    auto num = [&](const char* k) { return o.Get(k).ToNumber().DoubleValue(); };
-    p.kind = num("consolidated") != 0 ? rondo::TierKind::kConsolidated : rondo::TierKind::kRaw;
-    p.max_series = static_cast<uint32_t>(num("maxSeries"));
-    p.slots = static_cast<uint32_t>(num("slots"));
-    p.interval_ms = static_cast<uint64_t>(num("intervalMs"));
-    p.tier_index = static_cast<uint32_t>(num("tierIndex"));
-    p.created_ms = static_cast<uint64_t>(num("createdMs"));
-    p.schema_name = o.Get("schemaName").ToString().Utf8Value();
-    if (o.Has("fileMode")) p.file_mode = static_cast<uint32_t>(num("fileMode")) & 0777;
+    p = CreateParams(env, info[2]);
   } else if (mode == "rw") {
     m = rondo::OpenMode::kReadWrite;
   } else if (mode == "ro") {
     m = rondo::OpenMode::kReadOnly;
+  } else if (mode == "attach") {
+    m = rondo::OpenMode::kAttach;
   } else {
-    throw Napi::TypeError::New(env, "mode must be create, rw or ro");
+    throw ArgTypeError(env, "mode must be create, rw, ro or attach");
   }
   try {
     slab_ = rondo::Slab::Open(path, m, m == rondo::OpenMode::kCreate ? &p : nullptr);
   } catch (const rondo::CorruptSlab& e) {
-    throw CodedError(env, "RONDO_CORRUPT", e.what());
+    throw CodedError(env, codes::kCorrupt, e.what());
   } catch (const rondo::SlabIoError& e) {
-    throw CodedError(env, "RONDO_IO", e.what());
+    throw CodedError(env, codes::kIo, e.what());
   } catch (const std::invalid_argument& e) {
-    throw CodedError(env, "RONDO_ARG", e.what());
+    throw CodedError(env, codes::kArg, e.what());
   }
 }
 
 rondo::Slab& SlabWrap::Live(Napi::Env env) {
-  if (!slab_) throw CodedError(env, "RONDO_CLOSED", "slab is closed");
+  if (!slab_) throw CodedError(env, codes::kClosed, "slab is closed");
   return *slab_;
 }
 
 std::shared_ptr<rondo::Slab> SlabWrap::FromValue(Napi::Value v) {
-  if (!v.IsObject() || constructor == nullptr ||
-      !v.As<Napi::Object>().InstanceOf(constructor->Value()))
-    throw Napi::TypeError::New(v.Env(), "expected a Slab");
+  Napi::Env env = v.Env();
+  StoreAddon* addon = env.GetInstanceData<StoreAddon>();
+  if (!v.IsObject() || addon == nullptr || !v.As<Napi::Object>().InstanceOf(addon->slab_class.Value()))
+    throw ArgTypeError(env, "expected a Slab");
   SlabWrap* w = Napi::ObjectWrap<SlabWrap>::Unwrap(v.As<Napi::Object>());
-  w->Live(v.Env());
+  w->Live(env);
   return w->slab_;
 }
 
@@ -133,7 +190,7 @@ std::shared_ptr<rondo::Slab> SlabWrap::FromValue(Napi::Value v) {
 // so the memory stays mapped for as long as JavaScript can reach it, even after close().
 Napi::Value SlabWrap::Buffer(const Napi::CallbackInfo& info) {
   rondo::Slab& s = Live(info.Env());
-  if (s.read_only()) throw CodedError(info.Env(), "RONDO_ARG", "a read-only slab has no writable buffer");
+  if (s.read_only()) throw CodedError(info.Env(), codes::kArg, "a read-only slab has no writable buffer");
   auto* hold = new std::shared_ptr<rondo::Slab>(slab_);
   return Napi::ArrayBuffer::New(
       info.Env(), s.base(), s.size(),
@@ -143,8 +200,8 @@ Napi::Value SlabWrap::Buffer(const Napi::CallbackInfo& info) {
 Napi::Value SlabWrap::Claim(const Napi::CallbackInfo& info) {
   rondo::Slab& s = Live(info.Env());
   const uint64_t k = U53Arg(info, 0, "interval number");
-  if (s.read_only()) throw CodedError(info.Env(), "RONDO_ARG", "slab is read-only");
-  if (k == 0) throw Napi::RangeError::New(info.Env(), "interval number must be > 0");
+  if (s.read_only()) throw CodedError(info.Env(), codes::kArg, "slab is read-only");
+  if (k == 0) throw ArgRangeError(info.Env(), "interval number must be > 0");
   return Napi::Number::New(info.Env(), static_cast<int>(s.Claim(k)));
 }
 
@@ -154,10 +211,10 @@ Napi::Value SlabWrap::Record(const Napi::CallbackInfo& info) {
   const uint32_t col = U32Arg(info, 0, "column");
   const uint64_t ts = U53Arg(info, 1, "timestamp");
   const double v = info[2].As<Napi::Number>().DoubleValue();
-  if (s.read_only()) throw CodedError(info.Env(), "RONDO_ARG", "slab is read-only");
-  if (col >= s.params().max_series) throw Napi::RangeError::New(info.Env(), "column out of range");
+  if (s.read_only()) throw CodedError(info.Env(), codes::kArg, "slab is read-only");
+  if (col >= s.params().max_series) throw ArgRangeError(info.Env(), "column out of range");
   const uint64_t k = ts / s.params().interval_ms;
-  if (k == 0) throw Napi::RangeError::New(info.Env(), "timestamp too small");
+  if (k == 0) throw ArgRangeError(info.Env(), "timestamp too small");
   return Napi::Number::New(info.Env(), static_cast<int>(s.Record(col, k, v)));
 }
 
@@ -170,7 +227,7 @@ Napi::Value SlabWrap::ReadColumn(const Napi::CallbackInfo& info) {
   const uint32_t n = U32Arg(info, 3, "count");
   Napi::Float64Array out = F64Arg(info, 4, n, "out");
   if (col >= s.params().max_series || field >= s.cell_words())
-    throw Napi::RangeError::New(info.Env(), "column or field out of range");
+    throw ArgRangeError(info.Env(), "column or field out of range");
   s.ReadColumn(col, field, k0, n, out.Data());
   return info.Env().Undefined();
 }
@@ -181,19 +238,9 @@ Napi::Value SlabWrap::ReadRows(const Napi::CallbackInfo& info) {
   const uint64_t k0 = U53Arg(info, 0, "first interval");
   const uint32_t n = U32Arg(info, 1, "count");
   const uint32_t ncols = U32Arg(info, 2, "ncols");
-  if (ncols > s.params().max_series) throw Napi::RangeError::New(info.Env(), "ncols out of range");
+  if (ncols > s.params().max_series) throw ArgRangeError(info.Env(), "ncols out of range");
   Napi::Float64Array out = F64Arg(info, 3, static_cast<size_t>(n) * ncols * s.cell_words(), "out");
   return Napi::Number::New(info.Env(), s.ReadRows(k0, n, ncols, out.Data()));
-}
-
-// readCell(col, k, out) -> boolean
-Napi::Value SlabWrap::ReadCell(const Napi::CallbackInfo& info) {
-  rondo::Slab& s = Live(info.Env());
-  const uint32_t col = U32Arg(info, 0, "column");
-  const uint64_t k = U53Arg(info, 1, "interval number");
-  Napi::Float64Array out = F64Arg(info, 2, s.cell_words(), "out");
-  if (col >= s.params().max_series) throw Napi::RangeError::New(info.Env(), "column out of range");
-  return Napi::Boolean::New(info.Env(), s.ReadCell(col, k, out.Data()));
 }
 
 // consolidate(src, fromBucket, toBucket, ncols, xff, expectedPoints): fills [from, to) and
@@ -207,11 +254,11 @@ Napi::Value SlabWrap::Consolidate(const Napi::CallbackInfo& info) {
   const double xff = info[4].As<Napi::Number>().DoubleValue();
   const double expected = info[5].As<Napi::Number>().DoubleValue();
   if (s.read_only() || s.params().kind != rondo::TierKind::kConsolidated)
-    throw CodedError(info.Env(), "RONDO_ARG", "consolidate needs a writable consolidated slab");
+    throw CodedError(info.Env(), codes::kArg, "consolidate needs a writable consolidated slab");
   if (ncols > s.params().max_series || ncols > src->params().max_series || from == 0 ||
       src->params().interval_ms == 0 || s.params().interval_ms % src->params().interval_ms != 0 ||
       !(expected > 0))
-    throw Napi::RangeError::New(info.Env(), "consolidate arguments out of range");
+    throw ArgRangeError(info.Env(), "consolidate arguments out of range");
   for (uint64_t b = from; b < to; b++) {
     s.ConsolidateBucket(*src, b, ncols, xff, expected);
     s.set_cursor(b + 1);
@@ -228,14 +275,6 @@ Napi::Value SlabWrap::Counters(const Napi::CallbackInfo& info) {
   o.Set("repairs", static_cast<double>(s.repairs()));
   o.Set("cursor", static_cast<double>(s.cursor()));
   return o;
-}
-
-Napi::Value SlabWrap::SetCursor(const Napi::CallbackInfo& info) {
-  rondo::Slab& s = Live(info.Env());
-  const uint64_t v = U53Arg(info, 0, "cursor");
-  if (s.read_only()) throw CodedError(info.Env(), "RONDO_ARG", "slab is read-only");
-  s.set_cursor(v);
-  return info.Env().Undefined();
 }
 
 Napi::Value SlabWrap::CountLate(const Napi::CallbackInfo& info) {
@@ -257,7 +296,6 @@ Napi::Value SlabWrap::Params(const Napi::CallbackInfo& info) {
   o.Set("schemaName", p.schema_name);
   o.Set("cellWords", s.cell_words());
   o.Set("rowWords", static_cast<double>(s.row_words()));
-  o.Set("headerBytes", rondo::kHeaderBytes);
   o.Set("fileBytes", static_cast<double>(s.size()));
   return o;
 }
@@ -267,7 +305,7 @@ Napi::Value SlabWrap::Flush(const Napi::CallbackInfo& info) {
   try {
     s.Flush();
   } catch (const rondo::SlabIoError& e) {
-    throw CodedError(info.Env(), "RONDO_IO", e.what());
+    throw CodedError(info.Env(), codes::kIo, e.what());
   }
   return info.Env().Undefined();
 }
@@ -279,63 +317,156 @@ Napi::Value SlabWrap::Close(const Napi::CallbackInfo& info) {
       slab_->Flush();
     } catch (const rondo::SlabIoError& e) {
       slab_.reset();
-      throw CodedError(info.Env(), "RONDO_IO", e.what());
+      throw CodedError(info.Env(), codes::kIo, e.what());
     }
     slab_.reset();
   }
   return info.Env().Undefined();
 }
 
-// lockStore(path, mode?) -> fd. An advisory, exclusive, non-blocking flock; the pid goes in the file.
+namespace {
+
+// The slab format (rondo/slab.h), for src/store/native.ts: the one source of these numbers.
+Napi::Object Format(Napi::Env env) {
+  Napi::Object f = Napi::Object::New(env);
+  f.Set("magic", std::string(rondo::kMagic, sizeof rondo::kMagic));
+  f.Set("formatVersion", rondo::kFormatVersion);
+  f.Set("headerBytes", rondo::kHeaderBytes);
+  Napi::Object off = Napi::Object::New(env);
+  const std::pair<const char*, size_t> offsets[] = {
+      {"magic", rondo::kOffMagic},         {"version", rondo::kOffVersion},
+      {"headerBytes", rondo::kOffHeaderBytes}, {"kind", rondo::kOffKind},
+      {"cellWords", rondo::kOffCellWords}, {"maxSeries", rondo::kOffMaxSeries},
+      {"slots", rondo::kOffSlots},         {"intervalMs", rondo::kOffIntervalMs},
+      {"rowBytes", rondo::kOffRowBytes},   {"dataOffset", rondo::kOffDataOffset},
+      {"fileBytes", rondo::kOffFileBytes}, {"createdMs", rondo::kOffCreatedMs},
+      {"tierIndex", rondo::kOffTierIndex}, {"schemaName", rondo::kOffSchemaName},
+      {"crc", rondo::kOffCrc},             {"head", rondo::kOffHead},
+      {"lateWrites", rondo::kOffLateWrites}, {"claims", rondo::kOffClaims},
+      {"cursor", rondo::kOffCursor},       {"repairs", rondo::kOffRepairs},
+  };
+  for (const auto& [name, at] : offsets) off.Set(name, static_cast<double>(at));
+  f.Set("offsets", off);
+  f.Set("rowStampWord", static_cast<double>(rondo::kRowStampWord));
+  f.Set("rowSeqWord", static_cast<double>(rondo::kRowSeqWord));
+  f.Set("rowHeaderWords", static_cast<double>(rondo::kRowHeaderWords));
+  f.Set("rawCellWords", rondo::kRawCellWords);
+  f.Set("consolidatedCellWords", rondo::kConsolidatedCellWords);
+  Napi::Object fields = Napi::Object::New(env);
+  fields.Set("sum", static_cast<uint32_t>(rondo::kSum));
+  fields.Set("count", static_cast<uint32_t>(rondo::kCount));
+  fields.Set("min", static_cast<uint32_t>(rondo::kMin));
+  fields.Set("max", static_cast<uint32_t>(rondo::kMax));
+  fields.Set("last", static_cast<uint32_t>(rondo::kLast));
+  f.Set("fields", fields);
+  f.Set("schemaNameBytes", static_cast<double>(rondo::kSchemaNameBytes));
+  Napi::Object claim = Napi::Object::New(env);
+  claim.Set("ok", static_cast<int>(rondo::ClaimResult::kOk));
+  claim.Set("late", static_cast<int>(rondo::ClaimResult::kLate));
+  f.Set("claimResults", claim);
+  Napi::Object limits = Napi::Object::New(env);
+  limits.Set("maxSeries", rondo::kMaxSeriesLimit);
+  limits.Set("slots", rondo::kMaxSlotsLimit);
+  limits.Set("intervalMs", static_cast<double>(rondo::kMaxIntervalMs));
+  limits.Set("createdMs", static_cast<double>(rondo::kMaxCreatedMs));
+  limits.Set("fileMode", rondo::kMaxFileMode);
+  f.Set("limits", limits);
+  Napi::Array errs = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const char* c : codes::kStore) errs.Set(i++, c);
+  f.Set("errorCodes", errs);
+  return f;
+}
+
+#if RONDO_FCNTL_LOCK
+// The lock files this process holds, by device and inode: fcntl locks belong to the process, so
+// a second lock of the same file from here would succeed without this.
+std::mutex held_mu;
+std::set<std::pair<dev_t, ino_t>> held;
+#endif
+
+// lockStore(path, mode?) -> fd. An advisory, exclusive, non-blocking lock; the pid goes in the file.
 Napi::Value LockStore(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw ArgTypeError(env, "lockStore(path, mode?): path must be a string");
   const std::string path = info[0].As<Napi::String>();
-  const mode_t mode = info[1].IsNumber() ? static_cast<mode_t>(info[1].As<Napi::Number>().Uint32Value() & 0777) : 0600;
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, mode);
-  if (fd < 0) throw CodedError(env, "RONDO_IO", "open " + path + ": " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  const mode_t mode = info[1].IsUndefined() ? 0600 : static_cast<mode_t>(IntegerIn(env, info[1], "mode", 0, rondo::kMaxFileMode));
+  auto locked_by = [&](const std::string& holder) {
+    Napi::Error e = CodedError(env, codes::kLocked, "locked by pid " + holder);
+    e.Set("pid", Napi::String::New(env, holder));
+    return e;
+  };
+#if RONDO_FCNTL_LOCK
+  std::lock_guard<std::mutex> g(held_mu);
+  struct stat before;
+  if (::stat(path.c_str(), &before) == 0 && held.count({before.st_dev, before.st_ino}) > 0)
+    throw locked_by(std::to_string(::getpid()));  // checked before opening: closing would unlock
+#endif
+  rondo::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, mode));
+  if (!fd) throw CodedError(env, codes::kIo, "open " + path + ": " + std::strerror(errno));
+#if RONDO_FCNTL_LOCK
+  struct flock l = {};
+  l.l_type = F_WRLCK;
+  l.l_whence = SEEK_SET;
+  if (::fcntl(fd.get(), F_SETLK, &l) != 0) {
     const int err = errno;
-    char buf[32] = {};
-    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-    ::close(fd);
+    if (err == EACCES || err == EAGAIN) {
+      struct flock q = {};
+      q.l_type = F_WRLCK;
+      q.l_whence = SEEK_SET;
+      const bool known = ::fcntl(fd.get(), F_GETLK, &q) == 0 && q.l_type != F_UNLCK;
+      throw locked_by(known ? std::to_string(q.l_pid) : std::string("?"));
+    }
+    throw CodedError(env, codes::kIo, "fcntl(F_SETLK) " + path + ": " + std::strerror(err));
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) == 0) held.insert({st.st_dev, st.st_ino});
+#else
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
     if (err == EWOULDBLOCK) {
+      char buf[32] = {};
+      const ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
       std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("?");
       while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-      Napi::Error e = CodedError(env, "RONDO_LOCKED", "locked by pid " + holder);
-      e.Set("pid", Napi::String::New(env, holder));
-      throw e;
+      throw locked_by(holder);
     }
-    throw CodedError(env, "RONDO_IO", "flock " + path + ": " + std::strerror(err));
+    throw CodedError(env, codes::kIo, "flock " + path + ": " + std::strerror(err));
   }
+#endif
   const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+  if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
     // The pid is only a hint for the error message of a second writer; the lock holds anyway.
   }
-  return Napi::Number::New(env, fd);
+  // JavaScript holds the descriptor from here on, and gives it back to unlockStore().
+  return Napi::Number::New(env, fd.release());
 }
 
 Napi::Value UnlockStore(const Napi::CallbackInfo& info) {
-  const int fd = static_cast<int>(info[0].As<Napi::Number>().Int32Value());
-  if (fd >= 0) ::close(fd);  // closing the descriptor releases the flock
+  if (!info[0].IsNumber()) throw ArgTypeError(info.Env(), "unlockStore(fd): fd must be a number");
+  rondo::UniqueFd fd(info[0].As<Napi::Number>().Int32Value());  // closing it releases the lock
+#if RONDO_FCNTL_LOCK
+  std::lock_guard<std::mutex> g(held_mu);
+  struct stat st;
+  if (fd && ::fstat(fd.get(), &st) == 0) held.erase({st.st_dev, st.st_ino});
+  fd.reset();
+#endif
   return info.Env().Undefined();
 }
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  SlabWrap::Init(env, exports);
-  exports.Set("lockStore", Napi::Function::New(env, LockStore));
-  exports.Set("unlockStore", Napi::Function::New(env, UnlockStore));
-  exports.Set("headerBytes", Napi::Number::New(env, rondo::kHeaderBytes));
-  exports.Set("formatVersion", Napi::Number::New(env, rondo::kFormatVersion));
-  InitTesting(env, exports);
-  InitBench(env, exports);
-  InitKvm(env, exports);
-  return exports;
+}  // namespace
+
+StoreAddon::StoreAddon(Napi::Env env, Napi::Object exports) {
+  Napi::Function slab = SlabWrap::Define(env);
+  slab_class = Napi::Persistent(slab);
+  exports.Set("Slab", slab);
+  exports.Set("lockStore", Napi::Function::New(env, LockStore, "lockStore"));
+  exports.Set("unlockStore", Napi::Function::New(env, UnlockStore, "unlockStore"));
+  exports.Set("format", Format(env));
+  DefineAddon(exports, {});
 }
 
 }  // namespace rondo_addon
 
-static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
-  return rondo_addon::Init(env, exports);
-}
-
-NODE_API_MODULE(rondo, InitModule)
+using rondo_addon::StoreAddon;
+NODE_API_ADDON(StoreAddon)

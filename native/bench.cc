@@ -1,6 +1,7 @@
-// Native halves of `rondo bench` (src/cli/bench.ts), exported as `bench`:
-//  - startNative: C++ threads recording through rondo::Writer into a store's slab, the way the
-//    VMM's vCPU threads do;
+// Native halves of `rondo bench` (src/cli/bench.ts) and bench/write.js, exported as `bench` by the
+// dev addon (dev_addon.h):
+//  - startNative: C++ threads recording through rondo::Writer into a store's slab file, the way
+//    the VMM's vCPU threads do;
 //  - startCLoop: the physical limit, a raw loop storing doubles into an mmap'd file of the same
 //    row shape (16-byte row header + 8 bytes per column) with the least work a write can do:
 //    load the row stamp, compare, store the double (and the stamp, once per new row).
@@ -21,7 +22,9 @@
 #include <thread>
 #include <vector>
 
-#include "addon.h"
+#include "common/napi_util.h"
+#include "common/raii.h"
+#include "dev_addon.h"
 #include "rondo/slab.h"
 
 namespace rondo_addon {
@@ -107,7 +110,6 @@ struct RawSink {
 
 class BenchRun : public Napi::ObjectWrap<BenchRun> {
  public:
-  static Napi::FunctionReference* constructor;
   explicit BenchRun(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BenchRun>(info) {}
   ~BenchRun() override {
     JoinAll();
@@ -153,10 +155,9 @@ class BenchRun : public Napi::ObjectWrap<BenchRun> {
     }
   }
 
-  void Map(int fd, void* base, size_t size, std::string path) {
-    fd_ = fd;
-    map_ = base;
-    map_size_ = size;
+  // The C loop's file, mapped: unmapped and removed when the run is joined (or collected).
+  void Own(rondo::Mapping map, std::string path) {
+    map_ = std::move(map);
     file_ = std::move(path);
   }
 
@@ -190,7 +191,7 @@ class BenchRun : public Napi::ObjectWrap<BenchRun> {
       start = std::min(start, o.start);
       end = std::max(end, o.end);
     }
-    if (!err.empty()) throw CodedError(env, "RONDO_IO", "bench thread failed: " + err);
+    if (!err.empty()) throw CodedError(env, rondo::codes::kIo, "bench thread failed: " + err);
     Napi::Float64Array all = Napi::Float64Array::New(env, chunks);
     size_t i = 0;
     for (const ThreadOut& o : outs_)
@@ -222,13 +223,9 @@ class BenchRun : public Napi::ObjectWrap<BenchRun> {
       if (t.joinable()) t.join();
   }
   void Unmap() {
-    if (map_ != nullptr) ::munmap(map_, map_size_);
-    map_ = nullptr;
-    if (fd_ >= 0) {
-      ::close(fd_);
-      ::unlink(file_.c_str());
-    }
-    fd_ = -1;
+    map_.reset();
+    if (!file_.empty()) ::unlink(file_.c_str());
+    file_.clear();
   }
 
   std::vector<std::thread> threads_;
@@ -240,20 +237,17 @@ class BenchRun : public Napi::ObjectWrap<BenchRun> {
   std::atomic<uint32_t> generation_{0};
   std::atomic<uint32_t> finished_{0};
   std::atomic<bool> failed_{false};
-  int fd_ = -1;
-  void* map_ = nullptr;
-  size_t map_size_ = 0;
+  rondo::Mapping map_;
   std::string file_;
 };
 
-Napi::FunctionReference* BenchRun::constructor = nullptr;
+BenchRun* NewBenchRun(Napi::Env env, Napi::Object* obj) {
+  *obj = env.GetInstanceData<DevAddon>()->bench_run.New({});
+  return BenchRun::Unwrap(*obj);
+}
 
 double NumArg(const Napi::CallbackInfo& info, size_t i, const char* what, double lo, double hi) {
-  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
-  const double d = info[i].As<Napi::Number>().DoubleValue();
-  if (!(d >= lo && d <= hi) || d != std::floor(d))
-    throw Napi::RangeError::New(info.Env(), std::string(what) + " is out of range");
-  return d;
+  return IntegerIn(info.Env(), info[i], what, lo, hi);
 }
 
 // Checks the common run shape (threads, rounds, chunk) at info[first..first+3].
@@ -263,29 +257,29 @@ void ShapeArgs(const Napi::CallbackInfo& info, size_t first, size_t ncols, uint3
   *warm = static_cast<uint64_t>(NumArg(info, first + 1, "warm-up rounds", 0, 1e12));
   *rounds = static_cast<uint64_t>(NumArg(info, first + 2, "rounds", 1, 1e12));
   *chunk = static_cast<uint32_t>(NumArg(info, first + 3, "chunk ops", 1, 1 << 24));
-  if (*threads > ncols) throw Napi::RangeError::New(info.Env(), "more threads than columns");
+  if (*threads > ncols) throw ArgRangeError(info.Env(), "more threads than columns");
 }
 
-// startNative(slab, columns: Uint32Array, ts0Ms, stepMs, threads, warmRounds, rounds, chunkOps)
+// startNative(file, columns: Uint32Array, ts0Ms, stepMs, threads, warmRounds, rounds, chunkOps)
+// `file`: the slab file of a store open for writing in this process (Store.nativeTarget).
 // Round r (warm-up rounds first) records at ts0Ms + r * stepMs.
 Napi::Value StartNative(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<rondo::Slab> slab = SlabWrap::FromValue(info[0]);
+  std::shared_ptr<rondo::Slab> slab = AttachSlab(env, info[0], "startNative");
   if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
-    throw Napi::TypeError::New(env, "columns must be a Uint32Array");
+    throw ArgTypeError(env, "columns must be a Uint32Array");
   Napi::Uint32Array ca = info[1].As<Napi::Uint32Array>();
   std::vector<uint32_t> cols(ca.Data(), ca.Data() + ca.ElementLength());
-  if (cols.empty()) throw Napi::RangeError::New(env, "no columns");
+  if (cols.empty()) throw ArgRangeError(env, "no columns");
   for (uint32_t c : cols)
-    if (c >= slab->params().max_series) throw Napi::RangeError::New(env, "column out of range");
-  if (slab->read_only()) throw CodedError(env, "RONDO_ARG", "slab is read-only");
+    if (c >= slab->params().max_series) throw ArgRangeError(env, "column out of range");
   const uint64_t ts0 = static_cast<uint64_t>(NumArg(info, 2, "ts0Ms", 1, 9007199254740991.0));
   const uint64_t step = static_cast<uint64_t>(NumArg(info, 3, "stepMs", 1, 1e12));
   uint32_t threads, chunk;
   uint64_t warm, rounds;
   ShapeArgs(info, 4, cols.size(), &threads, &warm, &rounds, &chunk);
-  Napi::Object obj = BenchRun::constructor->New({});
-  BenchRun::Unwrap(obj)->Start(threads, cols, warm, slab->slots(), rounds, chunk,
+  Napi::Object obj;
+  NewBenchRun(env, &obj)->Start(threads, cols, warm, slab->slots(), rounds, chunk,
                                [slab, ts0, step](uint32_t) { return WriterSink(slab, ts0, step); });
   return obj;
 }
@@ -295,37 +289,34 @@ Napi::Value StartNative(const Napi::CallbackInfo& info) {
 // columns [0, ncols); the file is unmapped and removed by join().
 Napi::Value StartCLoop(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString()) throw Napi::TypeError::New(env, "file must be a string");
+  if (!info[0].IsString()) throw ArgTypeError(env, "file must be a string");
   const std::string file = info[0].As<Napi::String>();
   const size_t row_words = static_cast<size_t>(NumArg(info, 1, "rowWords", 3, 1 << 21));
   const uint32_t slots = static_cast<uint32_t>(NumArg(info, 2, "slots", 1, 1u << 28));
   const uint32_t ncols = static_cast<uint32_t>(NumArg(info, 3, "ncols", 1, 1 << 20));
-  if (rondo::kRowHeaderWords + ncols > row_words) throw Napi::RangeError::New(env, "ncols does not fit the row");
+  if (rondo::kRowHeaderWords + ncols > row_words) throw ArgRangeError(env, "ncols does not fit the row");
   uint32_t threads, chunk;
   uint64_t warm, rounds;
   ShapeArgs(info, 4, ncols, &threads, &warm, &rounds, &chunk);
   const size_t size = rondo::kHeaderBytes + row_words * 8 * static_cast<size_t>(slots);
-  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) throw CodedError(env, "RONDO_IO", "open " + file + ": " + std::strerror(errno));
-  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
-    const std::string e = "ftruncate " + file + ": " + std::strerror(errno);
-    ::close(fd);
+  rondo::UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd) throw CodedError(env, rondo::codes::kIo, "open " + file + ": " + std::strerror(errno));
+  auto fail = [&](const char* call) {
+    const std::string e = std::string(call) + " " + file + ": " + std::strerror(errno);
+    fd.reset();
     ::unlink(file.c_str());
-    throw CodedError(env, "RONDO_IO", e);
-  }
-  void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (m == MAP_FAILED) {
-    const std::string e = "mmap " + file + ": " + std::strerror(errno);
-    ::close(fd);
-    ::unlink(file.c_str());
-    throw CodedError(env, "RONDO_IO", e);
-  }
+    throw CodedError(env, rondo::codes::kIo, e);
+  };
+  if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) fail("ftruncate");
+  rondo::Mapping m = rondo::Mapping::Map(size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get());
+  if (!m) fail("mmap");
+  fd.reset();  // the mapping keeps the file
   std::vector<uint32_t> cols(ncols);
   for (uint32_t c = 0; c < ncols; c++) cols[c] = c;
-  double* data = reinterpret_cast<double*>(static_cast<uint8_t*>(m) + rondo::kHeaderBytes);
-  Napi::Object obj = BenchRun::constructor->New({});
-  BenchRun* run = BenchRun::Unwrap(obj);
-  run->Map(fd, m, size, file);
+  double* data = reinterpret_cast<double*>(m.bytes() + rondo::kHeaderBytes);
+  Napi::Object obj;
+  BenchRun* run = NewBenchRun(env, &obj);
+  run->Own(std::move(m), file);
   run->Start(threads, cols, warm, slots, rounds, chunk,
              [data, row_words, slots](uint32_t) { return RawSink(data, row_words, slots); });
   return obj;
@@ -333,7 +324,7 @@ Napi::Value StartCLoop(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void InitBench(Napi::Env env, Napi::Object exports) {
+Napi::Function InitBench(Napi::Env env, Napi::Object exports) {
   Napi::Function cls = BenchRun::DefineClass(env, "BenchRun",
                                              {
                                                  BenchRun::InstanceMethod("progress", &BenchRun::Progress),
@@ -341,11 +332,11 @@ void InitBench(Napi::Env env, Napi::Object exports) {
                                                  BenchRun::InstanceMethod("done", &BenchRun::Done),
                                                  BenchRun::InstanceMethod("join", &BenchRun::Join),
                                              });
-  BenchRun::constructor = new Napi::FunctionReference(Napi::Persistent(cls));
   Napi::Object bench = Napi::Object::New(env);
   bench.Set("startNative", Napi::Function::New(env, StartNative));
   bench.Set("startCLoop", Napi::Function::New(env, StartCLoop));
   exports.Set("bench", bench);
+  return cls;
 }
 
 }  // namespace rondo_addon

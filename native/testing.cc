@@ -1,15 +1,18 @@
-// Test-only helpers: native writer threads that record through the C++ API (rondo::Writer),
-// the way the VMM's vCPU threads do, so tests can race them against the JavaScript thread.
+// Test-only helpers (the dev addon, dev_addon.h): native writer threads that record through the
+// C++ API (rondo::Writer) into a store's slab file, the way the VMM's vCPU threads do, so tests
+// can race them against the JavaScript thread.
 #include <napi.h>
 
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
 
-#include "addon.h"
+#include "common/napi_util.h"
+#include "dev_addon.h"
 
 namespace rondo_addon {
 namespace {
@@ -21,7 +24,6 @@ struct WriterResult {
 
 class WriterThreads : public Napi::ObjectWrap<WriterThreads> {
  public:
-  static Napi::FunctionReference* constructor;
   explicit WriterThreads(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WriterThreads>(info) {}
   ~WriterThreads() override { JoinAll(); }
 
@@ -109,53 +111,58 @@ class WriterThreads : public Napi::ObjectWrap<WriterThreads> {
   std::atomic<uint32_t> ready_{0};
 };
 
-Napi::FunctionReference* WriterThreads::constructor = nullptr;
+WriterThreads* NewWriterThreads(Napi::Env env, Napi::Object* obj) {
+  *obj = env.GetInstanceData<DevAddon>()->writer_threads.New({});
+  return WriterThreads::Unwrap(*obj);
+}
 
-// startWriters(slab, threads, firstCol, startMs, stepMs, points) -> { join(): [{ok, late}] }
+constexpr double kMaxWriterThreads = 64;
+
+// threads and firstCol at info[1], info[2]: columns [firstCol, firstCol + threads) of the slab.
+void ColumnsArgs(const Napi::CallbackInfo& info, const rondo::Slab& slab, uint32_t* threads, uint32_t* first_col) {
+  Napi::Env env = info.Env();
+  const double cols = slab.params().max_series;
+  *threads = static_cast<uint32_t>(IntegerIn(env, info[1], "threads", 1, std::min(kMaxWriterThreads, cols)));
+  *first_col = static_cast<uint32_t>(IntegerIn(env, info[2], "firstCol", 0, cols - *threads));
+}
+
+// startWriters(file, threads, firstCol, startMs, stepMs, points) -> { join(): [{ok, late}] }
+// `file`: the slab file of a store open for writing in this process (Store.nativeTarget).
 Napi::Value StartWriters(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<rondo::Slab> slab = SlabWrap::FromValue(info[0]);
-  const uint32_t threads = info[1].As<Napi::Number>().Uint32Value();
-  const uint32_t first_col = info[2].As<Napi::Number>().Uint32Value();
-  const double start_ms = info[3].As<Napi::Number>().DoubleValue();
-  const double step_ms = info[4].As<Napi::Number>().DoubleValue();
-  const uint32_t points = info[5].As<Napi::Number>().Uint32Value();
-  if (slab->read_only() || threads == 0 || threads > 64 ||
-      first_col + threads > slab->params().max_series || !(start_ms > 0) || !(step_ms > 0))
-    throw Napi::RangeError::New(env, "startWriters arguments out of range");
-  Napi::Object obj = WriterThreads::constructor->New({});
-  WriterThreads::Unwrap(obj)->Start(slab, threads, first_col, static_cast<uint64_t>(start_ms),
-                                    static_cast<uint64_t>(step_ms), points);
+  std::shared_ptr<rondo::Slab> slab = AttachSlab(env, info[0], "startWriters");
+  uint32_t threads, first_col;
+  ColumnsArgs(info, *slab, &threads, &first_col);
+  const uint64_t start_ms = static_cast<uint64_t>(IntegerIn(env, info[3], "startMs", 1, 9007199254740991.0));
+  const uint64_t step_ms = static_cast<uint64_t>(IntegerIn(env, info[4], "stepMs", 1, 1e12));
+  const uint32_t points = static_cast<uint32_t>(IntegerIn(env, info[5], "points", 0, 4294967295.0));
+  Napi::Object obj;
+  NewWriterThreads(env, &obj)->Start(slab, threads, first_col, start_ms, step_ms, points);
   return obj;
 }
 
-// startClockWriters(slab, threads, firstCol, durationMs) -> { join(): [{ok, late}] }
+// startClockWriters(file, threads, firstCol, durationMs) -> { join(): [{ok, late}] }
 Napi::Value StartClockWriters(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<rondo::Slab> slab = SlabWrap::FromValue(info[0]);
-  const uint32_t threads = info[1].As<Napi::Number>().Uint32Value();
-  const uint32_t first_col = info[2].As<Napi::Number>().Uint32Value();
-  const double duration_ms = info[3].As<Napi::Number>().DoubleValue();
-  if (slab->read_only() || threads == 0 || threads > 64 ||
-      first_col + threads > slab->params().max_series || !(duration_ms >= 0) ||
-      duration_ms > 3600000)
-    throw Napi::RangeError::New(env, "startClockWriters arguments out of range");
-  Napi::Object obj = WriterThreads::constructor->New({});
-  WriterThreads::Unwrap(obj)->StartClock(slab, threads, first_col,
-                                         static_cast<uint64_t>(duration_ms));
+  std::shared_ptr<rondo::Slab> slab = AttachSlab(env, info[0], "startClockWriters");
+  uint32_t threads, first_col;
+  ColumnsArgs(info, *slab, &threads, &first_col);
+  const uint64_t duration_ms = static_cast<uint64_t>(IntegerIn(env, info[3], "durationMs", 0, 3600000));
+  Napi::Object obj;
+  NewWriterThreads(env, &obj)->StartClock(slab, threads, first_col, duration_ms);
   return obj;
 }
 
 }  // namespace
 
-void InitTesting(Napi::Env env, Napi::Object exports) {
+Napi::Function InitTesting(Napi::Env env, Napi::Object exports) {
   Napi::Function cls = WriterThreads::DefineClass(
       env, "WriterThreads", {WriterThreads::InstanceMethod("join", &WriterThreads::Join)});
-  WriterThreads::constructor = new Napi::FunctionReference(Napi::Persistent(cls));
   Napi::Object testing = Napi::Object::New(env);
   testing.Set("startWriters", Napi::Function::New(env, StartWriters));
   testing.Set("startClockWriters", Napi::Function::New(env, StartClockWriters));
   exports.Set("testing", testing);
+  return cls;
 }
 
 }  // namespace rondo_addon

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds the addon once with AddressSanitizer and runs the hostile-file fuzz suite and the core
-# store tests against it (docs/reliability.md). The normal build in build/Release is left alone:
-# the instrumented one is built in build-asan/ (binding.gyp's `asan` variable) and copied to
-# build/Asan/, which src/store/native.ts loads when RONDO_ADDON_BUILD=Asan.
+# Builds the store's addon and the dev addon (the native writer threads the concurrency and crash
+# suites start) once with AddressSanitizer, and runs the hostile-file fuzz suite and the core store
+# tests against them (docs/reliability.md). The normal build in build/Release is left alone: the
+# instrumented one is built in build-asan/ (binding.gyp's `asan` and `dev_addon` variables; `kvm`
+# off, no suite here runs a VM) and both addons are copied to build/Asan/, which
+# src/store/native.ts and src/store/dev-addon.ts load when RONDO_ADDON_BUILD=Asan.
 #
 # Node itself is not built with ASan, so the ASan runtime is preloaded (LD_PRELOAD) into every
 # node process of the run (vitest, its workers, the fixtures they spawn). Leak checking is off:
@@ -34,23 +36,25 @@ if [ ! -e "$libasan" ] || [ "$libasan" = "libasan.so" ]; then
 fi
 
 started=$(date +%s)
-echo "asan-test: building the addon with -fsanitize=address into build-asan/" >&2
+echo "asan-test: building the store and dev addons with -fsanitize=address into build-asan/" >&2
 rm -rf build-asan
 mkdir -p build-asan
 cp binding.gyp build-asan/
 ln -s ../native build-asan/native
-npx node-gyp rebuild --asan=1 -j 2 -C build-asan >build-asan/build.log 2>&1 || {
+npx node-gyp rebuild --asan=1 --dev-addon=1 --kvm=0 -j 2 -C build-asan >build-asan/build.log 2>&1 || {
   tail -40 build-asan/build.log >&2
   echo "asan-test: the ASan build failed (full log: build-asan/build.log)" >&2
   exit 1
 }
 mkdir -p build/Asan
-cp build-asan/build/Release/rondo.node build/Asan/rondo.node
-# The instrumented addon needs the ASan runtime: proof that this is the ASan build.
-if ! ldd build/Asan/rondo.node | grep -q libasan; then
-  echo "asan-test: build/Asan/rondo.node is not linked with libasan; the asan variable of binding.gyp had no effect" >&2
-  exit 1
-fi
+for addon in rondo rondo_dev; do
+  cp "build-asan/build/Release/$addon.node" "build/Asan/$addon.node"
+  # The instrumented addon needs the ASan runtime: proof that this is the ASan build.
+  if ! ldd "build/Asan/$addon.node" | grep -q libasan; then
+    echo "asan-test: build/Asan/$addon.node is not linked with libasan; the asan variable of binding.gyp had no effect" >&2
+    exit 1
+  fi
+done
 npx tsc -p tsconfig.json
 echo "asan-test: built in $(($(date +%s) - started)) s; running ${#TESTS[@]} test files under AddressSanitizer" >&2
 

@@ -3,7 +3,7 @@
 # every second, drawn in the terminal by `rondo query --format chart`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -f build/Release/rondo.node ] || npx node-gyp rebuild
+[ -f build/Release/rondo.node ] && [ -f build/Release/rondo_kvm.node ] || npx node-gyp rebuild
 npx tsc -p tsconfig.json
 node dist/demo-vmm/cli.js run --duration 10s --store vm-metrics "$@"
 echo

@@ -93,7 +93,15 @@ export class StorageError extends RondoError {
   override name = 'StorageError';
 }
 
-/** The code a native error carries: RONDO_CORRUPT, RONDO_IO, RONDO_LOCKED, RONDO_ARG, RONDO_CLOSED (and the KVM addon's own). */
+/**
+ * The codes the store's addon puts on its errors (native/common/error_codes.h, exported as
+ * format.errorCodes): src/store/native.ts checks at load that the addon has these and no others.
+ * nativeError() below names the first three; RONDO_ARG and RONDO_CLOSED (a bug of the caller, or
+ * a slab used after close) pass through as they are. The KVM addon's codes are src/kvm/vm.ts's.
+ */
+export const STORE_ERROR_CODES = ['RONDO_CORRUPT', 'RONDO_IO', 'RONDO_LOCKED', 'RONDO_ARG', 'RONDO_CLOSED'] as const;
+
+/** The code a native error carries: one of STORE_ERROR_CODES (or one of the KVM addon's own). */
 export function nativeCode(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
 }

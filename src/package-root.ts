@@ -16,3 +16,14 @@ function findRoot(from: string): string {
 }
 
 export const PACKAGE_ROOT = findRoot(__dirname);
+
+/**
+ * The compiled addon `name` (rondo, rondo_kvm or rondo_dev): in $RONDO_ADDON_DIR when set, else
+ * in build/<variant>/ of the package, the variant being $RONDO_ADDON_BUILD (default Release; the
+ * ASan suite uses Asan). Both loaders (store/native.ts, kvm/native.ts) and the dev addon's use it.
+ */
+export function addonFile(name: 'rondo' | 'rondo_kvm' | 'rondo_dev'): string {
+  const dir = process.env.RONDO_ADDON_DIR;
+  if (dir !== undefined && dir !== '') return path.resolve(dir, `${name}.node`);
+  return path.join(PACKAGE_ROOT, 'build', process.env.RONDO_ADDON_BUILD ?? 'Release', `${name}.node`);
+}

@@ -4,22 +4,18 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { BenchReport, BenchRow } from '../src/cli/bench';
-import { ensureBuilt, freshDir, removeDir, ROOT } from './fixtures/build';
-import { underTerminal } from './helpers';
+import { ROOT } from './fixtures/build';
+import { suiteTempDir, underTerminal } from './helpers';
 
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 let tmp = '';
 
 beforeAll(() => {
-  ensureBuilt();
   // The bench's temporary store and C-loop file go under TMPDIR: a private one shows they are removed.
-  tmp = freshDir();
+  tmp = suiteTempDir();
 }, 120_000);
-afterAll(() => {
-  if (tmp !== '') removeDir(tmp);
-});
 
 interface Ran {
   code: number | null;
@@ -59,7 +55,7 @@ function checkRatios(rep: BenchReport): void {
     expect(base, `${r.label} ratioTo ${r.ratioTo}`).toBeDefined();
     expect(base!.path).toBe('c-loop');
     const want = r.p50Ns / base!.p50Ns;
-    expect(Math.abs(r.ratio - want), `${r.label}: ratio ${r.ratio}, p50 ratio ${want}`).toBeLessThanOrEqual(0.002 + want * 0.002);
+    expect(Math.abs(r.ratio! - want), `${r.label}: ratio ${r.ratio}, p50 ratio ${want}`).toBeLessThanOrEqual(0.002 + want * 0.002);
   }
 }
 

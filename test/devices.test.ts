@@ -1,5 +1,5 @@
 // The demo VMM's legacy port devices (native/kvm/: uart, i8042, cmos, pci_stub, pit), driven one
-// port access at a time through addon.kvmTesting.portBus(), which wires them as vm.cc does for a
+// port access at a time through devAddon().kvmTesting.portBus() (the dev addon), which wires them as vm.cc does for a
 // Linux guest, without /dev/kvm. Each test states what a Linux kernel relies on from the chip
 // (16550A, i8042, MC146818, PCI configuration mechanism #1, 8254), not what the code happens to do.
 //
@@ -7,9 +7,13 @@
 // DTR/DSR (the 8250 probe read 0xa0, not 0x90), and the PIT stub ignored the latch command (a
 // count's two bytes came from the live counter at two moments and could tear).
 import { describe, expect, it } from 'vitest';
-import { addon, type NativePortBus } from '../src/store/native';
+import { devAddon, type NativePortBus } from '../src/store/dev-addon';
 
-const bus = (): NativePortBus => addon.kvmTesting.portBus();
+const bus = (): NativePortBus => {
+  const t = devAddon().kvmTesting;
+  if (t === undefined) throw new Error('the dev addon has no kvmTesting: it is built with the device sources on Linux x64 only');
+  return t.portBus();
+};
 
 const nowNs = (): bigint => process.hrtime.bigint(); // CLOCK_MONOTONIC, the PIT stub's clock
 function spin(ms: number): void {

@@ -1,4 +1,4 @@
-// Test-only: the Linux guest's port devices on a PortBus, wired as Vm::CreateDevices wires them
+// Test-only (the dev addon, native/dev_addon.h; Linux x64 builds): the Linux guest's port devices on a PortBus, wired as Vm::CreateDevices wires them
 // (with the PIT stub, as on a KVM without an in-kernel PIT), driven from JavaScript one access
 // at a time as a vCPU's port exits would drive them, without /dev/kvm. Exported as
 // `kvmTesting.portBus()` -> { in(port, size), out(port, size, value), lines(), irqs() }.
@@ -10,7 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "addon.h"
+#include "common/napi_util.h"
+#include "dev_addon.h"
 #include "kvm/cmos.h"
 #include "kvm/i8042.h"
 #include "kvm/io_bus.h"
@@ -53,14 +54,14 @@ struct Devices {
 uint32_t Arg(const Napi::CallbackInfo& info, size_t i, const char* what, double max) {
   const double d = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : NAN;
   if (!(d >= 0 && d <= max) || d != std::floor(d))
-    throw CodedError(info.Env(), "RONDO_ARG", std::string(what) + " must be a whole number in [0, " +
+    throw CodedError(info.Env(), rondo::codes::kArg, std::string(what) + " must be a whole number in [0, " +
                                                   std::to_string(static_cast<uint64_t>(max)) + "]");
   return static_cast<uint32_t>(d);
 }
 
 uint8_t Size(const Napi::CallbackInfo& info) {
   const uint32_t size = Arg(info, 1, "size", 4);
-  if (size != 1 && size != 2 && size != 4) throw CodedError(info.Env(), "RONDO_ARG", "size must be 1, 2 or 4");
+  if (size != 1 && size != 2 && size != 4) throw CodedError(info.Env(), rondo::codes::kArg, "size must be 1, 2 or 4");
   return static_cast<uint8_t>(size);
 }
 
@@ -117,7 +118,7 @@ Napi::Value PortBus(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-// Called from InitKvm (kvm_addon.cc).
+// Called by the dev addon (dev_addon.cc).
 void InitKvmTesting(Napi::Env env, Napi::Object exports) {
   Napi::Object t = Napi::Object::New(env);
   t.Set("portBus", Napi::Function::New(env, PortBus, "portBus"));

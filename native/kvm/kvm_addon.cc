@@ -1,5 +1,7 @@
-// N-API glue for the KVM layer, exported as `kvm`: argument checks and conversions only; the
-// logic is in vm.cc, vcpu.cc and stats.cc.
+// The KVM addon (build/<variant>/rondo_kvm.node, binding.gyp's target rondo_kvm, Linux x64 only):
+// the N-API glue of the KVM layer, argument checks and conversions only; the logic is in vm.cc,
+// vcpu.cc and stats.cc. Loaded on first use by src/kvm/native.ts; it shares nothing with the
+// store's addon. Per-environment state is addon instance data (worker threads may load it).
 #include <napi.h>
 
 #include <sys/mman.h>
@@ -12,7 +14,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "addon.h"
+#include "common/error_codes.h"
+#include "common/napi_util.h"
+#include "common/raii.h"
 #include "kvm/boot_layout.h"
 #include "kvm/bzimage.h"
 #include "kvm/elf_loader.h"
@@ -24,6 +28,7 @@ namespace rondo_addon {
 namespace {
 
 namespace k = rondo_kvm;
+namespace codes = rondo::codes;
 
 // Runs f, turning the KVM layer's exceptions into coded JavaScript errors.
 template <typename F>
@@ -31,15 +36,15 @@ auto Guard(Napi::Env env, F f) -> decltype(f()) {
   try {
     return f();
   } catch (const k::BootError& e) {
-    throw CodedError(env, "RONDO_BOOT", e.what());
+    throw CodedError(env, codes::kBoot, e.what());
   } catch (const k::KvmUnavailable& e) {
-    throw CodedError(env, "RONDO_NO_KVM", e.what());
+    throw CodedError(env, codes::kNoKvm, e.what());
   } catch (const k::KvmError& e) {
-    throw CodedError(env, "RONDO_KVM", e.what());
+    throw CodedError(env, codes::kKvm, e.what());
   } catch (const std::invalid_argument& e) {
-    throw CodedError(env, "RONDO_ARG", e.what());
+    throw CodedError(env, codes::kArg, e.what());
   } catch (const std::logic_error& e) {
-    throw CodedError(env, "RONDO_STATE", e.what());
+    throw CodedError(env, codes::kState, e.what());
   }
 }
 
@@ -64,11 +69,11 @@ uint64_t IntegerOption(Napi::Object o, const char* key, bool required, uint64_t 
   Napi::Value v = o.Get(key);
   if (v.IsUndefined()) {
     if (!required) return fallback;
-    throw CodedError(env, "RONDO_ARG", std::string(key) + " is required");
+    throw CodedError(env, codes::kArg, std::string(key) + " is required");
   }
   const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
   if (!(d >= 0 && d <= 9007199254740991.0) || d != std::floor(d))
-    throw CodedError(env, "RONDO_ARG", std::string(key) + " must be a whole number, got " +
+    throw CodedError(env, codes::kArg, std::string(key) + " must be a whole number, got " +
                                            v.ToString().Utf8Value());
   return static_cast<uint64_t>(d);
 }
@@ -78,7 +83,7 @@ std::string StringOption(Napi::Object o, const char* key, bool non_empty) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined()) return "";
   if (!v.IsString() || (non_empty && v.As<Napi::String>().Utf8Value().empty()))
-    throw CodedError(o.Env(), "RONDO_ARG", std::string(key) + " must be a " + (non_empty ? "non-empty " : "") + "string");
+    throw CodedError(o.Env(), codes::kArg, std::string(key) + " must be a " + (non_empty ? "non-empty " : "") + "string");
   return v.As<Napi::String>().Utf8Value();
 }
 
@@ -88,13 +93,13 @@ k::LinuxBootConfig ParseLinux(Napi::Object o) {
   c.kernel_path = StringOption(o, "kernel", true);
   c.initrd_path = StringOption(o, "initrd", true);
   c.cmdline = StringOption(o, "cmdline", false);
-  if (c.kernel_path.empty()) throw CodedError(o.Env(), "RONDO_ARG", "kernel (the path of a vmlinux or bzImage) is required");
+  if (c.kernel_path.empty()) throw CodedError(o.Env(), codes::kArg, "kernel (the path of a vmlinux or bzImage) is required");
   return c;
 }
 
 k::VmConfig ParseConfig(Napi::Env env, Napi::Value arg) {
   if (!arg.IsObject())
-    throw CodedError(env, "RONDO_ARG", "new kvm.Vm(options): options must be an object");
+    throw CodedError(env, codes::kArg, "new kvm.Vm(options): options must be an object");
   Napi::Object o = arg.As<Napi::Object>();
   k::VmConfig c;
   const Napi::Value guest = o.Get("guest");
@@ -104,13 +109,13 @@ k::VmConfig ParseConfig(Napi::Env env, Napi::Value arg) {
     else if (g == "internal-error") c.guest = k::GuestKind::kInternalError;
     else if (g == "fail-entry") c.guest = k::GuestKind::kFailEntry;
     else if (g == "linux") c.guest = k::GuestKind::kLinux;
-    else throw CodedError(env, "RONDO_ARG", "guest must be 'micro', 'internal-error', 'fail-entry' or 'linux'");
+    else throw CodedError(env, codes::kArg, "guest must be 'micro', 'internal-error', 'fail-entry' or 'linux'");
   } else if (!o.Get("kernel").IsUndefined()) {
     c.guest = k::GuestKind::kLinux;
   }
   const bool linux_guest = c.guest == k::GuestKind::kLinux;
   if (!linux_guest && !o.Get("kernel").IsUndefined())
-    throw CodedError(env, "RONDO_ARG", "kernel is for guest 'linux', not a built-in guest");
+    throw CodedError(env, codes::kArg, "kernel is for guest 'linux', not a built-in guest");
   const uint64_t vcpus = IntegerOption(o, "vcpus", !linux_guest, 1);
   c.vcpus = vcpus > k::kMaxVcpus ? k::kMaxVcpus + 1 : static_cast<uint32_t>(vcpus);
   c.memory_bytes = IntegerOption(o, "memoryBytes", false, linux_guest ? k::kDefaultLinuxMemoryBytes : k::kDefaultMemoryBytes);
@@ -118,15 +123,15 @@ k::VmConfig ParseConfig(Napi::Env env, Napi::Value arg) {
   if (linux_guest) c.linux_boot = ParseLinux(o);
   const Napi::Value hide = o.Get("cpuidHide");
   if (!hide.IsUndefined()) {
-    if (!hide.IsArray()) throw CodedError(env, "RONDO_ARG", "cpuidHide must be an array of {function, index, register, bit}");
+    if (!hide.IsArray()) throw CodedError(env, codes::kArg, "cpuidHide must be an array of {function, index, register, bit}");
     Napi::Array a = hide.As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); i++) {
-      if (!a.Get(i).IsObject()) throw CodedError(env, "RONDO_ARG", "cpuidHide entries must be objects");
+      if (!a.Get(i).IsObject()) throw CodedError(env, codes::kArg, "cpuidHide entries must be objects");
       Napi::Object h = a.Get(i).As<Napi::Object>();
       const uint64_t function = IntegerOption(h, "function", true, 0), index = IntegerOption(h, "index", false, 0);
       const uint64_t reg = IntegerOption(h, "register", true, 0), bit = IntegerOption(h, "bit", true, 0);
       if (function > 0xffffffff || index > 0xffffffff || reg > 3 || bit > 31)
-        throw CodedError(env, "RONDO_ARG", "cpuidHide: function and index are 32-bit, register 0 (eax) to 3 (edx), bit 0 to 31");
+        throw CodedError(env, codes::kArg, "cpuidHide: function and index are 32-bit, register 0 (eax) to 3 (edx), bit 0 to 31");
       k::CpuidBit b;
       b.function = static_cast<uint32_t>(function);
       b.index = static_cast<uint32_t>(index);
@@ -138,7 +143,7 @@ k::VmConfig ParseConfig(Napi::Env env, Napi::Value arg) {
   const Napi::Value path = o.Get("devicePath");
   if (!path.IsUndefined()) {
     if (!path.IsString() || path.As<Napi::String>().Utf8Value().empty())
-      throw CodedError(env, "RONDO_ARG", "devicePath must be a non-empty string");
+      throw CodedError(env, codes::kArg, "devicePath must be a non-empty string");
     c.device_path = path.As<Napi::String>().Utf8Value();
   }
   return c;
@@ -259,7 +264,7 @@ class VmWrap : public Napi::ObjectWrap<VmWrap> {
   Napi::Value Wait(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!vm_->started() && !vm_->Ended())
-      throw CodedError(env, "RONDO_STATE", "wait() before start(): start the VM first");
+      throw CodedError(env, codes::kState, "wait() before start(): start the VM first");
     auto* ctx = new WaitContext{Napi::Promise::Deferred::New(env), vm_};
     Napi::Promise promise = ctx->deferred.Promise();
     WaitFunction fn = WaitFunction::New(env, "rondo.kvm.wait", 0, 1, ctx,
@@ -424,7 +429,7 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = k::kDefaultDevice;
   if (!info[0].IsUndefined()) {
-    if (!info[0].IsString()) throw CodedError(env, "RONDO_ARG", "devicePath must be a string");
+    if (!info[0].IsString()) throw CodedError(env, codes::kArg, "devicePath must be a string");
     path = info[0].As<Napi::String>().Utf8Value();
   }
   const k::ProbeResult p = k::Probe(path);
@@ -442,7 +447,7 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
 // inspectKernel(path) -> what the loaders see in a kernel file, without a VM.
 Napi::Value InspectKernel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString()) throw CodedError(env, "RONDO_ARG", "inspectKernel(path): path must be a string");
+  if (!info[0].IsString()) throw CodedError(env, codes::kArg, "inspectKernel(path): path must be a string");
   const std::string path = info[0].As<Napi::String>().Utf8Value();
   return Guard(env, [&] {
     const std::vector<uint8_t> bytes = k::ReadBootFile(path, k::kMaxKernelFileBytes, "kernel");
@@ -486,20 +491,16 @@ Napi::Value InspectKernel(const Napi::CallbackInfo& info) {
 // the initrd where they landed. For tests and for checking a kernel before booting it.
 Napi::Value PrepareBoot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject()) throw CodedError(env, "RONDO_ARG", "prepareBoot(options): options must be an object");
+  if (!info[0].IsObject()) throw CodedError(env, codes::kArg, "prepareBoot(options): options must be an object");
   Napi::Object opts = info[0].As<Napi::Object>();
   const k::LinuxBootConfig config = ParseLinux(opts);
   const uint64_t bytes = IntegerOption(opts, "memoryBytes", false, k::kDefaultLinuxMemoryBytes);
   if (bytes < (1 << 20) || bytes > k::kLinuxMaxMemoryBytes || bytes % 4096 != 0)
-    throw CodedError(env, "RONDO_ARG", "memoryBytes must be a multiple of 4096 up to 3 GiB");
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) throw CodedError(env, "RONDO_KVM", "mapping scratch memory failed");
-  struct Unmap {
-    void* p;
-    uint64_t n;
-    ~Unmap() { ::munmap(p, n); }
-  } unmap{p, bytes};
-  const k::GuestMemory memory{static_cast<uint8_t*>(p), bytes};
+    throw CodedError(env, codes::kArg, "memoryBytes must be a multiple of 4096 up to 3 GiB");
+  const rondo::Mapping scratch =
+      rondo::Mapping::Map(bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1);
+  if (!scratch) throw CodedError(env, codes::kKvm, "mapping scratch memory failed");
+  const k::GuestMemory memory{scratch.bytes(), bytes};
   return Guard(env, [&] {
     const k::LinuxBoot b = k::LoadLinux(memory, config);
     Napi::Object o = BootObject(env, b);
@@ -513,16 +514,25 @@ Napi::Value PrepareBoot(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void InitKvmTesting(Napi::Env env, Napi::Object exports);  // test-only: native/kvm/devices_testing.cc
-
-void InitKvm(Napi::Env env, Napi::Object exports) {
-  Napi::Object kvm = Napi::Object::New(env);
-  kvm.Set("probe", Napi::Function::New(env, Probe));
-  kvm.Set("inspectKernel", Napi::Function::New(env, InspectKernel));
-  kvm.Set("prepareBoot", Napi::Function::New(env, PrepareBoot));
-  kvm.Set("Vm", VmWrap::Define(env));
-  exports.Set("kvm", kvm);
-  InitKvmTesting(env, exports);
-}
+class KvmAddon : public Napi::Addon<KvmAddon> {
+ public:
+  KvmAddon(Napi::Env env, Napi::Object exports) {
+    Napi::Function vm = VmWrap::Define(env);
+    vm_class = Napi::Persistent(vm);
+    exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
+    exports.Set("inspectKernel", Napi::Function::New(env, InspectKernel, "inspectKernel"));
+    exports.Set("prepareBoot", Napi::Function::New(env, PrepareBoot, "prepareBoot"));
+    exports.Set("Vm", vm);
+    Napi::Array errs = Napi::Array::New(env);
+    uint32_t i = 0;
+    for (const char* c : codes::kKvmLayer) errs.Set(i++, c);
+    exports.Set("errorCodes", errs);
+    DefineAddon(exports, {});
+  }
+  Napi::FunctionReference vm_class;
+};
 
 }  // namespace rondo_addon
+
+using rondo_addon::KvmAddon;
+NODE_API_ADDON(KvmAddon)

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <optional>
 
+#include "common/raii.h"
 #include "kvm/boot_layout.h"
 #include "kvm/bzimage.h"
 #include "kvm/elf_loader.h"
@@ -39,39 +40,29 @@ const char* EntryModeName(EntryMode m) { return m == EntryMode::kProtected32 ? "
 
 std::vector<uint8_t> ReadBootFile(const std::string& path, uint64_t max_bytes, const char* what) {
   const std::string name = std::string(what) + " " + path;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  const rondo::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     const int err = errno;
     if (err == ENOENT) throw BootError(name + " does not exist: build the guest with demo-vmm/guest/build.sh");
     throw BootError(name + ": cannot open: " + std::strerror(err));
   }
   struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw BootError(name + " is not a regular file");
-  }
-  if (st.st_size == 0) {
-    ::close(fd);
-    throw BootError(name + " is empty");
-  }
-  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-    ::close(fd);
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) throw BootError(name + " is not a regular file");
+  if (st.st_size == 0) throw BootError(name + " is empty");
+  if (static_cast<uint64_t>(st.st_size) > max_bytes)
     throw BootError(name + " has " + std::to_string(st.st_size) + " bytes, more than the " +
                     std::to_string(max_bytes >> 20) + " MiB a " + what + " may have");
-  }
   std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
   size_t done = 0;
   while (done < bytes.size()) {
-    const ssize_t r = ::read(fd, bytes.data() + done, bytes.size() - done);
+    const ssize_t r = ::read(fd.get(), bytes.data() + done, bytes.size() - done);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
       const int err = r < 0 ? errno : EIO;
-      ::close(fd);
       throw BootError(name + ": read failed: " + std::strerror(err));
     }
     done += static_cast<size_t>(r);
   }
-  ::close(fd);
   return bytes;
 }
 

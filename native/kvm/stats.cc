@@ -71,9 +71,10 @@ bool StatDescriptor::histogram() const {
 }
 
 std::unique_ptr<StatsFile> StatsFile::Open(int kvm_object_fd, const char* what) {
-  const int fd = ::ioctl(kvm_object_fd, KVM_GET_STATS_FD, nullptr);
-  if (fd < 0) throw KvmError(ErrnoMessage(std::string("KVM_GET_STATS_FD on the ") + what, errno));
-  std::unique_ptr<StatsFile> f(new StatsFile(fd));
+  rondo::UniqueFd owned(::ioctl(kvm_object_fd, KVM_GET_STATS_FD, nullptr));
+  if (!owned) throw KvmError(ErrnoMessage(std::string("KVM_GET_STATS_FD on the ") + what, errno));
+  const int fd = owned.get();
+  std::unique_ptr<StatsFile> f(new StatsFile(std::move(owned)));
 
   kvm_stats_header h;
   ReadAt(fd, &h, sizeof h, 0, "header");
@@ -109,11 +110,9 @@ std::unique_ptr<StatsFile> StatsFile::Open(int kvm_object_fd, const char* what) 
   return f;
 }
 
-StatsFile::~StatsFile() { ::close(fd_); }
-
 std::vector<uint64_t> StatsFile::Read() const {
   std::vector<uint64_t> words((data_bytes_ + 7) / 8);
-  if (data_bytes_ > 0) ReadAt(fd_, words.data(), data_bytes_, data_offset_, "values");
+  if (data_bytes_ > 0) ReadAt(fd_.get(), words.data(), data_bytes_, data_offset_, "values");
   std::vector<uint64_t> values;
   values.reserve(descriptors_.size());
   for (const StatDescriptor& d : descriptors_) {

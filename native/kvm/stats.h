@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "common/raii.h"
+
 namespace rondo_kvm {
 
 struct StatDescriptor {
@@ -26,7 +28,6 @@ class StatsFile {
  public:
   // KVM_GET_STATS_FD on a VM or vCPU fd; throws KvmError if the kernel refuses it.
   static std::unique_ptr<StatsFile> Open(int kvm_object_fd, const char* what);
-  ~StatsFile();
   StatsFile(const StatsFile&) = delete;
   StatsFile& operator=(const StatsFile&) = delete;
 
@@ -37,8 +38,8 @@ class StatsFile {
   std::vector<uint64_t> Read() const;
 
  private:
-  StatsFile(int fd) : fd_(fd) {}
-  int fd_;
+  explicit StatsFile(rondo::UniqueFd fd) : fd_(std::move(fd)) {}
+  rondo::UniqueFd fd_;
   std::string id_;
   std::vector<StatDescriptor> descriptors_;
   uint64_t data_offset_ = 0;

@@ -159,23 +159,13 @@ std::string DescribeEnd(const VcpuEnd& end, int vcpu) {
   return "";
 }
 
-uint64_t NowNs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
-
 Vcpu::Vcpu(VcpuHost& host, int vm_fd, uint32_t index, size_t run_bytes)
-    : host_(host), index_(index), run_bytes_(run_bytes) {
-  fd_ = ::ioctl(vm_fd, KVM_CREATE_VCPU, static_cast<unsigned long>(index));
-  if (fd_ < 0) throw KvmError(ErrnoMessage("KVM_CREATE_VCPU " + std::to_string(index), errno));
-  void* p = ::mmap(nullptr, run_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-  if (p == MAP_FAILED) {
-    const int err = errno;
-    ::close(fd_);
-    throw KvmError(ErrnoMessage("mapping kvm_run of vCPU " + std::to_string(index), err));
-  }
-  run_ = static_cast<kvm_run*>(p);
+    : host_(host), index_(index) {
+  fd_.reset(::ioctl(vm_fd, KVM_CREATE_VCPU, static_cast<unsigned long>(index)));
+  if (!fd_) throw KvmError(ErrnoMessage("KVM_CREATE_VCPU " + std::to_string(index), errno));
+  run_map_ = rondo::Mapping::Map(run_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get());
+  if (!run_map_) throw KvmError(ErrnoMessage("mapping kvm_run of vCPU " + std::to_string(index), errno));
+  run_ = run_map_.as<kvm_run>();
 }
 
 Vcpu::~Vcpu() {
@@ -185,12 +175,12 @@ Vcpu::~Vcpu() {
 }
 
 void Vcpu::SetCpuid(const CpuidTable& cpuid) {
-  if (::ioctl(fd_, kKvmSetCpuid2, cpuid.data()) < 0) throw KvmError(ErrnoMessage("KVM_SET_CPUID2", errno));
+  if (::ioctl(fd_.get(), kKvmSetCpuid2, cpuid.data()) < 0) throw KvmError(ErrnoMessage("KVM_SET_CPUID2", errno));
 }
 
 void Vcpu::EnterLongMode(const VcpuStart& start) {
   kvm_sregs s;
-  if (::ioctl(fd_, KVM_GET_SREGS, &s) < 0) throw KvmError(ErrnoMessage("KVM_GET_SREGS", errno));
+  if (::ioctl(fd_.get(), KVM_GET_SREGS, &s) < 0) throw KvmError(ErrnoMessage("KVM_GET_SREGS", errno));
   s.cs = Segment(start.code_selector, 0xb, true);
   if (start.invalid_code_segment) s.cs.db = 1;  // L and D together: VMX and SVM refuse the entry
   s.ds = s.es = s.fs = s.gs = s.ss = Segment(start.data_selector, 0x3, false);
@@ -199,7 +189,7 @@ void Vcpu::EnterLongMode(const VcpuStart& start) {
   s.cr3 = GUEST_PML4;
   s.cr4 = kCr4Pae;
   s.efer = kEferLme | kEferLma;
-  if (::ioctl(fd_, KVM_SET_SREGS, &s) < 0) throw KvmError(ErrnoMessage("KVM_SET_SREGS (long mode)", errno));
+  if (::ioctl(fd_.get(), KVM_SET_SREGS, &s) < 0) throw KvmError(ErrnoMessage("KVM_SET_SREGS (long mode)", errno));
 
   kvm_regs r;
   std::memset(&r, 0, sizeof r);
@@ -208,12 +198,12 @@ void Vcpu::EnterLongMode(const VcpuStart& start) {
   r.rdi = start.rdi;
   r.rsi = start.rsi;
   r.rflags = 0x2;
-  if (::ioctl(fd_, KVM_SET_REGS, &r) < 0) throw KvmError(ErrnoMessage("KVM_SET_REGS", errno));
+  if (::ioctl(fd_.get(), KVM_SET_REGS, &r) < 0) throw KvmError(ErrnoMessage("KVM_SET_REGS", errno));
 }
 
 void Vcpu::EnterProtectedMode(uint64_t rip, uint64_t rbx) {
   kvm_sregs s;
-  if (::ioctl(fd_, KVM_GET_SREGS, &s) < 0) throw KvmError(ErrnoMessage("KVM_GET_SREGS", errno));
+  if (::ioctl(fd_.get(), KVM_GET_SREGS, &s) < 0) throw KvmError(ErrnoMessage("KVM_GET_SREGS", errno));
   s.cs = Segment32(0x08, 0xb);  // execute/read, accessed
   s.ds = s.es = s.fs = s.gs = s.ss = Segment32(0x18, 0x3);  // read/write, accessed
   SetSystemSegments(s, 0x20, 0x2f);
@@ -221,19 +211,19 @@ void Vcpu::EnterProtectedMode(uint64_t rip, uint64_t rbx) {
   s.cr3 = 0;
   s.cr4 = 0;
   s.efer = 0;
-  if (::ioctl(fd_, KVM_SET_SREGS, &s) < 0) throw KvmError(ErrnoMessage("KVM_SET_SREGS (protected mode)", errno));
+  if (::ioctl(fd_.get(), KVM_SET_SREGS, &s) < 0) throw KvmError(ErrnoMessage("KVM_SET_SREGS (protected mode)", errno));
 
   kvm_regs r;
   std::memset(&r, 0, sizeof r);
   r.rip = rip;
   r.rbx = rbx;
   r.rflags = 0x2;  // IF clear
-  if (::ioctl(fd_, KVM_SET_REGS, &r) < 0) throw KvmError(ErrnoMessage("KVM_SET_REGS", errno));
+  if (::ioctl(fd_.get(), KVM_SET_REGS, &r) < 0) throw KvmError(ErrnoMessage("KVM_SET_REGS", errno));
 }
 
 void Vcpu::SetLapicVirtualWire() {
   kvm_lapic_state lapic;
-  if (::ioctl(fd_, KVM_GET_LAPIC, &lapic) < 0) throw KvmError(ErrnoMessage("KVM_GET_LAPIC", errno));
+  if (::ioctl(fd_.get(), KVM_GET_LAPIC, &lapic) < 0) throw KvmError(ErrnoMessage("KVM_GET_LAPIC", errno));
   auto set_mode = [&](uint32_t reg, uint32_t mode) {
     uint32_t v;
     std::memcpy(&v, lapic.regs + reg, 4);
@@ -242,7 +232,7 @@ void Vcpu::SetLapicVirtualWire() {
   };
   set_mode(kApicLvt0, kApicExtInt);
   set_mode(kApicLvt1, kApicNmi);
-  if (::ioctl(fd_, KVM_SET_LAPIC, &lapic) < 0) throw KvmError(ErrnoMessage("KVM_SET_LAPIC", errno));
+  if (::ioctl(fd_.get(), KVM_SET_LAPIC, &lapic) < 0) throw KvmError(ErrnoMessage("KVM_SET_LAPIC", errno));
 }
 
 void Vcpu::Start() {
@@ -253,7 +243,7 @@ void Vcpu::Start() {
 }
 
 void Vcpu::Kick() {
-  if (run_ != nullptr) __atomic_store_n(&run_->immediate_exit, 1, __ATOMIC_SEQ_CST);
+  if (run_ != nullptr) std::atomic_ref<uint8_t>(run_->immediate_exit).store(1, std::memory_order_seq_cst);
   if (thread_.joinable()) ::pthread_kill(thread_.native_handle(), KickSignal());
 }
 
@@ -262,10 +252,9 @@ void Vcpu::Join() {
 }
 
 void Vcpu::Close() {
-  if (run_ != nullptr) ::munmap(run_, run_bytes_);
   run_ = nullptr;
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  run_map_.reset();
+  fd_.reset();
 }
 
 void Vcpu::Loop() {
@@ -277,7 +266,7 @@ void Vcpu::Loop() {
       break;
     }
     const uint64_t entered = NowNs();
-    const int r = ::ioctl(fd_, KVM_RUN, 0);
+    const int r = ::ioctl(fd_.get(), KVM_RUN, 0);
     const uint64_t exited = NowNs();
     Bump(counters_.run_ns, exited - entered);
     Bump(counters_.runs);

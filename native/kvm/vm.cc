@@ -31,9 +31,9 @@ double WallMs() {
 }
 
 // Opens the KVM device and checks its API version; throws KvmUnavailable saying what to do.
-int OpenDevice(const std::string& path, int* api_version) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) {
+rondo::UniqueFd OpenDevice(const std::string& path, int* api_version) {
+  rondo::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd) {
     const int err = errno;
     if (err == ENOENT)
       throw KvmUnavailable(path + " does not exist: this machine has no KVM; run on a host with "
@@ -45,10 +45,9 @@ int OpenDevice(const std::string& path, int* api_version) {
                                   "enable virtualization in the firmware");
     throw KvmUnavailable(path + ": cannot open: " + std::strerror(err));
   }
-  const int v = ::ioctl(fd, KVM_GET_API_VERSION, 0);
+  const int v = ::ioctl(fd.get(), KVM_GET_API_VERSION, 0);
   if (v != kKvmApiVersion) {
     const int err = errno;
-    ::close(fd);
     if (v < 0)
       throw KvmUnavailable(path + " is not a KVM device (KVM_GET_API_VERSION: " + std::strerror(err) +
                            "): point devicePath at /dev/kvm");
@@ -76,9 +75,8 @@ bool Fatal(EndReason r) {
 ProbeResult Probe(const std::string& device_path) {
   ProbeResult p;
   try {
-    const int fd = OpenDevice(device_path, &p.api_version);
-    p.binary_stats = ::ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) > 0;
-    ::close(fd);
+    const rondo::UniqueFd fd = OpenDevice(device_path, &p.api_version);
+    p.binary_stats = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) > 0;
     p.ok = true;
   } catch (const KvmUnavailable& e) {
     p.reason = e.what();
@@ -134,8 +132,8 @@ Vm::Vm(const VmConfig& config) : config_(config), linux_(config.guest == GuestKi
   int api = 0;
   kvm_fd_ = OpenDevice(config.device_path, &api);
   try {
-    vm_fd_ = ::ioctl(kvm_fd_, KVM_CREATE_VM, 0);
-    if (vm_fd_ < 0) throw KvmError(ErrnoMessage("KVM_CREATE_VM", errno));
+    vm_fd_.reset(::ioctl(kvm_fd_.get(), KVM_CREATE_VM, 0));
+    if (!vm_fd_) throw KvmError(ErrnoMessage("KVM_CREATE_VM", errno));
     if (linux_) CreateInterruptControllers();
     CreateMemory();
     if (linux_)
@@ -144,11 +142,11 @@ Vm::Vm(const VmConfig& config) : config_(config), linux_(config.guest == GuestKi
       LoadGuest();
     CreateDevices();
     SetUpCpuid();
-    const int run_bytes = ::ioctl(kvm_fd_, KVM_GET_VCPU_MMAP_SIZE, 0);
+    const int run_bytes = ::ioctl(kvm_fd_.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
     if (run_bytes <= 0) throw KvmError(ErrnoMessage("KVM_GET_VCPU_MMAP_SIZE", errno));
     ends_.resize(config.vcpus);
     for (uint32_t i = 0; i < config.vcpus; i++) {
-      vcpus_.push_back(std::make_unique<Vcpu>(*this, vm_fd_, i, static_cast<size_t>(run_bytes)));
+      vcpus_.push_back(std::make_unique<Vcpu>(*this, vm_fd_.get(), i, static_cast<size_t>(run_bytes)));
       Vcpu& v = *vcpus_.back();
       if (!cpuid_.empty()) v.SetCpuid(CpuidFor(i));
       if (linux_) {
@@ -186,15 +184,15 @@ Vm::Vm(const VmConfig& config) : config_(config), linux_(config.guest == GuestKi
 // The interrupt controllers a PC has, in the kernel: PIC, IOAPIC and each vCPU's LAPIC, and the
 // PIT that drives IRQ 0 (before any vCPU exists). A KVM without a PIT gets the port stub.
 void Vm::CreateInterruptControllers() {
-  if (::ioctl(vm_fd_, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0) throw KvmError(ErrnoMessage("KVM_SET_TSS_ADDR", errno));
-  if (::ioctl(vm_fd_, KVM_CREATE_IRQCHIP, 0) < 0)
+  if (::ioctl(vm_fd_.get(), KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0) throw KvmError(ErrnoMessage("KVM_SET_TSS_ADDR", errno));
+  if (::ioctl(vm_fd_.get(), KVM_CREATE_IRQCHIP, 0) < 0)
     throw KvmError(ErrnoMessage("KVM_CREATE_IRQCHIP (a Linux guest needs the in-kernel interrupt controllers)", errno));
   std::string why;  // a KVM without an in-kernel PIT: PitStub answers its ports instead
-  if (!CreateKernelPit(vm_fd_, &why)) pit_stub_ = std::make_unique<PitStub>();
+  if (!CreateKernelPit(vm_fd_.get(), &why)) pit_stub_ = std::make_unique<PitStub>();
 }
 
 void Vm::LoadLinux() {
-  GuestMemory memory{memory_, config_.memory_bytes};
+  GuestMemory memory{memory_.bytes(), config_.memory_bytes};
   boot_ = rondo_kvm::LoadLinux(memory, config_.linux_boot);
 }
 
@@ -229,40 +227,39 @@ void Vm::RaiseIrq(uint32_t irq, bool level) {
   std::memset(&l, 0, sizeof l);
   l.irq = irq;
   l.level = level ? 1 : 0;
-  ::ioctl(vm_fd_, KVM_IRQ_LINE, &l);  // fails only on a bad line number: there is none
+  ::ioctl(vm_fd_.get(), KVM_IRQ_LINE, &l);  // fails only on a bad line number: there is none
 }
 
 Vm::~Vm() { Stop(); }
 
 void Vm::CreateMemory() {
-  void* p = ::mmap(nullptr, config_.memory_bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) throw KvmError(ErrnoMessage("mapping guest memory", errno));
-  memory_ = static_cast<uint8_t*>(p);
+  memory_ = rondo::Mapping::Map(config_.memory_bytes, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1);
+  if (!memory_) throw KvmError(ErrnoMessage("mapping guest memory", errno));
   kvm_userspace_memory_region region;
   std::memset(&region, 0, sizeof region);
   region.slot = 0;
   region.guest_phys_addr = 0;
   region.memory_size = config_.memory_bytes;
-  region.userspace_addr = reinterpret_cast<uint64_t>(memory_);
-  if (::ioctl(vm_fd_, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+  region.userspace_addr = reinterpret_cast<uint64_t>(memory_.get());
+  if (::ioctl(vm_fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0)
     throw KvmError(ErrnoMessage("KVM_SET_USER_MEMORY_REGION", errno));
 }
 
 // Page tables identity-mapping the low 4 GiB (RAM and the MMIO hole alike) with 2 MiB pages,
 // a GDT with a 64-bit code segment, a data segment and a TSS, and the guest's code.
 void Vm::LoadGuest() {
-  auto* pml4 = reinterpret_cast<uint64_t*>(memory_ + GUEST_PML4);
-  auto* pdpt = reinterpret_cast<uint64_t*>(memory_ + GUEST_PDPT);
+  auto* pml4 = reinterpret_cast<uint64_t*>(memory_.bytes() + GUEST_PML4);
+  auto* pdpt = reinterpret_cast<uint64_t*>(memory_.bytes() + GUEST_PDPT);
   pml4[0] = GUEST_PDPT | kPageRw;
   for (uint64_t g = 0; g < 4; g++) {
     const uint64_t pd_addr = GUEST_PD + g * 0x1000;
     pdpt[g] = pd_addr | kPageRw;
-    auto* pd = reinterpret_cast<uint64_t*>(memory_ + pd_addr);
+    auto* pd = reinterpret_cast<uint64_t*>(memory_.bytes() + pd_addr);
     for (uint64_t e = 0; e < 512; e++) pd[e] = ((g * 512 + e) * kTwoMiB) | kPageRw | kPageHuge;
   }
 
-  auto* gdt = reinterpret_cast<uint64_t*>(memory_ + GUEST_GDT);
+  auto* gdt = reinterpret_cast<uint64_t*>(memory_.bytes() + GUEST_GDT);
   gdt[0] = 0;
   gdt[GUEST_SEL_CODE / 8] = 0x00af9a000000ffff;  // present, ring 0, execute/read, L=1, G=1
   gdt[GUEST_SEL_DATA / 8] = 0x00cf92000000ffff;  // present, ring 0, read/write, D=1, G=1
@@ -271,7 +268,7 @@ void Vm::LoadGuest() {
                            (((tss >> 24) & 0xff) << 56);  // present, busy 64-bit TSS
   gdt[GUEST_SEL_TSS / 8 + 1] = tss >> 32;
 
-  std::memcpy(memory_ + GUEST_CODE, rondo_guest_begin, GuestCodeBytes());
+  std::memcpy(memory_.bytes() + GUEST_CODE, rondo_guest_begin, GuestCodeBytes());
 }
 
 // The CPUID the kernel supports, passed to every vCPU with its own APIC ID. A KVM that refuses
@@ -280,7 +277,7 @@ void Vm::LoadGuest() {
 void Vm::SetUpCpuid() {
   for (uint32_t n = 128; n <= 4096; n *= 2) {
     CpuidTable table(n);
-    if (::ioctl(kvm_fd_, kKvmGetSupportedCpuid, table.data()) == 0) {
+    if (::ioctl(kvm_fd_.get(), kKvmGetSupportedCpuid, table.data()) == 0) {
       cpuid_ = std::move(table);
       break;
     }
@@ -306,12 +303,12 @@ CpuidTable Vm::CpuidFor(uint32_t vcpu) const {
 }
 
 void Vm::OpenStats() {
-  if (::ioctl(kvm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) <= 0) {
+  if (::ioctl(kvm_fd_.get(), KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) <= 0) {
     stats_reason_ = "this kernel has no KVM binary statistics (KVM_CAP_BINARY_STATS_FD, Linux 5.14+)";
     return;
   }
   try {
-    vm_stats_ = StatsFile::Open(vm_fd_, "VM");
+    vm_stats_ = StatsFile::Open(vm_fd_.get(), "VM");
     for (auto& v : vcpus_) vcpu_stats_.push_back(StatsFile::Open(v->fd(), "vCPU"));
     vm_descs_ = vm_stats_->descriptors();
     vcpu_descs_ = vcpu_stats_.front()->descriptors();
@@ -397,12 +394,9 @@ void Vm::CloseAll() {
   vcpu_stats_.clear();
   vm_stats_.reset();
   for (auto& v : vcpus_) v->Close();
-  if (vm_fd_ >= 0) ::close(vm_fd_);
-  vm_fd_ = -1;
-  if (memory_ != nullptr) ::munmap(memory_, config_.memory_bytes);
-  memory_ = nullptr;
-  if (kvm_fd_ >= 0) ::close(kvm_fd_);
-  kvm_fd_ = -1;
+  vm_fd_.reset();
+  memory_.reset();
+  kvm_fd_.reset();
 }
 
 void Vm::OnEnded(std::function<void()> fn) {
@@ -456,8 +450,10 @@ std::vector<GuestReport> Vm::GuestReports() const {
   if (released_) return final_reports_;
   std::vector<GuestReport> out(vcpus_.size());
   for (size_t i = 0; i < vcpus_.size(); i++) {
-    const auto* w = reinterpret_cast<const uint64_t*>(memory_ + GUEST_REPORTS + i * GUEST_REPORT_STRIDE);
-    for (int k = 0; k < REPORT_WORDS; k++) out[i].words[k] = __atomic_load_n(&w[k], __ATOMIC_RELAXED);
+    // The guest's vCPUs write these words while this thread reads them.
+    auto* w = reinterpret_cast<uint64_t*>(memory_.bytes() + GUEST_REPORTS + i * GUEST_REPORT_STRIDE);
+    for (int k = 0; k < REPORT_WORDS; k++)
+      out[i].words[k] = std::atomic_ref<uint64_t>(w[k]).load(std::memory_order_relaxed);
   }
   return out;
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/raii.h"
 #include "kvm/cmos.h"
 #include "kvm/cpuid.h"
 #include "kvm/guest.h"
@@ -128,9 +129,9 @@ class Vm final : public VcpuHost {
   void CloseAll();
 
   const VmConfig config_;
-  int kvm_fd_ = -1;
-  int vm_fd_ = -1;
-  uint8_t* memory_ = nullptr;
+  rondo::UniqueFd kvm_fd_;
+  rondo::UniqueFd vm_fd_;
+  rondo::Mapping memory_;  // guest memory
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   CpuidTable cpuid_;  // empty when the kernel gives none
   const bool linux_;

@@ -1,3 +1,21 @@
+// rondo slab: see slab.h.
+//
+// Portability. Built and tested on Linux (x64, g++ 12). The calls that differ elsewhere are
+// behind #if, each with a POSIX fallback; on macOS (untested here) that means:
+//  - posix_fallocate does not exist: blocks are reserved with fcntl(F_PREALLOCATE) instead
+//    (Reserve below), and a filesystem that cannot reserve is not an error, as on Linux;
+//  - fsync does not reach the disk platter: the header of a new slab is synced with
+//    fcntl(F_FULLFSYNC), falling back to fsync (SyncFile below); Flush() is msync(MS_SYNC),
+//    which on macOS writes the pages but does not flush the drive's cache;
+//  - cpu_relax is `yield` on arm64 (Apple silicon), `pause` on x86;
+//  - std::atomic_ref (slab.h) needs libc++ 19 or later (Xcode 16.3 or later); older ones stop
+//    the build with a message saying so;
+//  - binding.gyp's xcode_settings (exceptions on, C++20, macOS 11 or later) have not been tried,
+//    and its asan variable sets Linux flags only.
+// No other call here is Linux-only: open (O_CLOEXEC, O_NONBLOCK), fstat, ftruncate, pwrite,
+// rename, unlink, mmap(MAP_SHARED), msync, munmap are POSIX; so are those of the dev addon
+// (native/testing.cc, native/bench.cc: clock_gettime(CLOCK_REALTIME), O_EXCL, mmap) and of the
+// lock (native/addon.cc: flock, or a POSIX fcntl lock where there is none).
 #include "slab.h"
 
 #include <errno.h>
@@ -15,15 +33,64 @@ namespace rondo {
 
 namespace {
 
-constexpr uint32_t kMaxSeriesLimit = 1u << 20;
-constexpr uint32_t kMaxSlotsLimit = 1u << 28;
 constexpr int kReaderRetries = 10000;
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
 #endif
+}
+
+// The seqlock read of row r, the one way every reader here reads a row: `read()` copies what it
+// needs out of the row, and the copy holds if the row's sequence was even and did not move
+// across it. SeqlockTry makes one try and does not branch on the row (a read that raced a writer
+// is thrown away); SeqlockRead tries until the copy holds, waiting out a claim, and gives up
+// (false) on a row that never settles (its writer died mid-claim).
+template <typename Read>
+inline bool SeqlockTry(const double* r, Read&& read) {
+  const auto seq = Word(r + kRowSeqWord);
+  const uint64_t s1 = seq.load(std::memory_order_acquire);
+  read();
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return ((s1 & 1) | (s1 ^ seq.load(std::memory_order_relaxed))) == 0;
+}
+
+template <typename Read>
+inline bool SeqlockRead(const double* r, Read&& read) {
+  for (int attempt = 0; attempt < kReaderRetries; attempt++) {
+    if (SeqlockTry(r, read)) return true;
+    cpu_relax();
+  }
+  return false;
+}
+
+// Reserves the blocks of a new file's first `bytes` bytes, so that a full disk is an error when
+// the slab is made, not a SIGBUS on a later write through the mapping. 0, or an errno; a
+// filesystem that cannot reserve ahead is not an error.
+int Reserve(int fd, off_t bytes) {
+#if defined(__APPLE__)
+  fstore_t st = {};
+  st.fst_flags = F_ALLOCATEALL;
+  st.fst_posmode = F_PEOFPOSMODE;
+  st.fst_offset = 0;
+  st.fst_length = bytes;
+  if (::fcntl(fd, F_PREALLOCATE, &st) == 0) return 0;
+  return errno == ENOTSUP || errno == EINVAL ? 0 : errno;
+#else
+  const int e = ::posix_fallocate(fd, 0, bytes);
+  return e == EOPNOTSUPP || e == EINVAL ? 0 : e;
+#endif
+}
+
+// Makes what was written to fd durable: 0, or -1 with errno.
+int SyncFile(int fd) {
+#if defined(__APPLE__)
+  if (::fcntl(fd, F_FULLFSYNC) == 0) return 0;
+#endif
+  return ::fsync(fd);
 }
 
 template <typename T>
@@ -37,11 +104,7 @@ void put(uint8_t* p, size_t off, T v) {
   std::memcpy(p + off, &v, sizeof v);
 }
 
-inline uint64_t bits_of(double d) {
-  uint64_t b;
-  std::memcpy(&b, &d, 8);
-  return b;
-}
+inline uint64_t bits_of(double d) { return std::bit_cast<uint64_t>(d); }
 
 std::string errno_text(const char* call, const std::string& path) {
   return std::string(call) + " " + path + ": " + std::strerror(errno);
@@ -84,31 +147,28 @@ std::shared_ptr<Slab> Slab::Open(const std::string& path, OpenMode mode,
   if (mode == OpenMode::kCreate) {
     const SlabParams& p = *create_params;
     if (p.max_series == 0 || p.max_series > kMaxSeriesLimit || p.slots == 0 ||
-        p.slots > kMaxSlotsLimit || p.interval_ms == 0 || p.schema_name.size() >= kSchemaNameBytes)
+        p.slots > kMaxSlotsLimit || p.interval_ms == 0 || p.interval_ms > kMaxIntervalMs ||
+        p.schema_name.size() >= kSchemaNameBytes || p.file_mode > kMaxFileMode)
       throw std::invalid_argument("slab parameters out of range for " + path);
-    const uint32_t cw = p.kind == TierKind::kRaw ? 1 : kConsolidatedCellWords;
+    const uint32_t cw = p.kind == TierKind::kRaw ? kRawCellWords : kConsolidatedCellWords;
     const uint64_t rb = row_bytes_for(cw, p.max_series);
     const uint64_t total = kHeaderBytes + rb * p.slots;
     // Build the file under a temporary name and rename it into place, so a crash never leaves
     // a half-made slab under the real name.
     const std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, p.file_mode);
-    if (fd < 0) throw SlabIoError(errno_text("open", tmp));
-    // Reserve the blocks now: a full disk is an error here, not a SIGBUS on a later write.
-    const int fe = ::posix_fallocate(fd, 0, static_cast<off_t>(total));
-    if (fe != 0 && fe != EOPNOTSUPP && fe != EINVAL) {
-      errno = fe;
-      std::string e = errno_text("posix_fallocate", tmp);
-      ::close(fd);
+    UniqueFd fd(::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, p.file_mode));
+    if (!fd) throw SlabIoError(errno_text("open", tmp));
+    auto fail = [&](const char* call) {
+      std::string e = errno_text(call, tmp);
+      fd.reset();
       ::unlink(tmp.c_str());
       throw SlabIoError(e);
+    };
+    if (const int e = Reserve(fd.get(), static_cast<off_t>(total)); e != 0) {
+      errno = e;
+      fail("reserving blocks (posix_fallocate)");
     }
-    if (::ftruncate(fd, static_cast<off_t>(total)) != 0) {
-      std::string e = errno_text("ftruncate", tmp);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw SlabIoError(e);
-    }
+    if (::ftruncate(fd.get(), static_cast<off_t>(total)) != 0) fail("ftruncate");
     uint8_t header[kHeaderBytes] = {};
     std::memcpy(header + kOffMagic, kMagic, 8);
     put<uint32_t>(header, kOffVersion, kFormatVersion);
@@ -125,14 +185,13 @@ std::shared_ptr<Slab> Slab::Open(const std::string& path, OpenMode mode,
     put<uint32_t>(header, kOffTierIndex, p.tier_index);
     std::memcpy(header + kOffSchemaName, p.schema_name.data(), p.schema_name.size());
     put<uint32_t>(header, kOffCrc, Crc32(header, kOffCrc));
-    if (::pwrite(fd, header, kHeaderBytes, 0) != static_cast<ssize_t>(kHeaderBytes) ||
-        ::fsync(fd) != 0) {
-      std::string e = errno_text("write", tmp);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw SlabIoError(e);
+    const ssize_t w = ::pwrite(fd.get(), header, kHeaderBytes, 0);
+    if (w != static_cast<ssize_t>(kHeaderBytes)) {
+      if (w >= 0) errno = EIO;  // a short write
+      fail("write");
     }
-    ::close(fd);
+    if (SyncFile(fd.get()) != 0) fail("fsync");
+    fd.reset();
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
       std::string e = errno_text("rename", tmp);
       ::unlink(tmp.c_str());
@@ -143,44 +202,30 @@ std::shared_ptr<Slab> Slab::Open(const std::string& path, OpenMode mode,
   const bool ro = s->read_only_;
   // O_NONBLOCK: a FIFO planted at a slab's name must be refused, not waited on (it has no
   // effect on a regular file, and the descriptor is closed once the file is mapped).
-  int fd = ::open(path.c_str(), (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
+  UniqueFd fd(::open(path.c_str(), (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) {
     if (errno == EISDIR) throw CorruptSlab(path + ": a directory, not a slab file");
     throw SlabIoError(errno_text("open", path));
   }
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    std::string e = errno_text("fstat", path);
-    ::close(fd);
-    throw SlabIoError(e);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
+  if (::fstat(fd.get(), &st) != 0) throw SlabIoError(errno_text("fstat", path));
+  if (!S_ISREG(st.st_mode))
     throw CorruptSlab(path + ": not a regular file (a directory, FIFO, device or socket)");
-  }
   const size_t file_size = static_cast<size_t>(st.st_size);
-  if (file_size < kHeaderBytes) {
-    ::close(fd);
+  if (file_size < kHeaderBytes)
     throw CorruptSlab(path + ": file is " + std::to_string(file_size) +
                       " bytes, shorter than a slab header (" + std::to_string(kHeaderBytes) + ")");
-  }
-  void* m = ::mmap(nullptr, file_size, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  s->map_ = Mapping::Map(file_size, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd.get());
+  if (!s->map_) throw SlabIoError(errno_text("mmap", path));
   // The mapping outlives the descriptor; keeping no fd open means nothing to leak.
-  ::close(fd);
-  if (m == MAP_FAILED) throw SlabIoError(errno_text("mmap", path));
-  s->base_ = static_cast<uint8_t*>(m);
-  s->size_ = file_size;
+  fd.reset();
   s->Validate(file_size);
-  if (!ro) s->Repair();
+  if (mode == OpenMode::kReadWrite || mode == OpenMode::kCreate) s->Repair();
   return s;
 }
 
-Slab::~Slab() {
-  if (base_ != nullptr) ::munmap(base_, size_);
-}
-
 void Slab::Validate(size_t file_size) {
-  const uint8_t* h = base_;
+  const uint8_t* h = base();
   auto bad = [&](const std::string& why) { throw CorruptSlab(path_ + ": " + why); };
   if (std::memcmp(h + kOffMagic, kMagic, 8) != 0) bad("not a rondo slab (bad magic)");
   const uint32_t version = get<uint32_t>(h, kOffVersion);
@@ -193,7 +238,7 @@ void Slab::Validate(size_t file_size) {
     bad("unexpected header size or data offset");
   const uint32_t kind = get<uint32_t>(h, kOffKind);
   const uint32_t cw = get<uint32_t>(h, kOffCellWords);
-  if (!((kind == 0 && cw == 1) || (kind == 1 && cw == kConsolidatedCellWords)))
+  if (!((kind == 0 && cw == kRawCellWords) || (kind == 1 && cw == kConsolidatedCellWords)))
     bad("unknown tier kind or cell size");
   params_.kind = static_cast<TierKind>(kind);
   params_.max_series = get<uint32_t>(h, kOffMaxSeries);
@@ -229,7 +274,7 @@ void Slab::Repair() {
   uint64_t newest = 0;
   for (uint32_t slot = 0; slot < params_.slots; slot++) {
     double* r = row(slot);
-    auto& seq = word_atomic(r + kRowSeqWord);
+    const auto seq = Word(r + kRowSeqWord);
     const uint64_t q = seq.load(std::memory_order_acquire);
     if (q & 1) {
       if (stamp_load(r) == 0)
@@ -246,8 +291,8 @@ void Slab::Repair() {
 
 ClaimResult Slab::Claim(uint64_t k) {
   double* r = row(slot_of(k));
-  auto& seq = word_atomic(r + kRowSeqWord);
-  auto& stamp = word_atomic(r + kRowStampWord);
+  const auto seq = Word(r + kRowSeqWord);
+  const auto stamp = Word(r + kRowStampWord);
   const double kd = static_cast<double>(k);
   if (k == 0) {  // interval 0 would look like an empty row
     count_late();
@@ -283,7 +328,7 @@ ClaimResult Slab::Claim(uint64_t k) {
     for (size_t w = kRowHeaderWords; w < row_words_; w++) cell_store(r + w, kNaN);
     stamp.store(bits_of(kd), std::memory_order_release);
     seq.store(e + 2, std::memory_order_release);
-    auto& head = counter(kOffHead);
+    auto head = counter(kOffHead);
     uint64_t h = head.load(std::memory_order_relaxed);
     while (k > h && !head.compare_exchange_weak(h, k, std::memory_order_acq_rel)) {
     }
@@ -295,57 +340,29 @@ ClaimResult Slab::Claim(uint64_t k) {
 ClaimResult Slab::Retract(double* cell, double value) {
   uint64_t expected = bits_of(value);
   const uint64_t nan = bits_of(kNaN);
-  word_atomic(cell).compare_exchange_strong(expected, nan, std::memory_order_acq_rel);
+  Word(cell).compare_exchange_strong(expected, nan, std::memory_order_acq_rel);
   count_late();
   return ClaimResult::kLate;
 }
 
-// Seqlock read of words [first_word, first_word + nwords) of row(k)'s cells region for col.
-void Slab::ReadCellsConsistent(uint64_t k, uint32_t col, uint32_t first_word, uint32_t nwords,
-                               double* out, bool* present) const {
+bool Slab::ReadCellsConsistent(uint64_t k, uint32_t col, uint32_t first_word, uint32_t nwords,
+                               double* out) const {
   const double* r = row(slot_of(k));
-  const auto& seq = *reinterpret_cast<const std::atomic<uint64_t>*>(r + kRowSeqWord);
   const double kd = static_cast<double>(k);
   const double* cell = r + kRowHeaderWords + static_cast<size_t>(col) * cell_words_ + first_word;
-  for (int attempt = 0; attempt < kReaderRetries; attempt++) {
-    const uint64_t s1 = seq.load(std::memory_order_acquire);
-    if (s1 & 1) {
-      cpu_relax();
-      continue;
-    }
-    const bool match = stamp_load(r) == kd;
+  bool match = false;
+  const bool settled = SeqlockRead(r, [&] {
+    match = stamp_load(r) == kd;
     if (match)
       for (uint32_t i = 0; i < nwords; i++) out[i] = cell_load(cell + i);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (seq.load(std::memory_order_relaxed) == s1) {
-      *present = match;
-      return;
-    }
-  }
-  *present = false;  // a row that never settles (its writer died mid-claim) reads as missing
-}
-
-// A row's cell read under the seqlock, retried while the row is being replaced; NaN if the row
-// does not hold interval kd, or never settles (its writer died mid-claim).
-static double ReadCellSettled(const double* r, size_t cell_off, double kd) {
-  const auto& seq = *reinterpret_cast<const std::atomic<uint64_t>*>(r + kRowSeqWord);
-  for (int attempt = 0; attempt < kReaderRetries; attempt++) {
-    const uint64_t s1 = seq.load(std::memory_order_acquire);
-    if (s1 & 1) {
-      cpu_relax();
-      continue;
-    }
-    const double got = Slab::stamp_load(r) == kd ? Slab::cell_load(r + cell_off) : kNaN;
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (seq.load(std::memory_order_relaxed) == s1) return got;
-  }
-  return kNaN;
+  });
+  return settled && match;  // a row that never settles (its writer died mid-claim) reads as missing
 }
 
 void Slab::ReadColumn(uint32_t col, uint32_t field, uint64_t k0, uint32_t n, double* out) const {
   // The ring's shape in locals (the atomics below would otherwise reload them every row), and
-  // each row read in one pass without branching on its data; a row caught mid-claim (odd or
-  // moved sequence) is read again the careful way.
+  // each row read in one try that does not branch on its data; a row caught mid-claim (odd or
+  // moved sequence) is read again, waiting for it to settle.
   const uint32_t slots = params_.slots;
   const size_t rw = row_words_;
   const double* const data = row(0);
@@ -354,14 +371,14 @@ void Slab::ReadColumn(uint32_t col, uint32_t field, uint64_t k0, uint32_t n, dou
   double kd = static_cast<double>(k0);
   for (uint32_t i = 0; i < n; i++, kd += 1) {
     const double* r = data + static_cast<size_t>(slot) * rw;
-    const auto& seq = *reinterpret_cast<const std::atomic<uint64_t>*>(r + kRowSeqWord);
-    const uint64_t s1 = seq.load(std::memory_order_acquire);
-    const double stamp = stamp_load(r);
-    const double cell = cell_load(r + cell_off);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    const uint64_t s2 = seq.load(std::memory_order_relaxed);
-    double v = stamp == kd ? cell : kNaN;
-    if (__builtin_expect(((s1 & 1) | (s1 ^ s2)) != 0, 0)) v = ReadCellSettled(r, cell_off, kd);
+    double stamp = 0, cell = kNaN;
+    const auto read = [&] {
+      stamp = stamp_load(r);
+      cell = cell_load(r + cell_off);
+    };
+    double v = kNaN;
+    if (__builtin_expect(SeqlockTry(r, read), 1) || SeqlockRead(r, read))
+      v = stamp == kd ? cell : kNaN;
     out[i] = v;
     if (++slot == slots) slot = 0;
   }
@@ -373,23 +390,14 @@ uint32_t Slab::ReadRows(uint64_t k0, uint32_t n, uint32_t ncols, double* out) co
   uint32_t slot = slot_of(k0);
   for (uint32_t i = 0; i < n; i++) {
     const double* r = row(slot);
-    const auto& seq = *reinterpret_cast<const std::atomic<uint64_t>*>(r + kRowSeqWord);
     const double kd = static_cast<double>(k0 + i);
     double* o = out + i * words;
     bool match = false;
-    bool settled = false;
-    for (int attempt = 0; attempt < kReaderRetries && !settled; attempt++) {
-      const uint64_t s1 = seq.load(std::memory_order_acquire);
-      if (s1 & 1) {
-        cpu_relax();
-        continue;
-      }
+    const bool settled = SeqlockRead(r, [&] {
       match = stamp_load(r) == kd;
       if (match)
         for (size_t w = 0; w < words; w++) o[w] = cell_load(r + kRowHeaderWords + w);
-      std::atomic_thread_fence(std::memory_order_acquire);
-      settled = seq.load(std::memory_order_relaxed) == s1;
-    }
+    });
     if (settled && match) {
       present++;
     } else {
@@ -401,9 +409,7 @@ uint32_t Slab::ReadRows(uint64_t k0, uint32_t n, uint32_t ncols, double* out) co
 }
 
 bool Slab::ReadCell(uint32_t col, uint64_t k, double* out) const {
-  bool present = false;
-  ReadCellsConsistent(k, col, 0, cell_words_, out, &present);
-  return present;
+  return ReadCellsConsistent(k, col, 0, cell_words_, out);
 }
 
 void Slab::ConsolidateBucket(const Slab& src, uint64_t b, uint32_t ncols, double xff,
@@ -424,9 +430,7 @@ void Slab::ConsolidateBucket(const Slab& src, uint64_t b, uint32_t ncols, double
   std::vector<double> cell(scw);
   for (uint64_t k = k0; k < k0 + ratio; k++) {
     for (uint32_t c = 0; c < ncols; c++) {
-      bool present = false;
-      src.ReadCellsConsistent(k, c, 0, scw, cell.data(), &present);
-      if (!present) continue;
+      if (!src.ReadCellsConsistent(k, c, 0, scw, cell.data())) continue;
       double* a = &acc[c * kConsolidatedCellWords];
       if (raw) {
         const double v = cell[0];
@@ -461,8 +465,8 @@ void Slab::ConsolidateBucket(const Slab& src, uint64_t b, uint32_t ncols, double
 // complete or not at all. Refused (counted) if the slot holds a newer interval.
 ClaimResult Slab::Publish(uint64_t k, const double* cells, uint32_t ncols) {
   double* r = row(slot_of(k));
-  auto& seq = word_atomic(r + kRowSeqWord);
-  auto& stamp = word_atomic(r + kRowStampWord);
+  const auto seq = Word(r + kRowSeqWord);
+  const auto stamp = Word(r + kRowStampWord);
   const double kd = static_cast<double>(k);
   uint64_t e;
   for (;;) {
@@ -487,7 +491,7 @@ ClaimResult Slab::Publish(uint64_t k, const double* cells, uint32_t ncols) {
   stamp.store(bits_of(kd), std::memory_order_release);
   seq.store(e + 2, std::memory_order_release);
   if (cur != kd) {
-    auto& head_ref = counter(kOffHead);
+    auto head_ref = counter(kOffHead);
     uint64_t h = head_ref.load(std::memory_order_relaxed);
     while (k > h && !head_ref.compare_exchange_weak(h, k, std::memory_order_acq_rel)) {
     }
@@ -497,7 +501,7 @@ ClaimResult Slab::Publish(uint64_t k, const double* cells, uint32_t ncols) {
 }
 
 void Slab::Flush() {
-  if (!read_only_ && ::msync(base_, size_, MS_SYNC) != 0)
+  if (!read_only_ && ::msync(map_.get(), map_.size(), MS_SYNC) != 0)
     throw SlabIoError(errno_text("msync", path_));
 }
 

@@ -2,17 +2,26 @@
 //
 // This header is the C++ API that native code (the demo VMM's vCPU threads) uses to record
 // without JavaScript. The byte layout is documented in docs/storage-format.md; the constants
-// below are that layout.
+// below are that layout, and the store addon exports them (format) for the TypeScript side.
+//
+// Mapped memory that other threads (or processes) use at the same time is only ever accessed
+// through std::atomic_ref (C++20): g++ >= 10, or clang with libc++ >= 19 (Xcode 16.3 or later).
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
 
+#include "common/raii.h"
+
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the slab format is little-endian");
+#if !defined(__cpp_lib_atomic_ref)
+#error "rondo needs std::atomic_ref (C++20): g++ >= 10, or clang with libc++ >= 19 (Xcode 16.3 or later)"
+#endif
 
 namespace rondo {
 
@@ -52,7 +61,15 @@ constexpr size_t kRowHeaderWords = 2;
 enum class TierKind : uint32_t { kRaw = 0, kConsolidated = 1 };
 // Cell fields of a consolidated tier, in order.
 enum Field : uint32_t { kSum = 0, kCount = 1, kMin = 2, kMax = 3, kLast = 4 };
+constexpr uint32_t kRawCellWords = 1;
 constexpr uint32_t kConsolidatedCellWords = 5;
+
+// Bounds of the create parameters (SlabParams), checked by Open() and by the N-API glue.
+constexpr uint32_t kMaxSeriesLimit = 1u << 20;
+constexpr uint32_t kMaxSlotsLimit = 1u << 28;
+constexpr uint64_t kMaxIntervalMs = (1ull << 53) - 1;  // exact in a double
+constexpr uint64_t kMaxCreatedMs = (1ull << 53) - 1;
+constexpr uint32_t kMaxFileMode = 0777;
 
 // Lowest and highest interval number a timestamp may map to is the caller's business; the slab
 // only needs stamps > 0 (0 marks an empty row).
@@ -63,12 +80,17 @@ struct SlabParams {
   uint32_t slots = 0;
   uint64_t interval_ms = 0;
   uint32_t tier_index = 0;
-  std::string schema_name;
+  std::string schema_name;  // shorter than kSchemaNameBytes (the header keeps a NUL)
   uint64_t created_ms = 0;
   uint32_t file_mode = 0600;  // for kCreate
 };
 
-enum class OpenMode { kCreate, kReadWrite, kReadOnly };
+// kCreate: a new file. kReadWrite: the writer's open (it holds the store lock), which repairs
+// rows left mid-claim by a crashed writer. kReadOnly: a reader's. kAttach: another read-write
+// mapping of a slab that is already open read-write in this process (native writer threads of
+// another addon, say), without the repair: writers may be at work in it. Mappings of one file in
+// one process are coherent (MAP_SHARED), so what one writes the others see.
+enum class OpenMode { kCreate, kReadWrite, kReadOnly, kAttach };
 
 // Thrown for a file that is not a valid slab; `what()` names the file and the fault.
 class CorruptSlab : public std::runtime_error {
@@ -83,28 +105,33 @@ class SlabIoError : public std::runtime_error {
 
 enum class ClaimResult : int { kOk = 0, kLate = 1 };
 
+// An 8-byte word of mapped memory, accessed atomically. `p` must be 8-byte aligned (every word
+// of a slab is). Memory mapped read-only is only ever loaded from.
+inline std::atomic_ref<uint64_t> Word(const void* p) {
+  return std::atomic_ref<uint64_t>(*static_cast<uint64_t*>(const_cast<void*>(p)));
+}
+
 class Slab {
  public:
   // Creates (kCreate: a new file, built under path + ".tmp" and renamed over path), or opens
-  // and validates an existing slab file.
-  // A read-write open repairs rows left mid-claim by a crashed writer.
+  // and validates an existing slab file. Throws CorruptSlab, SlabIoError, or
+  // std::invalid_argument for create parameters out of bounds.
   static std::shared_ptr<Slab> Open(const std::string& path, OpenMode mode,
                                     const SlabParams* create_params);
-  ~Slab();
   Slab(const Slab&) = delete;
   Slab& operator=(const Slab&) = delete;
 
   const SlabParams& params() const { return params_; }
   const std::string& path() const { return path_; }
   bool read_only() const { return read_only_; }
-  uint8_t* base() const { return base_; }
-  size_t size() const { return size_; }
+  uint8_t* base() const { return map_.bytes(); }
+  size_t size() const { return map_.size(); }
   uint32_t cell_words() const { return cell_words_; }
   size_t row_words() const { return row_words_; }
   uint32_t slots() const { return params_.slots; }
 
   double* row(uint32_t slot) const {
-    return reinterpret_cast<double*>(base_ + kHeaderBytes) + static_cast<size_t>(slot) * row_words_;
+    return reinterpret_cast<double*>(base() + kHeaderBytes) + static_cast<size_t>(slot) * row_words_;
   }
   uint32_t slot_of(uint64_t k) const { return static_cast<uint32_t>(k % params_.slots); }
 
@@ -172,45 +199,30 @@ class Slab {
 
   void Flush();  // msync(MS_SYNC)
 
-  static std::atomic<uint64_t>& word_atomic(void* p) {
-    return *reinterpret_cast<std::atomic<uint64_t>*>(p);
-  }
   static double stamp_load(const double* row) {
-    uint64_t bits = reinterpret_cast<const std::atomic<uint64_t>*>(row + kRowStampWord)
-                        ->load(std::memory_order_acquire);
-    double d;
-    __builtin_memcpy(&d, &bits, 8);
-    return d;
+    return std::bit_cast<double>(Word(row + kRowStampWord).load(std::memory_order_acquire));
   }
   static void cell_store(double* cell, double v) {
-    uint64_t bits;
-    __builtin_memcpy(&bits, &v, 8);
-    reinterpret_cast<std::atomic<uint64_t>*>(cell)->store(bits, std::memory_order_relaxed);
+    Word(cell).store(std::bit_cast<uint64_t>(v), std::memory_order_relaxed);
   }
   static double cell_load(const double* cell) {
-    uint64_t bits =
-        reinterpret_cast<const std::atomic<uint64_t>*>(cell)->load(std::memory_order_relaxed);
-    double d;
-    __builtin_memcpy(&d, &bits, 8);
-    return d;
+    return std::bit_cast<double>(Word(cell).load(std::memory_order_relaxed));
   }
 
  private:
   Slab() = default;
-  std::atomic<uint64_t>& counter(size_t off) const {
-    return *reinterpret_cast<std::atomic<uint64_t>*>(base_ + off);
-  }
+  std::atomic_ref<uint64_t> counter(size_t off) const { return Word(base() + off); }
   void Validate(size_t file_size);
   void Repair();
-  void ReadCellsConsistent(uint64_t k, uint32_t col, uint32_t first_word, uint32_t nwords,
-                           double* out, bool* present) const;
+  // Reads cell words [first_word, first_word + nwords) of `col` in the row of interval k,
+  // consistently; false if the row does not hold k (or never settles).
+  bool ReadCellsConsistent(uint64_t k, uint32_t col, uint32_t first_word, uint32_t nwords,
+                           double* out) const;
 
   std::string path_;
   SlabParams params_;
   bool read_only_ = false;
-  int fd_ = -1;
-  uint8_t* base_ = nullptr;
-  size_t size_ = 0;
+  Mapping map_;
   uint32_t cell_words_ = 1;
   size_t row_words_ = 0;
 };

@@ -7,8 +7,17 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { addon, type NativeSlab } from '../store/native';
-import { Store, type SeriesHandle } from '../store';
+import {
+  attachSlab,
+  devAddon,
+  DevAddonMissingError,
+  slabFormat as format,
+  Store,
+  type DevAddon,
+  type NativeBenchRun,
+  type NativeSlab,
+  type SeriesHandle,
+} from '../store';
 import { flag, parseArgs, UsageError } from './common';
 
 export const BENCH_PATHS = ['js', 'napi', 'batch', 'native'] as const;
@@ -42,7 +51,11 @@ the same row shape (16-byte row header + 8 bytes per series, same number of rows
 the row stamp, compares and stores the value. With --threads T > 1 it runs once more on T threads.
 
 Prints p50/p99/p999 ns per op and writes/s per path, and the ratio of each path's p50 to the C
-loop's (native on T threads: to the C loop on T threads). Percentiles are over chunks of ${CHUNK_OPS} ops timed as a whole (timing a single write
+loop's (native on T threads: to the C loop on T threads).
+
+The native path and the C loop need the native bench helpers (\`npm run build:native\` in a
+checkout; a package install has none): without them --path native is an error, and the other
+paths run without the C loop (--path all leaves native out), saying so. Percentiles are over chunks of ${CHUNK_OPS} ops timed as a whole (timing a single write
 costs more than the write); writes/s = all ops / total time of all threads.
 
 options:
@@ -63,6 +76,8 @@ export interface BenchOptions {
   threads: number;
   /** Draw a progress bar on stderr (default: when stderr is a TTY). */
   progress?: boolean;
+  /** --path all: without the native helpers, leave the native path out (and say so) rather than fail. */
+  all?: boolean;
 }
 
 export interface BenchRow {
@@ -80,9 +95,9 @@ export interface BenchRow {
   p99Ns: number;
   p999Ns: number;
   writesPerSec: number;
-  /** p50 / the p50 of the C-loop row named by ratioTo. */
-  ratio: number;
-  ratioTo: string;
+  /** p50 / the p50 of the C-loop row named by ratioTo; null when the C loop did not run. */
+  ratio: number | null;
+  ratioTo: string | null;
   /** Writes refused as late (warm-up included); 0 unless something raced. */
   lateWrites: number;
 }
@@ -104,6 +119,8 @@ export interface BenchReport {
     chunkOps: number;
   };
   rows: BenchRow[];
+  /** Rows that did not run, and why (the native helpers not built). */
+  skipped: Array<{ path: BenchPath | 'c-loop'; reason: string }>;
 }
 
 const INTERVAL_MS = 1000;
@@ -134,7 +151,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions & { format
   const threads = intOption(args, 'threads', L.threads.min, Math.min(L.threads.max, series), L.threads.default, ` (at most --series and ${L.threads.max})`);
   const p = flag(args, 'path') ?? 'js';
   let paths: BenchPath[];
-  if (p === 'all') {
+  const all = p === 'all';
+  if (all) {
     paths = [...BENCH_PATHS];
   } else {
     const parts = p.split(',');
@@ -142,7 +160,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions & { format
       throw new UsageError(`rondo bench: --path must be js, napi, batch, native (or a comma-separated list of them) or all, not "${p}"`);
     paths = BENCH_PATHS.filter((x) => parts.includes(x));
   }
-  return { points, series, threads, paths, format };
+  return { points, series, threads, paths, format, all };
 }
 
 // ---- progress bar (stderr, on a terminal only) ----
@@ -303,10 +321,8 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-type NativeRun = ReturnType<typeof addon.bench.startCLoop>;
-
 /** Waits for a native run, drawing its progress, and collects its figures. */
-async function finishNative(run: NativeRun, p: Progress, label: string, chunkOps: number): Promise<Measured> {
+async function finishNative(run: NativeBenchRun, p: Progress, label: string, chunkOps: number): Promise<Measured> {
   p.begin(label, run.total());
   while (!run.done()) {
     p.tick(run.progress());
@@ -329,11 +345,24 @@ function machine(): BenchReport['machine'] {
 
 /** Runs the benchmark: the C loop (1 and T threads), then each path, on a temporary store. */
 export async function runBench(opts: BenchOptions): Promise<BenchReport> {
+  // The native path and the C loop run in the dev addon; a package install does not have it.
+  let dev: DevAddon | undefined;
+  const skipped: BenchReport['skipped'] = [];
+  let paths = opts.paths;
+  try {
+    dev = devAddon();
+  } catch (e) {
+    if (!(e instanceof DevAddonMissingError) || (paths.includes('native') && opts.all !== true)) throw e;
+    const reason = e.message;
+    skipped.push({ path: 'c-loop', reason });
+    if (paths.includes('native')) skipped.push({ path: 'native', reason });
+    paths = paths.filter((x) => x !== 'native');
+  }
   const m = opts.series;
   const T = opts.threads;
   const rounds = Math.ceil(opts.points / m);
   const ops = rounds * m;
-  const rowBytes = 8 * (2 + m);
+  const rowBytes = 8 * (format.rowHeaderWords + m * format.rawCellWords);
   const slots = Math.max(1, Math.min(rounds, MAX_SLOTS, Math.floor(MAX_SLAB_BYTES / rowBytes)));
   // A warm-up lap of the whole ring (every page touched), and enough ops for the JIT.
   const warmRounds = Math.max(slots, Math.ceil(MIN_WARMUP_OPS / m));
@@ -341,11 +370,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rondo-bench-'));
   const rows: Array<ReturnType<typeof figures>> = [];
   let store: Store | undefined;
+  let slab: NativeSlab | undefined;
   try {
     // The physical limit first: 1 thread, then T.
-    const cThreads = T > 1 ? [1, T] : [1];
+    const cThreads = dev === undefined ? [] : T > 1 ? [1, T] : [1];
     for (const t of cThreads) {
-      const run = addon.bench.startCLoop(path.join(tmp, `c-loop-${t}.bin`), rowBytes / 8, slots, m, t, warmRounds, rounds, CHUNK_OPS);
+      const run = dev!.bench.startCLoop(path.join(tmp, `c-loop-${t}.bin`), rowBytes / 8, slots, m, t, warmRounds, rounds, CHUNK_OPS);
       rows.push(figures('c-loop', t, await finishNative(run, p, t > 1 ? `C loop ×${t}` : 'C loop', CHUNK_OPS)));
     }
 
@@ -355,18 +385,20 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     const hs: SeriesHandle[] = [];
     for (let i = 0; i < m; i++) hs.push(store.register('rondo_bench_value', { series: String(i) }));
     const target = store.nativeTarget(hs[0]!);
-    const slab = target.slab;
+    // The napi path's own mapping of the store's tier-0 slab (another Slab object of the same file).
+    const napi = attachSlab(target.file);
+    slab = napi;
     const cols = Int32Array.from(hs, (h) => store!.nativeTarget(h).column);
-    const sp = slab.params();
+    const sp = napi.params();
     if (sp.rowWords * 8 !== rowBytes || sp.slots !== slots) throw new Error(`bench store rows are ${sp.rowWords * 8} bytes × ${sp.slots}, expected ${rowBytes} × ${slots}`);
 
     // Every pass moves on in time: all in the past, in order, so no write is late or ahead.
     const passRounds = warmRounds + rounds;
-    let ts = (Math.floor(Date.now() / INTERVAL_MS) - (opts.paths.length * passRounds + 10)) * INTERVAL_MS;
+    let ts = (Math.floor(Date.now() / INTERVAL_MS) - (paths.length * passRounds + 10)) * INTERVAL_MS;
     const chunks = Math.max(1, Math.floor(ops / CHUNK_OPS));
     // Per-chunk times of the warm-up passes, thrown away.
     const scratch = new Float64Array(Math.floor((warmRounds * m) / Math.min(CHUNK_OPS, m)) + 1);
-    const lateBefore = (): number => slab.counters().lateWrites;
+    const lateBefore = (): number => napi.counters().lateWrites;
     // The JavaScript warm-up runs in a few calls (first round, rounds), so that the timed call
     // enters code optimized with full type feedback rather than deoptimizing on its way in.
     const warmParts: Array<[number, number]> = [];
@@ -375,7 +407,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       warmParts.push([r0, Math.floor((warmRounds * (i + 1)) / WARMUP_CALLS) - r0]);
     }
 
-    for (const which of opts.paths) {
+    for (const which of paths) {
       const label = which === 'native' && T > 1 ? `native ×${T}` : which;
       const late0 = lateBefore();
       let meas: Measured;
@@ -389,8 +421,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       } else if (which === 'napi') {
         const out = new Float64Array(chunks);
         p.begin(label, (warmRounds + rounds) * m);
-        for (const [r0, n] of warmParts) loopNapi(slab, cols, m, ts + r0 * INTERVAL_MS, n * m, CHUNK_OPS, scratch, p, r0 * m);
-        const totalNs = loopNapi(slab, cols, m, ts + warmRounds * INTERVAL_MS, ops, CHUNK_OPS, out, p, warmRounds * m);
+        for (const [r0, n] of warmParts) loopNapi(napi, cols, m, ts + r0 * INTERVAL_MS, n * m, CHUNK_OPS, scratch, p, r0 * m);
+        const totalNs = loopNapi(napi, cols, m, ts + warmRounds * INTERVAL_MS, ops, CHUNK_OPS, out, p, warmRounds * m);
         p.end();
         meas = { ops, chunkOps: CHUNK_OPS, chunkNs: out, totalNs, lateWrites: lateBefore() - late0 };
       } else if (which === 'batch') {
@@ -403,7 +435,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
         p.end();
         meas = { ops, chunkOps: perChunk * m, chunkNs: out, totalNs, lateWrites: lateBefore() - late0 };
       } else {
-        const run = addon.bench.startNative(slab, Uint32Array.from(cols), ts, INTERVAL_MS, T, warmRounds, rounds, CHUNK_OPS);
+        const run = dev!.bench.startNative(target.file, Uint32Array.from(cols), ts, INTERVAL_MS, T, warmRounds, rounds, CHUNK_OPS);
         meas = await finishNative(run, p, label, CHUNK_OPS);
       }
       rows.push(figures(which, which === 'native' ? T : 1, meas));
@@ -412,22 +444,24 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   } finally {
     p.end();
     try {
+      slab?.close();
       store?.close();
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   }
 
-  const base1 = rows.find((r) => r.path === 'c-loop' && r.threads === 1)!;
+  const base1 = rows.find((r) => r.path === 'c-loop' && r.threads === 1);
   const baseT = rows.find((r) => r.path === 'c-loop' && r.threads === T) ?? base1;
   return {
     machine: machine(),
-    params: { points: opts.points, series: m, threads: T, paths: [...opts.paths], rounds, warmupRounds: warmRounds, intervalMs: INTERVAL_MS, slots, rowBytes, chunkOps: CHUNK_OPS },
+    params: { points: opts.points, series: m, threads: T, paths: [...paths], rounds, warmupRounds: warmRounds, intervalMs: INTERVAL_MS, slots, rowBytes, chunkOps: CHUNK_OPS },
     rows: rows.map(({ rawP50, ...r }) => {
       // Native threads compare with the C loop on as many threads; everything else with one.
       const base = r.path === 'native' && r.threads > 1 ? baseT : base1;
-      return { ...r, ratio: round3(rawP50 / base.rawP50), ratioTo: base.label };
+      return base === undefined ? { ...r, ratio: null, ratioTo: null } : { ...r, ratio: round3(rawP50 / base.rawP50), ratioTo: base.label };
     }),
+    skipped,
   };
 }
 
@@ -453,7 +487,7 @@ export function formatBench(r: BenchReport): string {
     x.p99Ns.toFixed(2),
     x.p999Ns.toFixed(2),
     `${(x.writesPerSec / 1e6).toFixed(2)} M`,
-    `${x.ratio.toFixed(2)}×${x.ratioTo !== 'C loop' ? ` (${x.ratioTo})` : ''}`,
+    x.ratio === null ? '–' : `${x.ratio.toFixed(2)}×${x.ratioTo !== 'C loop' ? ` (${x.ratioTo})` : ''}`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const fmt = (cells: string[]): string =>
@@ -466,6 +500,8 @@ export function formatBench(r: BenchReport): string {
   for (const b of body) lines.push(fmt(b));
   for (const x of r.rows)
     if (x.lateWrites > 0) lines.push(`note: ${x.label}: ${x.lateWrites} writes were refused as late (threads raced past the ring)`);
+  if (r.skipped.length > 0)
+    lines.push(`note: skipped ${r.skipped.map((s) => (s.path === 'c-loop' ? 'the C loop' : `the ${s.path} path`)).join(' and ')}: ${r.skipped[0]!.reason}`);
   return lines.join('\n');
 }
 

@@ -3,10 +3,10 @@
 // moves the cursor, so a batch the receiver did not accept is sent again: at-least-once.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { addon, type NativeSlab } from './native';
+import { addon, format, type NativeSlab } from './native';
 import { ConfigError, CorruptFileError, InvalidSeriesError, nativeError, RondoError } from '../errors';
 import { readMetaFile, writeMetaFile } from './metafile';
-import type { Aggregation, SchemaSpec, TierSpec } from './schema';
+import { cellWords, type Aggregation, type SchemaSpec, type TierSpec } from './schema';
 import type { Labels, SeriesKind } from './series';
 import type { ExportSeries } from './export-series';
 
@@ -87,7 +87,7 @@ interface ExporterState {
   inflight?: Record<string, ExportPosition>;
 }
 
-const FIELD = { sum: 0, count: 1, min: 2, max: 3, last: 4 } as const;
+const FIELD = format.fields;
 const EMPTY_ROWS = new Float64Array(0);
 
 export class Exporter {
@@ -386,7 +386,7 @@ class SchemaCursor {
     /** Where rows are read to; a larger one replaces it when needed (kept by the exporter). */
     public buf: Float64Array,
   ) {
-    this.cellWords = tier.index === 0 ? 1 : 5;
+    this.cellWords = cellWords(tier.index);
     this.agg = tier.consolidate;
   }
 

@@ -14,3 +14,9 @@ export type { Labels, SeriesKind } from './series';
 export { Exporter } from './exporter';
 export type { ExportBatch, ExporterOptions, NextOptions, ExportPosition } from './exporter';
 export type { ExportSeries } from './export-series';
+// For rondo bench (cli/bench.ts), not the package: the slab format, a Slab of the store's file
+// for the plain N-API write path, and the native bench helpers' addon.
+export { format as slabFormat, attachSlab } from './native';
+export type { NativeSlab } from './native';
+export { devAddon, DevAddonMissingError, DEV_ADDON_MISSING } from './dev-addon';
+export type { DevAddon, NativeBenchRun } from './dev-addon';

@@ -1,6 +1,9 @@
-// The compiled addon (native/), loaded once. Its API is internal: the Store wraps it.
-import * as path from 'node:path';
-import { PACKAGE_ROOT } from '../package-root';
+// The store's compiled addon (build/<variant>/rondo.node; native/addon.cc), loaded once, and the
+// slab format it exports: the one source of the format's numbers for the TypeScript side. Its API
+// is internal: the Store wraps it. The bench/test helpers are another addon (./dev-addon.ts), the
+// KVM layer a third (../kvm/native.ts).
+import { addonFile } from '../package-root';
+import { STORE_ERROR_CODES } from '../errors';
 
 export interface SlabCreateParams {
   consolidated: boolean;
@@ -16,7 +19,6 @@ export interface SlabCreateParams {
 export interface SlabParams extends Omit<SlabCreateParams, 'fileMode'> {
   cellWords: number;
   rowWords: number;
-  headerBytes: number;
   fileBytes: number;
 }
 
@@ -32,11 +34,10 @@ export interface SlabCounters {
 
 export interface NativeSlab {
   buffer(): ArrayBuffer;
-  /** 0: the row holds interval k; 1: refused, the slot holds a newer interval (counted). */
+  /** format.claimResults.ok: the row holds interval k; .late: refused, the slot holds a newer interval (counted). */
   claim(k: number): number;
   record(col: number, ts: number, value: number): number;
   readColumn(col: number, field: number, k0: number, n: number, out: Float64Array): void;
-  readCell(col: number, k: number, out: Float64Array): boolean;
   /** Rows [k0, k0+n), columns [0, ncols), all cell words: out[(i*ncols + c)*cellWords + w]. */
   readRows(k0: number, n: number, ncols: number, out: Float64Array): number;
   consolidate(
@@ -48,88 +49,132 @@ export interface NativeSlab {
     expectedPoints: number,
   ): void;
   counters(): SlabCounters;
-  setCursor(v: number): void;
   countLate(): void;
   params(): SlabParams;
   flush(): void;
   close(): void;
 }
 
-export interface WriterThreads {
-  join(): Array<{ ok: number; late: number }>;
-}
-
-/** Port accesses as one vCPU's exits make them; an unclaimed port reads all ones. */
-export interface NativePortBus {
-  /** IN of `size` bytes (1, 2 or 4) at `port`: the value read, little-endian. */
-  in(port: number, size: 1 | 2 | 4): number;
-  /** OUT of `size` bytes: 'reset' when the write resets the machine (the VMM powers off). */
-  out(port: number, size: 1 | 2 | 4, value: number): 'none' | 'reset';
-  /** Every console line the UART produced since the bus was built, the unfinished one flushed. */
-  lines(): string[];
-  /** Every interrupt line change since the bus was built, in order. */
-  irqs(): Array<[irq: number, level: boolean]>;
+/** The slab format (native/rondo/slab.h, docs/storage-format.md) as the addon exports it. */
+export interface SlabFormat {
+  magic: string;
+  formatVersion: number;
+  headerBytes: number;
+  /** Byte offsets of the header's fields; head, lateWrites, claims, cursor, repairs are u64 counters. */
+  offsets: {
+    magic: number;
+    version: number;
+    headerBytes: number;
+    kind: number;
+    cellWords: number;
+    maxSeries: number;
+    slots: number;
+    intervalMs: number;
+    rowBytes: number;
+    dataOffset: number;
+    fileBytes: number;
+    createdMs: number;
+    tierIndex: number;
+    schemaName: number;
+    crc: number;
+    head: number;
+    lateWrites: number;
+    claims: number;
+    cursor: number;
+    repairs: number;
+  };
+  /** Words (f64) of a row: [stamp][seq][cells...]. */
+  rowStampWord: number;
+  rowSeqWord: number;
+  rowHeaderWords: number;
+  /** Words of one series' cell in a raw tier (0) and in a consolidated one. */
+  rawCellWords: number;
+  consolidatedCellWords: number;
+  /** Words of a consolidated cell. */
+  fields: { sum: number; count: number; min: number; max: number; last: number };
+  /** Bytes the header keeps for the schema name, its NUL included. */
+  schemaNameBytes: number;
+  claimResults: { ok: number; late: number };
+  /** Bounds of the create parameters the addon accepts. */
+  limits: { maxSeries: number; slots: number; intervalMs: number; createdMs: number; fileMode: number };
+  errorCodes: string[];
 }
 
 export interface Addon {
-  Slab: new (path: string, mode: 'create' | 'rw' | 'ro', params?: SlabCreateParams) => NativeSlab;
+  /** 'attach': another read-write mapping of a slab this process has open for writing (no repair). */
+  Slab: new (path: string, mode: 'create' | 'rw' | 'ro' | 'attach', params?: SlabCreateParams) => NativeSlab;
   lockStore(path: string, mode?: number): number;
   unlockStore(fd: number): void;
-  headerBytes: number;
-  formatVersion: number;
-  testing: {
-    startWriters(
-      slab: NativeSlab,
-      threads: number,
-      firstCol: number,
-      startMs: number,
-      stepMs: number,
-      points: number,
-    ): WriterThreads;
-  };
-  /** Test-only (native/kvm/devices_testing.cc): the Linux guest's port devices, without KVM. */
-  kvmTesting: {
-    /** A fresh bus with one of each device, wired as vm.cc wires them (PIT stub included). */
-    portBus(): NativePortBus;
-  };
-  /** The native halves of `rondo bench` (native/bench.cc): a warm-up lap, then timed rounds. */
-  bench: {
-    /** Threads recording through rondo::Writer, each its own block of `columns`; round r at ts0Ms + r * stepMs. */
-    startNative(
-      slab: NativeSlab,
-      columns: Uint32Array,
-      ts0Ms: number,
-      stepMs: number,
-      threads: number,
-      warmRounds: number,
-      rounds: number,
-      chunkOps: number,
-    ): ReturnType<Addon['bench']['startCLoop']>;
-    /** The physical limit: a raw store loop into a new mmap'd `file` of slots rows of rowWords words; join() removes it. */
-    startCLoop(
-      file: string,
-      rowWords: number,
-      slots: number,
-      ncols: number,
-      threads: number,
-      warmRounds: number,
-      rounds: number,
-      chunkOps: number,
-    ): {
-      /** Ops done so far, warm-up included, all threads. */
-      progress(): number;
-      /** Ops of the whole run, warm-up included. */
-      total(): number;
-      done(): boolean;
-      /** Waits for the threads. chunkNs: the per-op ns of every timed chunk of every thread. */
-      join(): { ops: number; lateWrites: number; elapsedNs: number; threads: number; chunkNs: Float64Array };
-    };
-  };
+  format: SlabFormat;
+}
+
+/** The slab format version this TypeScript reads and writes (docs/storage-format.md). */
+const FORMAT_VERSION = 1;
+/** The longest schema name schema.ts allows (ASCII: as many bytes); the header must hold it and a NUL. */
+export const SCHEMA_NAME_MAX = 40;
+
+/**
+ * Checks that the addon's format is the one this TypeScript was written for: the version, and
+ * what the code here relies on without asking (record() reads a row's stamp at word 0 and stores
+ * a raw series' value at one word per column after the row header; the head and cursor are read
+ * from the mapped header as two u32 halves; the error codes errors.ts maps). The numbers
+ * themselves are then taken from the addon, not repeated here. Returns the problems found.
+ */
+export function formatProblems(f: SlabFormat | undefined): string[] {
+  if (typeof f !== 'object' || f === null) return ['it exports no slab format (an addon older than this rondo)'];
+  const p: string[] = [];
+  const int = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if (f.formatVersion !== FORMAT_VERSION) p.push(`slab format version ${String(f.formatVersion)}, this rondo reads version ${FORMAT_VERSION}`);
+  if (!int(f.headerBytes) || f.headerBytes % 8 !== 0) p.push(`header of ${String(f.headerBytes)} bytes, not a whole number of 8-byte words`);
+  for (const k of ['head', 'lateWrites', 'claims', 'cursor', 'repairs'] as const) {
+    const at = f.offsets?.[k];
+    if (!int(at) || at % 8 !== 0 || at + 8 > f.headerBytes) p.push(`counter ${k} at byte ${String(at)}, not an aligned u64 in the header`);
+  }
+  if (f.rowStampWord !== 0) p.push(`row stamp at word ${String(f.rowStampWord)}, not 0`);
+  if (!int(f.rowSeqWord) || !int(f.rowHeaderWords) || f.rowSeqWord >= f.rowHeaderWords) p.push('row header words out of order');
+  if (f.rawCellWords !== 1) p.push(`raw cells of ${String(f.rawCellWords)} words, not 1`);
+  const fields = ['sum', 'count', 'min', 'max', 'last'] as const;
+  if (!fields.every((k) => int(f.fields?.[k]) && f.fields[k] < f.consolidatedCellWords) || new Set(fields.map((k) => f.fields?.[k])).size !== fields.length)
+    p.push(`consolidated cell fields ${JSON.stringify(f.fields)} do not fit ${String(f.consolidatedCellWords)} words`);
+  if (!int(f.schemaNameBytes) || f.schemaNameBytes <= SCHEMA_NAME_MAX) p.push(`schema names of ${String(f.schemaNameBytes)} bytes, too short for ${SCHEMA_NAME_MAX} characters`);
+  if (f.claimResults?.ok !== 0 || !int(f.claimResults?.late) || f.claimResults.late === 0) p.push(`claim results ${JSON.stringify(f.claimResults)}, not ok = 0`);
+  if (!int(f.limits?.maxSeries) || !int(f.limits?.slots) || f.limits.maxSeries < 1 || f.limits.slots < 1) p.push(`limits ${JSON.stringify(f.limits)}`);
+  const codes = Array.isArray(f.errorCodes) ? f.errorCodes : [];
+  const known: readonly string[] = STORE_ERROR_CODES;
+  if (codes.length !== known.length || !known.every((c) => codes.includes(c)))
+    p.push(`error codes ${JSON.stringify(f.errorCodes)}, this rondo maps ${JSON.stringify(known)}`);
+  return p;
 }
 
 function load(): Addon {
-  const variant = process.env.RONDO_ADDON_BUILD ?? 'Release';
-  return require(path.join(PACKAGE_ROOT, 'build', variant, 'rondo.node')) as Addon;
+  const file = addonFile('rondo');
+  let a: Addon;
+  try {
+    a = require(file) as Addon;
+  } catch (e) {
+    throw new Error(`rondo: the store's addon ${file} did not load (${(e as Error).message}); build it with \`npm rebuild rondo\` (in a checkout: \`npx node-gyp rebuild\`)`, { cause: e });
+  }
+  const problems = formatProblems(a.format);
+  if (problems.length > 0)
+    throw new Error(
+      `rondo: the store's addon ${file} is from another version of rondo than this JavaScript: ${problems.join('; ')}. ` +
+        'Rebuild it from this package (`npm rebuild rondo`, or `npx node-gyp rebuild` in a checkout)',
+    );
+  for (const v of Object.values(a.format)) if (typeof v === 'object' && v !== null) Object.freeze(v);
+  Object.freeze(a.format);
+  return a;
 }
 
 export const addon: Addon = load();
+
+/** The slab format, from the addon: use these, never a copy of the numbers. */
+export const format: Readonly<SlabFormat> = addon.format;
+
+/**
+ * Another Slab object of a slab file this process's store has open for writing (its own
+ * read-write mapping, without the repair a writer's open makes): `rondo bench`'s plain N-API
+ * write path, next to the store's own. Close it before the store.
+ */
+export function attachSlab(file: string): NativeSlab {
+  return new addon.Slab(file, 'attach');
+}

@@ -3,6 +3,7 @@
 import { ConfigError, SchemaMismatchError } from '../errors';
 import { type Duration, formatDuration, parseDuration } from '../duration';
 import { LABEL_NAME_RE } from './series';
+import { format, SCHEMA_NAME_MAX } from './native';
 
 export const AGGREGATIONS = ['avg', 'min', 'max', 'sum', 'count', 'last'] as const;
 export type Aggregation = (typeof AGGREGATIONS)[number];
@@ -45,8 +46,9 @@ export interface SchemaSpec {
 }
 
 export const LIMITS = {
-  maxSeries: 1 << 20,
-  slots: 1 << 28,
+  /** The slab's own bounds (native/rondo/slab.h, through the addon's format). */
+  maxSeries: format.limits.maxSeries,
+  slots: format.limits.slots,
   tiers: 8,
   schemas: 64,
   slabFileBytes: 4 * 1024 ** 3,
@@ -62,15 +64,20 @@ export const DEFAULT_SCHEMAS: readonly SchemaOptions[] = [
   { name: 'default', match: {}, maxSeries: 256, tiers: DEFAULT_TIERS },
 ];
 
-const SCHEMA_NAME_RE = /^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,39}$/;
+const SCHEMA_NAME_RE = new RegExp(`^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,${SCHEMA_NAME_MAX - 1}}$`);
 
-/** Bytes of one row: stamp and seqlock words, then one (raw) or five (consolidated) f64 per series. */
+/** Words of one series' cell in tier `tierIndex`: tier 0 is raw, the others consolidated. */
+export function cellWords(tierIndex: number): number {
+  return tierIndex === 0 ? format.rawCellWords : format.consolidatedCellWords;
+}
+
+/** Bytes of one row: the row header (stamp and seqlock words), then a cell per series. */
 export function rowBytes(tierIndex: number, maxSeries: number): number {
-  return 8 * (2 + (tierIndex === 0 ? 1 : 5) * maxSeries);
+  return 8 * (format.rowHeaderWords + cellWords(tierIndex) * maxSeries);
 }
 
 export function slabFileBytes(tierIndex: number, maxSeries: number, slots: number): number {
-  return 4096 + rowBytes(tierIndex, maxSeries) * slots;
+  return format.headerBytes + rowBytes(tierIndex, maxSeries) * slots;
 }
 
 export function normalizeSchemas(input: readonly SchemaOptions[]): SchemaSpec[] {
@@ -92,7 +99,7 @@ function normalizeSchema(s: SchemaOptions, i: number): SchemaSpec {
   const name = s.name;
   if (typeof name !== 'string' || !SCHEMA_NAME_RE.test(name))
     throw new ConfigError(
-      `schemas[${i}] name ${JSON.stringify(name)} is not valid; use 1-40 letters, digits, '_', '.' or '-' (it names files)`,
+      `schemas[${i}] name ${JSON.stringify(name)} is not valid; use 1-${SCHEMA_NAME_MAX} letters, digits, '_', '.' or '-' (it names files)`,
     );
   const where = `schema "${name}"`;
   const match: Record<string, string> = {};

@@ -339,7 +339,7 @@ export class Store {
     // the whole batch), then store: a compare and a store per value.
     let last: RawWriter | undefined;
     for (let i = 0; i < n; i++) {
-      const v = values[i]!;
+      const v = values[i];
       const h = handles[i]!;
       if (typeof v !== 'number' || v - v !== 0) throw this.badValue(h, v);
       if (h?.owner !== this) this.rowFor(h, ts); // throws the right error for a stranger
@@ -382,7 +382,7 @@ export class Store {
   ): never {
     const errors: LateWriteError[] = [];
     for (let i = from; i < to; i++) errors.push(this.retract(handles[i]!, base, k, values[i]!, ts));
-    throw errors[0]!;
+    throw errors[0];
   }
 
   /** Takes back a value stored into a row a newer lap took meanwhile; the write counts as late. */
@@ -574,15 +574,19 @@ export class Store {
   }
 
   /**
-   * For native code that records without JavaScript (an addon's threads, through rondo::Writer
-   * in native/rondo/slab.h): the Slab object of the series' finest tier and its column.
+   * For native code in another addon (a VMM's vCPU threads, say) that records without
+   * JavaScript, through rondo::Writer (native/rondo/slab.h) on the same file: the slab file of
+   * the series' finest tier, its column there, and the tier's interval. That code maps the file
+   * itself (rondo::Slab::Open with OpenMode::kAttach) while this store has it open; mappings of
+   * one file in one process are coherent, so what it records, this store reads. An ObjectWrap
+   * of this store's addon means nothing to another addon, hence a path, not an object.
    */
-  nativeTarget(h: SeriesHandle): { slab: NativeSlab; column: number; intervalMs: number } {
+  nativeTarget(h: SeriesHandle): { file: string; column: number; intervalMs: number } {
     this.assertWritable();
     if (!(h instanceof SeriesHandle) || h.owner !== this)
       throw new InvalidSeriesError('nativeTarget() needs a series handle of this store (from register())');
-    const s = this.schemaOf(h);
-    return { slab: s.slabs[0]!, column: h.column, intervalMs: s.spec.tiers[0]!.intervalMs };
+    const t = this.schemaOf(h).spec.tiers[0]!;
+    return { file: path.join(this.dir, t.file), column: h.column, intervalMs: t.intervalMs };
   }
 
   // ---- export ----

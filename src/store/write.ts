@@ -1,7 +1,7 @@
 // The write hot path's data: the writer of each schema's finest tier (its mapped rows and the
 // row in use), series handles, and recordBatch()'s plans and unrolled store loops. The Store
 // methods that use them (record, recordBatch) are in store.ts.
-import type { NativeSlab } from './native';
+import { format, type NativeSlab } from './native';
 import type { TierSpec } from './schema';
 import type { Labels, SeriesKind } from './series';
 import { formatSeries } from '../selector';
@@ -33,7 +33,7 @@ export class RawWriter {
   constructor(slab: NativeSlab, tier: TierSpec, schema: string, writable: boolean) {
     const p = slab.params();
     // A read-only store has nothing to write through: its writer never matches a row.
-    this.f64 = writable ? new Float64Array(slab.buffer(), p.headerBytes) : EMPTY;
+    this.f64 = writable ? new Float64Array(slab.buffer(), format.headerBytes) : EMPTY;
     this.slab = slab;
     this.tier = tier;
     this.schema = schema;
@@ -123,7 +123,8 @@ export class SeriesHandle {
     this.column = column;
     this.w = w;
     this.owner = owner;
-    this.cell = 2 + column;
+    // A raw cell is one word (native.ts checks it), the row's stamp word 0: record() reads f[base].
+    this.cell = format.rowHeaderWords + column;
   }
   /** `name{label="value",...}` */
   get key(): string {
@@ -153,14 +154,14 @@ export function sameAndFinite(handles: readonly SeriesHandle[], snapshot: readon
         handles[i + 7] !== snapshot[i + 7])
     )
       return false;
-    const a = values[i]!;
-    const b = values[i + 1]!;
-    const c = values[i + 2]!;
-    const d = values[i + 3]!;
-    const e = values[i + 4]!;
-    const f = values[i + 5]!;
-    const g = values[i + 6]!;
-    const h = values[i + 7]!;
+    const a = values[i];
+    const b = values[i + 1];
+    const c = values[i + 2];
+    const d = values[i + 3];
+    const e = values[i + 4];
+    const f = values[i + 5];
+    const g = values[i + 6];
+    const h = values[i + 7];
     if (
       typeof a !== 'number' ||
       typeof b !== 'number' ||
