@@ -93,8 +93,9 @@ function size(args: ParsedArgs, name: string): number | undefined {
   const v = flag(args, name);
   if (v === undefined) return undefined;
   const m = /^(\d+)([KMG]?)(i?B)?$/i.exec(v.trim());
-  if (m === null) throw new UsageError(`rondo-vmm: --${name} takes a size such as 256M or 1G, not "${v}"`);
-  return Number(m[1]) * SIZE_UNITS[m[2]!.toUpperCase()]!;
+  const unit = m === null ? undefined : SIZE_UNITS[(m[2] ?? '').toUpperCase()];
+  if (m === null || unit === undefined) throw new UsageError(`rondo-vmm: --${name} takes a size such as 256M or 1G, not "${v}"`);
+  return Number(m[1]) * unit;
 }
 
 async function run(argv: readonly string[]): Promise<number> {

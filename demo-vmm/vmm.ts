@@ -213,20 +213,21 @@ function report(
 ): RunReport {
   const startedAtMs = vm.startedAtMs!;
   const endedAtMs = vm.endedAtMs ?? Date.now();
+  const firstSecond = Math.floor(startedAtMs / 1000) * 1000;
   const seconds: number[] = [];
-  for (let t = Math.floor(startedAtMs / 1000) * 1000; t <= endedAtMs; t += 1000) seconds.push(t);
+  for (let t = firstSecond; t <= endedAtMs; t += 1000) seconds.push(t);
   const store = Store.openReadOnly(o.storeDir);
   try {
     const pointsPerSeries = new Map<string, number>();
     const covered = new Set<number>();
     const exitTotals = new Map<number, number>(); // second -> exits of every reason and vCPU so far
-    for (const r of store.select('{__name__=~".+"}', { start: seconds[0]! - 1000, end: seconds[seconds.length - 1]!, tier: 0 })) {
+    for (const r of store.select('{__name__=~".+"}', { start: firstSecond - 1000, end: seconds.at(-1) ?? firstSecond, tier: 0 })) {
       let n = 0;
-      r.values.forEach((v, i) => {
-        if (Number.isNaN(v)) return;
-        const t = r.timestamps[i]!;
+      r.timestamps.forEach((t, i) => {
+        const v = r.values[i];
+        if (v === undefined || Number.isNaN(v)) return;
         if (r.name === EXITS_SERIES) exitTotals.set(t, (exitTotals.get(t) ?? 0) + v);
-        if (t < seconds[0]!) return;
+        if (t < firstSecond) return;
         n++;
         if (r.name === EXITS_SERIES) covered.add(t);
       });

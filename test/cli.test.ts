@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidSelectorError, Store, formatSeries, parseSelector, type Labels, type SelectResult, type SeriesKind } from '../src/index';
 import { formatCompact, formatTime, formatValue, renderChart } from '../src/cli/format';
 import { progressText } from '../src/cli/push';
-import { ensureBuilt, freshDir, removeDir, ROOT, FIXTURES } from './fixtures/build';
-import { alignedPast, tempDir, underTerminal, VMM_SCHEMA } from './helpers';
+import { ROOT, FIXTURES } from './fixtures/build';
+import { alignedPast, suiteTempDir, tempDir, underTerminal, VMM_SCHEMA } from './helpers';
 import { ensureReceiversInstalled, getJson, startFaultServer, startPrometheus, type PrometheusReceiver } from './support/receivers';
 
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -107,7 +107,7 @@ function asJson(results: readonly SelectResult[]): JsonSeries[] {
     kind: r.kind,
     tier: r.tier,
     step: r.step,
-    points: Array.from(r.timestamps, (t, i) => [t, Number.isNaN(r.values[i]!) ? null : r.values[i]!] as [number, number | null]),
+    points: Array.from(r.timestamps, (t, i) => [t, Number.isNaN(r.values[i]) ? null : r.values[i]] as [number, number | null]),
   }));
 }
 
@@ -116,7 +116,7 @@ function asCsvRows(results: readonly SelectResult[]): string[][] {
   const rows = [['series', 'timestamp', 'value']];
   for (const r of results)
     r.timestamps.forEach((t, i) => {
-      const v = r.values[i]!;
+      const v = r.values[i];
       if (!Number.isNaN(v)) rows.push([formatSeries(r.name, r.labels), new Date(t).toISOString(), String(v)]);
     });
   return rows;
@@ -183,16 +183,11 @@ function fillMain(): void {
 }
 
 beforeAll(() => {
-  ensureBuilt();
-  dir = freshDir();
+  dir = suiteTempDir();
   // t0 is 25 to 30 minutes ago, on a 5-minute boundary: the data ends 5 to 10 minutes ago.
   t0 = alignedPast(25 * 60_000, 300_000);
   fillMain();
 }, 120_000);
-
-afterAll(() => {
-  if (dir !== undefined) removeDir(dir);
-});
 
 // Inside tier 0's ring: one minute of the data, with vm_load's hole at i = 975 (i % 97 === 5).
 const q0 = () => ({ start: t0 + 940_000, end: t0 + 1_000_000 });

@@ -1,22 +1,20 @@
 // The JavaScript thread and native writer threads (the VMM's vCPU threads) on one slab at once
-// (DESIGN.md, "Slab file: what must hold", 3 and 4): rows are taken with a compare-and-swap, a
+// (docs/reliability.md, guarantees 3 and 4): rows are taken with a compare-and-swap, a
 // taken row is cleared before its new interval becomes visible, a late write is refused and
 // counted, and no cell ever shows a value that belongs to another interval.
 //
 // Every writer stores value = k * 1000 + col for interval number k = ts / interval (the pattern of
-// addon.testing.startWriters), so any cell can be checked on its own: a value is either exactly the
+// devAddon().testing.startWriters), so any cell can be checked on its own: a value is either exactly the
 // one for the interval of its row, or NaN.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { LateWriteError, Store, type SeriesHandle } from '../src/index';
-import { addon, type NativeSlab } from '../src/store/native';
-import { freshDir, removeDir } from './fixtures/build';
+import { devAddon } from '../src/store/dev-addon';
+import type { NativeSlab } from '../src/store/native';
+import { tempDir } from './helpers';
 
 let dir = '';
 beforeEach(() => {
-  dir = freshDir();
-});
-afterEach(() => {
-  removeDir(dir);
+  dir = tempDir();
 });
 
 const IV = 1; // ms per interval: many intervals, timestamps still in the recent past
@@ -61,7 +59,7 @@ describe('native threads and the JavaScript thread writing one slab at once', ()
     const k0 = start / IV;
 
     // Four native threads write columns 0..3 over [start, start + N) while JS writes column 4.
-    const threads = addon.testing.startWriters(slab, 4, 0, start, IV, N);
+    const threads = devAddon().testing.startWriters(store.nativeTarget(hs[0]!).file, 4, 0, start, IV, N);
     for (let i = 0; i < N; i++) store.record(hs[4]!, pattern(k0 + i, 4), start + i * IV);
     const results = threads.join();
 
@@ -172,8 +170,9 @@ function runWrapRace(): RaceOutcome {
   for (let round = 0; round < ROUNDS; round++) {
     const k0 = start / IV;
     const kEnd = k0 + 3 * M;
-    const dense = addon.testing.startWriters(slab, 2, 0, start, IV, DENSE);
-    const sparse = addon.testing.startWriters(slab, 2, 2, start, 3 * IV, SPARSE);
+    const file = store.nativeTarget(hs[0]!).file;
+    const dense = devAddon().testing.startWriters(file, 2, 0, start, IV, DENSE);
+    const sparse = devAddon().testing.startWriters(file, 2, 2, start, 3 * IV, SPARSE);
     for (let i = 0; i < DENSE; i++) {
       try {
         store.record(hs[4]!, pattern(k0 + i, 4), start + i * IV);

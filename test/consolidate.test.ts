@@ -246,7 +246,7 @@ describe('consolidation', () => {
     expect(s.segments.map((g) => g.tier)).toEqual([1, 0]);
     expect(s.segments[1]!.start).toBe(t0 + 240_000); // the 1 s ring holds the last minute
     // Coarse before, fine after, strictly increasing timestamps, no gaps in value.
-    for (let i = 1; i < s.timestamps.length; i++) expect(s.timestamps[i]!).toBeGreaterThan(s.timestamps[i - 1]!);
+    for (let i = 1; i < s.timestamps.length; i++) expect(s.timestamps[i]).toBeGreaterThan(s.timestamps[i - 1]!);
     const fineStart = s.timestamps.indexOf(t0 + 240_000);
     expect(s.values[fineStart]).toBe(240);
     expect(s.values[fineStart - 1]).toBe(234.5); // the 10 s bucket 230..239

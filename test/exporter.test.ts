@@ -26,7 +26,7 @@ describe('exporters', () => {
     for (let b = b1; b.samples > 0; b = ex.next({ maxSamples: 50 })) {
       expect(b.samples).toBeLessThanOrEqual(50);
       expect(b.start!).toBeGreaterThanOrEqual(prevEnd); // batches do not go back in time
-      for (const s of b.series) for (let i = 1; i < s.timestamps.length; i++) expect(s.timestamps[i]!).toBeGreaterThan(s.timestamps[i - 1]!);
+      for (const s of b.series) for (let i = 1; i < s.timestamps.length; i++) expect(s.timestamps[i]).toBeGreaterThan(s.timestamps[i - 1]!);
       prevEnd = b.end!;
       seen.push(...flat(b));
       b.commit();

@@ -13,24 +13,24 @@
 //
 // The cases run in a child process (test/fixtures/fuzz-open.js): a crash or a hang there is
 // caught here and named by its case. RONDO_FUZZ_CASES sets the number of store cases (default
-// 1200; exporter cases are a quarter of it), RONDO_FUZZ_SEED the seed (default random, printed;
-// a case is replayed with `node test/fixtures/fuzz-open.js <dir> <seed> 1 <store|exporter> <case>`).
+// 1200; exporter cases are a quarter of it), RONDO_FUZZ_SEED the seed (default: fresh, or fixed when
+// CI is set; printed, see fixtures/random.js; a case is replayed with
+// `node test/fixtures/fuzz-open.js <dir> <seed> 1 <store|exporter> <case>`).
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CorruptFileError, Store } from '../src/index';
-import { ensureBuilt, FIXTURES } from './fixtures/build';
+import { FIXTURES } from './fixtures/build';
 import { tempDir } from './helpers';
+import { suiteSeed } from './fixtures/random';
 
 const CASES = Number(process.env.RONDO_FUZZ_CASES ?? 1200);
-const SEED = Number(process.env.RONDO_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+// RONDO_FUZZ_SEED replays a run; CI runs use 1200 (fixtures/random.js).
+const SEED = suiteSeed('RONDO_FUZZ_SEED', 1200, 'fuzz-open');
 /** A case that prints nothing for this long is hung. */
 const HANG_MS = 30_000;
 
-beforeAll(() => {
-  ensureBuilt();
-}, 120_000);
 
 interface FuzzSummary {
   cases: number;

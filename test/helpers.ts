@@ -2,19 +2,46 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 import type { SchemaOptions } from '../src/index';
 
-const made: string[] = [];
-afterEach(() => {
-  while (made.length > 0) fs.rmSync(made.pop()!, { recursive: true, force: true });
-});
+// Every temporary directory a test file makes comes from here, so each is removed once its
+// test (tempDir) or its file (suiteTempDir) is done, whatever the outcome.
+const forTest = new Set<string>();
+const forFile = new Set<string>();
+const removeAll = (dirs: Set<string>) => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  dirs.clear();
+};
+afterEach(() => removeAll(forTest));
+afterAll(() => removeAll(forFile));
+
+function make(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
 
 /** A fresh directory for one test, removed after it. */
-export function tempDir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'rondo-test-'));
-  made.push(d);
+export function tempDir(prefix = 'rondo-test-'): string {
+  const d = make(prefix);
+  forTest.add(d);
   return d;
+}
+
+/**
+ * A fresh directory that outlives a single test (made in beforeAll, or for a receiver daemon a
+ * describe block shares), removed after the test file's last test, or earlier by removeTempDir().
+ */
+export function suiteTempDir(prefix = 'rondo-test-'): string {
+  const d = make(prefix);
+  forFile.add(d);
+  return d;
+}
+
+/** Removes a directory made by tempDir() or suiteTempDir() now, rather than at the end. */
+export function removeTempDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+  forTest.delete(dir);
+  forFile.delete(dir);
 }
 
 /** A time aligned to `step` ms, `ago` ms in the past. */

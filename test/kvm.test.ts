@@ -1,4 +1,4 @@
-// The demo VMM's KVM layer (DESIGN.md, "The demo VMM") on this machine's real /dev/kvm: the
+// The demo VMM's KVM layer (demo-vmm/README.md) on this machine's real /dev/kvm: the
 // micro-guest's own counts equal the VMM's exit counters exactly, the VM lives its configured
 // wall-clock duration, KVM's binary statistics are read by their kernel names, the error guests
 // end the VM with their reason, and no VM leaves a thread or an fd behind.

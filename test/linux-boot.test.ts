@@ -1,4 +1,4 @@
-// Linux on this machine's /dev/kvm (DESIGN.md, "The demo VMM"): Debian's kernel and a busybox
+// Linux on this machine's /dev/kvm (demo-vmm/README.md, Linux guests): Debian's kernel and a busybox
 // initramfs built by demo-vmm/guest/build.sh, booted by the demo VMM with the agent recording.
 //
 // This machine's KVM is emulated (about 1-2 µs per guest instruction): the kernel booted through

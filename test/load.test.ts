@@ -6,9 +6,8 @@
 // priority (nice 10), so the rest of the suite, running beside this file, is not starved.
 import * as path from 'node:path';
 import * as os from 'node:os';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Store } from '../src/index';
-import { ensureBuilt } from './fixtures/build';
 import { tempDir } from './helpers';
 import { runFixture, type Child, type ReaderSummary } from './fixtures/child';
 
@@ -18,9 +17,6 @@ const READERS = 4;
 const IV = 100; // tier 0: 100 ms × 1 min, so rows are taken ten times a second and the ring laps
 const SLOTS = 600;
 
-beforeAll(() => {
-  ensureBuilt();
-}, 120_000);
 
 interface WriterResult {
   elapsedMs: number;

@@ -1,25 +1,16 @@
-// One writer per store (DESIGN.md, "Slab file: what must hold", 8): a second writer, in the same
+// One writer per store (docs/reliability.md, guarantee 8): a second writer, in the same
 // process or another, gets StoreLockedError with a message that names the way out; readers open
 // read-only and take no lock; when the writer closes, the next one gets in.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Store, StoreLockedError } from '../src/index';
-import { ensureBuilt, freshDir, removeDir } from './fixtures/build';
+import { tempDir } from './helpers';
 import { runFixture } from './fixtures/child';
-
-const dirs: string[] = [];
-beforeAll(() => {
-  ensureBuilt();
-}, 120_000);
-afterAll(() => {
-  for (const d of dirs) removeDir(d);
-});
 
 const SCHEMAS = [{ name: 'lk', match: {}, maxSeries: 4, tiers: [{ interval: '1s', retention: '10m' }] }];
 const T = Math.floor(Date.now() / 1000) * 1000 - 60_000;
 
 function newStore(): string {
-  const d = freshDir();
-  dirs.push(d);
+  const d = tempDir();
   Store.open(d, { schemas: SCHEMAS }).close();
   return d;
 }

@@ -1,16 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tempDir } from './helpers';
 
 const root = path.join(__dirname, '..');
 
+// dist/ is compiled before vitest starts (npm test runs tsc) and checked by the integration
+// project's globalSetup (test/support/built.ts); this test only loads it.
 describe('the built package', () => {
-  beforeAll(() => {
-    execFileSync(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
-  });
-
   it("works with require('rondo') and import { Store } from 'rondo'", () => {
     const app = tempDir();
     fs.mkdirSync(path.join(app, 'node_modules'));

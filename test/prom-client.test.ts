@@ -61,7 +61,7 @@ function parseExposition(text: string): { types: Map<string, string>; samples: S
       end = re.lastIndex;
     }
     if (end !== body.length) throw new Error(`unparsable labels: ${line}`);
-    const raw = m[3]!;
+    const raw = m[3];
     const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : raw === 'Nan' || raw === 'NaN' ? NaN : Number(raw);
     samples.push({ name: m[1]!, labels, value });
   }

@@ -6,7 +6,7 @@ import { uncompress } from 'snappyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteWriteError, Store, pushTo, formatSeries, type Labels } from '../src/index';
 import { loadRemoteWriteProto } from '../src/export/encode';
-import { ensureBuilt, FIXTURES } from './fixtures/build';
+import { FIXTURES } from './fixtures/build';
 import { alignedPast, tempDir } from './helpers';
 import {
   ensureReceiversInstalled,
@@ -172,7 +172,6 @@ describe('pushTo a real Prometheus', () => {
   });
 
   it('a pushing process killed mid-push resumes from its cursor: nothing lost, at most one batch twice', async () => {
-    ensureBuilt();
     const dir = tempDir();
     const t0 = alignedPast(1_800_000, 1000);
     const wants = fillStore(dir, t0, 1200, 'killed_push');

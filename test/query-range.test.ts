@@ -1,6 +1,7 @@
-// A query for "everything" answers with what the store holds: a range reaching back before any
-// ring (start: 0) or ahead of the clock is cut to the intervals the rings can hold, for query()
-// and select() alike; the point limit stays for ranges a ring really covers.
+// A query for "everything" answers with what the store holds: a range too long for the point
+// limit (start: 0, an end far ahead of the clock) is cut to the intervals the rings can hold, for
+// query() and select() alike; shorter ranges are answered as asked; the limit stays for ranges a
+// ring really covers.
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_QUERY_POINTS, Store, type SchemaOptions } from '../src/index';
 import { tempDir } from './helpers';
@@ -53,7 +54,8 @@ describe('a query for everything', () => {
     const { store, t0 } = filled();
     const h = store.find('vcpu_exits_total', { reason: 'mmio' })!;
     const stitched = store.query(h, { start: 0, end: Date.now(), tier: 'stitch' });
-    const last = stitched.values.findLastIndex((v) => !Number.isNaN(v));
+    let last = stitched.values.length - 1;
+    while (last >= 0 && Number.isNaN(stitched.values[last])) last--;
     expect(stitched.timestamps[last]).toBe(t0 + 99_000);
     expect(stitched.values[last]).toBe(297);
     const auto = store.query(h, { start: 0, end: Date.now() });
@@ -77,7 +79,7 @@ describe('a query for everything', () => {
     expect(Array.from(rs[1]!.timestamps)).toEqual(Array.from(rs[0]!.timestamps));
   });
 
-  it('a range inside the rings is answered as asked, NaN where nothing was recorded', () => {
+  it('a range within the point limit is answered as asked, NaN where nothing was recorded', () => {
     const { store, t0 } = filled();
     const h = store.find('vcpu_exits_total', { reason: 'io' })!;
     const r = store.query(h, { start: t0 - 10_000, end: t0 + 9_000, tier: 0 });
@@ -85,6 +87,21 @@ describe('a query for everything', () => {
     expect(r.timestamps[0]).toBe(t0 - 10_000);
     expect(Number.isNaN(r.values[0])).toBe(true);
     expect(r.values[19]).toBe(90);
+    // Before the rings too: the shape of the answer follows the range, not the data.
+    const before = store.query(h, { start: t0 - 3 * 3_600_000, end: t0 - 3 * 3_600_000 + 9_000, tier: 0 });
+    expect(before.timestamps.length).toBe(10);
+    expect(before.values.every((v) => Number.isNaN(v))).toBe(true);
+  });
+
+  it('a range wholly before what the rings hold has no point outside it', () => {
+    const { store, t0 } = filled();
+    const h = store.find('vcpu_exits_total', { reason: 'io' })!;
+    const end = t0 - 5 * 3_600_000 + 500; // before the 1 h tier's ring, not on a step
+    const r = store.query(h, { start: 0, end });
+    expect(r.timestamps.length).toBe(0);
+    const aligned = store.query(h, { start: 0, end: t0 - 5 * 3_600_000, tier: 0 });
+    expect(Array.from(aligned.timestamps)).toEqual([t0 - 5 * 3_600_000]);
+    expect(Number.isNaN(aligned.values[0])).toBe(true);
   });
 
   it('an empty store answers start: 0 with a ring of missing points, not an error', () => {

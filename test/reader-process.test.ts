@@ -1,26 +1,13 @@
-// Readers in another process (DESIGN.md, "Slab file: what must hold", 5 and 8): a read-only open
+// Readers in another process (docs/reliability.md, guarantees 5 and 8): a read-only open
 // works while the writer holds the lock, a reader only ever sees whole rows (a row being replaced
 // while it is read is not returned), and a reader changes nothing in the store's files.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ReadOnlyError, Store, type SeriesHandle } from '../src/index';
-import { ensureBuilt, freshDir, removeDir } from './fixtures/build';
+import { tempDir } from './helpers';
 import { runFixture, type ReaderSummary } from './fixtures/child';
-
-const dirs: string[] = [];
-beforeAll(() => {
-  ensureBuilt();
-}, 120_000);
-afterAll(() => {
-  for (const d of dirs) removeDir(d);
-});
-function newDir(): string {
-  const d = freshDir();
-  dirs.push(d);
-  return d;
-}
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
@@ -29,7 +16,7 @@ describe('a reader in another process', () => {
     const SERIES = 6;
     const SLOTS = 16;
     const IV = 1;
-    const dir = newDir();
+    const dir = tempDir();
     const store = Store.open(dir, {
       schemas: [{ name: 'fast', match: {}, maxSeries: SERIES, tiers: [{ interval: IV, retention: SLOTS * IV }] }],
     });
@@ -76,7 +63,7 @@ describe('a reader in another process', () => {
   }, 90_000);
 
   it('opens read-only while the writer holds the lock, and cannot write', async () => {
-    const dir = newDir();
+    const dir = tempDir();
     const w = Store.open(dir, { schemas: [{ name: 's', match: {}, maxSeries: 2, tiers: [{ interval: '1s', retention: '1m' }] }] });
     const h = w.register('held', { col: '0' });
     const t = Math.floor(Date.now() / 1000) * 1000 - 5000;
@@ -98,7 +85,7 @@ describe('a reader in another process', () => {
   }, 30_000);
 
   it('changes nothing in the files of a closed store: same names, bytes and mtimes after a read-only session', async () => {
-    const dir = newDir();
+    const dir = tempDir();
     const w = Store.open(dir, {
       schemas: [
         {

@@ -11,9 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteWriteError, Store, pushTo, formatSeries, type PushSummary } from '../src/index';
 import { loadRemoteWriteProto } from '../src/export/encode';
 import { readMetaFile } from '../src/store/metafile';
-import { ensureBuilt } from './fixtures/build';
 import { tempDir } from './helpers';
-import { xorshift32 } from './fixtures/random';
+import { suiteSeed, xorshift32 } from './fixtures/random';
 import { runFixture } from './fixtures/child';
 import {
   ensureReceiversInstalled,
@@ -26,12 +25,13 @@ import {
   type RecordedRequest,
 } from './support/receivers';
 
-const SEED = Number(process.env.RONDO_RECEIVER_SEED ?? Math.floor(Math.random() * 2 ** 31));
+// RONDO_RECEIVER_SEED replays a run (kill moments, fault scripts, the pusher's steps); CI runs use
+// 405 (fixtures/random.js).
+const SEED = suiteSeed('RONDO_RECEIVER_SEED', 405, 'reliability-receivers');
 const quiet = () => {};
 
 const servers: FaultServer[] = [];
 beforeAll(() => {
-  ensureBuilt();
   ensureReceiversInstalled();
 }, 120_000);
 afterAll(async () => {

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { inspect } from 'node:util';
 import { Reader } from 'protobufjs/minimal';
@@ -203,8 +202,7 @@ describe('remote-write request', () => {
 
   it('sends Basic auth from a password, and re-reads token and password files', async () => {
     const server = await fault({ status: 200 });
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rondo-rw-'));
-    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir('rondo-rw-');
     const points: Array<[number, number]> = [[1_700_000_000_000, 1]];
 
     await client({ url: server.url, basicAuth: { username: 'agent', password: 'pa:ss' } }).send([series('m', {}, points)]);

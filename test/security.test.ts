@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inspect } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   Agent,
   ConfigError,
@@ -20,15 +20,51 @@ import {
   Store,
   parseSelector,
 } from '../src/index';
-import { ensureBuilt, ROOT } from './fixtures/build';
-import { tempDir } from './helpers';
+import { ROOT } from './fixtures/build';
+import { suiteTempDir, tempDir } from './helpers';
 import { startFaultServer, type FaultServer } from './support/receivers';
 
-beforeAll(() => {
-  ensureBuilt();
-}, 120_000);
 
 const DIST = path.join(ROOT, 'dist', 'src');
+
+let forAnyone: string | undefined;
+/**
+ * The compiled package (dist/src) in a copy that any user may read: what a process that drops to
+ * another uid loads. The checkout itself may sit under a directory only its owner can enter (a
+ * clone in /root), where that process could not reach dist/. The copy holds what loading the
+ * package needs: package.json (the package root is found by it), dist/, proto/, the addon
+ * (build/<variant>/*.node) and the runtime dependencies in node_modules. Made once per file.
+ */
+function distForAnyone(): string {
+  if (forAnyone !== undefined) return forAnyone;
+  const to = suiteTempDir('rondo-pkg-');
+  const copy = (rel: string) => fs.cpSync(path.join(ROOT, rel), path.join(to, rel), { recursive: true, dereference: true });
+  for (const rel of ['package.json', 'dist', 'proto']) copy(rel);
+  const variant = path.join('build', process.env.RONDO_ADDON_BUILD ?? 'Release');
+  for (const f of fs.readdirSync(path.join(ROOT, variant))) if (f.endsWith('.node')) copy(path.join(variant, f));
+  // The runtime dependencies and theirs, as installed (hoisted) in the checkout's node_modules.
+  const pending = ['.'];
+  const seen = new Set<string>();
+  for (let pkg = pending.pop(); pkg !== undefined; pkg = pending.pop()) {
+    const dir = pkg === '.' ? ROOT : path.join(ROOT, 'node_modules', pkg);
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
+    for (const dep of [...Object.keys(meta.dependencies ?? {}), ...Object.keys(meta.peerDependencies ?? {})]) {
+      if (seen.has(dep) || !fs.existsSync(path.join(ROOT, 'node_modules', dep, 'package.json'))) continue;
+      seen.add(dep);
+      copy(path.join('node_modules', dep));
+      pending.push(dep);
+    }
+  }
+  // Readable (and directories enterable) by all, the temporary directory itself included.
+  const open = (p: string) => {
+    const st = fs.statSync(p);
+    fs.chmodSync(p, st.mode | (st.isDirectory() ? 0o555 : 0o444));
+    if (st.isDirectory()) for (const e of fs.readdirSync(p)) open(path.join(p, e));
+  };
+  open(to);
+  forAnyone = path.join(to, 'dist', 'src');
+  return forAnyone;
+}
 const SCHEMA = {
   name: 'sec',
   match: {},
@@ -183,7 +219,7 @@ describe('a read-only open never writes', () => {
     fs.chmodSync(dir, 0o555);
     fs.chmodSync(root, 0o755); // our own temporary directory, so nobody can reach the store
     const before = snapshot(dir);
-    const code = `const { Store } = require(${JSON.stringify(DIST)});
+    const code = `const { Store } = require(${JSON.stringify(distForAnyone())});
       const r = Store.openReadOnly(${JSON.stringify(dir)});
       const info = r.info();
       let points = 0;

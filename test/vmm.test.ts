@@ -1,16 +1,14 @@
-// The demo VMM with the embedded agent (DESIGN.md, "The agent" and "The demo VMM"), on the real
+// The demo VMM with the embedded agent (demo-vmm/README.md, docs/api.md's Agent), on the real
 // /dev/kvm: what the store holds after a VM equals what the guest did, every second of its life.
 import { execFile } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runVm, type RunReport } from '../demo-vmm/vmm';
 import { scrapesWithin } from '../demo-vmm/capture';
 import { Store } from '../src/index';
 import { KVM_EXIT_REASONS, KvmUnavailableError, KvmVm, probeKvm, kvmStatSeriesName } from '../src/kvm/index';
-import { ensureBuilt, ROOT } from './fixtures/build';
-import { processCounts, tempDir } from './helpers';
+import { ROOT } from './fixtures/build';
+import { processCounts, suiteTempDir, tempDir } from './helpers';
 import { ensureReceiversInstalled, getJson, startPrometheus, type PrometheusReceiver } from './support/receivers';
 
 const probe = probeKvm();
@@ -26,17 +24,11 @@ function last(store: Store, name: string, labels: Record<string, string>): numbe
 describe.skipIf(!probe.ok)('the demo VMM on KVM', () => {
   let one: RunReport;
   let two: RunReport;
-  const shared: string[] = []; // stores that outlive single tests
-  const sharedDir = () => {
-    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'rondo-vmm-test-'));
-    shared.push(d);
-    return d;
-  };
+  const sharedDir = () => suiteTempDir('rondo-vmm-test-'); // stores that outlive single tests
   beforeAll(async () => {
     one = await runVm({ durationMs: 2000, vcpus: 1, storeDir: sharedDir() });
     two = await runVm({ durationMs: 2000, vcpus: 2, storeDir: sharedDir() });
   }, 60_000);
-  afterAll(() => shared.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
   it('a 2-second VM: the recorded exit counters equal the guest\'s own counts of port I/O and MMIO exactly', () => {
     for (const r of [one, two]) {
@@ -135,7 +127,6 @@ describe('the demo VMM without KVM', () => {
     await expect(runVm({ durationMs: 1000, vcpus: 1, storeDir: tempDir(), devicePath: '/dev/kvm-missing' })).rejects.toSatisfy(
       (e: unknown) => e instanceof KvmUnavailableError && /\/dev\/kvm-missing does not exist/.test((e as Error).message),
     );
-    ensureBuilt();
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const c = execFile(process.execPath, [path.join(ROOT, 'dist', 'demo-vmm', 'cli.js'), 'run', '--device', '/dev/kvm-missing', '--store', tempDir()], (err, _o, se) =>
         resolve({ code: err === null ? 0 : (c.exitCode ?? 1), stderr: se }),

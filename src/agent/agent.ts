@@ -25,6 +25,22 @@ export interface AgentOptions extends Omit<StoreOptions, 'schemas'> {
   schemas?: readonly SchemaOptions[];
   /** Tick period. Default 1000 ms; ticks are aligned to multiples of it. */
   tickMs?: number;
+  /**
+   * The agent's clock, ms since the epoch. Default Date.now. Every time the agent takes comes
+   * from it: each tick's time (what collectors see as ctx.now and record at), the time its own
+   * series are recorded at, consolidation's `now`, the `until` of an interval push, the stale
+   * markers stop() queues, and when the next tick is due. A test passes a clock it steps itself
+   * (with `autoTick: false`) and calls tick() at chosen times instead of sleeping. The store still
+   * refuses points more than maxFutureMs ahead of the real Date.now(), so such a clock starts in
+   * the recent past and steps forward.
+   */
+  clock?: () => number;
+  /**
+   * Default true: start() runs the first tick and sets the tick timer (and the push timer when
+   * remoteWrite is given). false: start() runs no tick and sets no timer; the host calls tick()
+   * and push() itself. stop() does its last tick and last push either way.
+   */
+  autoTick?: boolean;
   /** Collectors run every tick. Default: [processCollector()]. Pass [] for none. */
   collectors?: readonly Collector[];
   /** Labels added to every series the agent records (e.g. { instance: 'vm1' }). */
@@ -54,6 +70,8 @@ export interface AgentStats {
 export class Agent {
   readonly store: Store;
   readonly tickMs: number;
+  private readonly clock: () => number;
+  private readonly autoTick: boolean;
   private readonly collectors: readonly Collector[];
   private readonly labels: Labels;
   private readonly handles = new Map<string, SeriesHandle>();
@@ -73,13 +91,15 @@ export class Agent {
   private readonly onError: (source: string, error: unknown) => void;
   private readonly lastReported = new Map<string, number>();
 
-  /** Opens the store, starts the tick (and push) timers, and the /metrics endpoint if asked. */
+  /** Opens the store and the /metrics endpoint if asked, runs the first tick and starts the tick (and push) timers (neither with autoTick: false). */
   static async start(options: AgentOptions): Promise<Agent> {
     const agent = new Agent(options);
     try {
       if (options.metricsPort !== undefined) await agent.listen(options.metricsPort, options.metricsHost ?? '127.0.0.1');
-      await agent.tick();
-      agent.schedule();
+      if (agent.autoTick) {
+        await agent.tick();
+        agent.schedule();
+      }
       return agent;
     } catch (e) {
       agent.store.close();
@@ -93,6 +113,10 @@ export class Agent {
     this.tickMs = o.tickMs ?? 1000;
     if (!Number.isInteger(this.tickMs) || this.tickMs < 10 || this.tickMs > 3_600_000)
       throw new ConfigError(`tickMs ${String(o.tickMs)} must be an integer from 10 to 3600000`);
+    if (o.clock !== undefined && typeof o.clock !== 'function') throw new ConfigError('clock must be a function returning ms since the epoch, like Date.now');
+    if (o.autoTick !== undefined && typeof o.autoTick !== 'boolean') throw new ConfigError(`autoTick ${String(o.autoTick)} must be true or false`);
+    this.clock = o.clock ?? Date.now;
+    this.autoTick = o.autoTick ?? true;
     if (o.metricsPort !== undefined && !(Number.isInteger(o.metricsPort) && o.metricsPort >= 0 && o.metricsPort <= 65535))
       throw new ConfigError(`metricsPort ${String(o.metricsPort)} must be a TCP port from 0 to 65535 (0: any free port)`);
     if (o.metricsHost !== undefined && (typeof o.metricsHost !== 'string' || o.metricsHost === ''))
@@ -142,7 +166,7 @@ export class Agent {
   private async runTick(): Promise<void> {
     if (this.store.isClosed) return;
     const started = performance.now();
-    const now = Date.now();
+    const now = this.clock();
     const ctx: CollectContext = {
       now,
       record: (name, labels, value, kind) => this.recordOne(name, labels, value, kind ?? 'gauge', now),
@@ -188,7 +212,8 @@ export class Agent {
 
   private failed(source: string, e: unknown): void {
     this.statsData.errors++;
-    const kind = source.split(' ')[0]!;
+    const space = source.indexOf(' ');
+    const kind = space < 0 ? source : source.slice(0, space);
     const ofKind = (this.errorsBySource.get(kind) ?? 0) + 1;
     this.errorsBySource.set(kind, ofKind);
     try {
@@ -197,11 +222,11 @@ export class Agent {
       // A throwing onError must not take the agent down.
     }
     if (!this.store.isClosed && !source.startsWith('series rondo_agent_errors_total'))
-      this.recordOne('rondo_agent_errors_total', { source: kind }, ofKind, 'counter', Date.now());
+      this.recordOne('rondo_agent_errors_total', { source: kind }, ofKind, 'counter', this.clock());
   }
 
   private reportOnce(source: string, e: unknown): void {
-    const now = Date.now();
+    const now = this.clock();
     const last = this.lastReported.get(source) ?? 0;
     if (now - last < 60_000) return;
     this.lastReported.set(source, now);
@@ -212,7 +237,7 @@ export class Agent {
   // Ticks land just after each multiple of tickMs, so each 1 s tick has its own interval.
   private schedule(): void {
     const next = () => {
-      const delay = this.tickMs - (Date.now() % this.tickMs) + 2;
+      const delay = this.tickMs - (this.clock() % this.tickMs) + 2;
       this.tickTimer = setTimeout(() => {
         void this.tick();
         next();
@@ -235,12 +260,12 @@ export class Agent {
     this.pushing = (async () => {
       try {
         const summary = await pushExporter(exporter, client, {
-          ...(final ? { until: Infinity } : {}),
+          until: final ? Infinity : this.clock(),
           recordOwn: (name, labels, kind, value, add) => {
             if (this.store.isClosed) return;
             const h = add === true ? this.handles.get(formatSeries(name, this.withLabels(labels))) : undefined;
             const base = h === undefined ? 0 : (this.store.lastPoint(h)?.[1] ?? 0);
-            this.recordOne(name, labels, base + value, kind, Date.now());
+            this.recordOne(name, labels, base + value, kind, this.clock());
           },
         });
         this.statsData.pushes++;
@@ -312,7 +337,7 @@ export class Agent {
       }
       if (this.exporter !== undefined) {
         try {
-          this.exporter.end([...this.handles.values()]);
+          this.exporter.end([...this.handles.values()], this.clock());
         } catch (e) {
           this.failed('push', e);
         }

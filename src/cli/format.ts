@@ -176,7 +176,7 @@ export function renderChart(s: ChartSeries, width: number, height = 8): string[]
     const base = (height - 1 - r) * 8;
     const label = r === 0 ? top : r === height - 1 ? bottom : '';
     const tick = r === 0 || r === height - 1 ? '┤' : '│';
-    const cells = eighths.map((e) => BLOCKS[Math.min(8, Math.max(0, e - base))]!).join('');
+    const cells = eighths.map((e) => BLOCKS[Math.min(8, Math.max(0, e - base))]).join('');
     lines.push(`${padStart(label, lw)} ${tick}${cells}`.trimEnd());
   }
   lines.push(`${' '.repeat(lw)} └${'─'.repeat(plotWidth)}`);

@@ -26,8 +26,9 @@ export async function infoCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs('info', argv, ['format'], []);
   const format = flag(args, 'format') ?? 'text';
   if (format !== 'text' && format !== 'json') throw new UsageError(`rondo info: --format must be text or json, not "${format}"`);
-  if (args.positional.length !== 1) throw new UsageError('rondo info: give one store directory; see rondo info --help');
-  const store = Store.openReadOnly(args.positional[0]!);
+  const [dir] = args.positional;
+  if (dir === undefined || args.positional.length !== 1) throw new UsageError('rondo info: give one store directory; see rondo info --help');
+  const store = Store.openReadOnly(dir);
   try {
     const info = store.info();
     writeOut(format === 'json' ? `${JSON.stringify(info, null, 2)}\n` : infoText(info, Date.now()));

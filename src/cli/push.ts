@@ -56,8 +56,8 @@ export async function pushCommand(argv: readonly string[]): Promise<number> {
     ['url', 'exporter', 'external-label', 'bearer-token-file', 'basic-auth-file', 'timeout', 'max-retries'],
     ['verbose'],
   );
-  if (args.positional.length !== 1) throw new UsageError('rondo push: give one store directory; see rondo push --help');
-  const dir = args.positional[0]!;
+  const [dir] = args.positional;
+  if (dir === undefined || args.positional.length !== 1) throw new UsageError('rondo push: give one store directory; see rondo push --help');
   const url = flag(args, 'url');
   if (url === undefined) throw new UsageError('rondo push: --url is required (e.g. --url http://127.0.0.1:9090/api/v1/write); see rondo push --help');
   const shownUrl = urlForDisplay(url);

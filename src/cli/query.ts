@@ -145,7 +145,7 @@ function toCsv(results: readonly SelectResult[]): string {
   for (const r of results) {
     const key = csvField(keyOf(r));
     for (let i = 0; i < r.timestamps.length; i++) {
-      const v = r.values[i]!;
+      const v = r.values[i];
       if (Number.isNaN(v)) continue;
       out.push(`${key},${formatTimeMs(r.timestamps[i]!)},${String(v)}`);
     }
@@ -161,7 +161,7 @@ function toJson(results: readonly SelectResult[]): string {
     tier: r.tier,
     step: r.step,
     points: Array.from(r.timestamps, (t, i) => {
-      const v = r.values[i]!;
+      const v = r.values[i];
       return [t, Number.isNaN(v) ? null : v];
     }),
   }));

@@ -4,8 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { removeTempDir, suiteTempDir } from '../helpers';
 
 export const PROMETHEUS_BIN = '/usr/bin/prometheus';
 export const VICTORIA_METRICS_BIN = '/usr/bin/victoria-metrics';
@@ -131,7 +131,7 @@ async function startDaemon(
   ensureReceiversInstalled();
   let lastError: Error | undefined;
   for (let tries = 0; tries < 3; tries++) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rondo-${what}-`));
+    const dir = suiteTempDir(`rondo-${what}-`); // removed by stop(), or after the test file at the latest
     prepare(dir);
     const logFile = path.join(dir, `${what}.log`);
     const port = await freePort();
@@ -146,7 +146,7 @@ async function startDaemon(
         }
       }
       running.delete(child);
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     };
     const kill = async (): Promise<void> => {
       child.kill('SIGKILL');
