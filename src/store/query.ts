@@ -1,17 +1,17 @@
 // Reading a series: choosing the tier, stitching tiers, aggregations of consolidated buckets,
 // counter rates. Rows are read by native code (seqlock-consistent); this module shapes the result.
 import { CapacityError, InvalidQueryError } from '../errors';
-import type { NativeSlab } from './native';
+import { format, type NativeSlab } from './native';
 import { AGGREGATIONS, type Aggregation, type TierSpec } from './schema';
 import type { SeriesKind } from './series';
 import { counterRate } from './rate';
 
 export interface QueryOptions {
   /** First timestamp wanted, ms (inclusive). Default: as far back as the finest tier's ring reaches from end.
-   *  Earlier than the oldest interval any tier's ring holds is cut to it: `start: 0` reads everything. */
+   *  A range of more than MAX_QUERY_POINTS intervals is cut to what the rings hold: `start: 0` reads everything. */
   start?: number;
-  /** Last timestamp wanted, ms (inclusive). Default: now. Later than both now and the newest
-   *  interval recorded is cut to the later of the two. */
+  /** Last timestamp wanted, ms (inclusive). Default: now. In a range cut to what the rings hold,
+   *  a time later than both now and the newest interval recorded is cut to the later of the two. */
   end?: number;
   /** 'auto' (default): the finest tier whose ring reaches back to start; 'stitch': fine data
    *  where it exists, coarser before; or a tier index. */
@@ -44,10 +44,10 @@ export interface QueryResult {
 }
 
 // Header words (u32, little-endian) of the slab's head and consolidation cursor, both u64
-// (native/rondo/slab.h: kOffHead = 128, kOffCursor = 152).
-const HEAD_LO = 32;
-const CURSOR_LO = 38;
-const HEADER_WORDS = 40;
+// (native.ts checks they are 8-byte aligned in the header).
+const HEAD_LO = format.offsets.head / 4;
+const CURSOR_LO = format.offsets.cursor / 4;
+const HEADER_WORDS = Math.max(HEAD_LO, CURSOR_LO) + 2;
 
 /**
  * A tier to read: its spec and slab, and the slab's head and cursor read from the mapped header
@@ -93,16 +93,21 @@ function readU64(u: Uint32Array, lo: number): number {
 export const MAX_QUERY_POINTS = 10_000_000;
 
 /**
- * The query's range cut to what the store can answer for: from the oldest interval any of the
- * given tiers' rings still holds to the newer of their newest and now. `{ start: 0, end:
- * Date.now() }` then reads everything there is, not billions of intervals before the store
- * existed, while MAX_QUERY_POINTS still bounds ranges the rings really cover. One window for a
- * whole select(), so every series of it has the same timestamps.
+ * A range longer than MAX_QUERY_POINTS intervals of the finest tier, cut to what the store can
+ * answer for: from the oldest interval any of the given tiers' rings still holds to the newer of
+ * their newest and now. `{ start: 0, end: Date.now() }` then reads everything there is, not
+ * billions of intervals before the store existed, while the limit still bounds ranges the rings
+ * really cover. Shorter ranges are answered as asked. One window for a whole select(), so every
+ * series of it has the same timestamps.
  */
 export function clampToHeld(o: QueryOptions, schemas: ReadonlyArray<readonly TierView[]>): QueryOptions {
   if (typeof o !== 'object' || o === null || o.start === undefined) return o;
   const { start, end = Date.now() } = o;
   if (typeof start !== 'number' || typeof end !== 'number' || !(start <= end)) return o; // resolveQuery names the fault
+  // A range any tier can answer within the limit is answered as asked, missing points and all.
+  let finest = Infinity;
+  for (const tiers of schemas) for (const t of tiers) finest = Math.min(finest, t.spec.intervalMs);
+  if ((end - start) / finest < MAX_QUERY_POINTS) return o;
   const now = Date.now();
   let oldest = Infinity;
   let newest = now;
@@ -115,13 +120,14 @@ export function clampToHeld(o: QueryOptions, schemas: ReadonlyArray<readonly Tie
       newest = Math.max(newest, head * iv);
     }
   if (oldest === Infinity) return o;
-  const from = Math.max(start, oldest);
+  // A range wholly before what the rings hold keeps only its end: no point, or one missing one.
+  const from = Math.min(Math.max(start, oldest), end);
   const to = Math.max(from, Math.min(end, newest));
   return from === start && to === end ? o : { ...o, start: from, end: to };
 }
 
 // Cell fields of a consolidated tier (native/rondo/slab.h).
-const FIELD = { sum: 0, count: 1, min: 2, max: 3, last: 4 } as const;
+const FIELD = format.fields;
 
 export function resolveQuery(tiers: readonly TierView[], column: number, kind: SeriesKind, o: QueryOptions): QueryResult {
   if (typeof o !== 'object' || o === null) throw new InvalidQueryError('query options must be an object');
@@ -246,7 +252,7 @@ function readValues(t: TierView, column: number, agg: Aggregation, k0: number, v
   const part = values.subarray(off, off + len);
   if (t.spec.index === 0) {
     t.slab.readColumn(column, 0, lo, len, part);
-    if (agg === 'count') for (let i = 0; i < len; i++) part[i] = Number.isNaN(part[i]!) ? NaN : 1;
+    if (agg === 'count') for (let i = 0; i < len; i++) part[i] = Number.isNaN(part[i]) ? NaN : 1;
     return;
   }
   if (agg === 'avg') {
