@@ -514,10 +514,11 @@ export class Store {
     return this.schemas.find((s) => s.spec.name === h.schema)!;
   }
 
-  /** Schemas, tiers (with their counters), series with their last point, and totals. */
-  info(): StoreInfo {
+  /** Schemas, tiers (with their counters), series with their last point, and totals. `{ series: false }`
+   *  leaves the series out (an empty list): the schemas and tiers alone cost a few native calls. */
+  info(options: { series?: boolean } = {}): StoreInfo {
     this.assertOpen();
-    const series = this.series();
+    const series = options.series === false ? [] : this.series();
     let bytes = 0;
     const schemas = this.schemas.map((s) => ({
       name: s.spec.name,
@@ -555,7 +556,7 @@ export class Store {
           lastValue: last?.[1] ?? null,
         };
       }),
-      totals: { series: series.length, bytes },
+      totals: { series: options.series === false ? this.all.length : series.length, bytes },
     };
   }
 
@@ -566,10 +567,16 @@ export class Store {
       throw new InvalidSeriesError('lastPoint() needs a series handle of this store (from register() or find())');
     const s = this.schemaOf(h);
     const t = s.spec.tiers[0]!;
-    const head = s.views[0]!.head();
+    const view = s.views[0]!;
+    const head = view.head();
     if (head === 0) return undefined;
-    const r = queryTier(s.views[0]!, h.column, 'last', Math.max(1, head - t.slots + 1) * t.intervalMs, head * t.intervalMs);
-    for (let i = r.values.length - 1; i >= 0; i--) if (!Number.isNaN(r.values[i])) return [r.timestamps[i]!, r.values[i]!];
+    const oldest = Math.max(1, head - t.slots + 1);
+    // Back from the head in growing windows: a series written this interval costs 16 rows, not the ring.
+    for (let hi = head, span = 16; hi >= oldest; hi -= span, span *= 16) {
+      const lo = Math.max(oldest, hi - span + 1);
+      const r = queryTier(view, h.column, 'last', lo * t.intervalMs, hi * t.intervalMs);
+      for (let i = r.values.length - 1; i >= 0; i--) if (!Number.isNaN(r.values[i])) return [r.timestamps[i]!, r.values[i]!];
+    }
     return undefined;
   }
 
