@@ -87,3 +87,7 @@ export type {
 } from './export';
 export { Agent, processCollector, promClientCollector } from './agent';
 export type { AgentOptions, AgentRemoteWrite, AgentStats, Collector, CollectContext } from './agent';
+export { serve } from './server';
+export type { ServeOptions, RondoServer, ServerStats } from './server';
+export { instantQuery, rangeQuery, parsePromql, PromqlError } from './promql';
+export type { PromqlOptions, PromqlData, PromqlErrorType, PromqlSamplePair, PromqlVectorSample, PromqlMatrixSeries } from './promql';

@@ -5,6 +5,7 @@ import { INFO_HELP, infoCommand } from './info';
 import { BENCH_HELP, benchCommand } from './bench';
 import { QUERY_HELP, queryCommand } from './query';
 import { PUSH_HELP, pushCommand } from './push';
+import { SERVE_HELP, serveCommand } from './serve';
 
 interface Command {
   /** One line for rondo --help. */
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, Command> = {
   bench: { summary: 'write-path benchmark against a raw C mmap loop (temporary store)', help: BENCH_HELP, run: benchCommand },
   query: { summary: 'series a selector matches, over a time range, as csv, json, a table or charts', help: QUERY_HELP, run: queryCommand },
   push: { summary: 'send what is new to a Prometheus remote-write receiver, once', help: PUSH_HELP, run: pushCommand },
+  serve: { summary: 'Prometheus HTTP API, remote read and remote-write receive over a store', help: SERVE_HELP, run: serveCommand },
 };
 
 const USAGE = `usage: rondo <command> [options]

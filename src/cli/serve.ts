@@ -1,0 +1,176 @@
+// rondo serve <dir> [--listen 127.0.0.1:9464] [--schema schemas.json] [--read-only]
+//             [--auth-token-file F] [--tls-cert F --tls-key F] [--insecure-listen]
+//             [--max-points N] [--max-body BYTES] [--query-timeout D]
+import * as fs from 'node:fs';
+import { ConfigError, StoreLockedError } from '../errors';
+import { Store, type SchemaOptions } from '../store';
+import { isLoopback, parseListen, serve, type ServeOptions } from '../server';
+import { flag, parseArgs, UsageError } from './common';
+import { parseDurationFlag } from './time';
+
+export const SERVE_HELP = `usage: rondo serve <dir> [--listen 127.0.0.1:9464] [--schema schemas.json] [--read-only]
+                   [--auth-token-file F] [--tls-cert F --tls-key F] [--insecure-listen]
+                   [--max-points N] [--max-body BYTES] [--query-timeout D]
+
+Serves the store in <dir> over HTTP: Prometheus's HTTP API (/api/v1/query, query_range, series,
+labels, label/<name>/values, metadata, status/buildinfo, status/runtimeinfo), remote read
+(POST /api/v1/read), remote-write receive (POST /api/v1/write) and its own figures on /metrics.
+Grafana's Prometheus data source, promtool and Prometheus's remote_read and remote_write talk to
+it as to a Prometheus. See docs/server.md.
+
+The store is opened as its writer (created when missing, from --schema or the default schema:
+1s for 1h, 10s for 6h, 5m for 7d, 256 series), so remote writes are stored, the server's own
+figures recorded and the tiers consolidated every second. With --read-only, or when another
+process holds the store's writer lock (a running VMM, say: it says so at start), it is served
+read-only and remote writes are refused (HTTP 405).
+
+options
+  --listen HOST:PORT        where to listen (default 127.0.0.1:9464; port 0: any free port).
+                            An address that is not loopback needs --auth-token-file, or
+                            --insecure-listen to serve it to anyone who can reach it.
+  --schema F                a JSON array of schemas (as Store.open's schemas option) for a new
+                            store; on an existing one, they must be the store's.
+  --read-only               never write the store (no remote write, no figures recorded).
+  --auth-token-file F       every request needs "Authorization: Bearer <the file's content,
+                            trimmed>"; others get 401.
+  --tls-cert F --tls-key F  serve HTTPS with this PEM certificate and key.
+  --insecure-listen         allow a non-loopback address without a token.
+  --max-points N            most points one query may load or produce (default 50000000).
+  --max-body BYTES          largest request body, compressed and decompressed (default 32MiB;
+                            a number of bytes, or with KiB, MiB or GiB).
+  --query-timeout D         longest a query may run (default 2m); a duration such as 30s.
+
+It runs until SIGINT or SIGTERM, then stops listening, lets requests in flight finish, records
+its last figures, flushes and closes the store. One line on stdout says where it listens.
+
+exit status: 0 stopped by a signal; 1 the store cannot be opened or the address cannot be bound;
+2 a mistake in the command.
+
+examples
+  rondo serve ./vm-metrics
+  rondo serve /var/lib/vmm/metrics --read-only --listen 127.0.0.1:9090
+  rondo serve ./metrics --listen 0.0.0.0:9464 --auth-token-file /etc/rondo/token \\
+      --tls-cert /etc/rondo/cert.pem --tls-key /etc/rondo/key.pem
+  rondo serve ./new-store --schema schemas.json --max-body 8MiB --query-timeout 30s
+  promtool query instant http://127.0.0.1:9464 'rate(vcpu_exits_total[1m])'`;
+
+const SIZE_RE = /^(\d+)(|B|KiB|MiB|GiB|k|M|G)$/;
+const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, k: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+function readFileFlag(name: string, file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`rondo serve: --${name} ${JSON.stringify(file)} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+export async function serveCommand(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(
+    'serve',
+    argv,
+    ['listen', 'schema', 'auth-token-file', 'tls-cert', 'tls-key', 'max-points', 'max-body', 'query-timeout'],
+    ['read-only', 'insecure-listen'],
+  );
+  const [dir] = args.positional;
+  if (dir === undefined || args.positional.length !== 1) throw new UsageError('rondo serve: give one store directory; see rondo serve --help');
+
+  const options: ServeOptions = { listen: flag(args, 'listen') ?? '127.0.0.1:9464' };
+  let host: string;
+  try {
+    host = parseListen(options.listen!).host;
+  } catch (e) {
+    throw new UsageError(`rondo serve: --listen: ${(e as Error).message}`);
+  }
+  const tokenFile = flag(args, 'auth-token-file');
+  if (tokenFile !== undefined) {
+    const token = readFileFlag('auth-token-file', tokenFile).trim();
+    if (token === '') throw new UsageError(`rondo serve: --auth-token-file ${JSON.stringify(tokenFile)} is empty`);
+    options.authToken = token;
+  }
+  options.insecureListen = args.switches.has('insecure-listen');
+  if (!isLoopback(host) && tokenFile === undefined && !options.insecureListen)
+    throw new UsageError(
+      `rondo serve: ${host} is not a loopback address: give --auth-token-file F so that requests need a token, or --insecure-listen to serve it without one`,
+    );
+  const cert = flag(args, 'tls-cert');
+  const key = flag(args, 'tls-key');
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('rondo serve: give both --tls-cert and --tls-key, or neither');
+  if (cert !== undefined && key !== undefined) options.tls = { cert: readFileFlag('tls-cert', cert), key: readFileFlag('tls-key', key) };
+  const maxPoints = flag(args, 'max-points');
+  if (maxPoints !== undefined) {
+    if (!/^\d+$/.test(maxPoints) || Number(maxPoints) < 1) throw new UsageError(`rondo serve: --max-points must be a whole number above 0, not ${JSON.stringify(maxPoints)}`);
+    options.maxPoints = Number(maxPoints);
+  }
+  const maxBody = flag(args, 'max-body');
+  if (maxBody !== undefined) {
+    const m = SIZE_RE.exec(maxBody);
+    const bytes = m === null ? NaN : Number(m[1]) * SIZE_UNITS[m[2]!]!;
+    if (!(bytes >= 1024)) throw new UsageError(`rondo serve: --max-body must be a size of at least 1024 bytes such as 1048576 or 8MiB, not ${JSON.stringify(maxBody)}`);
+    options.maxBodyBytes = bytes;
+  }
+  const timeout = flag(args, 'query-timeout');
+  if (timeout !== undefined) options.queryTimeoutMs = parseDurationFlag('serve', 'query-timeout', timeout);
+
+  let schemas: SchemaOptions[] | undefined;
+  const schemaFile = flag(args, 'schema');
+  if (schemaFile !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileFlag('schema', schemaFile));
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      throw new UsageError(`rondo serve: --schema ${JSON.stringify(schemaFile)} is not JSON: ${(e as Error).message}`);
+    }
+    if (!Array.isArray(parsed)) throw new UsageError(`rondo serve: --schema ${JSON.stringify(schemaFile)} must hold a JSON array of schemas`);
+    schemas = parsed as SchemaOptions[];
+  }
+
+  let store: Store;
+  let note = '';
+  if (args.switches.has('read-only')) {
+    store = Store.openReadOnly(dir);
+    note = ' (read-only: --read-only)';
+  } else {
+    try {
+      store = Store.open(dir, schemas === undefined ? {} : { schemas });
+    } catch (e) {
+      if (e instanceof ConfigError && schemaFile !== undefined) throw new UsageError(`rondo serve: --schema: ${e.message.split('\n')[0]}`);
+      if (!(e instanceof StoreLockedError)) throw e;
+      store = Store.openReadOnly(dir);
+      note = ' (read-only: another process holds the writer lock; remote write is refused)';
+    }
+  }
+
+  let server;
+  try {
+    server = await serve(store, {
+      ...options,
+      consolidateEveryMs: store.readOnly ? 0 : 1000,
+      logger: (level, message) => process.stderr.write(`rondo serve: ${level === 'warn' ? 'warning' : 'error'}: ${message}\n`),
+    });
+  } catch (e) {
+    store.close();
+    if (e instanceof ConfigError) throw new UsageError(`rondo serve: ${e.message.split('\n')[0]}`);
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
+      process.stderr.write(`rondo serve: cannot listen on ${options.listen}: ${err.code}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  process.stdout.write(`rondo serve: serving ${store.dir} on ${server.url}${note}\n`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await server.close();
+  store.close();
+  return 0;
+}

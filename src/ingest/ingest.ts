@@ -1,0 +1,170 @@
+// The one path by which samples from outside (remote-write receive, and any other receiver to
+// come) enter a store: route through the store's schemas, register a series on first sight,
+// record, and count every sample that could not be stored by reason. Nothing here throws for a
+// sample: a refused sample is counted, and the first message of each reason is kept.
+import { CapacityError, InvalidSeriesError, InvalidTimestampError, InvalidValueError, LateWriteError, RondoError } from '../errors';
+import { Store, type Labels, type SeriesHandle, type SeriesKind } from '../store';
+
+/** One sample from outside. Samples of one series should share their `labels` object: the
+ *  series is then looked up once for all of them. */
+export interface IngestSample {
+  /** The metric name (`__name__`). */
+  name: string;
+  /** The other labels (no `__name__`). */
+  labels: Labels;
+  value: number;
+  /** Milliseconds since the epoch. */
+  timestampMs: number;
+  /** What the sender's metadata says; otherwise inferred from the name (kindFor). */
+  kind?: SeriesKind;
+  /** Where it came from, for messages: 'remote_write', say. */
+  source: string;
+  /** True for a Prometheus stale marker (NaN with payload 0x7ff0000000000002): skipped, counted. */
+  stale?: boolean;
+}
+
+/** Why a sample was not stored. The first five are refusals (the sender is told); the last two
+ *  are skips (counted, the request still succeeds). */
+export type IngestReason =
+  | 'series_limit'
+  | 'invalid_series'
+  | 'out_of_order'
+  | 'too_old'
+  | 'out_of_bounds'
+  | 'stale_marker'
+  | 'non_finite';
+
+export const REFUSAL_REASONS: readonly IngestReason[] = ['series_limit', 'invalid_series', 'out_of_order', 'too_old', 'out_of_bounds'];
+export const SKIP_REASONS: readonly IngestReason[] = ['stale_marker', 'non_finite'];
+
+export interface IngestResult {
+  /** Samples recorded. */
+  stored: number;
+  /** Samples refused, by reason (refusals only). */
+  refused: Partial<Record<IngestReason, number>>;
+  /** Samples skipped on purpose (stale markers, NaN and infinite values), by reason. */
+  skipped: Partial<Record<IngestReason, number>>;
+  /** Series registered by this call. */
+  registered: number;
+  /** The first message of each refusal reason, in Prometheus's wording first, e.g.
+   *  "out of order sample: ...". Empty when nothing was refused. */
+  messages: string[];
+}
+
+export interface IngestOptions {
+  /** Refuse every series this call would have to register (only known series are written). */
+  noNewSeries?: boolean;
+}
+
+/** counter when the name says so (`_total`, `_count`, `_sum`, `_bucket`), gauge otherwise. */
+export function kindFor(name: string): SeriesKind {
+  return name.endsWith('_total') || name.endsWith('_count') || name.endsWith('_sum') || name.endsWith('_bucket') ? 'counter' : 'gauge';
+}
+
+/** Prometheus's wording for each refusal, the start of the message a sender sees. */
+const WORDING: Record<IngestReason, string> = {
+  series_limit: 'series limit reached',
+  invalid_series: 'invalid series',
+  out_of_order: 'out of order sample',
+  too_old: 'too old sample',
+  out_of_bounds: 'out of bounds',
+  stale_marker: 'stale marker',
+  non_finite: 'non-finite value',
+};
+
+/**
+ * Records `samples` into `store` (opened for writing). Samples of a series should come in time
+ * order; a sample for an interval the ring has moved past is refused as out of order (or too
+ * old when it is before what the finest ring reaches back to). Never throws for a sample; a
+ * failure of the store itself (StorageError, StoreClosedError) is thrown, after the samples
+ * before it were stored.
+ */
+export function ingest(store: Store, samples: readonly IngestSample[], options: IngestOptions = {}): IngestResult {
+  const result: IngestResult = { stored: 0, refused: {}, skipped: {}, registered: 0, messages: [] };
+  const firstMessage = new Map<IngestReason, string>();
+  const refuse = (reason: IngestReason, message: string): void => {
+    result.refused[reason] = (result.refused[reason] ?? 0) + 1;
+    if (!firstMessage.has(reason)) firstMessage.set(reason, `${WORDING[reason]}: ${message}`);
+  };
+  const skip = (reason: IngestReason): void => {
+    result.skipped[reason] = (result.skipped[reason] ?? 0) + 1;
+  };
+
+  let lastLabels: Labels | undefined;
+  let lastName = '';
+  let handle: SeriesHandle | undefined;
+  let handleError: [IngestReason, string] | undefined;
+  // The newest timestamp stored per series in this call, to tell "too old" from "out of order".
+  for (const s of samples) {
+    if (s.labels !== lastLabels || s.name !== lastName) {
+      lastLabels = s.labels;
+      lastName = s.name;
+      handle = undefined;
+      handleError = undefined;
+      try {
+        handle = store.find(s.name, s.labels);
+        if (handle === undefined) {
+          if (options.noNewSeries === true) handleError = ['series_limit', `new series ${describe(s)} not accepted`];
+          else {
+            handle = store.register(s.name, s.labels, { kind: s.kind ?? kindFor(s.name) });
+            result.registered++;
+          }
+        }
+      } catch (e) {
+        // A full schema or a series Prometheus would refuse; anything else (the disk, a closed
+        // store) is the store's failure, not the sample's: thrown to the caller.
+        if (!(e instanceof CapacityError || e instanceof InvalidSeriesError)) throw e;
+        handleError = [e instanceof CapacityError ? 'series_limit' : 'invalid_series', messageOf(e)];
+      }
+    }
+    if (s.stale === true) {
+      skip('stale_marker');
+      continue;
+    }
+    if (typeof s.value !== 'number' || !Number.isFinite(s.value)) {
+      skip('non_finite');
+      continue;
+    }
+    if (handle === undefined) {
+      const [reason, message] = handleError ?? ['invalid_series', describe(s)];
+      refuse(reason, message);
+      continue;
+    }
+    try {
+      store.record(handle, s.value, s.timestampMs);
+      result.stored++;
+    } catch (e) {
+      if (!(e instanceof InvalidTimestampError || e instanceof InvalidValueError || e instanceof CapacityError)) throw e;
+      refuse(reasonOf(e, s.timestampMs), messageOf(e));
+    }
+  }
+  for (const reason of REFUSAL_REASONS) {
+    const m = firstMessage.get(reason);
+    if (m !== undefined) result.messages.push(m);
+  }
+  return result;
+}
+
+function reasonOf(e: unknown, ts: number): IngestReason {
+  if (e instanceof LateWriteError) {
+    // Past what the ring reaches back to: too old; else a newer interval holds the slot.
+    const m = /reaches back to (\S+) /.exec(e.message);
+    const oldest = m === null ? NaN : Date.parse(m[1]!);
+    return Number.isFinite(oldest) && ts < oldest ? 'too_old' : 'out_of_order';
+  }
+  if (e instanceof InvalidTimestampError) return ts > Date.now() ? 'out_of_bounds' : 'too_old';
+  if (e instanceof CapacityError) return 'series_limit';
+  if (e instanceof InvalidValueError) return 'non_finite';
+  if (e instanceof InvalidSeriesError) return 'invalid_series';
+  return 'invalid_series';
+}
+
+function messageOf(e: unknown): string {
+  const m = e instanceof RondoError || e instanceof Error ? e.message : String(e);
+  return m.split('\n')[0]!;
+}
+
+function describe(s: IngestSample): string {
+  const names = Object.keys(s.labels).sort();
+  return `${s.name}{${names.map((n) => `${n}=${JSON.stringify(s.labels[n])}`).join(',')}}`;
+}
