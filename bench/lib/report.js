@@ -143,6 +143,23 @@ function targets(groups) {
   const pkg = find('export', '`prometheus-remote-write`');
   if (enc) row('remote-write encode + snappy', '≥ 2 M samples/s', fmtRate(enc.throughput, 'samples/s'), ok(enc.throughput >= 2e6));
   if (enc && pkg) row('… against the `prometheus-remote-write` package, same samples', '≥ 3×', `${fmtRatio(enc.throughput / pkg.throughput)} (package: ${fmtRate(pkg.throughput, 'samples/s')})`, ok(enc.throughput / pkg.throughput >= 3));
+  const serverCase = (prefix) => groups.find((g) => g.id === 'server')?.cases.filter((c) => c.name.startsWith(prefix)) ?? [];
+  const ranges = serverCase('`query_range` 1 h at 15 s');
+  const rangeRondo = ranges.find((c) => c.kind === 'rondo')?.summary;
+  if (rangeRondo) {
+    const peers = ranges.filter((c) => c.kind !== 'rondo');
+    const faster = peers.every((c) => c.summary.p99Ns > rangeRondo.p99Ns && c.summary.medianNs > rangeRondo.medianNs);
+    row(
+      '`query_range` of 1 h at 15 s over one series, over HTTP',
+      'p99 < 1 ms, faster than Prometheus and VictoriaMetrics',
+      `median ${fmtTime(rangeRondo.medianNs)}, p99 ${fmtTime(rangeRondo.p99Ns)}; ${peers.map((c) => `${c.short}: median ${fmtTime(c.summary.medianNs)}, p99 ${fmtTime(c.summary.p99Ns)}`).join('; ')}`,
+      rangeRondo.p99Ns < 1e6 && faster ? 'met' : rangeRondo.p99Ns < 1e6 || faster ? `partly: ${rangeRondo.p99Ns < 1e6 ? 'p99 under 1 ms, not faster than every peer' : 'faster than the peers, p99 over 1 ms'}` : 'missed',
+    );
+  }
+  const qps = serverCase('instant queries').find((c) => c.kind === 'rondo')?.summary;
+  if (qps) row('instant queries per second, keep-alive connections', '≥ 10,000/s', fmtRate(qps.overall, 'queries/s'), ok(qps.overall >= 10_000));
+  const recv = serverCase('remote-write receive').find((c) => c.kind === 'rondo')?.summary;
+  if (recv) row('remote-write receive', '≥ 1 M samples/s', fmtRate(recv.overall, 'samples/s'), ok(recv.overall >= 1e6));
   return table(['what', 'target', 'this run', 'status'], rows, ['l', 'l', 'l', 'l']);
 }
 
