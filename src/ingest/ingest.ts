@@ -90,32 +90,53 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
     result.skipped[reason] = (result.skipped[reason] ?? 0) + 1;
   };
 
+  // First the series: each run of samples of one series is one series, found or (all the new
+  // ones together, with one write of the series index) registered.
+  const runs: Array<SeriesHandle | [IngestReason, string]> = [];
+  const fresh: Array<{ run: number; name: string; labels: Labels; kind: 'gauge' | 'counter' }> = [];
   let lastLabels: Labels | undefined;
   let lastName = '';
+  for (const s of samples) {
+    if (s.labels === lastLabels && s.name === lastName) continue;
+    lastLabels = s.labels;
+    lastName = s.name;
+    try {
+      const found = store.find(s.name, s.labels);
+      if (found !== undefined) runs.push(found);
+      else if (options.noNewSeries === true) runs.push(['series_limit', `new series ${describe(s)} not accepted`]);
+      else {
+        fresh.push({ run: runs.length, name: s.name, labels: s.labels, kind: s.kind ?? kindFor(s.name) });
+        runs.push(['invalid_series', describe(s)]);
+      }
+    } catch (e) {
+      // A series Prometheus would refuse; anything else (a closed store) is the store's failure.
+      if (!(e instanceof InvalidSeriesError)) throw e;
+      runs.push(['invalid_series', messageOf(e)]);
+    }
+  }
+  if (fresh.length > 0) {
+    const before = store.series().length;
+    // A full schema or an invalid series comes back as an error for that series; a failure of
+    // the store itself (the disk) is thrown to the caller.
+    store.registerMany(fresh).forEach((r, i) => {
+      const run = (fresh[i] as (typeof fresh)[number]).run;
+      runs[run] = r instanceof Error ? [r instanceof CapacityError ? 'series_limit' : 'invalid_series', messageOf(r)] : r;
+    });
+    result.registered = store.series().length - before;
+  }
+
+  let run = -1;
   let handle: SeriesHandle | undefined;
   let handleError: [IngestReason, string] | undefined;
-  // The newest timestamp stored per series in this call, to tell "too old" from "out of order".
+  lastLabels = undefined;
+  lastName = '';
   for (const s of samples) {
     if (s.labels !== lastLabels || s.name !== lastName) {
       lastLabels = s.labels;
       lastName = s.name;
-      handle = undefined;
-      handleError = undefined;
-      try {
-        handle = store.find(s.name, s.labels);
-        if (handle === undefined) {
-          if (options.noNewSeries === true) handleError = ['series_limit', `new series ${describe(s)} not accepted`];
-          else {
-            handle = store.register(s.name, s.labels, { kind: s.kind ?? kindFor(s.name) });
-            result.registered++;
-          }
-        }
-      } catch (e) {
-        // A full schema or a series Prometheus would refuse; anything else (the disk, a closed
-        // store) is the store's failure, not the sample's: thrown to the caller.
-        if (!(e instanceof CapacityError || e instanceof InvalidSeriesError)) throw e;
-        handleError = [e instanceof CapacityError ? 'series_limit' : 'invalid_series', messageOf(e)];
-      }
+      const r = runs[++run];
+      handle = Array.isArray(r) ? undefined : r;
+      handleError = Array.isArray(r) ? r : undefined;
     }
     if (s.stale === true) {
       skip('stale_marker');

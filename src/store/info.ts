@@ -50,7 +50,7 @@ export interface StoreInfo {
 }
 
 /** A tier as info() shows it, its counters read from the slab's header. */
-export function tierInfo(t: TierSpec, slab: NativeSlab): TierInfo {
+export function tierInfo(t: TierSpec, slab: NativeSlab, fileBytes: number): TierInfo {
   const c = slab.counters();
   return {
     index: t.index,
@@ -60,7 +60,7 @@ export function tierInfo(t: TierSpec, slab: NativeSlab): TierInfo {
     consolidate: t.consolidate,
     xff: t.xff,
     file: t.file,
-    bytes: slab.params().fileBytes,
+    bytes: fileBytes,
     newest: c.head === 0 ? null : c.head * t.intervalMs,
     oldest: c.head === 0 ? null : Math.max(1, c.head - t.slots + 1) * t.intervalMs,
     lateWrites: c.lateWrites,

@@ -52,6 +52,8 @@ interface SchemaState {
   views: TierView[];
   writer: RawWriter;
   series: SeriesHandle[];
+  /** Each slab's size (fixed when it was created). */
+  fileBytes: number[];
 }
 
 export interface SelectResult extends QueryResult {
@@ -77,6 +79,7 @@ export class Store {
   private readonly fileMode: number;
   private createdMs = 0;
   private seriesStamp = '';
+  private storeFileBytes = -1;
   private readonly exporters = new Map<string, Exporter>();
   // recordBatch(): the handles array of the last call, and the plan made once one came twice.
   private lastBatch: readonly SeriesHandle[] | undefined;
@@ -138,7 +141,7 @@ export class Store {
   private addSchema(spec: SchemaSpec, slabs: NativeSlab[]): void {
     const writer = new RawWriter(slabs[0]!, spec.tiers[0]!, spec.name, !this.readOnly);
     const views = spec.tiers.map((t, i) => new TierView(t, slabs[i]!, !this.readOnly));
-    this.schemas.push({ spec, slabs, views, writer, series: [] });
+    this.schemas.push({ spec, slabs, views, writer, series: [], fileBytes: slabs.map((x) => x.params().fileBytes) });
   }
 
   // ---- series index ----
@@ -185,41 +188,67 @@ export class Store {
    * the same series, across reopen. The series goes to the first schema whose `match` it fits.
    */
   register(name: string, labels: Labels = {}, options: RegisterOptions = {}): SeriesHandle {
+    const [r] = this.registerMany([{ name, labels, kind: options?.kind ?? 'gauge' }]);
+    if (r instanceof Error) throw r;
+    return r as SeriesHandle;
+  }
+
+  /**
+   * register() for many series at once, with one write of the series index (one fsync) for all
+   * the new ones: what a receiver of many new series at a time (a remote-write request) wants.
+   * Gives, in order, each entry's handle or the error register() would have thrown for it
+   * (InvalidSeriesError, CapacityError); the others are registered. A failure to write the
+   * index registers none of them and is thrown.
+   */
+  registerMany(entries: ReadonlyArray<{ name: string; labels?: Labels; kind?: SeriesKind }>): Array<SeriesHandle | InvalidSeriesError | CapacityError> {
     this.assertWritable();
-    const clean = validateSeries(name, labels);
-    const kind = options?.kind ?? 'gauge';
-    if (kind !== 'gauge' && kind !== 'counter')
-      throw new InvalidSeriesError(`kind ${JSON.stringify(kind)} of ${name} is not valid; use 'gauge' or 'counter'`);
-    const key = formatSeries(name, clean);
-    const existing = this.byKey.get(key);
-    if (existing !== undefined) {
-      if (existing.kind !== kind)
-        throw new InvalidSeriesError(`${key} is registered as a ${existing.kind}; register it with kind: '${existing.kind}', or use another name`);
-      return existing;
+    const out: Array<SeriesHandle | InvalidSeriesError | CapacityError> = [];
+    const added: Array<{ schema: SchemaState; key: string }> = [];
+    const specs = this.schemas.map((x) => x.spec);
+    for (const e of entries) {
+      try {
+        const name = e?.name;
+        const clean = validateSeries(name, e?.labels ?? {});
+        const kind = e?.kind ?? 'gauge';
+        if (kind !== 'gauge' && kind !== 'counter')
+          throw new InvalidSeriesError(`kind ${JSON.stringify(kind)} of ${name} is not valid; use 'gauge' or 'counter'`);
+        const key = formatSeries(name as string, clean);
+        const existing = this.byKey.get(key);
+        if (existing !== undefined) {
+          if (existing.kind !== kind)
+            throw new InvalidSeriesError(`${key} is registered as a ${existing.kind}; register it with kind: '${existing.kind}', or use another name`);
+          out.push(existing);
+          continue;
+        }
+        const spec = routeSeries(specs, name, clean);
+        if (spec === undefined)
+          throw new InvalidSeriesError(`${key} matches no schema of store ${this.dir}; add a schema with match: {} as the last one to catch every series`);
+        const schema = this.stateOf(spec);
+        if (schema.series.length >= spec.maxSeries)
+          throw new CapacityError(
+            `schema "${spec.name}" is full (maxSeries ${spec.maxSeries}) and cannot take ${key}; create the store with a larger maxSeries or route these series to another schema`,
+          );
+        out.push(this.adopt(name, clean, kind, schema));
+        added.push({ schema, key });
+      } catch (err) {
+        if (!(err instanceof InvalidSeriesError || err instanceof CapacityError)) throw err;
+        out.push(err);
+      }
     }
-    const spec = routeSeries(
-      this.schemas.map((s) => s.spec),
-      name,
-      clean,
-    );
-    if (spec === undefined)
-      throw new InvalidSeriesError(`${key} matches no schema of store ${this.dir}; add a schema with match: {} as the last one to catch every series`);
-    const schema = this.stateOf(spec);
-    if (schema.series.length >= spec.maxSeries)
-      throw new CapacityError(
-        `schema "${spec.name}" is full (maxSeries ${spec.maxSeries}) and cannot take ${key}; create the store with a larger maxSeries or route these series to another schema`,
-      );
-    const h = this.adopt(name, clean, kind, schema);
+    if (added.length === 0) return out;
     try {
       this.writeSeriesIndex();
     } catch (e) {
       // Not on disk means not registered: undo, so a retry starts clean.
-      schema.series.pop();
-      this.all.pop();
-      this.byKey.delete(key);
+      for (let i = added.length - 1; i >= 0; i--) {
+        const a = added[i] as { schema: SchemaState; key: string };
+        a.schema.series.pop();
+        this.all.pop();
+        this.byKey.delete(a.key);
+      }
       throw e;
     }
-    return h;
+    return out;
   }
 
   /** The handle of an existing series, or undefined. Works on read-only stores. */
@@ -526,18 +555,12 @@ export class Store {
       maxSeries: s.spec.maxSeries,
       seriesCount: s.series.length,
       tiers: s.spec.tiers.map((t, i): TierInfo => {
-        const info = tierInfo(t, s.slabs[i] as NativeSlab);
+        const info = tierInfo(t, s.slabs[i] as NativeSlab, s.fileBytes[i] as number);
         bytes += info.bytes;
         return info;
       }),
     }));
-    for (const f of [STORE_FILE, SERIES_FILE]) {
-      try {
-        bytes += fs.statSync(path.join(this.dir, f)).size;
-      } catch {
-        // counted when present
-      }
-    }
+    bytes += this.metaFileBytes();
     return {
       dir: this.dir,
       readOnly: this.readOnly,
@@ -558,6 +581,19 @@ export class Store {
       }),
       totals: { series: options.series === false ? this.all.length : series.length, bytes },
     };
+  }
+
+  /** The store file's size (read once; it never changes) and the series index's (from its stamp). */
+  private metaFileBytes(): number {
+    if (this.storeFileBytes < 0) {
+      try {
+        this.storeFileBytes = fs.statSync(path.join(this.dir, STORE_FILE)).size;
+      } catch {
+        this.storeFileBytes = 0;
+      }
+    }
+    const size = Number(this.seriesStamp.split(':')[1]);
+    return this.storeFileBytes + (Number.isFinite(size) ? size : 0);
   }
 
   /** The newest point of a series in its finest tier, or undefined. */
