@@ -30,8 +30,9 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
   .join('\n')}
 
-rondo <command> --help shows a command's options. Every command opens the store read-only
-and may run while another process writes it; only push moves its exporter's cursor.`;
+rondo <command> --help shows a command's options. info, query and push open the store
+read-only and may run while another process writes it (push moves only its exporter's cursor);
+serve opens it as its writer when no other process is, read-only otherwise.`;
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
