@@ -4,5 +4,6 @@ export type { PushOptions, PushSummary, PushProgress, RecordOwn } from './push';
 export { RemoteWriteClient, RemoteWriteError } from './remote-write';
 export type { RemoteWriteOptions, SendResult, RemoteWriteStats } from './remote-write';
 export { encodeWriteRequest, loadRemoteWriteProto, STALE_NAN_BITS } from './encode';
+export { compressSnappy } from './snappy';
 export { collectRegistry, registrySamples, storeCollector } from './prom-client';
 export type { RegistrySample, CollectRegistryOptions, CollectRegistryResult, CollectableRegistry, StoreCollector } from './prom-client';

@@ -110,34 +110,3 @@ export function encodeReadResponse(results: WireSeries[][]): Uint8Array {
   return res.encode(res.fromObject({ results: results.map((timeseries) => ({ timeseries })) })).finish();
 }
 
-/**
- * A valid snappy block of `data` made of literals only (no compression): the framing remote
- * read requires, at memcpy speed. Responses go to loopback or a LAN; see docs/server.md.
- */
-export function snappyLiterals(data: Uint8Array): Buffer {
-  const n = data.length;
-  const chunk = 1 << 16;
-  const out = Buffer.allocUnsafe(10 + n + Math.ceil(n / chunk) * 3);
-  let op = 0;
-  let len = n;
-  while (len > 0x7f) {
-    out[op++] = (len & 0x7f) | 0x80;
-    len >>>= 7;
-  }
-  out[op++] = len;
-  for (let pos = 0; pos < n; pos += chunk) {
-    const l = Math.min(chunk, n - pos) - 1;
-    if (l < 60) out[op++] = l << 2;
-    else if (l < 256) {
-      out[op++] = 60 << 2;
-      out[op++] = l;
-    } else {
-      out[op++] = 61 << 2;
-      out[op++] = l & 0xff;
-      out[op++] = l >>> 8;
-    }
-    out.set(data.subarray(pos, pos + l + 1), op);
-    op += l + 1;
-  }
-  return out.subarray(0, op);
-}

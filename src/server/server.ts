@@ -18,7 +18,8 @@ import { engine, engineMissing, formatterOf, promqlErrorType, type EngineData, t
 import { ApiError, badData, durationParam, formatFloat as formatFloatValue, formatTextFloat, timeParam, MAX_TIME_MS, MIN_TIME_MS } from './params';
 import { decompressSnappy, snappyDeclaredLength, SnappyError } from './snappy';
 import { decodeWriteRequest, ProtoError } from './write-request';
-import { decodeReadRequest, encodeReadResponse, readSeries, snappyLiterals } from './remote';
+import { decodeReadRequest, encodeReadResponse, readSeries } from './remote';
+import { compressSnappy } from '../export';
 
 export interface ServeOptions {
   /** host:port to listen on; default 127.0.0.1:9464 (port 0: any free port). */
@@ -491,7 +492,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     const queries = decodeReadRequest(body);
     const budget = { samples: limits.maxReadSamples };
     const results = queries.map((q) => readSeries(store, q, budget));
-    const out = snappyLiterals(encodeReadResponse(results));
+    const out = compressSnappy(encodeReadResponse(results));
     ctx.res.writeHead(200, {
       'Content-Type': 'application/x-protobuf',
       'Content-Encoding': 'snappy',
