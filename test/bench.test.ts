@@ -95,7 +95,7 @@ describe('npm run bench -- --quick', () => {
 
   it('has a well-formed table per group, with the peers and the limit beside rondo', () => {
     const t = tables(stdout);
-    expect([...t.keys()]).toEqual(['Targets', 'Write path', 'Read path and consolidation', 'Export (Prometheus remote-write)']);
+    expect([...t.keys()]).toEqual(['Targets', 'Write path', 'Read path and consolidation', 'Export (Prometheus remote-write)', 'Serving (rondo serve next to Prometheus and VictoriaMetrics)']);
     for (const [heading, [main]] of t) {
       if (heading === 'Targets') continue;
       expect(main!.head.slice(0, 2)).toEqual(['operation', 'kind']);
@@ -107,6 +107,11 @@ describe('npm run bench -- --quick', () => {
         expect(r[5], r[0]).toMatch(RATE);
       }
     }
+    const serving = t.get('Serving (rondo serve next to Prometheus and VictoriaMetrics)')!;
+    const served = serving[0]!.rows.map((r) => r[0]!);
+    for (const what of ['`query_range` 1 h at 15 s, one series', 'instant queries, 8 keep-alive connections', 'remote-write receive, 2000 samples a request'])
+      for (const who of ['rondo serve', 'Prometheus', 'VictoriaMetrics'])
+        expect(served.some((n) => n.startsWith(`${what}: ${who}`)), `a row ${what}: ${who}`).toBe(true);
     const write = t.get('Write path')!;
     const names = write[0]!.rows.map((r) => r[0]!);
     for (const expected of [
@@ -146,7 +151,8 @@ describe('npm run bench -- --quick', () => {
     expect(targets!.head).toEqual(['what', 'target', 'this run', 'status']);
     // The "within 2.5× of a C loop" row needs the C loop, which needs a C compiler.
     const cc = spawnSync('cc', ['--version']).status === 0;
-    expect(targets!.rows.length).toBe(cc ? 9 : 8);
+    // The server group adds three: query_range latency, instant queries per second, remote-write receive.
+    expect(targets!.rows.length).toBe((cc ? 9 : 8) + 3);
     for (const r of targets!.rows) expect(r[3]).toMatch(/^(met|missed|partly)\b/);
   });
 });
