@@ -93,19 +93,32 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
   // First the series: each run of samples of one series is one series, found or (all the new
   // ones together, with one write of the series index) registered.
   const runs: Array<SeriesHandle | [IngestReason, string]> = [];
-  const fresh: Array<{ run: number; name: string; labels: Labels; kind: 'gauge' | 'counter' }> = [];
+  const fresh: Array<{ run: number; name: string; labels: Labels; kind: 'gauge' | 'counter'; key: string }> = [];
   let lastLabels: Labels | undefined;
   let lastName = '';
+  // Series found before, by their name and labels as given (a sender sends the same ones,
+  // request after request): no check and no canonical key for them. A closed store goes to
+  // find(), which throws as before.
+  const known = store.readOnly ? undefined : knownOf(store);
   for (const s of samples) {
     if (s.labels === lastLabels && s.name === lastName) continue;
     lastLabels = s.labels;
     lastName = s.name;
+    const key = known === undefined ? '' : quickKey(s.name, s.labels);
+    const hit = key === '' ? undefined : known?.get(key);
+    if (hit !== undefined && !store.isClosed) {
+      runs.push(hit);
+      continue;
+    }
     try {
       const found = store.find(s.name, s.labels);
-      if (found !== undefined) runs.push(found);
+      if (found !== undefined) {
+        runs.push(found);
+        remember(known, key, found);
+      }
       else if (options.noNewSeries === true) runs.push(['series_limit', `new series ${describe(s)} not accepted`]);
       else {
-        fresh.push({ run: runs.length, name: s.name, labels: s.labels, kind: s.kind ?? kindFor(s.name) });
+        fresh.push({ run: runs.length, name: s.name, labels: s.labels, kind: s.kind ?? kindFor(s.name), key });
         runs.push(['invalid_series', describe(s)]);
       }
     } catch (e) {
@@ -119,8 +132,9 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
     // A full schema or an invalid series comes back as an error for that series; a failure of
     // the store itself (the disk) is thrown to the caller.
     store.registerMany(fresh).forEach((r, i) => {
-      const run = (fresh[i] as (typeof fresh)[number]).run;
-      runs[run] = r instanceof Error ? [r instanceof CapacityError ? 'series_limit' : 'invalid_series', messageOf(r)] : r;
+      const f = fresh[i] as (typeof fresh)[number];
+      runs[f.run] = r instanceof Error ? [r instanceof CapacityError ? 'series_limit' : 'invalid_series', messageOf(r)] : r;
+      if (!(r instanceof Error)) remember(known, f.key, r);
     });
     result.registered = store.series().length - before;
   }
@@ -164,6 +178,40 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
     if (m !== undefined) result.messages.push(m);
   }
   return result;
+}
+
+/** Per store: a series' quickKey → its handle (handles live as long as their store). */
+const knownHandles = new WeakMap<Store, Map<string, SeriesHandle>>();
+/** At most this many series are remembered per store; past it, the map starts over. */
+const KNOWN_MAX = 200_000;
+
+function knownOf(store: Store): Map<string, SeriesHandle> {
+  let m = knownHandles.get(store);
+  if (m === undefined) {
+    m = new Map();
+    knownHandles.set(store, m);
+  }
+  return m;
+}
+
+function remember(known: Map<string, SeriesHandle> | undefined, key: string, h: SeriesHandle): void {
+  if (known === undefined || key === '') return;
+  if (known.size >= KNOWN_MAX) known.clear();
+  known.set(key, h);
+}
+
+/** Name and labels, in the order given, each with its length: one string for one labelling
+ *  ('' for what is not a name and an object of labels: find() judges those). */
+function quickKey(name: unknown, labels: unknown): string {
+  if (typeof name !== 'string' || typeof labels !== 'object' || labels === null || Array.isArray(labels)) return '';
+  let k = `${name.length}:${name}`;
+  const names = Object.keys(labels);
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i] as string;
+    const v = (labels as Labels)[n] as string;
+    k += `|${n.length}:${n}${typeof v === 'string' ? v.length : -1}:${String(v)}`;
+  }
+  return k;
 }
 
 function reasonOf(e: unknown, ts: number): IngestReason {

@@ -10,6 +10,17 @@ import { formatFloat } from './format';
 import { parseGoFloat, type AtMod, type MatrixSelectorNode, type Matching, type Node, type SubqueryNode, type VectorSelectorNode } from './parse';
 import { chooseTier } from './tiers';
 
+/** A series' labels as PromQL sees them, made once per handle (a handle's name and labels never change). */
+const handleLbls = new WeakMap<SeriesHandle, Lbls>();
+function lblsOf(h: SeriesHandle): Lbls {
+  let l = handleLbls.get(h);
+  if (l === undefined) {
+    l = fromSeries(h.name, h.labels);
+    handleLbls.set(h, l);
+  }
+  return l;
+}
+
 /** A subquery without a step uses Prometheus's default evaluation interval. */
 const DEFAULT_SUBQUERY_STEP = 60_000;
 
@@ -27,6 +38,13 @@ export interface RSeries {
   w?: Float64Array;
   /** `v` holds the counts of raw points (agg 'count'), not values. */
   c?: boolean;
+  /** For counter functions over many steps: r[j] is how many resets (v[i] < v[i - 1]) there are
+   *  at 1..j, so a window with none is told without a look at its points. */
+  r?: Int32Array;
+  /** Instead of r, when every value is an integer and the sums stay exact (below 2^51): rs[j] is the
+   *  sum of v[i - 1] over the resets i at 1..j, so a window's correction is rs[hi - 1] - rs[lo],
+   *  the same number Prometheus's sum, one reset after another, comes to. */
+  rs?: Float64Array;
 }
 export type Value =
   | { t: 'scalar'; v: Float64Array }
@@ -158,24 +176,26 @@ export class Evaluator {
     const weighted = agg === 'avg-weighted' && tier.index > 0;
     const main = this.store.query(h, { start, end, tier: tier.index, agg: agg === 'avg-weighted' ? (weighted ? 'sum' : 'last') : agg });
     const cnt = weighted ? this.store.query(h, { start, end, tier: tier.index, agg: 'count' }).values : undefined;
+    // store.query() gives arrays of the caller's own (fresh for each call): the missing intervals
+    // are squeezed out in place, without copying the points into new arrays.
     const vals = main.values;
-    let n = 0;
-    for (let i = 0; i < vals.length; i++) if (!Number.isNaN(vals[i] as number)) n++;
-    this.count(n);
-    const ts = new Float64Array(n);
-    const v = new Float64Array(n);
-    const w = cnt === undefined ? undefined : new Float64Array(n);
+    const stamps = main.timestamps;
+    const len = vals.length;
     let j = 0;
-    for (let i = 0; i < vals.length; i++) {
+    for (let i = 0; i < len; i++) {
       const x = vals[i] as number;
-      if (Number.isNaN(x)) continue;
-      ts[j] = main.timestamps[i] as number;
-      v[j] = x;
-      if (w !== undefined && cnt !== undefined) w[j] = cnt[i] as number;
+      if (x !== x) continue;
+      if (j !== i) {
+        stamps[j] = stamps[i] as number;
+        vals[j] = x;
+        if (cnt !== undefined) cnt[j] = cnt[i] as number;
+      }
       j++;
     }
-    const r: RSeries = { labels: fromSeries(h.name, h.labels), ts, v };
-    if (w !== undefined) r.w = w;
+    this.count(j);
+    const whole = j === len;
+    const r: RSeries = { labels: lblsOf(h), ts: whole ? stamps : stamps.subarray(0, j), v: whole ? vals : vals.subarray(0, j) };
+    if (cnt !== undefined) r.w = whole ? cnt : cnt.subarray(0, j);
     return r;
   }
 
@@ -475,8 +495,10 @@ export class Evaluator {
     const offset = arg.type === 'matrix' ? arg.vs.offset : arg.offset;
     void offset;
     const out: VSeries[] = [];
+    const counter = N > 1 && (fn === 'rate' || fn === 'increase');
     for (const s of series) {
       this.check();
+      if (counter) resetCounts(s);
       const v = new Float64Array(N);
       const p = new Uint8Array(N);
       let lo = 0;
@@ -989,6 +1011,40 @@ function bucketQuantile(q: number, input: Array<{ ub: number; c: number }>): num
   return start + (end - start) * (rank / count);
 }
 
+/** Fills s.rs when every value is an integer and every sum exact, else s.r (resets at 1..j:
+ *  v[i] < v[i - 1]), for the counter kernels. */
+function resetCounts(s: RSeries): void {
+  const v = s.v;
+  const len = v.length;
+  const rs = new Float64Array(len);
+  let sum = 0;
+  let bound = len > 0 ? Math.abs(v[0] as number) : 0;
+  let exact = len === 0 || Number.isInteger(v[0] as number);
+  for (let j = 1; j < len; j++) {
+    const prev = v[j - 1] as number;
+    const x = v[j] as number;
+    if (x < prev) {
+      sum += prev;
+      bound += Math.abs(prev);
+    }
+    if (!Number.isInteger(x)) exact = false;
+    rs[j] = sum;
+  }
+  // Every value and every partial sum below 2^51: integers all, each addition exact.
+  for (let j = 0; j < len && exact; j++) if (Math.abs(v[j] as number) >= 2 ** 51) exact = false;
+  if (exact && bound < 2 ** 51) {
+    s.rs = rs;
+    return;
+  }
+  const r = new Int32Array(len);
+  let n = 0;
+  for (let j = 1; j < len; j++) {
+    if ((v[j] as number) < (v[j - 1] as number)) n++;
+    r[j] = n;
+  }
+  s.r = r;
+}
+
 type Kernel = (s: RSeries, lo: number, hi: number, rangeStart: number, rangeEnd: number, rangeSec: number, param: number) => number;
 
 const TWO_SAMPLE = new Set(['rate', 'increase', 'delta', 'irate', 'idelta', 'deriv']);
@@ -1000,7 +1056,9 @@ function extrapolated(isCounter: boolean, isRate: boolean): Kernel {
     const first = v[lo] as number;
     const last = v[hi - 1] as number;
     let result = last - first;
-    if (isCounter) {
+    // The resets, in Prometheus's order (a window with none, as r tells, has nothing to add).
+    if (isCounter && s.rs !== undefined) result += (s.rs[hi - 1] as number) - (s.rs[lo] as number);
+    else if (isCounter && (s.r === undefined || s.r[hi - 1] !== s.r[lo])) {
       let prev = first;
       for (let j = lo + 1; j < hi; j++) {
         const cur = v[j] as number;

@@ -720,9 +720,27 @@ export function dataJson(data: EngineData): string {
   let out = `{"resultType":${JSON.stringify(data.resultType)},"result":`;
   const result = data.result;
   if (data.resultType === 'matrix' && Array.isArray(result)) {
-    out += `[${result.map((s: { metric?: unknown; values?: unknown[] }) => `{"metric":${JSON.stringify(s.metric ?? {})},"values":[${(s.values ?? []).map(point).join(',')}]}`).join(',')}]`;
+    out += '[';
+    for (let i = 0; i < result.length; i++) {
+      const s = result[i] as { metric?: unknown; values?: unknown[] };
+      if (i > 0) out += ',';
+      out += `{"metric":${JSON.stringify(s.metric ?? {})},"values":[`;
+      const values = s.values ?? [];
+      for (let j = 0; j < values.length; j++) {
+        if (j > 0) out += ',';
+        out += point(values[j]);
+      }
+      out += ']}';
+    }
+    out += ']';
   } else if (data.resultType === 'vector' && Array.isArray(result)) {
-    out += `[${result.map((s: { metric?: unknown; value?: unknown }) => `{"metric":${JSON.stringify(s.metric ?? {})},"value":${point(s.value)}}`).join(',')}]`;
+    out += '[';
+    for (let i = 0; i < result.length; i++) {
+      const s = result[i] as { metric?: unknown; value?: unknown };
+      if (i > 0) out += ',';
+      out += `{"metric":${JSON.stringify(s.metric ?? {})},"value":${point(s.value)}}`;
+    }
+    out += ']';
   } else if ((data.resultType === 'scalar' || data.resultType === 'string') && Array.isArray(result)) {
     out += point(result);
   } else out += JSON.stringify(result ?? null);
@@ -730,11 +748,16 @@ export function dataJson(data: EngineData): string {
   return `${out}}`;
 }
 
+/** A sample value the engine formatted (digits, '.', 'e', '+', '-', or NaN/+Inf/-Inf): JSON
+ *  without escaping. Anything else goes through JSON.stringify. */
+const PLAIN_VALUE = /^[-+.0-9eEINafn]*$/;
+
 function point(p: unknown): string {
   if (!Array.isArray(p)) return JSON.stringify(p ?? null);
-  const [t, v] = p as [unknown, unknown];
+  const t = p[0] as unknown;
+  const v = p[1] as unknown;
   const ts = typeof t === 'number' ? String(t) : JSON.stringify(t);
-  const val = typeof v === 'number' ? JSON.stringify(formatFloatValue(v)) : JSON.stringify(v);
+  const val = typeof v === 'number' ? `"${formatFloatValue(v)}"` : typeof v === 'string' && v.length <= 32 && PLAIN_VALUE.test(v) ? `"${v}"` : JSON.stringify(v);
   return `[${ts},${val}]`;
 }
 

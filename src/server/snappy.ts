@@ -48,7 +48,9 @@ export function decompressSnappy(input: Uint8Array, maxLength: number): Buffer {
       len += 1;
       if (ip + len > n) throw new SnappyError('snappy: a literal runs past the end of the block');
       if (op + len > length) throw new SnappyError('snappy: a literal runs past the declared length');
-      out.set(input.subarray(ip, ip + len), op);
+      // Short ones byte by byte: cheaper than a view and a call into set().
+      if (len <= 16) for (let i = 0; i < len; i++) out[op + i] = input[ip + i]!;
+      else out.set(input.subarray(ip, ip + len), op);
       ip += len;
       op += len;
       continue;
@@ -73,7 +75,8 @@ export function decompressSnappy(input: Uint8Array, maxLength: number): Buffer {
     if (offset === 0 || offset > op) throw new SnappyError(`snappy: a copy refers to offset ${offset} before the start of the output`);
     if (op + len > length) throw new SnappyError('snappy: a copy runs past the declared length');
     if (offset >= len) {
-      out.copyWithin(op, op - offset, op - offset + len);
+      if (len <= 16) for (let i = 0; i < len; i++) out[op + i] = out[op - offset + i]!;
+      else out.copyWithin(op, op - offset, op - offset + len);
       op += len;
     } else {
       // Overlapping: byte by byte, as the format means it.

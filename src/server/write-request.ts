@@ -89,34 +89,63 @@ class Reader {
     if (this.pos + n > this.end) throw new ProtoError(`protobuf: truncated field at byte ${this.pos}`);
   }
 
-  doubleBits(): { value: number; stale: boolean } {
+  /** A little-endian double; its bits are kept in `bitsStale` (true for the stale marker), read
+   *  only when the value is a NaN, since only a NaN can be one. */
+  double(): number {
     this.need(8);
-    const lo = this.view.getUint32(this.pos, true);
-    const hi = this.view.getUint32(this.pos + 4, true);
     const value = this.view.getFloat64(this.pos, true);
+    this.bitsStale = value !== value && this.view.getUint32(this.pos + 4, true) === STALE_HI && this.view.getUint32(this.pos, true) === STALE_LO;
     this.pos += 8;
-    return { value, stale: hi === STALE_HI && lo === STALE_LO };
+    return value;
   }
+
+  /** Whether the last double() read the stale marker's exact bits. */
+  bitsStale = false;
 
   string(len: number): string {
     const start = this.pos;
     this.pos += len;
-    // Label names and most values are short ASCII: built here, without a call into the decoder.
+    // Label names and most values are short ASCII: built here, without a call into the decoder,
+    // and the same names and values, request after request, are found in a small table of the
+    // strings made before (checked byte for byte) rather than made again.
     if (len <= 64) {
       const b = this.buf;
       let ascii = true;
-      for (let i = start; i < start + len; i++)
-        if (b[i]! >= 0x80) {
+      let h = len;
+      for (let i = start; i < start + len; i++) {
+        const c = b[i]!;
+        if (c >= 0x80) {
           ascii = false;
           break;
         }
-      if (ascii) return String.fromCharCode.apply(null, b.subarray(start, start + len) as unknown as number[]);
+        h = (Math.imul(h, 31) + c) | 0;
+      }
+      if (ascii) {
+        const slot = h & (INTERNED - 1);
+        const seen = interned[slot];
+        if (seen !== undefined && seen.length === len) {
+          let same = true;
+          for (let i = 0; i < len; i++)
+            if (seen.charCodeAt(i) !== b[start + i]) {
+              same = false;
+              break;
+            }
+          if (same) return seen;
+        }
+        const made = String.fromCharCode.apply(null, b.subarray(start, start + len) as unknown as number[]);
+        interned[slot] = made;
+        return made;
+      }
     }
     return utf8.decode(this.buf.subarray(start, start + len));
   }
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Short ASCII strings decoded before, by a hash of their bytes (a power of two of slots). */
+const INTERNED = 4096;
+const interned: Array<string | undefined> = new Array<string | undefined>(INTERNED).fill(undefined);
 
 /** A field's tag: field number × 8 + wire type. */
 function tagOf(r: Reader): number {
@@ -218,12 +247,16 @@ function decodeTimeSeries(r: Reader, end: number, out: DecodedWriteRequest, sour
       let stale = false;
       let ts = 0;
       while (r.pos < send) {
-        const t = tagOf(r);
+        // One-byte tags (every field of Sample) without the general varint reader.
+        const b = r.buf[r.pos]!;
+        const t = b < 0x80 ? (r.pos++, b) : r.varint();
+        if (t < 8) throw new ProtoError(`protobuf: field number 0 at byte ${r.pos}`);
         const f = Math.floor(t / 8);
         const w = t & 7;
         if (f === 1) {
           expectWire(f, w, 1, 'Sample.value');
-          ({ value, stale } = r.doubleBits());
+          value = r.double();
+          stale = r.bitsStale;
         } else if (f === 2) {
           expectWire(f, w, 0, 'Sample.timestamp');
           ts = r.int64();
