@@ -169,42 +169,50 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
   };
 
   const own = new Map<string, SeriesHandle | null>();
-  const recordOwn = (name: string, labels: Record<string, string>, value: number, now: number): void => {
-    const key = `${name}${JSON.stringify(labels)}`;
-    let h = own.get(key);
-    if (h === null) return;
-    if (h === undefined) {
-      try {
-        h = store.find(name, labels) ?? store.register(name, labels, { kind: 'counter' });
-      } catch (e) {
-        // A full schema, say: the figures never take the data's place; /metrics still has them.
-        log('warn', `cannot record ${name}: ${(e as Error).message.split('\n')[0]}`);
-        h = null;
-      }
-      own.set(key, h);
-      if (h === null) return;
-    }
-    try {
-      store.record(h, value, now);
-    } catch {
-      // a late tick: the next one records the running total
-    }
-  };
   const recordFigures = (): void => {
     if (store.readOnly || store.isClosed || options.recordOwnMetrics === false || !figuresChanged) return;
     figuresChanged = false;
     const now = Date.now();
+    const figures: Array<{ key: string; name: string; labels: Record<string, string>; value: number }> = [];
+    const add = (name: string, labels: Record<string, string>, value: number): void => {
+      figures.push({ key: `${name}${JSON.stringify(labels)}`, name, labels, value });
+    };
     for (const [key, n] of requests) {
       const [handler, code] = key.split('\0') as [string, string];
-      recordOwn('rondo_http_requests_total', { handler, code }, n, now);
+      add('rondo_http_requests_total', { handler, code }, n);
     }
     for (const [handler, d] of durations) {
-      recordOwn('rondo_http_request_duration_seconds_sum', { handler }, d.sum, now);
-      recordOwn('rondo_http_request_duration_seconds_count', { handler }, d.count, now);
+      add('rondo_http_request_duration_seconds_sum', { handler }, d.sum);
+      add('rondo_http_request_duration_seconds_count', { handler }, d.count);
     }
-    recordOwn('rondo_remote_write_received_samples_total', {}, received.samples, now);
-    for (const [reason, n] of Object.entries(refused)) recordOwn('rondo_remote_write_refused_samples_total', { reason }, n, now);
-    for (const [reason, n] of Object.entries(skipped)) recordOwn('rondo_remote_write_skipped_samples_total', { reason }, n, now);
+    add('rondo_remote_write_received_samples_total', {}, received.samples);
+    for (const [reason, n] of Object.entries(refused)) add('rondo_remote_write_refused_samples_total', { reason }, n);
+    for (const [reason, n] of Object.entries(skipped)) add('rondo_remote_write_skipped_samples_total', { reason }, n);
+    // New figures (a handler or code seen for the first time) are registered together: one
+    // write of the series index, not one each.
+    const fresh = figures.filter((f) => !own.has(f.key));
+    if (fresh.length > 0) {
+      try {
+        store.registerMany(fresh.map((f) => ({ name: f.name, labels: f.labels, kind: 'counter' as const }))).forEach((r, i) => {
+          const f = fresh[i] as (typeof fresh)[number];
+          if (r instanceof Error) log('warn', `cannot record ${f.name}: ${r.message.split('\n')[0]}`);
+          // A full schema, say: the figures never take the data's place; /metrics still has them.
+          own.set(f.key, r instanceof Error ? null : r);
+        });
+      } catch (e) {
+        log('warn', `cannot record the server's figures: ${(e as Error).message.split('\n')[0]}`);
+        return;
+      }
+    }
+    for (const f of figures) {
+      const h = own.get(f.key);
+      if (h === null || h === undefined) continue;
+      try {
+        store.record(h, f.value, now);
+      } catch {
+        // a late tick: the next one records the running total
+      }
+    }
   };
   const consolidateEvery = options.consolidateEveryMs ?? 0;
   let lastConsolidate = 0;
