@@ -139,6 +139,11 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
     result.registered = store.series().length - before;
   }
 
+  const handles: SeriesHandle[] = [];
+  const order: number[] = [];
+  const chosen: IngestSample[] = [];
+  const sortTimes: number[] = [];
+  const seriesNewest = new Map<SeriesHandle, number>();
   let run = -1;
   let handle: SeriesHandle | undefined;
   let handleError: [IngestReason, string] | undefined;
@@ -165,8 +170,24 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
       refuse(reason, message);
       continue;
     }
+    // A sample sorts by the newest time of its series so far: a series' own order is kept (an
+    // out-of-order sample stays after the newer one and is refused, as Prometheus does).
+    const t = typeof s.timestampMs === 'number' ? s.timestampMs : 0;
+    const newest = Math.max(seriesNewest.get(handle) ?? -Infinity, t);
+    seriesNewest.set(handle, newest);
+    handles.push(handle);
+    order.push(order.length);
+    sortTimes.push(newest);
+    chosen.push(s);
+  }
+  // Recorded in time order across series (stable), so a request of many series takes each
+  // interval's row once and the rest of that interval's values go down the fast path, rather
+  // than every sample of a series older than the newest row taking the slow one.
+  if (order.length > 1) order.sort((a, b) => (sortTimes[a] as number) - (sortTimes[b] as number));
+  for (const i of order) {
+    const s = chosen[i] as IngestSample;
     try {
-      store.record(handle, s.value, s.timestampMs);
+      store.record(handles[i] as SeriesHandle, s.value, s.timestampMs);
       result.stored++;
     } catch (e) {
       if (!(e instanceof InvalidTimestampError || e instanceof InvalidValueError || e instanceof CapacityError)) throw e;
