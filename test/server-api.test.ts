@@ -119,6 +119,9 @@ describe('the Prometheus HTTP API', () => {
     const m = await request(`${base}/api/v1/query`, { method: 'DELETE' });
     expect(m.status).toBe(405);
     expect(m.headers.allow).toBe('GET, POST');
+    const fq = await request(`${base}/api/v1/format_query?query=up`);
+    expect(fq.status).toBe(400);
+    expect(json(fq)).toMatchObject({ status: 'error', errorType: 'bad_data', error: expect.stringMatching(/no PromQL formatter/) });
     const t = await request(`${base}/api/v1/query?query=up&time=yesterday`);
     expect(t.status).toBe(400);
     expect(json(t)).toEqual({ status: 'error', errorType: 'bad_data', error: 'invalid parameter "time": cannot parse "yesterday" to a valid timestamp' });

@@ -14,7 +14,7 @@ import { PACKAGE_ROOT } from '../package-root';
 import { parseSelector, type Selector } from '../selector';
 import type { SeriesHandle, Store } from '../store';
 import { ingest, REFUSAL_REASONS, type IngestReason } from '../ingest';
-import { engine, engineMissing, formatterOf, promqlErrorType, type EngineData, type EngineOptions } from './engine';
+import { engine, promqlErrorType, type EngineData, type EngineOptions } from './engine';
 import { ApiError, badData, durationParam, formatFloat as formatFloatValue, formatTextFloat, timeParam, MAX_TIME_MS, MIN_TIME_MS } from './params';
 import { decompressSnappy, snappyDeclaredLength, SnappyError } from './snappy';
 import { decodeWriteRequest, ProtoError } from './write-request';
@@ -313,11 +313,6 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
   };
 
   // ---- query helpers ----
-  const engineOrFail = () => {
-    const e = engine();
-    if (e === null) throw new ApiError(501, 'unavailable', `${engineMissing()}; PromQL queries are unsupported by this server`);
-    return e;
-  };
   const engineOptions = (p: URLSearchParams): EngineOptions => {
     const t = durationParam(p, 'timeout');
     const o: EngineOptions = { maxPoints: limits.maxPoints, timeoutMs: t === undefined || t <= 0 ? limits.queryTimeoutMs : Math.min(t, limits.queryTimeoutMs) };
@@ -388,7 +383,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     const expr = queryParam(p);
     const time = timeParam(p, 'time', Date.now());
     const o = engineOptions(p);
-    const e = engineOrFail();
+    const e = engine;
     success(ctx, runEngine(() => e.instantQuery(store, expr, time, o)));
   });
 
@@ -406,23 +401,13 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     if ((end - start) / step > MAX_RANGE_POINTS)
       throw badData('exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)');
     const o = engineOptions(p);
-    const e = engineOrFail();
+    const e = engine;
     success(ctx, runEngine(() => e.rangeQuery(store, expr, start, end, step, o)));
   });
 
   route('/api/v1/format_query', GET_POST, async (ctx) => {
-    const p = await params(ctx);
-    const expr = queryParam(p);
-    const e = engine();
-    const f = e === null ? undefined : formatterOf(e);
-    if (e === null || f === undefined) throw badData('format_query is unsupported: the PromQL engine of this server has no formatter');
-    let text: string;
-    try {
-      text = f(expr);
-    } catch (err) {
-      throw badData((err as Error).message);
-    }
-    success(ctx, JSON.stringify(text));
+    queryParam(await params(ctx));
+    throw badData('format_query is not supported by rondo serve: it has no PromQL formatter (queries themselves are)');
   });
 
   route('/api/v1/series', GET_POST, async (ctx) => {
@@ -752,7 +737,7 @@ export function dataJson(data: EngineData): string {
   } else if ((data.resultType === 'scalar' || data.resultType === 'string') && Array.isArray(result)) {
     out += point(result);
   } else out += JSON.stringify(result ?? null);
-  for (const k of Object.keys(data)) if (k !== 'resultType' && k !== 'result') out += `,${JSON.stringify(k)}:${JSON.stringify(data[k])}`;
+  out += `,"rondo":${JSON.stringify(data.rondo)}`;
   return `${out}}`;
 }
 
