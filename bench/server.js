@@ -6,13 +6,12 @@
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
-const net = require('node:net');
 const path = require('node:path');
 const autocannon = require('autocannon');
 const { Store, pushTo, encodeWriteRequest } = require('../dist/src');
 const { compressSnappy } = require('../dist/src/export/snappy');
 const { Samples, nowNs, sleep } = require('./lib/harness');
-const { startPrometheus, prometheusInstalled } = require('./lib/prometheus');
+const { startPrometheus, prometheusInstalled, freePort } = require('./lib/prometheus');
 
 const ROOT = path.join(__dirname, '..');
 const VM_BIN = '/usr/bin/victoria-metrics';
@@ -21,18 +20,6 @@ const QUERY_SERIES = 'bench_exits_total{vcpu="0",reason="io"}';
 const RANGE_EXPR = `rate(${QUERY_SERIES}[1m])`;
 const WRITE_SERIES = 100;
 const WRITE_STEPS = 20; // samples per series per request: 2000 samples a request
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts a process and waits until `readyUrl` answers 200; resolves with stop(). */
 async function startProcess(bin, args, readyUrl, logFile) {
@@ -257,28 +244,14 @@ async function run({ quick, tmp, progress, prometheus }) {
     );
 
     // 3. Remote-write receive: requests of 100 series × 20 samples, one at a time.
-    const requests = [];
     const wt0 = (Math.floor(Date.now() / 1000) - 3600) * 1000;
-    for (let q = 0; q < writeRequests; q++) {
-      const series = [];
-      for (let i = 0; i < WRITE_SERIES; i++) {
-        const timestamps = [];
-        const vals = [];
-        for (let k = 0; k < WRITE_STEPS; k++) {
-          timestamps.push(wt0 + (q * WRITE_STEPS + k) * 1000);
-          vals.push(q * WRITE_STEPS + k + i);
-        }
-        series.push({ name: 'bench_written', labels: { series: String(i) }, kind: 'gauge', timestamps, values: vals });
-      }
-      requests.push(compressSnappy(encodeWriteRequest(series)));
-    }
     const samplesPerRequest = WRITE_SERIES * WRITE_STEPS;
     let round = 0;
     for (const sv of servers) {
       const s = new Samples();
       // Each server gets the requests once, with its own round label so series are new to it.
       round++;
-      const relabelled = requests.map((_, q) => {
+      const relabelled = Array.from({ length: writeRequests }, (_, q) => {
         const series = [];
         for (let i = 0; i < WRITE_SERIES; i++) {
           const timestamps = [];

@@ -4,7 +4,8 @@
 // decoder against protobufjs, snappy, and a corpus of malformed bodies plus a seeded fuzz loop.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRemoteWriteProto, Store, type SchemaOptions } from '../src/index';
-import { serve, decodeWriteRequest, decompressSnappy, formatFloat, parseTimeMs, parseDurationMs, REMOTE_READ_PROTO_PATH, type RondoServer } from '../src/server';
+import { serve, decodeWriteRequest, decompressSnappy, parseTimeMs, parseDurationMs, REMOTE_READ_PROTO_PATH, type RondoServer } from '../src/server';
+import { formatFloat } from '../src/promql';
 import { ingest, kindFor } from '../src/ingest';
 import { tempDir, suiteTempDir } from './helpers';
 import { suiteSeed, xorshift32 } from './fixtures/random';

@@ -85,4 +85,4 @@ async function startPrometheus() {
   throw new Error(`Prometheus did not become ready on ${api}; its log ends:\n${tail}`);
 }
 
-module.exports = { startPrometheus, prometheusInstalled, PROMETHEUS_BIN };
+module.exports = { startPrometheus, prometheusInstalled, freePort, PROMETHEUS_BIN };

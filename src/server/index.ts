@@ -6,4 +6,4 @@ export { decompressSnappy, snappyDeclaredLength, SnappyError } from './snappy';
 export { decodeWriteRequest, ProtoError } from './write-request';
 export type { DecodedWriteRequest } from './write-request';
 export { REMOTE_READ_PROTO_PATH } from './remote';
-export { formatFloat, parseTimeMs, parseDurationMs } from './params';
+export { parseTimeMs, parseDurationMs } from './params';

@@ -105,31 +105,6 @@ export function formatTimestamp(ms: number): string {
   return String(ms / 1000);
 }
 
-/**
- * A float as Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest decimal that reads back as
- * v, never in exponent form; +Inf, -Inf and NaN as Prometheus writes them.
- */
-export function formatFloat(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  const s = String(v);
-  const e = s.indexOf('e');
-  if (e < 0) return s;
-  // Expand d.ddde±x into plain digits.
-  const mantissa = s.slice(0, e);
-  const exp = Number(s.slice(e + 1));
-  const neg = mantissa[0] === '-';
-  const digits = mantissa.replace('-', '').replace('.', '');
-  const point = (neg ? mantissa.slice(1) : mantissa).indexOf('.');
-  const intLen = (point < 0 ? digits.length : point) + exp;
-  let out: string;
-  if (intLen <= 0) out = `0.${'0'.repeat(-intLen)}${digits}`;
-  else if (intLen >= digits.length) out = digits + '0'.repeat(intLen - digits.length);
-  else out = `${digits.slice(0, intLen)}.${digits.slice(intLen)}`;
-  return neg ? `-${out}` : out;
-}
-
 /** A float for the Prometheus text format (/metrics): Go's 'g'-like shortest form. */
 export function formatTextFloat(v: number): string {
   if (Number.isNaN(v)) return 'NaN';
