@@ -29,7 +29,7 @@ export interface ServeOptions {
   authToken?: string;
   /** The token from a file (its content, trimmed), read once at start. */
   authTokenFile?: string;
-  /** HTTPS with this certificate and key (PEM, as text or a path via tlsCertFile/tlsKeyFile). */
+  /** HTTPS with this certificate and key (PEM text or Buffers; rondo serve reads them from --tls-cert and --tls-key). */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Allow a non-loopback address without a token. Default false: serve() refuses it. */
   insecureListen?: boolean;
