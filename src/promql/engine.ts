@@ -648,7 +648,7 @@ export class Evaluator {
             v[i] = acc;
             break;
           case 'avg':
-            v[i] = avgOf(g.members, i, n);
+            v[i] = avgOf(g.members, i);
             break;
           case 'count':
             v[i] = n;
@@ -861,22 +861,21 @@ function goMin(a: number, b: number): number {
   return Math.min(a, b);
 }
 
-function avgOf(members: VSeries[], i: number, n: number): number {
-  // Prometheus's incremental mean, with its handling of infinities.
+function avgOf(members: VSeries[], i: number): number {
   let mean = 0;
   let c = 0;
-  for (const s of members) {
-    if (!s.p[i]) continue;
-    const x = s.v[i] as number;
-    c++;
-    if (!Number.isFinite(mean) && !Number.isNaN(mean)) {
-      if (!Number.isFinite(x) && !Number.isNaN(x) && mean > 0 === x > 0) continue;
-      if (Number.isFinite(x)) continue;
-    }
-    mean += x / c - mean / c;
-  }
-  void n;
+  for (const s of members) if (s.p[i]) mean = nextMean(mean, s.v[i] as number, ++c);
   return mean;
+}
+
+/** Prometheus's incremental mean: the mean of c values from that of the first c − 1 and the
+ *  c-th, x, with its handling of infinities (an infinite mean stays, but for one of the other sign). */
+function nextMean(mean: number, x: number, c: number): number {
+  if (!Number.isFinite(mean) && !Number.isNaN(mean)) {
+    if (!Number.isFinite(x) && !Number.isNaN(x) && mean > 0 === x > 0) return mean;
+    if (Number.isFinite(x)) return mean;
+  }
+  return mean + (x / c - mean / c);
 }
 
 /** Series with the same labels become one; two present at one step are an error. */
@@ -1160,15 +1159,7 @@ const KERNELS: Record<string, Kernel> = {
     }
     let mean = 0;
     let c = 0;
-    for (let j = lo; j < hi; j++) {
-      const x = s.v[j] as number;
-      c++;
-      if (!Number.isFinite(mean) && !Number.isNaN(mean)) {
-        if (!Number.isFinite(x) && !Number.isNaN(x) && mean > 0 === x > 0) continue;
-        if (Number.isFinite(x)) continue;
-      }
-      mean += x / c - mean / c;
-    }
+    for (let j = lo; j < hi; j++) mean = nextMean(mean, s.v[j] as number, ++c);
     return mean;
   },
   min_over_time: (s, lo, hi) => {

@@ -214,8 +214,8 @@ function decodeTimeSeries(r: Reader, end: number, out: DecodedWriteRequest, sour
   let sawName = false;
   while (r.pos < end) {
     const tag = tagOf(r);
-      const field = Math.floor(tag / 8);
-      const wire = tag & 7;
+    const field = Math.floor(tag / 8);
+    const wire = tag & 7;
     if (field === 1) {
       expectWire(field, wire, 2, 'TimeSeries.labels');
       const len = r.length();
