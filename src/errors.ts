@@ -29,6 +29,8 @@ export class InvalidTimestampError extends RondoError {
 /** A write for an interval older than the one its ring slot already holds: refused and counted. */
 export class LateWriteError extends InvalidTimestampError {
   override name = 'LateWriteError';
+  /** Start of the oldest interval the ring still reaches back to, ms: a write before it is too old. */
+  oldestMs?: number;
 }
 
 /** Schemas given to open() that differ from the ones the store was created with. */

@@ -238,9 +238,7 @@ function quickKey(name: unknown, labels: unknown): string {
 function reasonOf(e: unknown, ts: number): IngestReason {
   if (e instanceof LateWriteError) {
     // Past what the ring reaches back to: too old; else a newer interval holds the slot.
-    const m = /reaches back to (\S+) /.exec(e.message);
-    const oldest = m === null ? NaN : Date.parse(m[1]!);
-    return Number.isFinite(oldest) && ts < oldest ? 'too_old' : 'out_of_order';
+    return e.oldestMs !== undefined && ts < e.oldestMs ? 'too_old' : 'out_of_order';
   }
   if (e instanceof InvalidTimestampError) return ts > Date.now() ? 'out_of_bounds' : 'too_old';
   if (e instanceof CapacityError) return 'series_limit';

@@ -478,11 +478,13 @@ export class Store {
     const w = h.w;
     const newest = w.slab.counters().head;
     const oldest = Math.max(1, newest - w.slots + 1);
-    return new LateWriteError(
+    const e = new LateWriteError(
       `write for ${h.key} at ${new Date(ts).toISOString()} refused: its slot in schema "${w.schema}" tier 0 already holds a newer interval; ` +
         `the ring (${w.slots} × ${formatDuration(w.intervalMs)}) reaches back to ${new Date(oldest * w.intervalMs).toISOString()} ` +
         `(write in time order, or widen the tier's retention) [k=${k}]`,
     );
+    e.oldestMs = oldest * w.intervalMs;
+    return e;
   }
 
   private badValue(h: SeriesHandle, v: unknown): InvalidValueError {
