@@ -23,7 +23,6 @@ const SCHEMA: SchemaOptions = {
   ],
 };
 
-const promqlPresent = fs.existsSync(path.join(__dirname, '..', 'src', 'promql', 'index.ts'));
 
 function json(a: { text: string }): any {
   return JSON.parse(a.text);
@@ -137,16 +136,7 @@ describe('the Prometheus HTTP API', () => {
     expect(json(dur).error).toBe('invalid parameter "step": cannot parse "1x" to a valid duration');
   });
 
-  it('query and query_range answer through the PromQL engine (src/promql)', async (ctx) => {
-    if (!promqlPresent) {
-      console.log('skipped: src/promql/index.ts does not exist yet; the query endpoints answer 501 until it does');
-      const r = await request(`${base}/api/v1/query?query=mem_bytes`);
-      expect(r.status).toBe(501);
-      ctx.skip();
-      return;
-    }
-    const promql = (await import('../src/promql')) as { instantQuery: unknown };
-    expect(typeof promql.instantQuery).toBe('function');
+  it('query and query_range answer through the PromQL engine (src/promql)', async () => {
     const inst = json(await request(`${base}/api/v1/query?query=mem_bytes&time=${(now - 1000) / 1000}`));
     expect(inst.error).toBeUndefined();
     expect(inst.data.resultType).toBe('vector');
@@ -411,10 +401,8 @@ describe('bad input', () => {
       ];
       for (const [what, send] of corpus) {
         const r = await send();
-        // The PromQL case is 501 while src/promql is absent; every other is a 4xx.
-        if (what === 'malformed PromQL' && !promqlPresent) expect(r.status, what).toBe(501);
-        else expect(r.status, `${what}: ${r.text}`).toBeGreaterThanOrEqual(400);
-        if (!(what === 'malformed PromQL' && !promqlPresent)) expect(r.status, what).toBeLessThan(500);
+        expect(r.status, `${what}: ${r.text}`).toBeGreaterThanOrEqual(400);
+        expect(r.status, what).toBeLessThan(500);
         expect(JSON.parse(r.text).status, what).toBe('error');
       }
       // Mutations of a valid request: flip, insert, delete or truncate bytes of the protobuf.
