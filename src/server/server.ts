@@ -14,9 +14,8 @@ import { PACKAGE_ROOT } from '../package-root';
 import { parseSelector, type Selector } from '../selector';
 import type { SeriesHandle, Store } from '../store';
 import { ingest, REFUSAL_REASONS, type IngestReason } from '../ingest';
-import { engine, promqlErrorType, type EngineData, type EngineOptions } from './engine';
 import { ApiError, badData, durationParam, formatTextFloat, timeParam, MAX_TIME_MS, MIN_TIME_MS } from './params';
-import { formatFloat as formatFloatValue } from '../promql';
+import { formatFloat as formatFloatValue, instantQuery, PromqlError, rangeQuery, type PromqlData, type PromqlOptions } from '../promql';
 import { decompressSnappy, snappyDeclaredLength, SnappyError } from './snappy';
 import { decodeWriteRequest, ProtoError } from './write-request';
 import { decodeReadRequest, encodeReadResponse, readSeries } from './remote';
@@ -314,9 +313,9 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
   };
 
   // ---- query helpers ----
-  const engineOptions = (p: URLSearchParams): EngineOptions => {
+  const engineOptions = (p: URLSearchParams): PromqlOptions => {
     const t = durationParam(p, 'timeout');
-    const o: EngineOptions = { maxPoints: limits.maxPoints, timeoutMs: t === undefined || t <= 0 ? limits.queryTimeoutMs : Math.min(t, limits.queryTimeoutMs) };
+    const o: PromqlOptions = { maxPoints: limits.maxPoints, timeoutMs: t === undefined || t <= 0 ? limits.queryTimeoutMs : Math.min(t, limits.queryTimeoutMs) };
     if (options.lookbackDeltaMs !== undefined) o.lookbackDeltaMs = options.lookbackDeltaMs;
     const lb = durationParam(p, 'lookback_delta');
     if (lb !== undefined) {
@@ -325,12 +324,11 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     }
     return o;
   };
-  const runEngine = (f: () => EngineData): string => {
+  const runEngine = (f: () => PromqlData): string => {
     try {
       return dataJson(f());
     } catch (e) {
-      const type = promqlErrorType(e);
-      if (type !== undefined) throw new ApiError(STATUS_OF[type] ?? 400, type, (e as Error).message);
+      if (e instanceof PromqlError) throw new ApiError(STATUS_OF[e.errorType] ?? 400, e.errorType, e.message);
       if (e instanceof CapacityError) throw new ApiError(422, 'execution', e.message);
       if (e instanceof InvalidQueryError || e instanceof InvalidSelectorError) throw badData(e.message);
       throw e;
@@ -384,8 +382,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     const expr = queryParam(p);
     const time = timeParam(p, 'time', Date.now());
     const o = engineOptions(p);
-    const e = engine;
-    success(ctx, runEngine(() => e.instantQuery(store, expr, time, o)));
+    success(ctx, runEngine(() => instantQuery(store, expr, time, o)));
   });
 
   route('/api/v1/query_range', GET_POST, async (ctx) => {
@@ -402,8 +399,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     if ((end - start) / step > MAX_RANGE_POINTS)
       throw badData('exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)');
     const o = engineOptions(p);
-    const e = engine;
-    success(ctx, runEngine(() => e.rangeQuery(store, expr, start, end, step, o)));
+    success(ctx, runEngine(() => rangeQuery(store, expr, start, end, step, o)));
   });
 
   route('/api/v1/format_query', GET_POST, async (ctx) => {
@@ -710,7 +706,7 @@ function hasData(store: Store, h: SeriesHandle, start: number, end: number): boo
 
 /** Prometheus's `data` of a query as JSON: sample values as strings (the engine gives them so;
  *  a number is formatted as Prometheus would), timestamps as seconds. */
-export function dataJson(data: EngineData): string {
+export function dataJson(data: PromqlData): string {
   let out = `{"resultType":${JSON.stringify(data.resultType)},"result":`;
   const result = data.result;
   if (data.resultType === 'matrix' && Array.isArray(result)) {
