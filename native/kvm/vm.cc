@@ -132,7 +132,11 @@ Vm::Vm(const VmConfig& config) : config_(config), linux_(config.guest == GuestKi
   int api = 0;
   kvm_fd_ = OpenDevice(config.device_path, &api);
   try {
-    vm_fd_.reset(::ioctl(kvm_fd_.get(), KVM_CREATE_VM, 0));
+    // A signal (a profiler's SIGPROF, say) can interrupt the VM's creation: try again.
+    int fd;
+    do fd = ::ioctl(kvm_fd_.get(), KVM_CREATE_VM, 0);
+    while (fd < 0 && errno == EINTR);
+    vm_fd_.reset(fd);
     if (!vm_fd_) throw KvmError(ErrnoMessage("KVM_CREATE_VM", errno));
     if (linux_) CreateInterruptControllers();
     CreateMemory();
