@@ -95,7 +95,14 @@ describe('npm run bench -- --quick', () => {
 
   it('has a well-formed table per group, with the peers and the limit beside rondo', () => {
     const t = tables(stdout);
-    expect([...t.keys()]).toEqual(['Targets', 'Write path', 'Read path and consolidation', 'Export (Prometheus remote-write)', 'Serving (rondo serve next to Prometheus and VictoriaMetrics)']);
+    expect([...t.keys()]).toEqual([
+      'Targets',
+      'Write path',
+      'Read path and consolidation',
+      'Export (Prometheus remote-write)',
+      'Serving (rondo serve next to Prometheus and VictoriaMetrics)',
+      "Native capture (the KVM layer's vCPU exit path)",
+    ]);
     for (const [heading, [main]] of t) {
       if (heading === 'Targets') continue;
       expect(main!.head.slice(0, 2)).toEqual(['operation', 'kind']);
@@ -144,6 +151,12 @@ describe('npm run bench -- --quick', () => {
     expect(read.some((n) => n.includes('stitched'))).toBe(true);
     expect(read.some((n) => n.includes('`select()` over 100 series'))).toBe(true);
     expect(read.some((n) => n.includes('`consolidate()` per tick'))).toBe(true);
+
+    // The capture's cost on a vCPU exit (Linux x64, where the KVM layer is built).
+    const capture = t.get("Native capture (the KVM layer's vCPU exit path)")![0]!.rows.map((r) => r[0]!);
+    if (process.platform === 'linux' && process.arch === 'x64')
+      for (const what of ['exit path: the clock read alone', 'exit path with the capture, no boundary passed', 'first exit after a boundary'])
+        expect(capture.some((n) => n.startsWith(what)), `a row ${what}`).toBe(true);
   });
 
   it('lists every performance target with the figure reached and a status', () => {
