@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <napi.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -263,6 +264,16 @@ Napi::Value SlabWrap::Consolidate(const Napi::CallbackInfo& info) {
     s.ConsolidateBucket(*src, b, ncols, xff, expected);
     s.set_cursor(b + 1);
   }
+#if defined(__linux__)
+  // A catch-up (a new store's first pass reads its whole source ring, empty rows included) maps
+  // megabytes into the process that the next ticks do not use: let go of them (they stay in the
+  // page cache, MAP_SHARED; the rows in use come back as they are touched).
+  const uint64_t ratio = s.params().interval_ms / src->params().interval_ms;
+  if ((to - from) * ratio * src->row_words() * 8 >= (1u << 20)) {
+    ::madvise(src->base(), src->size(), MADV_DONTNEED);
+    ::madvise(s.base(), s.size(), MADV_DONTNEED);
+  }
+#endif
   return info.Env().Undefined();
 }
 

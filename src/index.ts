@@ -86,7 +86,7 @@ export type {
   StoreCollector,
 } from './export';
 export { Agent, processCollector, promClientCollector } from './agent';
-export type { AgentOptions, AgentRemoteWrite, AgentStats, Collector, CollectContext } from './agent';
+export type { AgentOptions, AgentRemoteWrite, AgentStats, Collector, CollectContext, OpenContext } from './agent';
 export { serve } from './server';
 export type { ServeOptions, RondoServer, ServerStats } from './server';
 export { instantQuery, rangeQuery, parsePromql, PromqlError } from './promql';

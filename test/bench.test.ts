@@ -104,6 +104,7 @@ describe('npm run bench -- --quick', () => {
       'Read path and consolidation',
       'Export (Prometheus remote-write)',
       'Serving (rondo serve next to Prometheus and VictoriaMetrics)',
+      "Native capture (the KVM layer's vCPU exit path)",
       'Against the reference design (the Rust rondo), same shapes, same run',
     ]);
     for (const [heading, [main]] of t) {
@@ -173,6 +174,12 @@ describe('npm run bench -- --quick', () => {
       expect(stderr).toContain('bench: reference: skipped: RONDO_REFERENCE_BIN is not set');
       expect(stdout).toContain('- The reference was not measured: RONDO_REFERENCE_BIN is not set');
     }
+
+    // The capture's cost on a vCPU exit (Linux x64, where the KVM layer is built).
+    const capture = t.get("Native capture (the KVM layer's vCPU exit path)")![0]!.rows.map((r) => r[0]!);
+    if (process.platform === 'linux' && process.arch === 'x64')
+      for (const what of ['exit path: the clock read alone', 'exit path with the capture, no boundary passed', 'first exit after a boundary'])
+        expect(capture.some((n) => n.startsWith(what)), `a row ${what}`).toBe(true);
   });
 
   it('lists every performance target with the figure reached and a status', () => {

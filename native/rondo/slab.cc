@@ -221,6 +221,11 @@ std::shared_ptr<Slab> Slab::Open(const std::string& path, OpenMode mode,
   fd.reset();
   s->Validate(file_size);
   if (mode == OpenMode::kReadWrite || mode == OpenMode::kCreate) s->Repair();
+#if defined(__linux__)
+  // Validate and Repair read every row, which mapped the whole file into this process (its RSS);
+  // only the rows used from now on need to be. The pages stay in the page cache (MAP_SHARED).
+  ::madvise(s->map_.get(), s->map_.size(), MADV_DONTNEED);
+#endif
   return s;
 }
 
