@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AggregateNotKeptError, MigrationNeededError, Store, type Aggregation, type QueryOptions } from '../src/index';
+import { AggregateNotKeptError, CorruptFileError, MigrationNeededError, Store, type Aggregation, type QueryOptions } from '../src/index';
 import { instantQuery, rangeQuery, type PromqlData } from '../src/promql';
 import { addon, format } from '../src/store/native';
 import { slabParams } from '../src/store/layout';
@@ -319,8 +319,9 @@ describe('a store of storage format 1', () => {
     const dir = copyFixture();
     const file = path.join(dir, 'fx.t1.slab');
     const buf = fs.readFileSync(file);
-    buf[40] ^= 1; // row_bytes, under the checksum
+    buf.writeUInt8(buf.readUInt8(40) ^ 1, 40); // row_bytes, under the checksum
     fs.writeFileSync(file, buf);
+    expect(() => Store.open(dir)).toThrow(CorruptFileError);
     expect(() => Store.open(dir)).toThrow(/fx\.t1\.slab: header checksum mismatch/);
     expect(storeFileVersion(dir)).toBe(1);
   });
