@@ -22,7 +22,7 @@ const SCHEMA: SchemaOptions = {
 describe('PromQL tier choice', () => {
   it('chooseTier: the finest tier covering the start, else the one reaching furthest back', () => {
     const tier = (index: number, intervalMs: number, oldest: number | null, aggregates: Aggregation[] = ['avg', 'max']): TierInfo =>
-      ({ index, intervalMs, oldest, newest: oldest === null ? null : 1e12, aggregates }) as TierInfo;
+      ({ index, intervalMs, oldest, newest: oldest === null ? null : 1e12, aggregates }) as unknown as TierInfo;
     const tiers = [tier(0, 1000, 900_000), tier(1, 10_000, 500_000), tier(2, 300_000, 100_000)];
     expect(chooseTier(tiers, 950_000, 15_000)?.index).toBe(0);
     expect(chooseTier(tiers, 600_000, 15_000)?.index).toBe(1);
