@@ -206,12 +206,12 @@ describe('rondo info', () => {
     expect(r.stdout).toContain('schema vmm: 7 of 64 series, takes every series');
 
     // The tier table: a header and one row per tier, columns aligned under the header.
-    const h = lines.findIndex((l) => /^ {2}tier +interval +retention +slots +consolidate +xff +file +size +newest +late writes$/.test(l));
+    const h = lines.findIndex((l) => /^ {2}tier +interval +retention +slots +consolidate +xff +keeps +file +size +newest +late writes$/.test(l));
     expect(h).toBeGreaterThan(0);
     const tierRows = lines.slice(h + 1, h + 4);
-    expect(tierRows[0]).toMatch(/^ +0 +1s +10m +600 +raw +- +vmm\.t0\.slab +\d+ KiB +\S+ +0$/);
-    expect(tierRows[1]).toMatch(/^ +1 +10s +6h +2,160 +avg +1 +vmm\.t1\.slab +[\d.]+ MiB +\S+ +0$/);
-    expect(tierRows[2]).toMatch(/^ +2 +5m +7d +2,016 +avg +0\.5 +vmm\.t2\.slab +[\d.]+ MiB +\S+ +0$/);
+    expect(tierRows[0]).toMatch(/^ +0 +1s +10m +600 +raw +- +- +vmm\.t0\.slab +\d+ KiB +\S+ +0$/);
+    expect(tierRows[1]).toMatch(/^ +1 +10s +6h +2,160 +avg +1 +avg,max float32 +vmm\.t1\.slab +[\d.]+ (KiB|MiB) +\S+ +0$/);
+    expect(tierRows[2]).toMatch(/^ +2 +5m +7d +2,016 +avg +0\.5 +avg,max float32 +vmm\.t2\.slab +[\d.]+ (KiB|MiB) +\S+ +0$/);
     const col = lines[h]!.indexOf('interval');
     for (const row of tierRows) expect(row[col - 1]).toBe(' ');
     for (const row of tierRows) expect(row[col]).not.toBe(' ');
