@@ -89,7 +89,8 @@ export function writeStoreFile(dir: string, createdMs: number, specs: readonly S
 
 /**
  * The store file's schemas and creation time, and its version: 1 for a store of storage format 1
- * (still to migrate: migrate.ts), 2 for one of format 2. `given` schemas must be the same.
+ * (still to migrate: migrate.ts), 2 for one of format 2. `given` schemas must be the same; of a
+ * format-1 store but for the tiers' aggregates and precision, and then they are the schemas.
  */
 export function readStoreFile(dir: string, given: SchemaSpec[] | undefined): { createdMs: number; schemas: SchemaSpec[]; version: number } {
   const storeFile = path.join(dir, STORE_FILE);
@@ -124,8 +125,10 @@ export function readStoreFile(dir: string, given: SchemaSpec[] | undefined): { c
   } catch (e) {
     throw new CorruptFileError(`${storeFile} holds schemas this rondo cannot use (${(e as Error).message}); restore it from a backup`);
   }
-  if (given !== undefined) assertSameSchemas(given, onDisk, dir);
-  return { createdMs: typeof meta.createdMs === 'number' ? meta.createdMs : 0, schemas: onDisk, version: file.version };
+  // A store of format 1 kept every aggregate: given schemas choose what its migrated tiers keep.
+  const v1 = file.version === 1;
+  if (given !== undefined) assertSameSchemas(given, onDisk, dir, !v1);
+  return { createdMs: typeof meta.createdMs === 'number' ? meta.createdMs : 0, schemas: v1 && given !== undefined ? given : onDisk, version: file.version };
 }
 
 /**

@@ -255,8 +255,12 @@ function normalizeSchema(s: SchemaOptions, i: number): SchemaSpec {
   return { name, match, maxSeries, tiers };
 }
 
-/** Throws SchemaMismatchError naming the first difference between what was given and what is on disk. */
-export function assertSameSchemas(given: readonly SchemaSpec[], onDisk: readonly SchemaSpec[], dir: string): void {
+/**
+ * Throws SchemaMismatchError naming the first difference between what was given and what is on
+ * disk. `cells: false` leaves out the tiers' aggregates and precision (a store of format 1, whose
+ * migration makes the cells the given schemas declare).
+ */
+export function assertSameSchemas(given: readonly SchemaSpec[], onDisk: readonly SchemaSpec[], dir: string, cells = true): void {
   const fail = (what: string) => {
     throw new SchemaMismatchError(
       `store ${dir}: ${what}; open it without schemas to use it as it is on disk, or use a new directory for the new layout`,
@@ -281,6 +285,7 @@ export function assertSameSchemas(given: readonly SchemaSpec[], onDisk: readonly
         fail(`${tw} retention ${formatDuration(gt.retentionMs)} differs from ${formatDuration(dt.retentionMs)} on disk`);
       if (gt.consolidate !== dt.consolidate) fail(`${tw} consolidate ${gt.consolidate} differs from ${dt.consolidate} on disk`);
       if (gt.xff !== dt.xff) fail(`${tw} xff ${gt.xff} differs from ${dt.xff} on disk`);
+      if (!cells) return;
       if (gt.aggregates.join() !== dt.aggregates.join())
         fail(`${tw} aggregates ${gt.aggregates.join(', ')} differ from ${dt.aggregates.join(', ')} on disk`);
       if (gt.precision !== dt.precision) fail(`${tw} precision ${gt.precision} differs from ${dt.precision} on disk`);
