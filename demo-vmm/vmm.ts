@@ -104,17 +104,25 @@ export interface RunReport {
 export const EXITS_SERIES = 'vmm_vcpu_exits_total';
 
 /**
+ * Room for the series of the process collector (9) and the agent itself (ticks, tick time, and
+ * errors by source), with a few to spare: a series past maxSeries is refused, and counted.
+ */
+export const PROCESS_AND_AGENT_SERIES = 24;
+
+/**
  * One schema sized for this VM: the process's and agent's own series, every KVM statistic of
- * the VM and of each vCPU, and the VMM's exit counters and timings per vCPU.
+ * the VM and of each vCPU, and the VMM's exit counters and timings per vCPU. Every column costs
+ * its bytes in every row of every tier whether used or not, so the count is what the VM records,
+ * rounded up to 8.
  */
 export function vmSchemas(vcpus: number, stats: KvmStatDescriptors): SchemaOptions[] {
   const perVcpu = stats.vcpu.length + KVM_EXIT_REASONS.length * 3 + 1;
-  const need = 48 + stats.vm.length + vcpus * perVcpu;
+  const need = PROCESS_AND_AGENT_SERIES + stats.vm.length + vcpus * perVcpu;
   return [
     {
       name: 'vm',
       match: {},
-      maxSeries: Math.ceil(need / 16) * 16,
+      maxSeries: Math.ceil(need / 8) * 8,
       tiers: [
         { interval: '1s', retention: '1h' },
         { interval: '10s', retention: '6h', consolidate: 'avg' },
