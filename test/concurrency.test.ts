@@ -10,6 +10,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { LateWriteError, Store, type SeriesHandle } from '../src/index';
 import { devAddon } from '../src/store/dev-addon';
 import type { NativeSlab } from '../src/store/native';
+import { JS_CLAIM, type RawWriter } from '../src/store/write';
 import { tempDir } from './helpers';
 
 let dir = '';
@@ -29,6 +30,11 @@ function openStore(slots: number, maxSeries: number): { store: Store; hs: Series
   hs.forEach((h, c) => expect(h.column).toBe(c));
   const slab = (store as unknown as { schemas: Array<{ slabs: NativeSlab[] }> }).schemas[0]!.slabs[0]!;
   return { store, hs, slab };
+}
+
+/** The JavaScript writer of the store's one schema (its tier-0 rows). */
+function writerOf(store: Store): RawWriter {
+  return (store as unknown as { schemas: Array<{ writer: RawWriter }> }).schemas[0]!.writer;
 }
 
 /** Checks every cell of the ring (the newest `slots` intervals): adds what is wrong to `bad`, returns the cells checked. */
@@ -86,40 +92,43 @@ describe('native threads and the JavaScript thread writing one slab at once', ()
     store.close();
   }, 60_000);
 
-  it('a row another writer takes for a newer lap between the JavaScript thread\'s claim and its store does not get the JavaScript value', () => {
-    // An interleaving the wrap-around race below hits by chance, made to happen every time: the slab's
-    // claim() is wrapped so that right after the JavaScript thread has taken the row for
-    // interval k, "another writer" (a native claim) takes the same slot for k + 64.
-    const SLOTS = 64;
-    const { store, hs, slab } = openStore(SLOTS, 2);
-    const k = Math.floor(Date.now() / 1000) * 1000 - 60_000;
-    const realClaim = slab.claim.bind(slab);
-    let injected = false;
-    Object.defineProperty(slab, 'claim', {
-      configurable: true,
-      value: (kk: number) => {
-        const r = realClaim(kk);
-        if (r === 0 && kk === k && !injected) {
-          injected = true;
-          expect(realClaim(k + SLOTS)).toBe(0);
-        }
-        return r;
-      },
+  for (const jsClaim of [true, false])
+    it(`a row another writer takes for a newer lap between the JavaScript thread's claim (${jsClaim ? 'in JavaScript' : 'through the addon'}) and its store does not get the JavaScript value`, () => {
+      // An interleaving the wrap-around race below hits by chance, made to happen every time: the
+      // writer's claim() is wrapped so that right after the JavaScript thread has taken the row
+      // for interval k, "another writer" (a native claim) takes the same slot for k + 64.
+      const SLOTS = 64;
+      const { store, hs, slab } = openStore(SLOTS, 2);
+      const w = writerOf(store);
+      w.jsClaim = jsClaim && JS_CLAIM;
+      const k = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+      const realClaim = w.claim.bind(w);
+      let injected = false;
+      Object.defineProperty(w, 'claim', {
+        configurable: true,
+        value: (kk: number) => {
+          const r = realClaim(kk);
+          if (r === 0 && kk === k && !injected) {
+            injected = true;
+            expect(slab.claim(k + SLOTS)).toBe(0);
+          }
+          return r;
+        },
+      });
+      let refused = false;
+      try {
+        store.record(hs[0]!, pattern(k, 0), k * IV);
+      } catch (e) {
+        if (!(e instanceof LateWriteError)) throw e;
+        refused = true;
+      }
+      delete (w as { claim?: unknown }).claim;
+      expect(injected).toBe(true);
+      // The newer lap's row must not show the older interval's value (a refusal is fine).
+      const newer = store.query(hs[0]!, { start: (k + SLOTS) * IV, end: (k + SLOTS) * IV, tier: 0 });
+      expect({ refused, valueAtNewerLap: newer.values[0] }).toEqual({ refused, valueAtNewerLap: NaN });
+      store.close();
     });
-    let refused = false;
-    try {
-      store.record(hs[0]!, pattern(k, 0), k * IV);
-    } catch (e) {
-      if (!(e instanceof LateWriteError)) throw e;
-      refused = true;
-    }
-    delete (slab as { claim?: unknown }).claim;
-    expect(injected).toBe(true);
-    // The newer lap's row must not show the older interval's value (a refusal is fine).
-    const newer = store.query(hs[0]!, { start: (k + SLOTS) * IV, end: (k + SLOTS) * IV, tier: 0 });
-    expect({ refused, valueAtNewerLap: newer.values[0] }).toEqual({ refused, valueAtNewerLap: NaN });
-    store.close();
-  });
 
   // One run of the wrap-around race, shared by the two statements below (computed on first use).
   let race: RaceOutcome | undefined;
