@@ -52,6 +52,8 @@ export class RawWriter {
   declare hdr64: BigInt64Array;
   /** Whether claim() takes rows in JavaScript (JS_CLAIM; tests turn it off to race the two). */
   declare jsClaim: boolean;
+  /** Rows this writer took in JavaScript (the slab's claims counter counts every writer's). */
+  declare taken: number;
   declare readonly slab: NativeSlab;
   declare readonly tier: TierSpec;
   declare readonly schema: string;
@@ -73,6 +75,7 @@ export class RawWriter {
     this.hdr = buffer ? new Int32Array(buffer, 0, HEADER_I32) : EMPTY_I32;
     this.hdr64 = buffer ? new BigInt64Array(buffer, 0, HEADER_I32 / 2) : EMPTY_I64;
     this.jsClaim = JS_CLAIM;
+    this.taken = 0;
     this.slab = slab;
     this.tier = tier;
     this.schema = schema;
@@ -132,6 +135,7 @@ export class RawWriter {
       this.raiseHead(k);
       const hdr = this.hdr;
       if (Atomics.add(hdr, CLAIMS_LO, 1) === -1) Atomics.add(hdr, CLAIMS_LO + 1, 1); // carry into the high half
+      this.taken++;
       return OK;
     }
   }
