@@ -38,6 +38,8 @@ export interface NativeSlab {
   claim(k: number): number;
   record(col: number, ts: number, value: number): number;
   readColumn(col: number, field: number, k0: number, n: number, out: Float64Array): void;
+  /** Tier 0: intervals [k0, k0 + n) of col, n = out.length / 2: out[0..n) their starts (ms), out[n..2n) their values (NaN where missing or outside the ring). */
+  readRawSpan(col: number, k0: number, out: Float64Array): void;
   /** Rows [k0, k0+n), columns [0, ncols), all cell words: out[(i*ncols + c)*cellWords + w]. */
   readRows(k0: number, n: number, ncols: number, out: Float64Array): number;
   consolidate(
