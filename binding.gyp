@@ -1,9 +1,10 @@
 {
   # Three addons, each its own .node file in build/<variant>/:
   #   rondo      the store (slab, writer API, lock): everywhere; what `npm install` builds
-  #   rondo_kvm  the demo VMM's KVM layer (native/kvm/): Linux x64 only, and only with kvm=1
+  #   rondo_kvm  the demo VMM's KVM layer (native/kvm/, and native/rondo/slab.cc for its native
+  #              capture into a store): Linux x64 only, and only with kvm=1
   #   rondo_dev  the bench and test helpers (native/testing.cc, native/bench.cc, and on Linux x64
-  #              the device test bus): only with dev_addon=1, i.e. `node-gyp rebuild
+  #              the device test bus and the capture bench): only with dev_addon=1, i.e. `node-gyp rebuild
   #              --dev-addon=1` (`npm run build:native`); never built by `npm install`
   # node-gyp passes an option it does not know, `--some-name=value`, to gyp as the variable
   # some_name: --dev-addon=1, --kvm=0, --asan=1. (Not `--dev=1`: node-gyp takes that for an
@@ -59,6 +60,8 @@
             "native/kvm/vm.cc",
             "native/kvm/vcpu.cc",
             "native/kvm/stats.cc",
+            "native/kvm/capture.cc",
+            "native/rondo/slab.cc",
             "native/kvm/guest.S",
             "native/kvm/e820.cc",
             "native/kvm/elf_loader.cc",
@@ -90,6 +93,8 @@
               "defines": ["RONDO_DEV_KVM"],
               "sources": [
                 "native/kvm/devices_testing.cc",
+                "native/kvm/capture_bench.cc",
+                "native/kvm/capture.cc",
                 "native/kvm/uart.cc",
                 "native/kvm/i8042.cc",
                 "native/kvm/cmos.cc",

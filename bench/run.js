@@ -2,7 +2,7 @@
 // rondo's benchmark suite: `npm run bench` (the full run, written to BENCHMARKS.md) or
 // `npm run bench -- --quick` (a short run, under a minute, printed only).
 //
-//   node bench/run.js [--quick] [--out FILE] [--group write|read|export|server ...] [--no-prometheus]
+//   node bench/run.js [--quick] [--out FILE] [--group write|read|export|server|capture|reference ...] [--no-prometheus]
 //
 // Each group measures rondo's operations next to their peers in the same run, in rounds; it
 // prints a markdown table per group with the median and p99 per operation, the throughput, and
@@ -14,14 +14,24 @@ const path = require('node:path');
 const { machine } = require('./lib/harness');
 const { render, NOTES_MARKER } = require('./lib/report');
 
-const GROUPS = { write: require('./write'), read: require('./read'), export: require('./export'), server: require('./server') };
+const GROUPS = {
+  write: require('./write'),
+  read: require('./read'),
+  export: require('./export'),
+  server: require('./server'),
+  capture: require('./capture'),
+  reference: require('./reference'),
+};
 const ROOT = path.join(__dirname, '..');
-const USAGE = `usage: node bench/run.js [--quick] [--out FILE] [--group write|read|export|server]... [--no-prometheus]
+const USAGE = `usage: node bench/run.js [--quick] [--out FILE] [--group write|read|export|server|capture|reference]... [--no-prometheus]
 
   --quick          a short run (under a minute): fewer rounds and samples; printed, and written
                    only with --out
   --out FILE       write the report to FILE (default for a full run of every group: BENCHMARKS.md)
-  --group G        run only group G (write, read, export or server); may be given more than once
+  --group G        run only group G (write, read, export, server, capture or reference); may be
+                   given more than once. reference: rondo beside the Rust rondo's own bench
+                   binary, named by RONDO_REFERENCE_BIN (skipped, with the reason printed, when it
+                   is not set)
   --no-prometheus  leave out the push to a real Prometheus`;
 
 function parseArgs(argv) {

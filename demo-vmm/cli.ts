@@ -34,8 +34,9 @@ demo-vmm/guest/build.sh builds a kernel and busybox initramfs from Debian's pack
 
 Boots the built-in micro-guest (long mode, set up by the VMM) whose phases follow the wall clock:
 boot banner, CPU, port I/O, MMIO, idle (HLT), shutdown, so a 5 s VM lives 5 s on fast or
-emulated KVM. Prints the guest's console; the agent records every second into the store (exits
-by reason per vCPU, exit-handling and run time, every KVM statistic, this process's figures);
+emulated KVM. Prints the guest's console; every second goes into the store (exits by reason per
+vCPU, exit-handling and run time, every KVM statistic, recorded by native threads; this
+process's figures, recorded by the agent's tick);
 at the end prints seconds lived and captured, exits by reason and the busiest KVM statistics.
 The store directory is made anew. With --remote-write the agent pushes on the interval and once
 more at the end (with stale markers: the VM is gone). Exit code 1 if the guest ended in error.
@@ -54,8 +55,9 @@ between the VM's actual start and stop (scrapes at multiples of the period), and
 
 const FLEET_HELP = `usage: rondo-vmm fleet --vms N --duration D [--vcpus 1] [--store ./fleet-metrics]
 
-Runs N VMs at once in this process, each with its own store (<store>/vm<i>), and reports the
-launcher's peak RSS, each store's size on disk, and whether every second of every VM was captured.`;
+Runs N VMs at once in this process, each with its own store (<store>/vm<i>) and agent, and
+reports the launcher's peak RSS (in all and per VM), its most threads and open fds, each store's
+size on disk, and whether every second of every VM was captured.`;
 
 function int(args: ParsedArgs, name: string, min: number, max: number, dflt: number): number {
   const v = flag(args, name);

@@ -1,6 +1,7 @@
 // Running one VM with the embedded agent: the micro-guest or a Linux kernel on KVM, its console,
-// the agent recording every second into the VM's store, a push when asked, and the report at
-// the end.
+// every second recorded into the VM's store (the VM's series by native threads through
+// kvmCollector's capture, the process's by the agent's tick), a push when asked, and the report
+// at the end.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Agent, Store, formatSeries, processCollector, type PushSummary, type SchemaOptions } from '../src/index';
@@ -76,7 +77,7 @@ export interface RunReport {
   secondsCaptured: number;
   /** Seconds of the VM's life without a point (empty when every second was captured). */
   missingSeconds: number[];
-  /** Points each series recorded by the agent has over the VM's life: series key → points. */
+  /** Points each series with a point in the store has over the VM's life: series key → points. */
   pointsPerSeries: Map<string, number>;
   exits: Record<KvmExitReason, number>;
   exitsPerVcpu: Array<Record<KvmExitReason, number>>;
@@ -182,7 +183,7 @@ export async function runVm(o: RunOptions): Promise<RunReport> {
             vm.stop();
           }, o.durationMs)
         : undefined;
-    // A point at the VM's start: its first second may begin before the agent's next tick.
+    // The process's figures at the VM's start (the VM's own series got theirs from start()).
     await agent.tick();
     const pump = setInterval(() => {
       const text = vm.console();
@@ -196,7 +197,8 @@ export async function runVm(o: RunOptions): Promise<RunReport> {
       o.signal?.removeEventListener('abort', stop);
       const rest = vm.console();
       if (rest !== '') watch(rest);
-      // The last tick and the last push: the VM's final second is kept.
+      // The last tick and the last push (the VM's final second is in the store already: the
+      // capture recorded it before wait() resolved).
       await agent.stop();
     }
     return report(o, vm, agent.stats.lastPush, { vcpus, stoppedAtLimit, stoppedOn, milestones });
@@ -231,7 +233,9 @@ function report(
         n++;
         if (r.name === EXITS_SERIES) covered.add(t);
       });
-      pointsPerSeries.set(formatSeries(r.name, r.labels), n);
+      // A series registered up front (the native capture registers every one at the start) that
+      // never got a point, such as the exit-handling time of an exit that never happened, is left out.
+      if (n > 0) pointsPerSeries.set(formatSeries(r.name, r.labels), n);
     }
     // Exits in each second: the counters' growth since the second before (from 0 at the start;
     // unknown after a second with no point, rather than the whole total).

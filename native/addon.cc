@@ -13,9 +13,11 @@
 #include <fcntl.h>
 #include <napi.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -64,6 +66,15 @@ Napi::Float64Array F64Arg(const Napi::CallbackInfo& info, size_t i, size_t need,
   return a;
 }
 
+// kinds: a Uint8Array of at least `need` entries (non-zero: the column is a counter).
+const uint8_t* KindsArg(const Napi::CallbackInfo& info, size_t i, size_t need) {
+  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw ArgTypeError(info.Env(), "kinds must be a Uint8Array");
+  Napi::Uint8Array a = info[i].As<Napi::Uint8Array>();
+  if (a.ElementLength() < need) throw ArgRangeError(info.Env(), "kinds is too short");
+  return a.Data();
+}
+
 // The create parameters of a slab, each checked against its bounds (rondo/slab.h).
 rondo::SlabParams CreateParams(Napi::Env env, Napi::Value arg) {
   if (!arg.IsObject())
@@ -86,6 +97,13 @@ rondo::SlabParams CreateParams(Napi::Env env, Napi::Value arg) {
                                  " bytes of UTF-8 without NUL, got " + std::to_string(p.schema_name.size()) + " bytes");
   const Napi::Value mode = o.Get("fileMode");
   if (!mode.IsUndefined()) p.file_mode = static_cast<uint32_t>(IntegerIn(env, mode, "fileMode", 0, rondo::kMaxFileMode));
+  if (p.kind == rondo::TierKind::kConsolidated) {
+    p.aggregates = static_cast<uint32_t>(IntegerIn(env, o.Get("aggregates"), "aggregates", 1, rondo::kAllAggregates));
+    p.value_bytes = static_cast<uint32_t>(IntegerIn(env, o.Get("valueBytes"), "valueBytes", 4, 8));
+    rondo::CellLayout l;
+    if (!rondo::MakeCellLayout(p.aggregates, p.value_bytes, &l))
+      throw ArgRangeError(env, "valueBytes must be 4 or 8");
+  }
   return p;
 }
 
@@ -220,17 +238,19 @@ Napi::Value SlabWrap::Record(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<int>(s.Record(col, k, v)));
 }
 
-// readColumn(col, field, k0, n, out)
+// readColumn(col, agg, counter, k0, n, out)
 Napi::Value SlabWrap::ReadColumn(const Napi::CallbackInfo& info) {
   rondo::Slab& s = Live(info.Env());
   const uint32_t col = U32Arg(info, 0, "column");
-  const uint32_t field = U32Arg(info, 1, "field");
-  const uint64_t k0 = U53Arg(info, 2, "first interval");
-  const uint32_t n = U32Arg(info, 3, "count");
-  Napi::Float64Array out = F64Arg(info, 4, n, "out");
-  if (col >= s.params().max_series || field >= s.cell_words())
-    throw ArgRangeError(info.Env(), "column or field out of range");
-  s.ReadColumn(col, field, k0, n, out.Data());
+  const uint32_t agg = U32Arg(info, 1, "aggregate");
+  if (!info[2].IsBoolean()) throw ArgTypeError(info.Env(), "counter must be a boolean");
+  const bool counter = info[2].As<Napi::Boolean>().Value();
+  const uint64_t k0 = U53Arg(info, 3, "first interval");
+  const uint32_t n = U32Arg(info, 4, "count");
+  Napi::Float64Array out = F64Arg(info, 5, n, "out");
+  if (col >= s.params().max_series || agg >= rondo::kAggCount)
+    throw ArgRangeError(info.Env(), "column or aggregate out of range");
+  s.ReadColumn(col, agg, counter, k0, n, out.Data());
   return info.Env().Undefined();
 }
 
@@ -257,37 +277,54 @@ Napi::Value SlabWrap::ReadRawSpan(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// readRows(k0, n, ncols, out) -> rows present; out holds n * ncols * cellWords values
+// readRows(k0, n, ncols, agg, kinds, out) -> rows present; out holds n * ncols values
 Napi::Value SlabWrap::ReadRows(const Napi::CallbackInfo& info) {
   rondo::Slab& s = Live(info.Env());
   const uint64_t k0 = U53Arg(info, 0, "first interval");
   const uint32_t n = U32Arg(info, 1, "count");
   const uint32_t ncols = U32Arg(info, 2, "ncols");
-  if (ncols > s.params().max_series) throw ArgRangeError(info.Env(), "ncols out of range");
-  Napi::Float64Array out = F64Arg(info, 3, static_cast<size_t>(n) * ncols * s.cell_words(), "out");
-  return Napi::Number::New(info.Env(), s.ReadRows(k0, n, ncols, out.Data()));
+  const uint32_t agg = U32Arg(info, 3, "aggregate");
+  if (ncols > s.params().max_series || agg >= rondo::kAggCount)
+    throw ArgRangeError(info.Env(), "ncols or aggregate out of range");
+  const uint8_t* kinds = KindsArg(info, 4, ncols);
+  Napi::Float64Array out = F64Arg(info, 5, static_cast<size_t>(n) * ncols, "out");
+  return Napi::Number::New(info.Env(), s.ReadRows(k0, n, ncols, agg, kinds, out.Data()));
 }
 
-// consolidate(src, fromBucket, toBucket, ncols, xff, expectedPoints): fills [from, to) and
-// moves this tier's cursor past each bucket as it is done, so a crash resumes where it stopped.
+// consolidate(src, fromBucket, toBucket, ncols, xff, expectedPoints, kinds): fills [from, to)
+// and moves this tier's cursor past each bucket as it is done, so a crash resumes where it stopped.
 Napi::Value SlabWrap::Consolidate(const Napi::CallbackInfo& info) {
   rondo::Slab& s = Live(info.Env());
   std::shared_ptr<rondo::Slab> src = FromValue(info[0]);
   const uint64_t from = U53Arg(info, 1, "from");
   const uint64_t to = U53Arg(info, 2, "to");
   const uint32_t ncols = U32Arg(info, 3, "ncols");
+  if (!info[4].IsNumber() || !info[5].IsNumber()) throw ArgTypeError(info.Env(), "xff and expectedPoints must be numbers");
   const double xff = info[4].As<Napi::Number>().DoubleValue();
   const double expected = info[5].As<Napi::Number>().DoubleValue();
-  if (s.read_only() || s.params().kind != rondo::TierKind::kConsolidated)
+  if (s.read_only() || !s.consolidated())
     throw CodedError(info.Env(), codes::kArg, "consolidate needs a writable consolidated slab");
-  if (ncols > s.params().max_series || ncols > src->params().max_series || from == 0 ||
+  if (ncols > s.params().max_series || ncols > src->params().max_series || from == 0 || to > rondo::kMaxBucket ||
       src->params().interval_ms == 0 || s.params().interval_ms % src->params().interval_ms != 0 ||
-      !(expected > 0))
+      s.params().interval_ms == src->params().interval_ms || !(expected > 0))
     throw ArgRangeError(info.Env(), "consolidate arguments out of range");
+  if (!s.Derives(*src))
+    throw ArgRangeError(info.Env(), "consolidate: the source tier does not keep the aggregates this tier is made from");
+  const uint8_t* kinds = KindsArg(info, 6, ncols);
   for (uint64_t b = from; b < to; b++) {
-    s.ConsolidateBucket(*src, b, ncols, xff, expected);
+    s.ConsolidateBucket(*src, b, ncols, xff, expected, kinds);
     s.set_cursor(b + 1);
   }
+#if defined(__linux__)
+  // A catch-up (a new store's first pass reads its whole source ring, empty rows included) maps
+  // megabytes into the process that the next ticks do not use: let go of them (they stay in the
+  // page cache, MAP_SHARED; the rows in use come back as they are touched).
+  const uint64_t ratio = s.params().interval_ms / src->params().interval_ms;
+  if ((to - from) * ratio * src->row_words() * 8 >= (1u << 20)) {
+    ::madvise(src->base(), src->size(), MADV_DONTNEED);
+    ::madvise(s.base(), s.size(), MADV_DONTNEED);
+  }
+#endif
   return info.Env().Undefined();
 }
 
@@ -319,8 +356,11 @@ Napi::Value SlabWrap::Params(const Napi::CallbackInfo& info) {
   o.Set("tierIndex", p.tier_index);
   o.Set("createdMs", static_cast<double>(p.created_ms));
   o.Set("schemaName", p.schema_name);
-  o.Set("cellWords", s.cell_words());
+  o.Set("cellBytes", s.cell_bytes());
+  o.Set("rowBytes", static_cast<double>(s.row_bytes()));
   o.Set("rowWords", static_cast<double>(s.row_words()));
+  o.Set("aggregates", p.aggregates);
+  o.Set("valueBytes", p.value_bytes);
   o.Set("fileBytes", static_cast<double>(s.size()));
   return o;
 }
@@ -361,7 +401,7 @@ Napi::Object Format(Napi::Env env) {
   const std::pair<const char*, size_t> offsets[] = {
       {"magic", rondo::kOffMagic},         {"version", rondo::kOffVersion},
       {"headerBytes", rondo::kOffHeaderBytes}, {"kind", rondo::kOffKind},
-      {"cellWords", rondo::kOffCellWords}, {"maxSeries", rondo::kOffMaxSeries},
+      {"cellBytes", rondo::kOffCellBytes}, {"maxSeries", rondo::kOffMaxSeries},
       {"slots", rondo::kOffSlots},         {"intervalMs", rondo::kOffIntervalMs},
       {"rowBytes", rondo::kOffRowBytes},   {"dataOffset", rondo::kOffDataOffset},
       {"fileBytes", rondo::kOffFileBytes}, {"createdMs", rondo::kOffCreatedMs},
@@ -369,21 +409,31 @@ Napi::Object Format(Napi::Env env) {
       {"crc", rondo::kOffCrc},             {"head", rondo::kOffHead},
       {"lateWrites", rondo::kOffLateWrites}, {"claims", rondo::kOffClaims},
       {"cursor", rondo::kOffCursor},       {"repairs", rondo::kOffRepairs},
+      {"layout", rondo::kOffLayout},       {"rowHeaderBytes", rondo::kOffRowHeaderBytes},
+      {"valueBytes", rondo::kOffValueBytes}, {"aggregates", rondo::kOffAggregates},
+      {"fieldOffsets", rondo::kOffFieldOffsets}, {"layoutEnd", rondo::kLayoutEnd},
   };
   for (const auto& [name, at] : offsets) off.Set(name, static_cast<double>(at));
   f.Set("offsets", off);
   f.Set("rowStampWord", static_cast<double>(rondo::kRowStampWord));
   f.Set("rowSeqWord", static_cast<double>(rondo::kRowSeqWord));
   f.Set("rowHeaderWords", static_cast<double>(rondo::kRowHeaderWords));
-  f.Set("rawCellWords", rondo::kRawCellWords);
-  f.Set("consolidatedCellWords", rondo::kConsolidatedCellWords);
-  Napi::Object fields = Napi::Object::New(env);
-  fields.Set("sum", static_cast<uint32_t>(rondo::kSum));
-  fields.Set("count", static_cast<uint32_t>(rondo::kCount));
-  fields.Set("min", static_cast<uint32_t>(rondo::kMin));
-  fields.Set("max", static_cast<uint32_t>(rondo::kMax));
-  fields.Set("last", static_cast<uint32_t>(rondo::kLast));
-  f.Set("fields", fields);
+  f.Set("rawCellWords", 1);
+  f.Set("consolidatedRowHeaderBytes", static_cast<double>(rondo::kConsolidatedRowHeaderBytes));
+  Napi::Object tag = Napi::Object::New(env);
+  tag.Set("busy", static_cast<double>(rondo::kTagBusy));
+  tag.Set("genShift", rondo::kTagGenShift);
+  tag.Set("genMask", static_cast<double>(rondo::kTagGenMask));
+  tag.Set("bucketShift", rondo::kTagBucketShift);
+  f.Set("tag", tag);
+  Napi::Object aggs = Napi::Object::New(env);
+  aggs.Set("avg", static_cast<uint32_t>(rondo::kAvg));
+  aggs.Set("min", static_cast<uint32_t>(rondo::kMin));
+  aggs.Set("max", static_cast<uint32_t>(rondo::kMax));
+  aggs.Set("sum", static_cast<uint32_t>(rondo::kSum));
+  aggs.Set("count", static_cast<uint32_t>(rondo::kCount));
+  aggs.Set("last", static_cast<uint32_t>(rondo::kLast));
+  f.Set("aggregates", aggs);
   f.Set("schemaNameBytes", static_cast<double>(rondo::kSchemaNameBytes));
   Napi::Object claim = Napi::Object::New(env);
   claim.Set("ok", static_cast<int>(rondo::ClaimResult::kOk));
@@ -401,6 +451,47 @@ Napi::Object Format(Napi::Env env) {
   for (const char* c : codes::kStore) errs.Set(i++, c);
   f.Set("errorCodes", errs);
   return f;
+}
+
+// cellLayout(aggregates, valueBytes) -> { cellBytes, offsets: [per aggregate, -1 if not kept] }:
+// the layout of a consolidated tier's cells (rondo::MakeCellLayout), for sizes computed in
+// TypeScript before a slab exists.
+Napi::Value CellLayoutOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint32_t aggs = static_cast<uint32_t>(IntegerIn(env, info[0], "aggregates", 1, rondo::kAllAggregates));
+  const uint32_t vb = static_cast<uint32_t>(IntegerIn(env, info[1], "valueBytes", 4, 8));
+  rondo::CellLayout l;
+  if (!rondo::MakeCellLayout(aggs, vb, &l)) throw ArgRangeError(env, "valueBytes must be 4 or 8");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("cellBytes", l.cell_bytes);
+  Napi::Array offs = Napi::Array::New(env, rondo::kAggCount);
+  for (uint32_t a = 0; a < rondo::kAggCount; a++)
+    offs.Set(a, l.keeps(a) ? static_cast<double>(l.offset[a]) : -1.0);
+  o.Set("offsets", offs);
+  return o;
+}
+
+// migrateV1Slab(path, params, kinds): rewrites a format-1 slab as format 2 (rondo::Slab::MigrateV1);
+// params as for new Slab(path, 'create', params); kinds[c] != 0 for a counter column.
+Napi::Value MigrateV1Slab(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw ArgTypeError(env, "migrateV1Slab(path, params, kinds): path must be a string");
+  const std::string path = info[0].As<Napi::String>();
+  const rondo::SlabParams p = CreateParams(env, info[1]);
+  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw ArgTypeError(env, "kinds must be a Uint8Array");
+  Napi::Uint8Array kinds = info[2].As<Napi::Uint8Array>();
+  const uint32_t nkinds = static_cast<uint32_t>(std::min<size_t>(kinds.ElementLength(), p.max_series));
+  try {
+    rondo::Slab::MigrateV1(path, p, kinds.Data(), nkinds);
+  } catch (const rondo::CorruptSlab& e) {
+    throw CodedError(env, codes::kCorrupt, e.what());
+  } catch (const rondo::SlabIoError& e) {
+    throw CodedError(env, codes::kIo, e.what());
+  } catch (const std::invalid_argument& e) {
+    throw CodedError(env, codes::kArg, e.what());
+  }
+  return env.Undefined();
 }
 
 #if RONDO_FCNTL_LOCK
@@ -487,6 +578,8 @@ StoreAddon::StoreAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("Slab", slab);
   exports.Set("lockStore", Napi::Function::New(env, LockStore, "lockStore"));
   exports.Set("unlockStore", Napi::Function::New(env, UnlockStore, "unlockStore"));
+  exports.Set("cellLayout", Napi::Function::New(env, CellLayoutOf, "cellLayout"));
+  exports.Set("migrateV1Slab", Napi::Function::New(env, MigrateV1Slab, "migrateV1Slab"));
   exports.Set("format", Format(env));
   DefineAddon(exports, {});
 }

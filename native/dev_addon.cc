@@ -24,6 +24,7 @@ DevAddon::DevAddon(Napi::Env env, Napi::Object exports) {
   bench_run = Napi::Persistent(InitBench(env, exports));
 #ifdef RONDO_DEV_KVM
   InitKvmTesting(env, exports);
+  InitCaptureBench(env, exports);
 #endif
   DefineAddon(exports, {});
 }

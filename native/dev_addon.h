@@ -30,6 +30,7 @@ Napi::Function InitTesting(Napi::Env env, Napi::Object exports);  // `testing`, 
 Napi::Function InitBench(Napi::Env env, Napi::Object exports);    // `bench`, native/bench.cc
 #ifdef RONDO_DEV_KVM
 void InitKvmTesting(Napi::Env env, Napi::Object exports);  // `kvmTesting`, native/kvm/devices_testing.cc
+void InitCaptureBench(Napi::Env env, Napi::Object exports);  // `captureBench`, native/kvm/capture_bench.cc
 #endif
 
 }  // namespace rondo_addon

@@ -80,6 +80,22 @@ export class InvalidQueryError extends RondoError {
   override name = 'InvalidQueryError';
 }
 
+/**
+ * A query for an aggregate its tier does not keep (a consolidated tier keeps the aggregates its
+ * schema declared, and a counter only its last value): the message names what the tier keeps.
+ */
+export class AggregateNotKeptError extends InvalidQueryError {
+  override name = 'AggregateNotKeptError';
+}
+
+/**
+ * A store in an older storage format, opened read-only: a writer's open migrates it (once), a
+ * reader cannot. The message says which format it is in.
+ */
+export class MigrationNeededError extends RondoError {
+  override name = 'MigrationNeededError';
+}
+
 /** Any use of a store (or its handles) after close(). */
 export class StoreClosedError extends RondoError {
   override name = 'StoreClosedError';

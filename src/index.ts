@@ -7,6 +7,7 @@ export {
   MAX_QUERY_POINTS,
   counterRate,
   AGGREGATIONS,
+  PRECISIONS,
   DEFAULT_SCHEMAS,
   DEFAULT_TIERS,
   LIMITS,
@@ -25,6 +26,7 @@ export type {
   QueryResult,
   QuerySegment,
   Aggregation,
+  Precision,
   SchemaOptions,
   TierOptions,
   SchemaSpec,
@@ -55,6 +57,8 @@ export {
   NotAStoreError,
   InvalidSelectorError,
   InvalidQueryError,
+  AggregateNotKeptError,
+  MigrationNeededError,
   StoreClosedError,
   ReadOnlyError,
   StorageError,
@@ -86,7 +90,7 @@ export type {
   StoreCollector,
 } from './export';
 export { Agent, processCollector, promClientCollector } from './agent';
-export type { AgentOptions, AgentRemoteWrite, AgentStats, Collector, CollectContext } from './agent';
+export type { AgentOptions, AgentRemoteWrite, AgentStats, Collector, CollectContext, OpenContext } from './agent';
 export { serve } from './server';
 export type { ServeOptions, RondoServer, ServerStats } from './server';
 export { instantQuery, rangeQuery, parsePromql, PromqlError } from './promql';

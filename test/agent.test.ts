@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Counter, Registry } from 'prom-client';
 import * as snappy from 'snappyjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Agent, RemoteWriteError, Store, pushTo, loadRemoteWriteProto, type Collector } from '../src/index';
+import { Agent, RemoteWriteError, Store, pushTo, loadRemoteWriteProto, type Collector, type SeriesHandle } from '../src/index';
 import { ROOT } from './fixtures/build';
 import { alignedPast, tempDir } from './helpers';
 import {
@@ -304,6 +304,70 @@ describe('Agent', () => {
     expect(store.lastPoint(store.find('fine_value')!)).toEqual([clock.now(), 42]);
     expect(store.lastPoint(store.find('rondo_agent_errors_total', { source: 'collector' })!)).toEqual([clock.now(), 3]);
     store.close();
+  });
+
+  it("a collector's open() registers the series native code records: the agent's labels added, a refused one counted, all ended with stale markers", async () => {
+    const up = await startFaultServer({ status: 200 });
+    try {
+      const dir = tempDir();
+      const reported: string[] = [];
+      let handles: Array<SeriesHandle | undefined> = [];
+      let given: Store | undefined;
+      // Registers in open() and records nothing in collect(): the store's native writers would.
+      const native: Collector = {
+        name: 'native',
+        open(ctx) {
+          handles = ctx.registerMany([
+            { name: 'native_exits_total', labels: { vcpu: '0' }, kind: 'counter' },
+            { name: 'not a name', labels: {} },
+          ]);
+          handles.push(ctx.register('native_exits_total', { vcpu: '0' }, 'counter')); // the same series again
+          given = ctx.store;
+        },
+        collect() {},
+      };
+      const failing: Collector = {
+        name: 'failing',
+        open() {
+          throw new Error('no device');
+        },
+        collect: (ctx) => ctx.record('still_recorded', {}, 1),
+      };
+      const clock = testClock();
+      const agent = await Agent.start({
+        dir,
+        schemas: SCHEMAS,
+        labels: { instance: 'vm1' },
+        collectors: [native, failing],
+        remoteWrite: { url: up.url, logger: silent },
+        onError: (source, e) => reported.push(`${source}: ${(e as Error).message.split(';')[0]}`),
+        clock: clock.now,
+        autoTick: false,
+      });
+      expect(given).toBe(agent.store);
+      expect(handles[0]?.labels).toEqual({ vcpu: '0', instance: 'vm1' });
+      expect(handles[0]?.kind).toBe('counter');
+      expect(handles[1]).toBeUndefined();
+      expect(handles[2]).toBe(handles[0]);
+      expect(reported).toHaveLength(2);
+      expect(reported[0]).toMatch(/^series not a name/);
+      expect(reported[1]).toBe('collector failing: no device');
+      agent.store.record(handles[0]!, 7, clock.now()); // what the native writer would do
+      await agent.tick();
+      clock.step();
+      await agent.stop();
+      expect(agent.stats.errors).toBe(2);
+      const pushed = [...received(up).entries()].find(([k]) => k.includes('__name__=native_exits_total'));
+      expect(pushed, 'native_exits_total pushed').toBeDefined();
+      const samples = pushed![1];
+      expect(samples[0]![1]).toBe(7);
+      expect(Number.isNaN(samples[samples.length - 1]![1])).toBe(true); // its stale marker
+      const store = Store.openReadOnly(dir);
+      expect(store.lastPoint(store.find('still_recorded', { instance: 'vm1' })!)?.[1]).toBe(1);
+      store.close();
+    } finally {
+      await up.stop();
+    }
   });
 
   it('counts failures per source: each rondo_agent_errors_total series holds its own source\'s count', async () => {

@@ -17,6 +17,9 @@ import { suiteSeed, xorshift32 } from './fixtures/random';
 // The snappy check's random inputs: RONDO_BENCH_SEED replays a run; CI runs use 1 (fixtures/random.js).
 const SEED = suiteSeed('RONDO_BENCH_SEED', 1, 'bench');
 
+/** The Rust rondo's bench binary, when the run names one (bench/reference.js). */
+const REFERENCE = (process.env.RONDO_REFERENCE_BIN ?? '') !== '';
+
 const NOTES_MARKER = '<!-- Text below this line is kept when `npm run bench` rewrites this file. -->';
 
 interface Table {
@@ -95,7 +98,15 @@ describe('npm run bench -- --quick', () => {
 
   it('has a well-formed table per group, with the peers and the limit beside rondo', () => {
     const t = tables(stdout);
-    expect([...t.keys()]).toEqual(['Targets', 'Write path', 'Read path and consolidation', 'Export (Prometheus remote-write)', 'Serving (rondo serve next to Prometheus and VictoriaMetrics)']);
+    expect([...t.keys()]).toEqual([
+      'Targets',
+      'Write path',
+      'Read path and consolidation',
+      'Export (Prometheus remote-write)',
+      'Serving (rondo serve next to Prometheus and VictoriaMetrics)',
+      "Native capture (the KVM layer's vCPU exit path)",
+      'Against the reference design (the Rust rondo), same shapes, same run',
+    ]);
     for (const [heading, [main]] of t) {
       if (heading === 'Targets') continue;
       expect(main!.head.slice(0, 2)).toEqual(['operation', 'kind']);
@@ -144,6 +155,31 @@ describe('npm run bench -- --quick', () => {
     expect(read.some((n) => n.includes('stitched'))).toBe(true);
     expect(read.some((n) => n.includes('`select()` over 100 series'))).toBe(true);
     expect(read.some((n) => n.includes('`consolidate()` per tick'))).toBe(true);
+
+    // The reference design's shapes: rondo's three always; the Rust rondo's beside them when
+    // its binary is named, else the report and stderr say why it is missing.
+    const ref = t.get('Against the reference design (the Rust rondo), same shapes, same run')!;
+    const refRows = ref[0]!.rows;
+    expect(refRows.filter((r) => r[1] === 'rondo').map((r) => r[0])).toEqual([
+      '`record()`, 1 series, 30,000 writes a row',
+      '`record()`, 30 series round-robin, a new row every round',
+      '`query()` of 600 points, every point read',
+    ]);
+    if (REFERENCE) {
+      expect(refRows.filter((r) => r[1] === 'peer').map((r) => r[0])).toEqual(['Rust rondo: record-same-row', 'Rust rondo: record-rr30', 'Rust rondo: query600']);
+      expect(ref[1]!.head).toEqual(['shape', 'rondo', 'reference', 'rondo is']);
+      for (const r of ref[1]!.rows) expect(r[3]).toMatch(RATIO);
+    } else {
+      expect(refRows.some((r) => r[1] === 'peer')).toBe(false);
+      expect(stderr).toContain('bench: reference: skipped: RONDO_REFERENCE_BIN is not set');
+      expect(stdout).toContain('- The reference was not measured: RONDO_REFERENCE_BIN is not set');
+    }
+
+    // The capture's cost on a vCPU exit (Linux x64, where the KVM layer is built).
+    const capture = t.get("Native capture (the KVM layer's vCPU exit path)")![0]!.rows.map((r) => r[0]!);
+    if (process.platform === 'linux' && process.arch === 'x64')
+      for (const what of ['exit path: the clock read alone', 'exit path with the capture, no boundary passed', 'first exit after a boundary'])
+        expect(capture.some((n) => n.startsWith(what)), `a row ${what}`).toBe(true);
   });
 
   it('lists every performance target with the figure reached and a status', () => {
@@ -152,7 +188,8 @@ describe('npm run bench -- --quick', () => {
     // The "within 2.5× of a C loop" row needs the C loop, which needs a C compiler.
     const cc = spawnSync('cc', ['--version']).status === 0;
     // The server group adds three: query_range latency, instant queries per second, remote-write receive.
-    expect(targets!.rows.length).toBe((cc ? 9 : 8) + 3);
+    // The reference group adds one per shape measured beside the Rust rondo, or one saying it was not.
+    expect(targets!.rows.length).toBe((cc ? 9 : 8) + 3 + (REFERENCE ? 3 : 1));
     for (const r of targets!.rows) expect(r[3]).toMatch(/^(met|missed|partly)\b/);
   });
 });

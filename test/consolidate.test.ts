@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { Store, type SchemaOptions, type SeriesHandle } from '../src/index';
+import { AGGREGATIONS, AggregateNotKeptError, ConfigError, Store, type SchemaOptions, type SeriesHandle } from '../src/index';
 import { alignedPast, tempDir } from './helpers';
+
+/** Every aggregate, as float64: the tests of what each one holds. */
+const ALL = { aggregates: AGGREGATIONS, precision: 'float64' } as const;
 
 const SCHEMA = (xff?: number): SchemaOptions => ({
   name: 'c',
@@ -8,8 +11,8 @@ const SCHEMA = (xff?: number): SchemaOptions => ({
   maxSeries: 4,
   tiers: [
     { interval: '1s', retention: '10m' },
-    { interval: '10s', retention: '1h', consolidate: 'avg', ...(xff === undefined ? {} : { xff }) },
-    { interval: '1m', retention: '1d', consolidate: 'max' },
+    { interval: '10s', retention: '1h', consolidate: 'avg', ...ALL, ...(xff === undefined ? {} : { xff }) },
+    { interval: '1m', retention: '1d', consolidate: 'max', ...ALL },
   ],
 });
 
@@ -43,7 +46,14 @@ describe('consolidation', () => {
     const q = store.query(c, { start: t0, end: t0 + 10_000, tier: 1 });
     expect(q.agg).toBe('last');
     expect(Array.from(q.values)).toEqual([127, 157]); // 100 + 9 * 3, 100 + 19 * 3
-    expect(store.query(c, { start: t0, end: t0, tier: 1, agg: 'avg' }).values[0]).toBe(100 + 4.5 * 3);
+    expect(store.query(c, { start: t0, end: t0, tier: 1, agg: 'last' }).values[0]).toBe(127);
+    // That is all a counter keeps there, whatever the tier declares for gauges.
+    for (const agg of ['avg', 'min', 'max', 'sum', 'count'] as const)
+      expect(() => store.query(c, { start: t0, end: t0, tier: 1, agg })).toThrow(
+        expect.objectContaining({ name: 'AggregateNotKeptError', message: expect.stringMatching(/c_total is a counter: consolidated tiers keep its last value/) }),
+      );
+    // Tier 0 keeps every raw point: any aggregate of it.
+    expect(store.query(c, { start: t0, end: t0, tier: 0, agg: 'max' }).values[0]).toBe(100);
     store.close();
   });
 
@@ -124,8 +134,8 @@ describe('consolidation', () => {
       maxSeries: 4,
       tiers: [
         { interval: '1s', retention: '10m' },
-        { interval: '10s', retention: '1h', consolidate: 'max', xff: XFF },
-        { interval: '1m', retention: '1d', consolidate: 'min', xff: XFF },
+        { interval: '10s', retention: '1h', consolidate: 'max', xff: XFF, ...ALL },
+        { interval: '1m', retention: '1d', consolidate: 'min', xff: XFF, ...ALL },
       ],
     };
     const AGGS = ['avg', 'min', 'max', 'sum', 'count', 'last'] as const;
@@ -158,10 +168,13 @@ describe('consolidation', () => {
       return { avg: sum / vs.length, min: Math.min(...vs), max: Math.max(...vs), sum, count: vs.length, last: vs[vs.length - 1]! };
     };
     const tier1 = points.map((ps) => bucket(ps.map((p) => p.v), 10));
-    // A 1 m bucket is made of the 10 s buckets kept: a dropped one brings no points.
+    // A point in bucket 1, recorded after the restart, once bucket 1 is consolidated.
+    const late = { ts: t0 + 13_000, v: 1000 };
+    // A 1 m bucket is made of the raw points of tier 0, which still holds the minute: every one
+    // of them, those of a 10 s bucket tier 1 dropped and the late one included.
     const tier2 = [0, 1].map((m) =>
       bucket(
-        points.slice(m * 6, m * 6 + 6).flatMap((ps, i) => (Number.isNaN(tier1[m * 6 + i]!.count) ? [] : ps.map((p) => p.v))),
+        [...points.slice(m * 6, m * 6 + 6).flat(), ...(m === 0 ? [late] : [])].sort((a, b) => a.ts - b.ts).map((p) => p.v),
         60,
       ),
     );
@@ -188,10 +201,9 @@ describe('consolidation', () => {
     h = store.find('g')!;
     for (const ps of points.slice(6)) for (const p of ps) store.record(h, p.v, p.ts);
     // A point in bucket 1, consolidated before the restart: tier 0 takes it, tier 1 does not again.
-    const lateTs = t0 + 13_000;
     expect(seconds[1]).not.toContain(3);
-    store.record(h, 1000, lateTs);
-    expect(store.query(h, { tier: 0, start: lateTs, end: lateTs }).values[0]).toBe(1000);
+    store.record(h, late.v, late.ts);
+    expect(store.query(h, { tier: 0, start: late.ts, end: late.ts }).values[0]).toBe(1000);
     store.consolidate({ now: t0 + 120_000 });
 
     for (const agg of AGGS) {
@@ -208,7 +220,7 @@ describe('consolidation', () => {
     expect(d2.agg).toBe('min');
     expect(d2.values).toEqual(want(2, 'min'));
     // Over the xff limit is missing (NaN), never 0: bucket 3 (4 of 10 points), bucket 4 (none),
-    // and minute 1 (16 of 60 raw points, though half its 10 s buckets are kept).
+    // and minute 1 (16 of 60 raw points).
     for (const agg of AGGS) {
       const r1 = q(store, h, 1, agg).values;
       expect(r1[3], `tier 1 bucket 3 ${agg}`).toBeNaN();
@@ -218,12 +230,149 @@ describe('consolidation', () => {
       expect(r2[0], `tier 2 minute 0 ${agg}`).not.toBeNaN();
       expect(r2[1], `tier 2 minute 1 ${agg}`).toBeNaN();
     }
-    // Minute 0 counts the raw points of its kept buckets only: bucket 3's 4 are not carried.
-    expect(q(store, h, 2, 'count').values[0]).toBe(10 + 6 + 5 + 10);
+    // Minute 0 counts the raw points tier 0 holds: bucket 3's 4, which tier 1 dropped, and the late one too.
+    expect(q(store, h, 2, 'count').values[0]).toBe(10 + 6 + 5 + 4 + 10 + 1);
     const after = store.info().schemas[0]!.tiers;
     expect(after[1]!.consolidatedUntil).toBe(t0 + 120_000);
     expect(after[2]!.consolidatedUntil).toBe(t0 + 120_000);
     store.close();
+  });
+
+  it('a bucket tier 0 no longer holds is made from the tier below: exactly from its sum and count, from its averages when it keeps no count', () => {
+    const t0 = alignedPast(1_800_000, 60_000);
+    // Minute 0 of a gauge: bucket 0 holds 10 points of 1, bucket 1 two points of 100, bucket 2 one
+    // of 4, the others none (13 raw points of 60). A counter is recorded every second.
+    const points: Array<[number, number]> = [...Array.from({ length: 10 }, (_, i): [number, number] => [i, 1]), [10, 100], [11, 100], [25, 4]];
+    const run = (tier1: object, xff: number) => {
+      const store = Store.open(tempDir(), {
+        schemas: [
+          {
+            name: 'r',
+            match: {},
+            maxSeries: 2,
+            // Tier 0 holds 30 s: when minute 0 ends, its first half is gone from tier 0.
+            tiers: [{ interval: '1s', retention: '30s' }, { interval: '10s', retention: '10m', ...tier1 }, { interval: '1m', retention: '1h', xff, ...ALL }],
+          },
+        ],
+      });
+      const h = store.register('g');
+      const c = store.register('c_total', {}, { kind: 'counter' });
+      const byTime = new Map(points);
+      for (let sec = 0; sec < 120; sec++) {
+        const v = byTime.get(sec);
+        if (v !== undefined) store.record(h, v, t0 + sec * 1000);
+        store.record(c, 50 + sec, t0 + sec * 1000);
+        store.consolidate({ now: t0 + (sec + 1) * 1000 });
+      }
+      const at = (agg: 'avg' | 'min' | 'max' | 'sum' | 'count' | 'last') => store.query(h, { start: t0, end: t0, tier: 2, agg }).values[0];
+      const r = { avg: at('avg'), min: at('min'), max: at('max'), sum: at('sum'), count: at('count'), last: at('last'), counter: store.query(c, { start: t0, end: t0, tier: 2 }).values[0] };
+      store.close();
+      return r;
+    };
+    // With sum and count kept below, exact; 13 of 60 raw points is over xff 0.5: dropped.
+    expect(run({ ...ALL }, 0.5).count).toBeNaN();
+    expect(run({ ...ALL }, 1)).toEqual({ avg: (10 + 200 + 4) / 13, min: 1, max: 100, sum: 214, count: 13, last: 4, counter: 109 });
+    // Keeping no count below, each bucket present counts as full (10 raw points), so its average
+    // weighs as much as any other: (1 + 100 + 4) / 3, from 30 of 60 points, kept by xff 0.5.
+    const fromAvg = run({ aggregates: ['avg', 'max', 'min', 'last'] }, 0.5);
+    expect(fromAvg.count).toBe(30);
+    expect(fromAvg.avg).toBeCloseTo((1 + 100 + 4) / 3, 5);
+    expect(fromAvg.sum).toBeCloseTo(10 * (1 + 100 + 4), 3);
+    expect([fromAvg.min, fromAvg.max, fromAvg.last, fromAvg.counter]).toEqual([1, 100, 4, 109]);
+    // min and last cannot be made from a tier that does not keep them: such a schema is refused.
+    expect(() => run({}, 0.5)).toThrow(/tier 2 keeps min, which it cannot make from tier 1/);
+  });
+
+  it('a tier keeps its consolidate and max unless told otherwise, as float32; other aggregates are refused by name', () => {
+    const store = Store.open(tempDir(), {
+      schemas: [
+        {
+          name: 'd',
+          match: {},
+          maxSeries: 2,
+          tiers: [{ interval: '1s', retention: '10m' }, { interval: '10s', retention: '1h' }, { interval: '1m', retention: '1d', consolidate: 'max' }],
+        },
+      ],
+    });
+    const tiers = store.info().schemas[0]!.tiers;
+    expect(tiers.map((t) => [t.consolidate, t.aggregates, t.precision])).toEqual([
+      ['avg', [...AGGREGATIONS], 'float64'],
+      ['avg', ['avg', 'max'], 'float32'],
+      ['max', ['avg', 'max'], 'float32'],
+    ]);
+    const h = store.register('g');
+    const t0 = alignedPast(1_800_000, 60_000);
+    // 0.1 and 1/3 are not float32 numbers: their average comes back within float32's precision.
+    const vals = [0.1, 1 / 3, 16_777_217, 2];
+    vals.forEach((v, i) => store.record(h, v, t0 + i * 1000));
+    store.consolidate({ now: t0 + 60_000 });
+    const avg = vals.reduce((a, b) => a + b, 0) / vals.length;
+    const got = store.query(h, { start: t0, end: t0, tier: 1 }).values[0]!;
+    expect(Math.abs(got - avg)).toBeLessThanOrEqual(avg * 2 ** -24);
+    expect(got).toBe(Math.fround(avg));
+    // Integers are exact up to 2^24; 2^24 + 1 is not a float32.
+    expect(store.query(h, { start: t0, end: t0, tier: 1, agg: 'max' }).values[0]).toBe(16_777_216);
+    expect(store.query(h, { start: t0, end: t0, tier: 2 }).values[0]).toBe(16_777_216);
+    for (const agg of ['min', 'sum', 'count', 'last'] as const) {
+      let err: unknown;
+      try {
+        store.query(h, { start: t0, end: t0, tier: 1, agg });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(AggregateNotKeptError);
+      expect((err as Error).message).toMatch(new RegExp(`schema "d" tier 1 keeps avg, max, not ${agg}; .*aggregates: \\['avg', 'max', '${agg}'\\]`));
+    }
+    // 'auto' and 'stitch' use only the tiers that keep what is asked for: tier 0 for min.
+    expect(store.query(h, { start: t0 - 3_600_000, end: t0 + 3000, agg: 'min' }).tier).toBe(0);
+    expect(store.query(h, { start: t0 - 3_600_000, end: t0 + 3000, agg: 'max' }).tier).toBe(2);
+    expect(store.query(h, { start: t0, end: t0 + 3000, tier: 'stitch', agg: 'min' }).segments.map((g) => g.tier)).toEqual([0]);
+    store.close();
+  });
+
+  it('declared aggregates: what they cost, what they need, what is refused', () => {
+    const tiers = (t1: object, t2: object = {}) => [{ interval: '1s', retention: '1m' }, { interval: '10s', retention: '10m', ...t1 }, { interval: '1m', retention: '1h', ...t2 }];
+    const open = (t1: object, t2?: object) => Store.open(tempDir(), { schemas: [{ name: 'a', match: {}, maxSeries: 10, tiers: tiers(t1, t2) }] });
+    const bytes = (t1: object) => {
+      const s = open(t1, { aggregates: ['avg'] });
+      const b = s.info().schemas[0]!.tiers[1]!.bytes;
+      s.close();
+      return b;
+    };
+    // Rows of 60 buckets: an 8-byte tag and 10 cells; a cell holds what the gauges need, at least
+    // a counter's 8-byte total.
+    const header = bytes({}) - 60 * (8 + 10 * 8);
+    expect(header).toBe(512);
+    expect(bytes({ aggregates: ['avg'] })).toBe(header + 60 * (8 + 10 * 8));
+    expect(bytes({ aggregates: ['avg', 'max', 'min'] })).toBe(header + 60 * (8 + 10 * 16));
+    expect(bytes({ aggregates: AGGREGATIONS })).toBe(header + 60 * (8 + 10 * 24));
+    expect(bytes({ aggregates: AGGREGATIONS, precision: 'float64' })).toBe(header + 60 * (8 + 10 * 48));
+    expect(bytes({ aggregates: ['avg', 'max'], precision: 'float64' })).toBe(header + 60 * (8 + 10 * 16));
+    // consolidate defaults to avg, or to the first aggregate declared without it.
+    const s = open({ aggregates: ['max', 'min'] }, { aggregates: ['max'] });
+    expect(s.info().schemas[0]!.tiers[1]!.consolidate).toBe('max');
+    s.close();
+    const refused = (t1: object, t2: object | undefined, why: RegExp) => expect(() => open(t1, t2)).toThrow(expect.objectContaining({ name: 'ConfigError', message: expect.stringMatching(why) }));
+    refused({ aggregates: [] }, undefined, /tier 1 aggregates must be a non-empty array/);
+    refused({ aggregates: ['median'] }, undefined, /tier 1 aggregate "median" is not one of avg, min, max, sum, count, last/);
+    refused({ aggregates: ['max', 'max'] }, undefined, /name one twice/);
+    refused({ aggregates: ['max'], consolidate: 'avg' }, undefined, /consolidate avg is not among its aggregates \(max\); add 'avg'/);
+    refused({ precision: 'float16' }, undefined, /precision "float16" is not one of float32, float64/);
+    refused({}, { aggregates: ['min'] }, /tier 2 keeps min, which it cannot make from tier 1 \(which keeps avg, max\).*add 'min' to tier 1's aggregates/);
+    expect(() => Store.open(tempDir(), { schemas: [{ name: 'z', tiers: [{ interval: '1s', retention: '1m', aggregates: ['max'] }] }] })).toThrow(/tier 0 is the raw tier/);
+    // avg is made from sum and count where only those are kept.
+    const sc = open({ aggregates: ['sum', 'count'] }, { aggregates: ['avg', 'sum'] });
+    expect(sc.info().schemas[0]!.tiers[1]!.consolidate).toBe('avg');
+    sc.close();
+    // Reopening with other aggregates or precision is a schema mismatch.
+    const dir = tempDir();
+    Store.open(dir, { schemas: [{ name: 'a', match: {}, maxSeries: 10, tiers: tiers({}) }] }).close();
+    expect(() => Store.open(dir, { schemas: [{ name: 'a', match: {}, maxSeries: 10, tiers: tiers({ aggregates: ['avg', 'max', 'min'] }) }] })).toThrow(
+      /tier 1 aggregates avg, min, max differ from avg, max on disk/,
+    );
+    expect(() => Store.open(dir, { schemas: [{ name: 'a', match: {}, maxSeries: 10, tiers: tiers({ precision: 'float64' }) }] })).toThrow(
+      /tier 1 precision float64 differs from float32 on disk/,
+    );
   });
 
   it("auto picks the finest tier whose ring reaches back to start; stitch joins fine and coarse", () => {

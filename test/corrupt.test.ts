@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CorruptFileError, Store } from '../src/index';
 import { readMetaFile, writeMetaFile } from '../src/store/metafile';
+import { format } from '../src/store/native';
 import { alignedPast, tempDir, VMM_SCHEMA } from './helpers';
 
 function makeStore(): string {
@@ -50,18 +51,33 @@ describe('damaged files are refused with CorruptFileError, never a crash', () =>
   });
 
   it('a slab with a byte flipped in its header, at every checksummed offset', () => {
-    for (const offset of [0, 8, 16, 24, 28, 32, 40, 64, 80, 124]) {
-      const dir = makeStore();
-      flip(path.join(dir, 'vmm.t0.slab'), offset);
-      refused(dir, /vmm\.t0\.slab/);
+    // The fields before the checksum and the cell layout (168-191), in the raw and a consolidated tier.
+    for (const [file, offsets] of [
+      ['vmm.t0.slab', [0, 8, 16, 20, 24, 28, 32, 40, 64, 80, 124, 168, 172, 176, 180, 190]],
+      ['vmm.t1.slab', [20, 40, 168, 172, 176, 180, 181, 185]],
+    ] as const) {
+      const pristine = makeStore();
+      for (const offset of offsets) {
+        const dir = tempDir();
+        fs.cpSync(pristine, dir, { recursive: true });
+        flip(path.join(dir, file), offset);
+        refused(dir, new RegExp(file.replace('.', '\\.')));
+      }
     }
   });
 
   it('a slab whose row stamp is damaged', () => {
     const dir = makeStore();
-    // Row 3's stamp: high byte of the f64 (offset 4096 + 3 * rowBytes + 7).
-    flip(path.join(dir, 'vmm.t0.slab'), 4096 + 3 * (8 * (2 + 64)) + 7);
+    // Row 3's stamp: high byte of the f64 (after the header, 3 rows of [stamp][seq][64 cells], then 7 bytes).
+    flip(path.join(dir, 'vmm.t0.slab'), format.headerBytes + 3 * (8 * (2 + 64)) + 7);
     refused(dir, /impossible interval stamp/);
+  });
+
+  it("a consolidated slab whose row tag is damaged (its bucket is not one of the row's slot)", () => {
+    const dir = makeStore();
+    // Row 3's tag: its high byte (rows of an 8-byte tag and 64 cells of 8 bytes).
+    flip(path.join(dir, 'vmm.t1.slab'), format.headerBytes + 3 * (8 + 64 * 8) + 7);
+    refused(dir, /vmm\.t1\.slab: row 3 has an impossible interval stamp/);
   });
 
   it('a foreign file in place of a slab', () => {

@@ -145,7 +145,7 @@ describe('a writer process killed with SIGKILL', () => {
 });
 
 // A kill can land inside a row claim. These tests put a slab file in the state such a kill leaves
-// (byte layout: docs/storage-format.md and native/rondo/slab.h: the header (format.headerBytes), then rows of
+// (byte layout: docs/storage-format.md and native/rondo/slab.h: the header, then rows of
 // [stamp f64][seq u64][one f64 per series]; a claim makes seq odd, sets the stamp to 0, clears the
 // cells, publishes the new stamp, and makes seq even again).
 describe('a row left mid-claim by a killed writer', () => {
@@ -265,6 +265,59 @@ describe('a row left mid-claim by a killed writer', () => {
     // Recorded means kept: that write had returned success to its thread.
     expect(read(w, 1, newer)).toBe(newer * 1000 + 1);
     expect(read(w, 0, newer)).toBeNaN();
+    w.close();
+  });
+});
+
+// A kill can land inside the publication of a consolidated bucket: the row's tag (bucket << 8 |
+// generation << 1 | busy) has its busy bit set while the cells are written. The state such a kill
+// leaves: the busy bit set, the cells half of the old bucket and half of the new.
+describe('a consolidated row left mid-publication by a killed writer', () => {
+  const IV = 1000;
+  const HEADER = format.headerBytes;
+  // Tier 1: 10 s buckets, 30 slots, rows of an 8-byte tag and 2 cells of 8 bytes (avg and max, float32).
+  const ROW = 8 + 2 * 8;
+
+  it('readers see the bucket as missing; the next writer empties the row, and consolidate() fills the bucket again', () => {
+    const dir = tempDir();
+    const schema = { name: 'mp', match: {}, maxSeries: 2, tiers: [{ interval: IV, retention: 600 * IV }, { interval: 10 * IV, retention: 300 * IV }] };
+    const s = Store.open(dir, { schemas: [schema] });
+    const h = s.register('mp_value');
+    const t0 = Math.floor(Date.now() / 60_000) * 60_000 - 120_000;
+    for (let i = 0; i < 60; i++) s.record(h, i, t0 + i * 1000);
+    s.consolidate({ now: t0 + 60_000 });
+    const bucket = (t0 + 20_000) / 10_000;
+    const q = (st: Store) => Array.from(st.query(st.find('mp_value')!, { start: t0, end: t0 + 50_000, tier: 1 }).values);
+    expect(q(s)).toEqual([4.5, 14.5, 24.5, 34.5, 44.5, 54.5]);
+    // Consolidation ran up to here before the kill: the cursor is back at the bucket being published.
+    s.close();
+    const file = path.join(dir, 'mp.t1.slab');
+    const fd = fs.openSync(file, 'r+');
+    try {
+      const at = HEADER + (bucket % 30) * ROW;
+      const row = Buffer.alloc(ROW);
+      fs.readSync(fd, row, 0, ROW, at);
+      expect(row.readBigUInt64LE(0) >> 8n).toBe(BigInt(bucket));
+      row.writeBigUInt64LE(row.readBigUInt64LE(0) | 1n, 0); // busy
+      row.writeFloatLE(1e9, 8); // the first cell's avg: already the new bucket's
+      fs.writeSync(fd, row, 0, ROW, at);
+      const cursor = Buffer.alloc(8);
+      cursor.writeBigUInt64LE(BigInt(bucket));
+      fs.writeSync(fd, cursor, 0, 8, format.offsets.cursor);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const edited = fs.readFileSync(file);
+    const r = Store.openReadOnly(dir);
+    expect(q(r)).toEqual([4.5, 14.5, NaN, 34.5, 44.5, 54.5]);
+    r.close();
+    expect(fs.readFileSync(file).equals(edited)).toBe(true);
+
+    const w = Store.open(dir);
+    expect(w.info().schemas[0]!.tiers[1]!.rowsRepaired).toBe(1);
+    expect(q(w)).toEqual([4.5, 14.5, NaN, 34.5, 44.5, 54.5]);
+    w.consolidate({ now: t0 + 60_000 });
+    expect(q(w)).toEqual([4.5, 14.5, 24.5, 34.5, 44.5, 54.5]);
     w.close();
   });
 });

@@ -154,7 +154,8 @@ describe('store files that are not files', () => {
     fs.rmSync(path.join(dir, 'series.json'));
     fs.mkdirSync(path.join(dir, 'series.json'));
     expect(() => Store.openReadOnly(dir)).toThrow(CorruptFileError);
-  });
+    // Eight child processes: seconds each under AddressSanitizer on a busy machine.
+  }, 90_000);
 
   // A FIFO would block a read-only open() without O_NONBLOCK, and mmap of a directory fails with
   // ENODEV: both must be refused by name before mapping (docs/reliability.md, "Known gaps", 2).

@@ -49,7 +49,8 @@ describe(`${THREADS} native writer threads, the JavaScript thread and ${READERS}
             maxSeries: THREADS + 1,
             tiers: [
               { interval: IV, retention: SLOTS * IV },
-              { interval: 10 * IV, retention: 600 * 10 * IV, consolidate: 'max' },
+              // float64: a value names its interval and column (k * 1000 + col), checked exactly.
+              { interval: 10 * IV, retention: 600 * 10 * IV, consolidate: 'max', precision: 'float64' },
             ],
           },
         ],

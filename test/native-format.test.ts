@@ -23,10 +23,10 @@ describe('the slab format the addon exports', () => {
 
   it('an addon of another version or layout is refused, saying what differs', () => {
     expect(formatProblems(undefined)).toEqual([expect.stringContaining('exports no slab format')]);
-    expect(formatProblems(changed((f) => (f.formatVersion = 2)))).toEqual([expect.stringContaining('slab format version 2, this rondo reads version 1')]);
+    expect(formatProblems(changed((f) => (f.formatVersion = 1)))).toEqual([expect.stringContaining('slab format version 1, this rondo reads version 2')]);
     expect(formatProblems(changed((f) => (f.offsets.head = 132)))).toEqual([expect.stringContaining('counter head at byte 132')]);
     expect(formatProblems(changed((f) => (f.rowStampWord = 1)))).toEqual(expect.arrayContaining([expect.stringContaining('row stamp at word 1')]));
-    expect(formatProblems(changed((f) => (f.fields.last = 7)))).toEqual([expect.stringContaining('consolidated cell fields')]);
+    expect(formatProblems(changed((f) => (f.aggregates.last = 4)))).toEqual([expect.stringContaining('aggregate numbers')]);
     expect(formatProblems(changed((f) => f.errorCodes.push('RONDO_NEW')))).toEqual([expect.stringContaining('error codes')]);
   });
 });

@@ -94,7 +94,8 @@ describe('a reader in another process', () => {
           maxSeries: 3,
           tiers: [
             { interval: '1s', retention: '10m' },
-            { interval: '10s', retention: '1h', consolidate: 'avg' },
+            // float64: the values (interval numbers × 1000) are compared exactly.
+            { interval: '10s', retention: '1h', consolidate: 'avg', precision: 'float64' },
           ],
         },
       ],

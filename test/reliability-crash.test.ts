@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Store, type SeriesHandle } from '../src/index';
+import { AGGREGATIONS, Store, type SeriesHandle } from '../src/index';
 import { readMetaFile } from '../src/store/metafile';
 import { tempDir } from './helpers';
 import { suiteSeed, xorshift32 } from './fixtures/random';
@@ -144,8 +144,9 @@ describe(`a writer killed with SIGKILL at random moments, ${ROUNDS} rounds (seed
             maxSeries: COLS,
             tiers: [
               { interval: IV, retention: S0 * IV },
-              { interval: R1 * IV, retention: S1 * R1 * IV, consolidate: 'avg' },
-              { interval: R2 * R1 * IV, retention: S2 * R2 * R1 * IV, consolidate: 'avg' },
+              // Every aggregate, as float64: the checks below compare each with what was recorded.
+              { interval: R1 * IV, retention: S1 * R1 * IV, consolidate: 'avg', aggregates: AGGREGATIONS, precision: 'float64' },
+              { interval: R2 * R1 * IV, retention: S2 * R2 * R1 * IV, consolidate: 'avg', aggregates: AGGREGATIONS, precision: 'float64' },
             ],
           },
         ],

@@ -20,6 +20,7 @@ import {
   Store,
   parseSelector,
 } from '../src/index';
+import { format as slabFormat } from '../src/store/native';
 import { ROOT } from './fixtures/build';
 import { suiteTempDir, tempDir } from './helpers';
 import { startFaultServer, type FaultServer } from './support/receivers';
@@ -198,7 +199,7 @@ describe('a read-only open never writes', () => {
     const slab = path.join(dir, 'sec.t0.slab');
     const fd = fs.openSync(slab, 'r+');
     const seq = Buffer.alloc(8);
-    const at = 4096 + 7 * (8 * (2 + 8)) + 8;
+    const at = slabFormat.headerBytes + 7 * (8 * (2 + 8)) + 8;
     fs.readSync(fd, seq, 0, 8, at);
     seq.writeBigUInt64LE(seq.readBigUInt64LE() + 1n);
     fs.writeSync(fd, seq, 0, 8, at);

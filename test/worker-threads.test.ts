@@ -13,7 +13,7 @@ import { tempDir } from './helpers';
 
 const DIST_INDEX = path.join(ROOT, 'dist', 'src', 'index.js');
 const SCHEMAS: SchemaOptions[] = [
-  { name: 'wt', match: {}, maxSeries: 8, tiers: [{ interval: '1s', retention: '1h' }, { interval: '10s', retention: '6h', consolidate: 'sum' }] },
+  { name: 'wt', match: {}, maxSeries: 8, tiers: [{ interval: '1s', retention: '1h' }, { interval: '10s', retention: '6h', consolidate: 'sum', precision: 'float64' }] },
 ];
 const POINTS = 600; // ten minutes of 1 s points
 

@@ -55,7 +55,15 @@ function renderGroup(g) {
   out.push(table(head, rows, head.map((_, i) => (i < 2 ? 'l' : 'r'))));
   const refs = g.cases.filter((c) => c.kind === 'peer' || c.kind === 'limit');
   const ours = g.cases.filter((c) => c.kind === 'rondo' && !c.noRatio);
-  if (refs.length > 0 && ours.length > 0) {
+  if (refs.length > 0 && ours.length > 0 && ours.every((c) => c.figure !== undefined) && refs.every((c) => c.figure !== undefined)) {
+    // Cases of one shape each side (the reference group): each rondo case against its own peer.
+    out.push('', 'Ratios, median against median, each shape against the same shape of the reference.', '');
+    const rr = ours.map((c) => {
+      const p = refs.find((x) => x.figure === c.figure);
+      return [c.name, p ? fmtTime(c.summary.medianNs) : '–', p ? fmtTime(p.summary.medianNs) : '–', p ? fmtVersus(c.summary.medianNs, p.summary.medianNs) : '–'];
+    });
+    out.push(table(['shape', 'rondo', 'reference', 'rondo is'], rr, ['l', 'r', 'r', 'r']));
+  } else if (refs.length > 0 && ours.length > 0) {
     out.push('', `Ratios, median against median: how much faster (or slower) each rondo operation is than each ${refs.some((c) => c.kind === 'peer') ? 'peer' : 'reference'}${limit ? ', and how many times the limit it takes' : ''}.`, '');
     const rh = ['rondo operation', ...refs.map((c) => (c.kind === 'limit' ? `× ${c.short}` : `vs ${c.short}`))];
     const rr = ours.map((c) => [
@@ -126,6 +134,22 @@ function targets(groups) {
       `${fmtTime(batch.medianNs)} (frozen array: ${fmtTime(frozen.medianNs)})`,
       batch.medianNs <= 3 ? 'met' : frozen.medianNs <= 3 ? 'partly: met with a frozen handles array, missed with a plain one' : 'missed',
     );
+  // The reference design measured in this run, shape for shape, when its binary was there.
+  const refGroup = groups.find((g) => g.id === 'reference');
+  if (refGroup) {
+    const pairs = refGroup.cases
+      .filter((c) => c.kind === 'rondo')
+      .map((c) => [c, refGroup.cases.find((p) => p.kind === 'peer' && p.figure === c.figure)])
+      .filter(([, p]) => p !== undefined);
+    for (const [c, p] of pairs)
+      row(
+        `${c.name}, against the Rust rondo in this run`,
+        'faster than the reference',
+        `${fmtTime(c.summary.medianNs)} against ${fmtTime(p.summary.medianNs)} (${fmtVersus(c.summary.medianNs, p.summary.medianNs)})`,
+        ok(c.summary.medianNs < p.summary.medianNs),
+      );
+    if (pairs.length === 0) row('the reference design in this run', 'measured beside rondo', 'not measured: RONDO_REFERENCE_BIN is not set', 'missed');
+  }
   const q = find('read', '`query()` of a 600-point');
   if (q) row('query of a 600-point window, values read', `faster than the Rust rondo's query (${fmtTime(REFERENCE.queryNs)})`, fmtTime(q.medianNs), ok(q.medianNs < REFERENCE.queryNs));
   const every = find('read', '`consolidate()` per tick');

@@ -1,5 +1,5 @@
 // The physical limits of the write path, for bench/: raw C loops storing doubles into an mmap'd
-// file shaped like a slab (a 4096-byte header, then rows of [stamp f64][seq u64][cells]).
+// file shaped like a slab (a 512-byte header, then rows of [stamp f64][seq u64][cells]).
 //
 //   limit    the least a write can do: the row of the round is known; load its stamp, compare,
 //            store the value (the stamp too, once per new row).
@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HEADER_BYTES 4096
+#define HEADER_BYTES 512
 #define ROW_HEADER_WORDS 2
 #define INTERVAL_MS 1000
 

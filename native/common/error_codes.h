@@ -20,6 +20,7 @@ inline constexpr char kNoKvm[] = "RONDO_NO_KVM";  // no usable /dev/kvm
 inline constexpr char kKvm[] = "RONDO_KVM";       // a KVM call failed
 inline constexpr char kState[] = "RONDO_STATE";   // the VM used out of order
 inline constexpr char kBoot[] = "RONDO_BOOT";     // a kernel or initrd the loaders refuse
-inline constexpr const char* kKvmLayer[] = {kNoKvm, kKvm, kState, kBoot, kArg};
+// kCorrupt and kIo: a store's slab file the native capture (native/kvm/capture.h) cannot map.
+inline constexpr const char* kKvmLayer[] = {kNoKvm, kKvm, kState, kBoot, kArg, kCorrupt, kIo};
 
 }  // namespace rondo::codes

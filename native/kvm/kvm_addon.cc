@@ -230,6 +230,8 @@ class VmWrap : public Napi::ObjectWrap<VmWrap> {
                            InstanceMethod("startedAtMs", &VmWrap::StartedAtMs),
                            InstanceMethod("endedAtMs", &VmWrap::EndedAtMs),
                            InstanceMethod("boot", &VmWrap::Boot),
+                           InstanceMethod("capture", &VmWrap::Capture),
+                           InstanceMethod("capturing", &VmWrap::Capturing),
                        });
   }
 
@@ -421,8 +423,77 @@ class VmWrap : public Napi::ObjectWrap<VmWrap> {
     return b == nullptr ? info.Env().Null() : BootObject(info.Env(), *b).As<Napi::Value>();
   }
 
+  // capture({ files: string[], intervalMs, targets: Int32Array }): targets holds [slab, column]
+  // pairs (slab -1: not recorded) in the order of capture.h: per vCPU its kVcpuCaptureSeries,
+  // then one per VM statistic, then per vCPU one per vCPU statistic.
+  Napi::Value Capture(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) throw CodedError(env, codes::kArg, "capture(plan): plan must be an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    k::CapturePlan plan;
+    const Napi::Value files = o.Get("files");
+    if (!files.IsArray()) throw CodedError(env, codes::kArg, "capture: files must be an array of slab file paths");
+    Napi::Array fa = files.As<Napi::Array>();
+    for (uint32_t i = 0; i < fa.Length(); i++) {
+      if (!fa.Get(i).IsString()) throw CodedError(env, codes::kArg, "capture: files must be strings");
+      plan.files.push_back(fa.Get(i).As<Napi::String>().Utf8Value());
+    }
+    plan.interval_ms = IntegerOption(o, "intervalMs", true, 0);
+    const Napi::Value tv = o.Get("targets");
+    if (!tv.IsTypedArray() || tv.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      throw CodedError(env, codes::kArg, "capture: targets must be an Int32Array of [slab, column] pairs");
+    Napi::Int32Array ta = tv.As<Napi::Int32Array>();
+    const size_t n = vm_->vcpu_count();
+    const size_t nvm = vm_->stats_available() ? vm_->vm_stat_descriptors().size() : 0;
+    const size_t nvcpu = vm_->stats_available() ? vm_->vcpu_stat_descriptors().size() : 0;
+    const size_t want = n * k::kVcpuCaptureSeries + nvm + n * nvcpu;
+    if (ta.ElementLength() != 2 * want)
+      throw CodedError(env, codes::kArg, "capture: targets has " + std::to_string(ta.ElementLength() / 2) +
+                                             " pairs, this VM has " + std::to_string(want) + " series");
+    size_t at = 0;
+    auto next = [&]() {
+      k::CaptureTarget t;
+      const int32_t slab = ta[at], column = ta[at + 1];
+      at += 2;
+      if (slab >= 0 && column >= 0) {
+        t.slab = slab;
+        t.column = static_cast<uint32_t>(column);
+      }
+      return t;
+    };
+    plan.vcpus.resize(n);
+    for (size_t v = 0; v < n; v++)
+      for (size_t i = 0; i < k::kVcpuCaptureSeries; i++) plan.vcpus[v][i] = next();
+    for (size_t i = 0; i < nvm; i++) plan.vm_stats.push_back(next());
+    plan.vcpu_stats.resize(n);
+    for (size_t v = 0; v < n; v++)
+      for (size_t i = 0; i < nvcpu; i++) plan.vcpu_stats[v].push_back(next());
+    try {
+      Guard(env, [&] { vm_->CaptureInto(plan); });
+    } catch (const rondo::CorruptSlab& e) {
+      throw CodedError(env, codes::kCorrupt, e.what());
+    } catch (const rondo::SlabIoError& e) {
+      throw CodedError(env, codes::kIo, e.what());
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value Capturing(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), vm_->capturing());
+  }
+
   std::shared_ptr<k::Vm> vm_;
 };
+
+// samplerState() -> { running, captures, passes }: the process's capture sampler thread.
+Napi::Value SamplerState(const Napi::CallbackInfo& info) {
+  const k::SamplerInfo s = k::SamplerState();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("running", s.running);
+  o.Set("captures", static_cast<double>(s.captures));
+  o.Set("passes", static_cast<double>(s.passes));
+  return o;
+}
 
 // probe(devicePath?) -> { ok, apiVersion?, binaryStats?, reason? }
 Napi::Value Probe(const Napi::CallbackInfo& info) {
@@ -522,6 +593,7 @@ class KvmAddon : public Napi::Addon<KvmAddon> {
     exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
     exports.Set("inspectKernel", Napi::Function::New(env, InspectKernel, "inspectKernel"));
     exports.Set("prepareBoot", Napi::Function::New(env, PrepareBoot, "prepareBoot"));
+    exports.Set("samplerState", Napi::Function::New(env, SamplerState, "samplerState"));
     exports.Set("Vm", vm);
     Napi::Array errs = Napi::Array::New(env);
     uint32_t i = 0;

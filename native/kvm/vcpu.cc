@@ -268,6 +268,8 @@ void Vcpu::Loop() {
     const uint64_t entered = NowNs();
     const int r = ::ioctl(fd_.get(), KVM_RUN, 0);
     const uint64_t exited = NowNs();
+    // The capture's whole cost on an exit that no interval boundary preceded: this compare.
+    if (exited >= next_boundary_ns_) [[unlikely]] next_boundary_ns_ = capture_->AtBoundary(ReadClocks());
     Bump(counters_.run_ns, exited - entered);
     Bump(counters_.runs);
     if (r < 0) {

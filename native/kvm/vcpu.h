@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/raii.h"
+#include "kvm/capture.h"
 #include "kvm/cpuid.h"
 #include "kvm/exits.h"
 #include "kvm/io_bus.h"
@@ -86,6 +87,12 @@ class Vcpu {
   void SetLapicVirtualWire();
   // The micro-guest's MMIO test device answers at MMIO_TEST_ADDR (call before Start()).
   void EnableTestDevice() { test_device_ = true; }
+  // Records this vCPU's counters through `capture` at each interval boundary (call before
+  // Start()); `next_boundary_ns` is the first boundary, monotonic.
+  void SetCapture(VcpuCapture* capture, uint64_t next_boundary_ns) {
+    capture_ = capture;
+    next_boundary_ns_ = next_boundary_ns;
+  }
   void Start();
   // Makes the thread leave KVM_RUN (or not enter it again); the thread then ends.
   void Kick();
@@ -118,6 +125,8 @@ class Vcpu {
   std::thread thread_;
   ExitCounters counters_;
   bool test_device_ = false;
+  VcpuCapture* capture_ = nullptr;
+  uint64_t next_boundary_ns_ = ~uint64_t{0};  // never reached without a capture
 };
 
 }  // namespace rondo_kvm

@@ -132,7 +132,11 @@ Vm::Vm(const VmConfig& config) : config_(config), linux_(config.guest == GuestKi
   int api = 0;
   kvm_fd_ = OpenDevice(config.device_path, &api);
   try {
-    vm_fd_.reset(::ioctl(kvm_fd_.get(), KVM_CREATE_VM, 0));
+    // A signal (a profiler's SIGPROF, say) can interrupt the VM's creation: try again.
+    int fd;
+    do fd = ::ioctl(kvm_fd_.get(), KVM_CREATE_VM, 0);
+    while (fd < 0 && errno == EINTR);
+    vm_fd_.reset(fd);
     if (!vm_fd_) throw KvmError(ErrnoMessage("KVM_CREATE_VM", errno));
     if (linux_) CreateInterruptControllers();
     CreateMemory();
@@ -320,6 +324,26 @@ void Vm::OpenStats() {
   }
 }
 
+void Vm::CaptureInto(const CapturePlan& plan) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (started_ || ended_) throw std::logic_error("captureInto() after start() or stop(): capture a VM before it starts");
+  }
+  if (capture_) throw std::logic_error("captureInto() was already called: a VM is captured into one store");
+  std::vector<const ExitCounters*> counters;
+  for (auto& v : vcpus_) counters.push_back(&v->counters());
+  // The statistics fds stay open until Release(), which closes the capture first.
+  StatsReader read = [this](std::vector<uint64_t>* vm, std::vector<std::vector<uint64_t>>* vcpus) {
+    if (!vm_stats_) return false;
+    *vm = vm_stats_->Read();
+    vcpus->resize(vcpu_stats_.size());
+    for (size_t i = 0; i < vcpu_stats_.size(); i++) (*vcpus)[i] = vcpu_stats_[i]->Read();
+    return true;
+  };
+  capture_ = std::make_shared<Capture>(plan, std::move(counters), vm_stats_ ? vm_descs_.size() : 0,
+                                       vm_stats_ ? vcpu_descs_.size() : 0, std::move(read));
+}
+
 void Vm::Start() {
   std::lock_guard<std::mutex> l(mu_);  // a vCPU that ends at once waits until all threads exist
   if (started_) throw std::logic_error("start() was already called: a VM runs once; create a new one");
@@ -327,6 +351,11 @@ void Vm::Start() {
   start_ns_ = NowNs();
   started_at_ms_ = WallMs();
   started_ = true;
+  if (capture_) {
+    const uint64_t next = capture_->Begin(static_cast<uint64_t>(started_at_ms_));
+    for (uint32_t i = 0; i < vcpus_.size(); i++) vcpus_[i]->SetCapture(&capture_->vcpu(i), next);
+    StartSampling(capture_);
+  }
   for (auto& v : vcpus_) {
     try {
       v->Start();
@@ -380,6 +409,7 @@ void Vm::Release() {
   if (released_ || !Ended()) return;
   for (auto& v : vcpus_) v->Join();
   final_reports_ = GuestReports();
+  if (capture_) capture_->Close();  // before the statistics fds close
   try {
     if (vm_stats_) final_vm_stats_ = vm_stats_->Read();
     for (auto& s : vcpu_stats_) final_vcpu_stats_.push_back(s->Read());
@@ -494,7 +524,9 @@ void Vm::ConsoleLine(std::string line) {
 
 void Vm::VcpuEnded(uint32_t index, const VcpuEnd& end) {
   uart_->Flush(index);  // what this vCPU wrote after its last newline
+  if (capture_) capture_->VcpuEnded(index);  // its final values, before the VM counts as ended
   std::vector<std::function<void()>> callbacks;
+  bool last = false;
   {
     std::lock_guard<std::mutex> l(mu_);
     ends_[index] = end;
@@ -503,11 +535,15 @@ void Vm::VcpuEnded(uint32_t index, const VcpuEnd& end) {
     // kicks happen under mu_, so no vCPU thread is joined (Release) while being kicked.
     if (Fatal(end.reason) || end.machine_wide) RequestStop();
     if (--running_ == 0) {
+      last = true;
       ended_ = true;
       ended_at_ms_ = WallMs();
       callbacks.swap(on_ended_);
     }
   }
+  // The statistics' final values, before wait() can resolve; Release() joins this thread before
+  // it closes their fds.
+  if (last && capture_) capture_->VmEnded(static_cast<uint64_t>(ended_at_ms()));
   for (auto& f : callbacks) f();
 }
 

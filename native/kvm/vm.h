@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/raii.h"
+#include "kvm/capture.h"
 #include "kvm/cmos.h"
 #include "kvm/cpuid.h"
 #include "kvm/guest.h"
@@ -83,6 +84,13 @@ class Vm final : public VcpuHost {
   // of the last vCPU to end.
   void OnEnded(std::function<void()> fn);
 
+  // Records this VM's exit counters and KVM statistics into the store's slab files from native
+  // code, every interval (capture.h). Before Start() only, once. Throws std::logic_error (after
+  // Start(), twice), std::invalid_argument (a plan that does not fit), rondo::CorruptSlab,
+  // rondo::SlabIoError.
+  void CaptureInto(const CapturePlan& plan);
+  bool capturing() const { return capture_ != nullptr; }
+
   bool started() const { return started_; }
   uint32_t vcpu_count() const { return static_cast<uint32_t>(vcpus_.size()); }
   const ExitCounters& counters(uint32_t i) const { return vcpus_[i]->counters(); }
@@ -153,6 +161,7 @@ class Vm final : public VcpuHost {
   std::vector<uint64_t> final_vm_stats_;
   std::vector<std::vector<uint64_t>> final_vcpu_stats_;
   std::vector<GuestReport> final_reports_;
+  std::shared_ptr<Capture> capture_;  // set before Start(), closed by Release()
 
   bool started_ = false;
   bool released_ = false;

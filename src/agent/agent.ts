@@ -3,12 +3,12 @@
 // tick and a last push, so the final second of a short-lived VM is kept. It never throws into the
 // host's event loop: failures are counted, reported and recorded as the agent's own series.
 import * as http from 'node:http';
-import { Store, type Exporter, type Labels, type SchemaOptions, type SeriesHandle, type SeriesKind, type StoreOptions } from '../store';
+import { SeriesHandle, Store, type Exporter, type Labels, type SchemaOptions, type SeriesKind, type StoreOptions } from '../store';
 import { formatSeries } from '../selector';
 import { ConfigError } from '../errors';
 import { parseDuration, type Duration } from '../duration';
 import { RemoteWriteClient, pushExporter, exporterNameFor, type RemoteWriteOptions, type PushSummary } from '../export';
-import type { Collector, CollectContext } from './collector';
+import type { Collector, CollectContext, OpenContext } from './collector';
 import { processCollector } from './collectors/process';
 
 export interface AgentRemoteWrite extends RemoteWriteOptions {
@@ -96,6 +96,7 @@ export class Agent {
     const agent = new Agent(options);
     try {
       if (options.metricsPort !== undefined) await agent.listen(options.metricsPort, options.metricsHost ?? '127.0.0.1');
+      await agent.openCollectors();
       if (agent.autoTick) {
         await agent.tick();
         agent.schedule();
@@ -203,6 +204,52 @@ export class Agent {
     } catch (e) {
       if (h === undefined) this.refused.add(key); // reported once; the series is left out
       this.failed(`series ${key}`, e);
+    }
+  }
+
+  /** Each collector's open(), once, in order; a throw is that collector's failure. */
+  private async openCollectors(): Promise<void> {
+    const registerMany: OpenContext['registerMany'] = (entries) => {
+      const out: Array<SeriesHandle | undefined> = [];
+      const todo: Array<{ at: number; key: string; name: string; labels: Labels; kind: SeriesKind }> = [];
+      for (const e of entries) {
+        const all = this.withLabels(e.labels);
+        const key = formatSeries(e.name, all);
+        out.push(this.handles.get(key));
+        if (out[out.length - 1] === undefined && !this.refused.has(key)) todo.push({ at: out.length - 1, key, name: e.name, labels: all, kind: e.kind ?? 'gauge' });
+      }
+      if (todo.length === 0) return out;
+      let got: ReturnType<Store['registerMany']>;
+      try {
+        got = this.store.registerMany(todo);
+      } catch (e) {
+        this.failed(`series ${todo[0]!.key}`, e); // the index could not be written: none of them
+        return out;
+      }
+      todo.forEach((t, i) => {
+        const h = got[i];
+        if (h instanceof SeriesHandle) {
+          this.handles.set(t.key, h);
+          out[t.at] = h;
+        } else {
+          this.refused.add(t.key);
+          this.failed(`series ${t.key}`, h);
+        }
+      });
+      return out;
+    };
+    const ctx: OpenContext = {
+      store: this.store,
+      register: (name, labels, kind) => registerMany([{ name, labels, ...(kind === undefined ? {} : { kind }) }])[0],
+      registerMany,
+    };
+    for (const c of this.collectors) {
+      if (c.open === undefined) continue;
+      try {
+        await c.open(ctx);
+      } catch (e) {
+        this.failed(`collector ${c.name}`, e);
+      }
     }
   }
 

@@ -6,7 +6,8 @@ import { alignTable, formatAge, formatBytes, formatCount, formatTime, formatValu
 
 export const INFO_HELP = `usage: rondo info <dir> [--format text|json]
 
-Shows a store's schemas, tiers (interval, retention, slots, consolidation, xff, file size),
+Shows a store's schemas, tiers (interval, retention, slots, consolidation, xff, the aggregates
+a consolidated tier keeps and their precision, file size),
 series with their kind, last timestamp and last value, and totals. Opens the store read-only:
 it may be written by a running process meanwhile, and is never changed.
 
@@ -60,15 +61,16 @@ export function infoText(info: StoreInfo, now: number): string {
       formatCount(t.slots),
       t.index === 0 ? 'raw' : t.consolidate,
       t.index === 0 ? '-' : String(t.xff),
+      t.index === 0 ? '-' : `${t.aggregates.join(',')} ${t.precision}`,
       t.file,
       formatBytes(t.bytes),
       t.newest === null ? 'empty' : formatTime(t.newest),
       formatCount(t.lateWrites),
     ]);
     const table = alignTable(
-      ['tier', 'interval', 'retention', 'slots', 'consolidate', 'xff', 'file', 'size', 'newest', 'late writes'],
+      ['tier', 'interval', 'retention', 'slots', 'consolidate', 'xff', 'keeps', 'file', 'size', 'newest', 'late writes'],
       rows,
-      [true, false, false, true, false, false, false, true, false, true],
+      [true, false, false, true, false, false, false, false, true, false, true],
     );
     out.push(...table.map((l) => `  ${l}`));
   }

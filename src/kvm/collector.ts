@@ -1,25 +1,52 @@
-// A VM's figures every tick: the VMM's exit counters per vCPU and reason, exit-handling time,
-// time in KVM_RUN, and every KVM binary statistic of the VM and of each vCPU, by its name.
-import type { Collector, CollectContext } from '../agent';
-import { KVM_EXIT_REASONS, type KvmStatDescriptor, type KvmVm } from './vm';
+// A VM's figures in the agent's store: the VMM's exit counters per vCPU and reason,
+// exit-handling time, time in KVM_RUN, and every KVM binary statistic of the VM and of each vCPU,
+// by its name. Recorded by native code every interval (KvmVm.captureInto), or by the agent's tick.
+import type { Collector, CollectContext, OpenContext } from '../agent';
+import { ConfigError } from '../errors';
+import { KVM_EXIT_REASONS, kvmStatKind, kvmStatSeriesName, type KvmVm } from './vm';
 
-/** Series names for a KVM statistic: the kernel's name with a prefix, as the kernel spells it. */
-export const kvmStatSeriesName = (scope: 'vm' | 'vcpu', statName: string): string => `kvm_${scope}_${statName}`;
+export { kvmStatSeriesName };
+
+export interface KvmCollectorOptions {
+  /**
+   * `'native'` (default): the agent's start registers the series and hands them to the VM's
+   * native capture (vm.captureInto): the vCPU threads and a sampler thread record every interval
+   * of tier 0 themselves, whatever the event loop does; the tick records nothing for the VM.
+   * The VM must not have started when the agent starts. `'tick'`: the agent's tick reads the
+   * counters and statistics and records them at the tick's time (a late tick loses its second).
+   */
+  capture?: 'native' | 'tick';
+}
 
 /**
  * Records, for every vCPU: `vmm_vcpu_exits_total{vcpu,reason}`, `vmm_vcpu_exit_handling_seconds_total`
  * and `vmm_vcpu_exit_handling_max_seconds` (per reason, once it has been seen), and
  * `vmm_vcpu_run_seconds_total`; and each KVM statistic as `kvm_vm_<name>` or `kvm_vcpu_<name>{vcpu}`
  * (cumulative ones as counters, histograms as their sample count), in the kernel's units.
+ * Natively by default (see KvmCollectorOptions.capture); when the native capture cannot be set up
+ * (the VM started before the agent, say), the failure is the agent's to report and the tick
+ * records instead.
  */
-export function kvmCollector(vm: KvmVm): Collector {
+export function kvmCollector(vm: KvmVm, options: KvmCollectorOptions = {}): Collector {
+  const mode = options.capture ?? 'native';
+  if (mode !== 'native' && mode !== 'tick') throw new ConfigError(`kvmCollector: capture must be 'native' or 'tick', not ${JSON.stringify(mode)}`);
+  let native = false;
   const descriptors = vm.statsDescriptors();
-  const kindOf = (d: KvmStatDescriptor) => (d.type === 'cumulative' || d.type.endsWith('_hist') ? 'counter' : 'gauge');
-  const vmKinds = new Map(descriptors.vm.map((d) => [d.name, kindOf(d)] as const));
-  const vcpuKinds = new Map(descriptors.vcpu.map((d) => [d.name, kindOf(d)] as const));
+  const vmKinds = new Map(descriptors.vm.map((d) => [d.name, kvmStatKind(d)] as const));
+  const vcpuKinds = new Map(descriptors.vcpu.map((d) => [d.name, kvmStatKind(d)] as const));
   return {
     name: 'kvm',
+    open(ctx: OpenContext) {
+      if (mode !== 'native') return;
+      vm.captureInto({
+        register: (name, labels, o) => ctx.register(name, labels, o.kind),
+        registerMany: (entries) => ctx.registerMany(entries),
+        nativeTarget: (h) => ctx.store.nativeTarget(h),
+      });
+      native = true;
+    },
     collect(ctx: CollectContext) {
+      if (native) return;
       for (const c of vm.counters()) {
         const vcpu = String(c.vcpu);
         for (const reason of KVM_EXIT_REASONS) {

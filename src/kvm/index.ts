@@ -31,5 +31,9 @@ export type {
   KvmE820Entry,
   KernelInfo,
   PreparedBoot,
+  KvmCaptureStore,
+  KvmCaptureOptions,
+  KvmCapture,
 } from './vm';
 export { kvmCollector, kvmStatSeriesName } from './collector';
+export type { KvmCollectorOptions } from './collector';

@@ -5,7 +5,7 @@
  *
  * The wrapper is thin: every call goes to the addon; coded native errors become named errors.
  */
-import { ConfigError, nativeCode, RondoError } from '../errors';
+import { ConfigError, CorruptFileError, nativeCode, RondoError, StorageError } from '../errors';
 import { loadKvmAddon } from './native';
 
 /** No usable KVM: the device is missing, not accessible, or not a KVM. The message says what to do. */
@@ -289,6 +289,57 @@ export interface KvmStats {
   vcpus: Array<Record<string, number>>;
 }
 
+/** Series names for a KVM statistic: the kernel's name with a prefix, as the kernel spells it. */
+export const kvmStatSeriesName = (scope: 'vm' | 'vcpu', statName: string): string => `kvm_${scope}_${statName}`;
+
+/** How a KVM statistic is recorded: cumulative ones and histograms (their sample count) as counters. */
+export const kvmStatKind = (d: KvmStatDescriptor): 'counter' | 'gauge' => (d.type === 'cumulative' || d.type.endsWith('_hist') ? 'counter' : 'gauge');
+
+/**
+ * What captureInto() needs of a store; a `Store` (from `rondo`) is one. `register` may return
+ * undefined for a series it refuses (the agent's way, see kvmCollector): that series is left out.
+ */
+export interface KvmCaptureStore<H> {
+  register(name: string, labels: Record<string, string>, options: { kind: 'counter' | 'gauge' }): H | undefined;
+  /** Used instead of register() when present: all the series at once (one write of the series index). An Error entry is thrown. */
+  registerMany?(entries: Array<{ name: string; labels: Record<string, string>; kind: 'counter' | 'gauge' }>): Array<H | Error | undefined>;
+  nativeTarget(handle: H): { file: string; column: number; intervalMs: number };
+}
+
+export interface KvmCaptureOptions {
+  /** Added to every series (e.g. `{ vm: 'vm3' }` when several VMs share one store); they win over the VM's own. */
+  labels?: Record<string, string>;
+}
+
+/** What captureInto() set up. */
+export interface KvmCapture<H> {
+  /** The series captured (those the store took), in registration order. */
+  handles: H[];
+  /** Their tier-0 interval: one point per interval, ms. */
+  intervalMs: number;
+}
+
+/**
+ * Every series a native capture records, in the order the addon's plan takes them (capture.h):
+ * per vCPU its exits, exit-handling time and max by reason and its run time; then the VM's KVM
+ * statistics; then each vCPU's.
+ */
+function captureSeries(vcpus: number, d: KvmStatDescriptors): Array<{ name: string; labels: Record<string, string>; kind: 'counter' | 'gauge' }> {
+  const out: Array<{ name: string; labels: Record<string, string>; kind: 'counter' | 'gauge' }> = [];
+  for (let v = 0; v < vcpus; v++) {
+    const vcpu = String(v);
+    for (const reason of KVM_EXIT_REASONS) out.push({ name: 'vmm_vcpu_exits_total', labels: { vcpu, reason }, kind: 'counter' });
+    for (const reason of KVM_EXIT_REASONS) out.push({ name: 'vmm_vcpu_exit_handling_seconds_total', labels: { vcpu, reason }, kind: 'counter' });
+    for (const reason of KVM_EXIT_REASONS) out.push({ name: 'vmm_vcpu_exit_handling_max_seconds', labels: { vcpu, reason }, kind: 'gauge' });
+    out.push({ name: 'vmm_vcpu_run_seconds_total', labels: { vcpu }, kind: 'counter' });
+  }
+  if (!d.available) return out;
+  for (const s of d.vm) out.push({ name: kvmStatSeriesName('vm', s.name), labels: {}, kind: kvmStatKind(s) });
+  for (let v = 0; v < vcpus; v++)
+    for (const s of d.vcpu) out.push({ name: kvmStatSeriesName('vcpu', s.name), labels: { vcpu: String(v) }, kind: kvmStatKind(s) });
+  return out;
+}
+
 interface NativeKvmVm {
   start(): void;
   stop(): void;
@@ -305,6 +356,8 @@ interface NativeKvmVm {
   startedAtMs(): number | null;
   endedAtMs(): number | null;
   boot(): KvmLinuxBoot | null;
+  capture(plan: { files: string[]; intervalMs: number; targets: Int32Array }): void;
+  capturing(): boolean;
 }
 
 interface NativeKvm {
@@ -328,6 +381,10 @@ function named(e: unknown): unknown {
       return new ConfigError(message, { cause: e });
     case 'RONDO_BOOT':
       return new KernelImageError(message, { cause: e });
+    case 'RONDO_CORRUPT':
+      return new CorruptFileError(`${message}; the store's file is damaged: move the store aside and start a new one`, { cause: e });
+    case 'RONDO_IO':
+      return new StorageError(`${message} (check the store's directory and its permissions)`, { cause: e });
     default:
       return e;
   }
@@ -432,6 +489,64 @@ export class KvmVm {
   /** Reads every statistic now (after the end: the last values read before the fds closed). */
   stats(): KvmStats {
     return call(() => this.vm.stats());
+  }
+
+  /**
+   * Records this VM's figures into `store` from native code, every interval of the store's tier
+   * 0 (1 s by default), without JavaScript: the series kvmCollector records (exits by vCPU and
+   * reason, exit-handling time and its max per reason once seen, time in KVM_RUN, every KVM
+   * statistic of the VM and of each vCPU), each registered here and written through
+   * `store.nativeTarget()`'s slab files by the vCPU threads (at their first exit after each
+   * boundary, their counters as they stood at it) and by the process's sampler thread (the vCPUs
+   * that did not exit, and the statistics). Each interval's point is the value at the boundary
+   * that opens it; the interval start() falls in gets the starting values, and the interval the
+   * VM ends in its final values, recorded before wait() resolves. A busy or blocked event loop
+   * loses nothing. Call it before start(), once; keep the store open until the VM has ended.
+   * @throws KvmError (after start(), or twice), ConfigError (series in tier-0 slabs of different
+   * intervals; none taken), the store's errors from register(), CorruptFileError and
+   * StorageError for a slab file that cannot be mapped
+   */
+  captureInto<H>(store: KvmCaptureStore<H>, options: KvmCaptureOptions = {}): KvmCapture<H> {
+    if (typeof store !== 'object' || store === null || typeof store.register !== 'function' || typeof store.nativeTarget !== 'function')
+      throw new ConfigError('captureInto(store): store must be a Store open for writing (it needs register() and nativeTarget())');
+    const extra = options.labels ?? {};
+    if (typeof extra !== 'object' || extra === null) throw new ConfigError('captureInto: labels must be an object of label names to values');
+    if (this.vm.capturing()) throw new KvmError('captureInto() was already called: a VM is captured into one store');
+    if (this.vm.startedAtMs() !== null || this.vm.done())
+      throw new KvmError('captureInto() after start() or stop(): capture a VM before it starts');
+    const series = captureSeries(this.vm.counters().length, this.vm.statsDescriptors());
+    const targets = new Int32Array(series.length * 2).fill(-1);
+    const files: string[] = [];
+    const handles: H[] = [];
+    let intervalMs: number | undefined;
+    const entries = series.map((s) => ({ name: s.name, labels: { ...s.labels, ...extra }, kind: s.kind }));
+    const got = typeof store.registerMany === 'function' ? store.registerMany(entries) : entries.map((e) => store.register(e.name, e.labels, { kind: e.kind }));
+    series.forEach((s, i) => {
+      const h = got[i];
+      if (h instanceof Error) throw h;
+      if (h === undefined) return;
+      const t = store.nativeTarget(h);
+      if (intervalMs === undefined) intervalMs = t.intervalMs;
+      else if (t.intervalMs !== intervalMs)
+        throw new ConfigError(
+          `captureInto: ${s.name} is in a tier 0 of ${t.intervalMs} ms, other series of this VM in one of ${intervalMs} ms; ` +
+            'a VM is captured at one interval: give its series schemas whose first tiers share it',
+        );
+      let f = files.indexOf(t.file);
+      if (f < 0) f = files.push(t.file) - 1;
+      targets[2 * i] = f;
+      targets[2 * i + 1] = t.column;
+      handles.push(h);
+    });
+    if (intervalMs === undefined) throw new ConfigError("captureInto: the store took none of this VM's series; nothing to capture");
+    const plan = { files, intervalMs, targets };
+    call(() => this.vm.capture(plan));
+    return { handles, intervalMs };
+  }
+
+  /** Whether captureInto() was called. */
+  get capturing(): boolean {
+    return this.vm.capturing();
   }
 
   /** How the Linux kernel was loaded; null for the built-in guests. */

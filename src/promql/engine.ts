@@ -59,6 +59,34 @@ export interface TierReport {
   agg: string;
 }
 
+/**
+ * How a series is read from a tier for what a selector needs: the aggregate queried (`main`),
+ * whether each bucket's count is read too as its weight (`weights`, for avg_over_time) and the
+ * averages are turned into sums by it (`scale`), whether `main` gives counts of raw points
+ * (`counts`, for count_over_time), and the name the tier report gives it.
+ */
+interface ReadPlan {
+  main: Aggregation;
+  weights: boolean;
+  scale: boolean;
+  counts: boolean;
+  name: string;
+}
+
+function readPlan(tier: TierInfo, agg: Aggregation | 'avg-weighted', counter: boolean): ReadPlan {
+  const plan = (main: Aggregation, name: string = main, weights = false, scale = false): ReadPlan => ({ main, weights, scale, counts: false, name });
+  if (tier.index === 0) return agg === 'avg-weighted' ? plan('last') : { ...plan(agg), counts: agg === 'count' };
+  if (counter) return plan('last');
+  // A gauge's samples in a tier that keeps no last: the tier's consolidate, what it gives by default.
+  if (agg === 'last' && !tier.aggregates.includes('last')) return plan(tier.consolidate);
+  if (agg !== 'avg-weighted') return { ...plan(agg), counts: agg === 'count' };
+  const keeps = (a: Aggregation): boolean => tier.aggregates.includes(a);
+  if (keeps('sum') && keeps('count')) return plan('sum', 'sum,count', true);
+  if (keeps('count')) return plan('avg', 'avg,count', true, true);
+  // Without counts, each bucket weighs the same (exact when the buckets are full).
+  return plan('avg');
+}
+
 export interface EvalOptions {
   lookbackDeltaMs: number;
   maxPoints: number;
@@ -139,8 +167,11 @@ export class Evaluator {
   }
 
   /**
-   * Every series `vs` matches, read once over [from, to] from the tier chosen for its schema,
-   * with the aggregate(s) asked for; missing intervals left out.
+   * Every series `vs` matches, read once over [from, to] from the tier chosen for its schema (among
+   * those that keep what `agg` needs), with the aggregate(s) asked for; missing intervals left out.
+   * A gauge's samples ('last') in a consolidated tier that keeps no last are its consolidate
+   * aggregate. A counter's consolidated buckets hold its last value: there it is one sample per
+   * bucket, whatever the function, and its tier is chosen for that.
    */
   readSeries(vs: VectorSelectorNode, from: number, to: number, agg: Aggregation | 'avg-weighted', what: string): RSeries[] {
     const handles = this.store.series().filter((h) => vs.selector.matches(h.name, h.labels));
@@ -148,17 +179,18 @@ export class Evaluator {
     const chosen = new Map<string, TierInfo | undefined>();
     const out: RSeries[] = [];
     for (const h of handles) {
-      if (!chosen.has(h.schema)) {
+      const counter = h.kind === 'counter';
+      const key = `${h.schema}\u0000${counter ? 'counter' : 'gauge'}`;
+      if (!chosen.has(key)) {
         const schema = info.schemas.find((s) => s.name === h.schema);
-        const tier = schema === undefined ? undefined : chooseTier(schema.tiers, from, this.step);
-        chosen.set(h.schema, tier);
+        const tier = schema === undefined ? undefined : chooseTier(schema.tiers, from, this.step, counter ? 'last' : agg);
+        chosen.set(key, tier);
         if (tier !== undefined) {
-          const aggName = agg === 'avg-weighted' ? (tier.index === 0 ? 'last' : 'sum,count') : agg;
-          const r = { selector: what, tier: tier.index, stepMs: tier.intervalMs, agg: aggName };
+          const r = { selector: what, tier: tier.index, stepMs: tier.intervalMs, agg: readPlan(tier, agg, counter).name };
           if (!this.tiers.some((t) => t.selector === r.selector && t.tier === r.tier && t.agg === r.agg)) this.tiers.push(r);
         }
       }
-      const tier = chosen.get(h.schema);
+      const tier = chosen.get(key);
       if (tier === undefined) continue;
       const q = tier.intervalMs;
       const start = Math.ceil(from / q) * q;
@@ -166,16 +198,15 @@ export class Evaluator {
       if (end < start) {
         continue;
       }
-      out.push(this.readOne(h, start, end, tier, agg));
+      out.push(this.readOne(h, start, end, tier, readPlan(tier, agg, counter)));
     }
     out.sort((a, b) => compareLbls(a.labels, b.labels));
     return out;
   }
 
-  private readOne(h: SeriesHandle, start: number, end: number, tier: TierInfo, agg: Aggregation | 'avg-weighted'): RSeries {
-    const weighted = agg === 'avg-weighted' && tier.index > 0;
-    const main = this.store.query(h, { start, end, tier: tier.index, agg: agg === 'avg-weighted' ? (weighted ? 'sum' : 'last') : agg });
-    const cnt = weighted ? this.store.query(h, { start, end, tier: tier.index, agg: 'count' }).values : undefined;
+  private readOne(h: SeriesHandle, start: number, end: number, tier: TierInfo, plan: ReadPlan): RSeries {
+    const main = this.store.query(h, { start, end, tier: tier.index, agg: plan.main });
+    const cnt = plan.weights ? this.store.query(h, { start, end, tier: tier.index, agg: 'count' }).values : undefined;
     // store.query() gives arrays of the caller's own (fresh for each call): the missing intervals
     // are squeezed out in place, without copying the points into new arrays.
     const vals = main.values;
@@ -192,10 +223,13 @@ export class Evaluator {
       }
       j++;
     }
+    // Averages weighted by their counts are made sums, as avg_over_time adds them up.
+    if (plan.scale && cnt !== undefined) for (let i = 0; i < j; i++) vals[i] = (vals[i] as number) * (cnt[i] as number);
     this.count(j);
     const whole = j === len;
     const r: RSeries = { labels: lblsOf(h), ts: whole ? stamps : stamps.subarray(0, j), v: whole ? vals : vals.subarray(0, j) };
     if (cnt !== undefined) r.w = whole ? cnt : cnt.subarray(0, j);
+    if (plan.counts) r.c = true;
     return r;
   }
 
@@ -235,7 +269,6 @@ export class Evaluator {
       const st = this.selTimes(n.vs, times);
       if (st.length === 0) return { series: [], st, range: n.range };
       const series = this.readSeries(n.vs, (st[0] as number) - n.range, st[st.length - 1] as number, agg, n.text);
-      if (agg === 'count') for (const s of series) s.c = true;
       return { series, st, range: n.range };
     }
     const st = this.selTimes(n, times);

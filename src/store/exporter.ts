@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { addon, format, type NativeSlab } from './native';
 import { ConfigError, CorruptFileError, InvalidSeriesError, nativeError, RondoError } from '../errors';
 import { readMetaFile, writeMetaFile } from './metafile';
-import { cellWords, type Aggregation, type SchemaSpec, type TierSpec } from './schema';
+import type { SchemaSpec, TierSpec } from './schema';
 import type { Labels, SeriesKind } from './series';
 import type { ExportSeries } from './export-series';
 
@@ -62,7 +62,8 @@ export interface ExportSource {
   readonly dir: string;
   readonly readOnly: boolean;
   readonly fileMode: number;
-  schemaViews(): Array<{ spec: SchemaSpec; slabs: readonly NativeSlab[]; series: ReadonlyArray<SeriesRef> }>;
+  /** kinds[c]: 1 when column c's series is a counter. */
+  schemaViews(): Array<{ spec: SchemaSpec; slabs: readonly NativeSlab[]; series: ReadonlyArray<SeriesRef>; kinds: Uint8Array }>;
   /** Records the exporter's own figures (writable stores only); failures are ignored. */
   recordOwn(name: string, labels: Labels, kind: SeriesKind, value: number, add?: boolean): void;
   lastPointOf(id: number): [number, number] | undefined;
@@ -87,7 +88,6 @@ interface ExporterState {
   inflight?: Record<string, ExportPosition>;
 }
 
-const FIELD = format.fields;
 const EMPTY_ROWS = new Float64Array(0);
 
 export class Exporter {
@@ -213,7 +213,7 @@ export class Exporter {
       const end: ExportPosition = { k: kEnd, col: 0 };
       const pinned = inflight === undefined ? undefined : (inflight[s.spec.name] ?? pos);
       const stop = pinned !== undefined && before(pinned, end) ? pinned : end;
-      return new SchemaCursor(s.spec.name, t, slab, s.series, ncols, pos, stop, end, this.rowBuffers.get(s.spec.name) ?? EMPTY_ROWS);
+      return new SchemaCursor(s.spec.name, t, slab, s.series, s.kinds, ncols, pos, stop, end, this.rowBuffers.get(s.spec.name) ?? EMPTY_ROWS);
     });
 
     const batch = new Gather();
@@ -369,14 +369,15 @@ interface GatherEntry {
 class SchemaCursor {
   private bufK = 0;
   private bufN = 0;
-  private readonly cellWords: number;
-  private readonly agg: Aggregation;
+  /** The aggregate a gauge's bucket is exported as: its tier's consolidate (which the tier keeps). */
+  private readonly agg: number;
 
   constructor(
     readonly schema: string,
     private readonly tier: TierSpec,
     private readonly slab: NativeSlab,
     private readonly series: ReadonlyArray<SeriesRef>,
+    private readonly kinds: Uint8Array,
     private readonly ncols: number,
     private pos: ExportPosition,
     /** Where the cursor stops: no sample at or after this position is taken. */
@@ -386,8 +387,7 @@ class SchemaCursor {
     /** Where rows are read to; a larger one replaces it when needed (kept by the exporter). */
     public buf: Float64Array,
   ) {
-    this.cellWords = cellWords(tier.index);
-    this.agg = tier.consolidate;
+    this.agg = format.aggregates[tier.index === 0 ? 'last' : tier.consolidate];
   }
 
   refs(): ReadonlyArray<SeriesRef> {
@@ -420,14 +420,15 @@ class SchemaCursor {
   take(room: number, batch: Gather): number {
     const k = this.pos.k;
     if (k < this.bufK || k >= this.bufK + this.bufN) this.load(k, room);
-    const base = (k - this.bufK) * this.ncols * this.cellWords;
+    const base = (k - this.bufK) * this.ncols;
     const ts = k * this.tier.intervalMs;
     let n = 0;
     let c = this.pos.col;
     const cols = k === this.stop.k ? Math.min(this.ncols, this.stop.col) : this.ncols;
     for (; c < cols && n < room; c++) {
       const ref = this.series[c]!;
-      const v = this.value(base + c * this.cellWords, ref.kind);
+      // The slab gives a gauge's aggregate, a counter's running total (its last value), NaN if missing.
+      const v = this.buf[base + c]!;
       if (!Number.isNaN(v)) {
         batch.add(ref, ts, v, false);
         n++;
@@ -440,21 +441,10 @@ class SchemaCursor {
 
   private load(k: number, room: number): void {
     const rows = Math.max(1, Math.min(this.stop.k - k + (this.stop.col > 0 ? 1 : 0), Math.ceil(room / Math.max(1, this.ncols)) + 8, 4096));
-    const need = rows * this.ncols * this.cellWords;
+    const need = rows * this.ncols;
     if (this.buf.length < need) this.buf = new Float64Array(need);
-    this.slab.readRows(k, rows, this.ncols, this.buf);
+    this.slab.readRows(k, rows, this.ncols, this.agg, this.kinds, this.buf);
     this.bufK = k;
     this.bufN = rows;
-  }
-
-  private value(at: number, kind: SeriesKind): number {
-    const b = this.buf;
-    if (this.cellWords === 1) return b[at]!;
-    const count = b[at + FIELD.count]!;
-    if (!(count > 0)) return NaN;
-    // A counter's running total is its last value in the bucket; a gauge follows the tier.
-    const agg = kind === 'counter' ? 'last' : this.agg;
-    if (agg === 'avg') return b[at + FIELD.sum]! / count;
-    return agg === 'count' ? count : b[at + FIELD[agg]]!;
   }
 }

@@ -1,6 +1,6 @@
 // What store.info() reports: schemas, tiers with their counters, series with their last point.
 import type { NativeSlab } from './native';
-import type { Aggregation, TierSpec } from './schema';
+import type { Aggregation, Precision, TierSpec } from './schema';
 import type { Labels, SeriesKind } from './series';
 
 export interface TierInfo {
@@ -10,7 +10,12 @@ export interface TierInfo {
   slots: number;
   consolidate: Aggregation;
   xff: number;
+  /** What a gauge's bucket keeps (tier 0: every aggregate); a counter keeps its last value. */
+  aggregates: readonly Aggregation[];
+  /** How a gauge's aggregates are stored (tier 0: float64). */
+  precision: Precision;
   file: string;
+  /** The slab file's size. */
   bytes: number;
   /** Start of the newest interval held, ms; null when the tier is empty. */
   newest: number | null;
@@ -59,6 +64,8 @@ export function tierInfo(t: TierSpec, slab: NativeSlab, fileBytes: number): Tier
     slots: t.slots,
     consolidate: t.consolidate,
     xff: t.xff,
+    aggregates: t.aggregates,
+    precision: t.precision,
     file: t.file,
     bytes: fileBytes,
     newest: c.head === 0 ? null : c.head * t.intervalMs,

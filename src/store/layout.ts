@@ -5,8 +5,9 @@ import * as path from 'node:path';
 import { addon, type NativeSlab } from './native';
 import { nativeError } from '../errors';
 import { CorruptFileError, NotAStoreError } from '../errors';
-import { readMetaFile, writeMetaFile, fsyncDir } from './metafile';
-import { assertSameSchemas, normalizeSchemas, type SchemaSpec, type TierSpec } from './schema';
+import { readMetaFileVersioned, writeMetaFile, fsyncDir } from './metafile';
+import { aggregateMask, assertSameSchemas, normalizeSchemas, valueBytes, type SchemaSpec, type TierSpec } from './schema';
+import type { SlabCreateParams } from './native';
 
 export const STORE_FILE = 'rondo.json';
 export const SERIES_FILE = 'series.json';
@@ -50,24 +51,28 @@ export function hasStoreFile(dir: string): boolean {
   return false;
 }
 
+/** What a tier's slab is made with (docs/storage-format.md). */
+export function slabParams(spec: SchemaSpec, t: TierSpec, createdMs: number, fileMode: number): SlabCreateParams {
+  return {
+    consolidated: t.index > 0,
+    maxSeries: spec.maxSeries,
+    slots: t.slots,
+    intervalMs: t.intervalMs,
+    tierIndex: t.index,
+    createdMs,
+    schemaName: spec.name,
+    fileMode,
+    ...(t.index > 0 ? { aggregates: aggregateMask(t.aggregates), valueBytes: valueBytes(t.precision) } : {}),
+  };
+}
+
 /** Creates one schema's slabs (one per tier). On failure, closes what it made and throws. */
 export function createSlabs(dir: string, spec: SchemaSpec, createdMs: number, fileMode: number): NativeSlab[] {
   const slabs: NativeSlab[] = [];
   for (const t of spec.tiers) {
     const file = path.join(dir, t.file);
     try {
-      slabs.push(
-        new addon.Slab(file, 'create', {
-          consolidated: t.index > 0,
-          maxSeries: spec.maxSeries,
-          slots: t.slots,
-          intervalMs: t.intervalMs,
-          tierIndex: t.index,
-          createdMs,
-          schemaName: spec.name,
-          fileMode,
-        }),
-      );
+      slabs.push(new addon.Slab(file, 'create', slabParams(spec, t, createdMs, fileMode)));
     } catch (e) {
       slabs.forEach((s) => s.close());
       throw nativeError(e, file);
@@ -82,17 +87,22 @@ export function writeStoreFile(dir: string, createdMs: number, specs: readonly S
   fsyncDir(dir);
 }
 
-/** The store file's schemas and creation time; `given` schemas must be the same. */
-export function readStoreFile(dir: string, given: SchemaSpec[] | undefined): { createdMs: number; schemas: SchemaSpec[] } {
+/**
+ * The store file's schemas and creation time, and its version: 1 for a store of storage format 1
+ * (still to migrate: migrate.ts), 2 for one of format 2. `given` schemas must be the same; of a
+ * format-1 store but for the tiers' aggregates and precision, and then they are the schemas.
+ */
+export function readStoreFile(dir: string, given: SchemaSpec[] | undefined): { createdMs: number; schemas: SchemaSpec[]; version: number } {
   const storeFile = path.join(dir, STORE_FILE);
-  let body: unknown;
+  let file: { version: number; body: unknown } | undefined;
   try {
-    body = readMetaFile(storeFile, 'rondo-store');
+    file = readMetaFileVersioned(storeFile, 'rondo-store');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') body = undefined;
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') file = undefined;
     else throw e;
   }
-  if (body === undefined)
+  const body = file?.body;
+  if (file === undefined || body === undefined)
     throw new NotAStoreError(`${dir} is not a rondo store (no ${STORE_FILE}); check the path, or open it for writing to create one`);
   const meta = body as { createdMs?: unknown; schemas?: unknown };
   let onDisk: SchemaSpec[];
@@ -102,14 +112,23 @@ export function readStoreFile(dir: string, given: SchemaSpec[] | undefined): { c
         name: s.name,
         match: s.match,
         maxSeries: s.maxSeries,
-        tiers: s.tiers.map((t) => ({ interval: t.intervalMs, retention: t.retentionMs, consolidate: t.consolidate, xff: t.xff })),
+        // Format 1 stores have no aggregates or precision: their tiers get the defaults.
+        tiers: s.tiers.map((t, i) => ({
+          interval: t.intervalMs,
+          retention: t.retentionMs,
+          consolidate: t.consolidate,
+          xff: t.xff,
+          ...(i === 0 ? {} : { aggregates: t.aggregates, precision: t.precision }),
+        })),
       })),
     );
   } catch (e) {
     throw new CorruptFileError(`${storeFile} holds schemas this rondo cannot use (${(e as Error).message}); restore it from a backup`);
   }
-  if (given !== undefined) assertSameSchemas(given, onDisk, dir);
-  return { createdMs: typeof meta.createdMs === 'number' ? meta.createdMs : 0, schemas: onDisk };
+  // A store of format 1 kept every aggregate: given schemas choose what its migrated tiers keep.
+  const v1 = file.version === 1;
+  if (given !== undefined) assertSameSchemas(given, onDisk, dir, !v1);
+  return { createdMs: typeof meta.createdMs === 'number' ? meta.createdMs : 0, schemas: v1 && given !== undefined ? given : onDisk, version: file.version };
 }
 
 /**
@@ -137,7 +156,8 @@ export function openSlabs(dir: string, spec: SchemaSpec, readOnly: boolean): Nat
       p.intervalMs !== t.intervalMs ||
       p.consolidated !== t.index > 0 ||
       p.schemaName !== spec.name ||
-      p.tierIndex !== t.index
+      p.tierIndex !== t.index ||
+      (t.index > 0 && (p.aggregates !== aggregateMask(t.aggregates) || p.valueBytes !== valueBytes(t.precision)))
     )
       fail(
         new CorruptFileError(

@@ -6,7 +6,10 @@ import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { CorruptFileError } from '../errors';
 
-export const META_VERSION = 1;
+/** The envelope version written. Version 1 files (rondo 0.1's, storage format 1) are read too: their
+ *  envelope is the same; a store file of version 1 marks a store still to migrate (migrate.ts). */
+export const META_VERSION = 2;
+const READ_VERSIONS: readonly number[] = [1, 2];
 
 /** Largest metadata file read: longer than any string Node can hold, so larger means damaged. */
 export const MAX_META_BYTES = 512 * 1024 * 1024 - 64;
@@ -46,6 +49,11 @@ export function fsyncDir(dir: string): void {
 
 /** Reads and checks a metadata file; undefined if it does not exist. */
 export function readMetaFile(file: string, format: string): unknown {
+  return readMetaFileVersioned(file, format)?.body;
+}
+
+/** readMetaFile(), with the envelope's version (1 or 2). */
+export function readMetaFileVersioned(file: string, format: string): { version: number; body: unknown } | undefined {
   const damaged = (why: string) =>
     new CorruptFileError(
       `${file} is damaged (${why}); restore it from a backup, or move the store directory aside and start a new one`,
@@ -60,8 +68,8 @@ export function readMetaFile(file: string, format: string): unknown {
   }
   if (typeof env !== 'object' || env === null || env.format !== format)
     throw damaged(`not a ${format} file`);
-  if (env.version !== META_VERSION)
-    throw damaged(`format version ${String(env.version)}, this rondo reads version ${META_VERSION}`);
+  if (!READ_VERSIONS.includes(env.version))
+    throw damaged(`format version ${String(env.version)}, this rondo reads versions ${READ_VERSIONS.join(' and ')}`);
   let sum: number;
   try {
     sum = crc32(JSON.stringify(env.body));
@@ -72,7 +80,7 @@ export function readMetaFile(file: string, format: string): unknown {
   if (sum !== env.crc32) throw damaged('checksum mismatch');
   const fault = BODY_CHECKS[format]?.(env.body);
   if (fault !== undefined) throw damaged(fault);
-  return env.body;
+  return { version: env.version, body: env.body };
 }
 
 // Only a regular file is read, and never a FIFO or device that would block or never end.

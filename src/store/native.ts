@@ -14,11 +14,20 @@ export interface SlabCreateParams {
   createdMs: number;
   schemaName: string;
   fileMode?: number;
+  /** Consolidated tiers: the aggregates kept, bit (1 << format.aggregates[a]) for each a. */
+  aggregates?: number;
+  /** Consolidated tiers: bytes of a gauge's value, 4 (float32) or 8 (float64). */
+  valueBytes?: number;
 }
 
-export interface SlabParams extends Omit<SlabCreateParams, 'fileMode'> {
-  cellWords: number;
+export interface SlabParams extends Omit<SlabCreateParams, 'fileMode' | 'aggregates' | 'valueBytes'> {
+  /** Bytes of one series' cell: 8 in the raw tier; in a consolidated one, what its aggregates need. */
+  cellBytes: number;
+  rowBytes: number;
   rowWords: number;
+  /** 0 for the raw tier. */
+  aggregates: number;
+  valueBytes: number;
   fileBytes: number;
 }
 
@@ -37,11 +46,15 @@ export interface NativeSlab {
   /** format.claimResults.ok: the row holds interval k; .late: refused, the slot holds a newer interval (counted). */
   claim(k: number): number;
   record(col: number, ts: number, value: number): number;
-  readColumn(col: number, field: number, k0: number, n: number, out: Float64Array): void;
+  /**
+   * Intervals [k0, k0+n) of a column: the values (raw tier), or aggregate `agg` (format.aggregates)
+   * of a gauge, or a counter's last value (consolidated tiers); NaN where missing or not kept.
+   */
+  readColumn(col: number, agg: number, counter: boolean, k0: number, n: number, out: Float64Array): void;
   /** Tier 0: intervals [k0, k0 + n) of col, n = out.length / 2: out[0..n) their starts (ms), out[n..2n) their values (NaN where missing or outside the ring). */
   readRawSpan(col: number, k0: number, out: Float64Array): void;
-  /** Rows [k0, k0+n), columns [0, ncols), all cell words: out[(i*ncols + c)*cellWords + w]. */
-  readRows(k0: number, n: number, ncols: number, out: Float64Array): number;
+  /** Rows [k0, k0+n), columns [0, ncols), one value a cell as readColumn gives it (kinds[c] 1: a counter): out[i*ncols + c]. */
+  readRows(k0: number, n: number, ncols: number, agg: number, kinds: Uint8Array, out: Float64Array): number;
   consolidate(
     src: NativeSlab,
     fromBucket: number,
@@ -49,6 +62,7 @@ export interface NativeSlab {
     ncols: number,
     xff: number,
     expectedPoints: number,
+    kinds: Uint8Array,
   ): void;
   counters(): SlabCounters;
   countLate(): void;
@@ -68,7 +82,7 @@ export interface SlabFormat {
     version: number;
     headerBytes: number;
     kind: number;
-    cellWords: number;
+    cellBytes: number;
     maxSeries: number;
     slots: number;
     intervalMs: number;
@@ -84,16 +98,25 @@ export interface SlabFormat {
     claims: number;
     cursor: number;
     repairs: number;
+    /** The cell layout block, [layout, layoutEnd), covered by the crc with the bytes before crc. */
+    layout: number;
+    rowHeaderBytes: number;
+    valueBytes: number;
+    aggregates: number;
+    fieldOffsets: number;
+    layoutEnd: number;
   };
-  /** Words (f64) of a row: [stamp][seq][cells...]. */
+  /** Words (f64) of a raw (tier 0) row: [stamp][seq][cells...]. */
   rowStampWord: number;
   rowSeqWord: number;
   rowHeaderWords: number;
-  /** Words of one series' cell in a raw tier (0) and in a consolidated one. */
+  /** Words of one series' cell in the raw tier. */
   rawCellWords: number;
-  consolidatedCellWords: number;
-  /** Words of a consolidated cell. */
-  fields: { sum: number; count: number; min: number; max: number; last: number };
+  /** Bytes before the cells of a consolidated row: its tag (bucket, generation, busy bit). */
+  consolidatedRowHeaderBytes: number;
+  tag: { busy: number; genShift: number; genMask: number; bucketShift: number };
+  /** The aggregates' numbers (bits of a tier's aggregates mask, readColumn's agg). */
+  aggregates: { avg: number; min: number; max: number; sum: number; count: number; last: number };
   /** Bytes the header keeps for the schema name, its NUL included. */
   schemaNameBytes: number;
   claimResults: { ok: number; late: number };
@@ -107,11 +130,15 @@ export interface Addon {
   Slab: new (path: string, mode: 'create' | 'rw' | 'ro' | 'attach', params?: SlabCreateParams) => NativeSlab;
   lockStore(path: string, mode?: number): number;
   unlockStore(fd: number): void;
+  /** The cell layout of a consolidated tier keeping these aggregates (a mask) at this value size. */
+  cellLayout(aggregates: number, valueBytes: number): { cellBytes: number; offsets: number[] };
+  /** Rewrites a format-1 slab file as format 2 of these parameters (docs/storage-format.md, migration). */
+  migrateV1Slab(path: string, params: SlabCreateParams, kinds: Uint8Array): void;
   format: SlabFormat;
 }
 
 /** The slab format version this TypeScript reads and writes (docs/storage-format.md). */
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
 /** The longest schema name schema.ts allows (ASCII: as many bytes); the header must hold it and a NUL. */
 export const SCHEMA_NAME_MAX = 40;
 
@@ -119,8 +146,9 @@ export const SCHEMA_NAME_MAX = 40;
  * Checks that the addon's format is the one this TypeScript was written for: the version, and
  * what the code here relies on without asking (record() reads a row's stamp at word 0 and stores
  * a raw series' value at one word per column after the row header; the head and cursor are read
- * from the mapped header as two u32 halves; the error codes errors.ts maps). The numbers
- * themselves are then taken from the addon, not repeated here. Returns the problems found.
+ * from the mapped header as two u32 halves; an aggregate's number is its place in AGGREGATIONS;
+ * the error codes errors.ts maps). The numbers themselves are then taken from the addon, not
+ * repeated here. Returns the problems found.
  */
 export function formatProblems(f: SlabFormat | undefined): string[] {
   if (typeof f !== 'object' || f === null) return ['it exports no slab format (an addon older than this rondo)'];
@@ -135,9 +163,9 @@ export function formatProblems(f: SlabFormat | undefined): string[] {
   if (f.rowStampWord !== 0) p.push(`row stamp at word ${String(f.rowStampWord)}, not 0`);
   if (!int(f.rowSeqWord) || !int(f.rowHeaderWords) || f.rowSeqWord >= f.rowHeaderWords) p.push('row header words out of order');
   if (f.rawCellWords !== 1) p.push(`raw cells of ${String(f.rawCellWords)} words, not 1`);
-  const fields = ['sum', 'count', 'min', 'max', 'last'] as const;
-  if (!fields.every((k) => int(f.fields?.[k]) && f.fields[k] < f.consolidatedCellWords) || new Set(fields.map((k) => f.fields?.[k])).size !== fields.length)
-    p.push(`consolidated cell fields ${JSON.stringify(f.fields)} do not fit ${String(f.consolidatedCellWords)} words`);
+  // The order of AGGREGATIONS (schema.ts), which imports this module.
+  const aggs = ['avg', 'min', 'max', 'sum', 'count', 'last'] as const;
+  if (!aggs.every((a, i) => f.aggregates?.[a] === i)) p.push(`aggregate numbers ${JSON.stringify(f.aggregates)}, not ${aggs.join(', ')} = 0 to 5`);
   if (!int(f.schemaNameBytes) || f.schemaNameBytes <= SCHEMA_NAME_MAX) p.push(`schema names of ${String(f.schemaNameBytes)} bytes, too short for ${SCHEMA_NAME_MAX} characters`);
   if (f.claimResults?.ok !== 0 || !int(f.claimResults?.late) || f.claimResults.late === 0) p.push(`claim results ${JSON.stringify(f.claimResults)}, not ok = 0`);
   if (!int(f.limits?.maxSeries) || !int(f.limits?.slots) || f.limits.maxSeries < 1 || f.limits.slots < 1) p.push(`limits ${JSON.stringify(f.limits)}`);

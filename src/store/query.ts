@@ -1,8 +1,8 @@
 // Reading a series: choosing the tier, stitching tiers, aggregations of consolidated buckets,
 // counter rates. Rows are read by native code (seqlock-consistent); this module shapes the result.
-import { CapacityError, InvalidQueryError } from '../errors';
+import { AggregateNotKeptError, CapacityError, InvalidQueryError } from '../errors';
 import { format, type NativeSlab } from './native';
-import { AGGREGATIONS, type Aggregation, type TierSpec } from './schema';
+import { AGGREGATIONS, tierAnswers, type Aggregation, type TierSpec } from './schema';
 import type { SeriesKind } from './series';
 import { counterRate } from './rate';
 import { JS_CLAIM } from './write';
@@ -15,9 +15,11 @@ export interface QueryOptions {
    *  a time later than both now and the newest interval recorded is cut to the later of the two. */
   end?: number;
   /** 'auto' (default): the finest tier whose ring reaches back to start; 'stitch': fine data
-   *  where it exists, coarser before; or a tier index. */
+   *  where it exists, coarser before; or a tier index. With `agg`, 'auto' and 'stitch' use only
+   *  the tiers that keep it. */
   tier?: 'auto' | 'stitch' | number;
-  /** Aggregation of consolidated buckets. Default: the tier's `consolidate` ('last' with rate). */
+  /** Aggregation of consolidated buckets. Default: the tier's `consolidate` ('last' for a counter,
+   *  and with rate). One a tier does not keep is an AggregateNotKeptError. */
   agg?: Aggregation;
   /** Per-second rate of a counter (resets handled). */
   rate?: boolean;
@@ -140,10 +142,32 @@ export function clampToHeld(o: QueryOptions, schemas: ReadonlyArray<readonly Tie
   return from === start && to === end ? o : { ...o, start: from, end: to };
 }
 
-// Cell fields of a consolidated tier (native/rondo/slab.h).
-const FIELD = format.fields;
+// The aggregates' numbers in the slab (native/rondo/slab.h).
+const AGG = format.aggregates;
 
-export function resolveQuery(tiers: readonly TierView[], column: number, kind: SeriesKind, o: QueryOptions): QueryResult {
+/**
+ * True when tier `t` can answer aggregate `agg` for a series of this kind: tier 0 any; a
+ * consolidated tier what it keeps for a gauge, and a counter's last value.
+ */
+export function answers(t: TierSpec, kind: SeriesKind, agg: Aggregation): boolean {
+  return t.index === 0 || (kind === 'counter' ? agg === 'last' : tierAnswers(t, agg));
+}
+
+/** The error for a query of an aggregate the tier does not keep: what it keeps, and how to have more. */
+export function notKept(t: TierSpec, kind: SeriesKind, agg: Aggregation, what: string, schema: string): AggregateNotKeptError {
+  if (kind === 'counter')
+    return new AggregateNotKeptError(
+      `${what} is a counter: consolidated tiers keep its last value in each bucket (the running total) and nothing else, so schema "${schema}" tier ${t.index} has no ${agg} of it; ` +
+        `query it with agg 'last' (the default) or rate: true, or tier 0 for its raw points`,
+    );
+  return new AggregateNotKeptError(
+    `schema "${schema}" tier ${t.index} keeps ${t.aggregates.join(', ')}, not ${agg}; query one of those, or tier 0 (it keeps every aggregate), ` +
+      `or declare the aggregates a tier keeps when the store is created (the tier option aggregates, e.g. aggregates: [${[...t.aggregates, agg].map((a) => `'${a}'`).join(', ')}])`,
+  );
+}
+
+/** `what`: the series, for messages; `schema`: its schema's name. */
+export function resolveQuery(tiers: readonly TierView[], column: number, kind: SeriesKind, o: QueryOptions, what = 'the series', schema = ''): QueryResult {
   if (typeof o !== 'object' || o === null) throw new InvalidQueryError('query options must be an object');
   const end = o.end ?? Date.now();
   // By default, what the finest ring can hold.
@@ -158,13 +182,16 @@ export function resolveQuery(tiers: readonly TierView[], column: number, kind: S
   const tier = o.tier ?? 'auto';
   const runningTotal = o.rate === true || kind === 'counter';
 
+  // With an aggregate asked for, 'auto' and 'stitch' choose among the tiers that keep it (tier 0 does).
+  const agg = o.agg;
+  const usable = (t: TierView): boolean => agg === undefined || answers(t.spec, kind, agg);
   let result: QueryResult;
   if (tier === 'stitch') {
-    result = stitch(tiers, oldestOf(tiers), column, o.agg, runningTotal, start, end);
+    result = stitch(tiers, oldestOf(tiers, usable), column, kind, agg, runningTotal, start, end);
   } else {
     let index: number;
     if (tier === 'auto') {
-      const oldest = oldestOf(tiers);
+      const oldest = oldestOf(tiers, usable);
       const covering = oldest.findIndex((t) => t <= start);
       if (covering >= 0) index = covering;
       else {
@@ -177,11 +204,11 @@ export function resolveQuery(tiers: readonly TierView[], column: number, kind: S
       }
     } else if (Number.isInteger(tier) && tier >= 0 && tier < tiers.length) {
       index = tier;
+      if (!usable(tiers[index]!)) throw notKept(tiers[index]!.spec, kind, agg!, what, schema);
     } else {
       throw new InvalidQueryError(`tier ${JSON.stringify(tier)} is not valid; use 'auto', 'stitch' or an index from 0 to ${tiers.length - 1}`);
     }
-    const agg = o.agg ?? defaultAgg(tiers[index]!.spec, runningTotal);
-    result = queryTier(tiers[index]!, column, agg, start, end);
+    result = queryTier(tiers[index]!, column, agg ?? defaultAgg(tiers[index]!.spec, runningTotal), start, end, kind);
   }
   if (o.rate === true) {
     if (kind !== 'counter')
@@ -191,9 +218,10 @@ export function resolveQuery(tiers: readonly TierView[], column: number, kind: S
   return result;
 }
 
-/** Start of the oldest interval each tier's ring holds, ms (Infinity when empty). */
-function oldestOf(tiers: readonly TierView[]): number[] {
+/** Start of the oldest interval each tier's ring holds, ms (Infinity when empty, or not usable). */
+function oldestOf(tiers: readonly TierView[], usable: (t: TierView) => boolean): number[] {
   return tiers.map((t) => {
+    if (!usable(t)) return Infinity;
     const head = t.head();
     return head === 0 ? Infinity : Math.max(1, head - t.spec.slots + 1) * t.spec.intervalMs;
   });
@@ -205,8 +233,8 @@ function defaultAgg(t: TierSpec, runningTotal: boolean): Aggregation {
   return runningTotal || t.index === 0 ? 'last' : t.consolidate;
 }
 
-/** Intervals of one tier whose start lies in [start, end]. */
-export function queryTier(t: TierView, column: number, agg: Aggregation, start: number, end: number): QueryResult {
+/** Intervals of one tier whose start lies in [start, end] (an aggregate the tier answers for `kind`). */
+export function queryTier(t: TierView, column: number, agg: Aggregation, start: number, end: number, kind: SeriesKind = 'gauge'): QueryResult {
   const step = t.spec.intervalMs;
   const k0 = Math.max(1, Math.ceil(start / step));
   const k1 = Math.floor(end / step);
@@ -222,7 +250,7 @@ export function queryTier(t: TierView, column: number, agg: Aggregation, start: 
     if (agg === 'count') for (let i = 0; i < n; i++) values[i] = Number.isNaN(values[i]) ? NaN : 1;
   } else {
     fillSteps(timestamps, k0 * step, step);
-    readValues(t, column, agg, k0, values);
+    readValues(t, column, agg, kind === 'counter', k0, values);
   }
   return { timestamps, values, tier: t.spec.index, step, agg, segments: n === 0 ? [] : [{ tier: t.spec.index, step, start: k0 * step, end: k1 * step }] };
 }
@@ -274,12 +302,8 @@ function fillSteps(out: Float64Array, first: number, step: number): void {
   for (; i < n; i++, ts += step) out[i] = ts;
 }
 
-/** Counts of an average's buckets, kept between queries up to this many (a larger query's are its own). */
-const MAX_KEPT_SCRATCH = 65_536;
-let countScratch = new Float64Array(0);
-
-/** Consolidated tiers: fills values with buckets k0, k0 + 1, ... of the column (NaN where the ring holds none). */
-function readValues(t: TierView, column: number, agg: Aggregation, k0: number, values: Float64Array): void {
+/** Consolidated tiers (tier 0 is read by queryTier): fills values with buckets k0, k0 + 1, ... of the column (NaN where the ring holds none). */
+function readValues(t: TierView, column: number, agg: Aggregation, counter: boolean, k0: number, values: Float64Array): void {
   const n = values.length;
   if (n === 0) return;
   // Only the part of the range the ring can hold is read; the rest is NaN.
@@ -292,26 +316,19 @@ function readValues(t: TierView, column: number, agg: Aggregation, k0: number, v
   }
   const off = lo - k0;
   const len = hi - lo + 1;
-  // (The usual query lies wholly in the ring: no fill, and the array itself rather than a view.)
-  if (off > 0) values.fill(NaN, 0, off);
-  if (off + len < n) values.fill(NaN, off + len);
-  const part = len === n ? values : values.subarray(off, off + len);
-  if (agg === 'avg') {
-    if (countScratch.length < len && len <= MAX_KEPT_SCRATCH) countScratch = new Float64Array(Math.min(MAX_KEPT_SCRATCH, Math.max(len, 2 * countScratch.length)));
-    const count = len <= countScratch.length ? countScratch.subarray(0, len) : new Float64Array(len);
-    t.slab.readColumn(column, FIELD.sum, lo, len, part);
-    t.slab.readColumn(column, FIELD.count, lo, len, count);
-    for (let i = 0; i < len; i++) part[i] = count[i]! > 0 ? part[i]! / count[i]! : NaN;
-  } else {
-    t.slab.readColumn(column, FIELD[agg], lo, len, part);
-    if (agg === 'count') for (let i = 0; i < len; i++) if (!(part[i]! > 0)) part[i] = NaN;
-  }
+  values.fill(NaN, 0, off);
+  values.fill(NaN, off + len);
+  const part = values.subarray(off, off + len);
+  // A consolidated tier's cells are read by the slab: the aggregate (avg made from sum and count
+  // where those are kept instead), a counter's last value; a count of 0 reads as NaN.
+  t.slab.readColumn(column, AGG[agg], counter, lo, len, part);
 }
 
 function stitch(
   tiers: readonly TierView[],
   oldest: readonly number[],
   column: number,
+  kind: SeriesKind,
   agg: Aggregation | undefined,
   runningTotal: boolean,
   start: number,
@@ -325,12 +342,12 @@ function stitch(
     const t = tiers[i]!;
     const from = Math.max(start, oldest[i]!);
     if (from === Infinity || from >= upper) continue;
-    const part = queryTier(t, column, agg ?? defaultAgg(t.spec, runningTotal), from, upper - 1);
+    const part = queryTier(t, column, agg ?? defaultAgg(t.spec, runningTotal), from, upper - 1, kind);
     if (part.timestamps.length === 0) continue;
     parts.push(part);
     upper = part.timestamps[0]!;
   }
-  if (parts.length === 0) return queryTier(tiers[0]!, column, agg ?? defaultAgg(tiers[0]!.spec, runningTotal), start, end);
+  if (parts.length === 0) return queryTier(tiers[0]!, column, agg ?? defaultAgg(tiers[0]!.spec, runningTotal), start, end, kind);
   parts.reverse();
   const n = parts.reduce((a, p) => a + p.timestamps.length, 0);
   const timestamps = new Float64Array(n);

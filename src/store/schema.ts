@@ -3,20 +3,31 @@
 import { ConfigError, SchemaMismatchError } from '../errors';
 import { type Duration, formatDuration, parseDuration } from '../duration';
 import { LABEL_NAME_RE } from './series';
-import { format, SCHEMA_NAME_MAX } from './native';
+import { addon, format, SCHEMA_NAME_MAX } from './native';
 
 export const AGGREGATIONS = ['avg', 'min', 'max', 'sum', 'count', 'last'] as const;
 export type Aggregation = (typeof AGGREGATIONS)[number];
+
+/** How a consolidated tier stores a gauge's aggregates: 4-byte or 8-byte IEEE 754 floats. */
+export const PRECISIONS = ['float32', 'float64'] as const;
+export type Precision = (typeof PRECISIONS)[number];
 
 export interface TierOptions {
   /** Width of one slot: '1s', '10s', '5m' or milliseconds. */
   interval: Duration;
   /** How far back the ring reaches; slots = retention / interval. */
   retention: Duration;
-  /** What a query of this tier returns by default (consolidated tiers). Default 'avg'. */
+  /** What a query of this tier returns by default (consolidated tiers). Default 'avg' (or, when
+   *  `aggregates` are given without avg, the first of them). */
   consolidate?: Aggregation;
   /** Largest fraction of missing raw points a consolidated point may have. Default 1. */
   xff?: number;
+  /** Consolidated tiers: the aggregates each bucket keeps for a gauge (a counter keeps its last
+   *  value). Default: `consolidate` and max (avg and max when consolidate is max). */
+  aggregates?: readonly Aggregation[];
+  /** Consolidated tiers: how a gauge's aggregates are stored. Default 'float32' (a relative error
+   *  of at most 2^-24; integers exact up to 2^24). Tier 0 holds float64. */
+  precision?: Precision;
 }
 
 export interface SchemaOptions {
@@ -35,6 +46,10 @@ export interface TierSpec {
   readonly slots: number;
   readonly consolidate: Aggregation;
   readonly xff: number;
+  /** The aggregates a gauge's bucket keeps, in the order of AGGREGATIONS (tier 0: all of them). */
+  readonly aggregates: readonly Aggregation[];
+  /** How they are stored (tier 0: float64). */
+  readonly precision: Precision;
   readonly file: string;
 }
 
@@ -66,19 +81,62 @@ export const DEFAULT_SCHEMAS: readonly SchemaOptions[] = [
 
 const SCHEMA_NAME_RE = new RegExp(`^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,${SCHEMA_NAME_MAX - 1}}$`);
 
-/** Words of one series' cell in tier `tierIndex`: tier 0 is raw, the others consolidated. */
-export function cellWords(tierIndex: number): number {
-  return tierIndex === 0 ? format.rawCellWords : format.consolidatedCellWords;
+/** The aggregates as the slab header keeps them: bit format.aggregates[a] set for each. */
+export function aggregateMask(aggs: readonly Aggregation[]): number {
+  let m = 0;
+  for (const a of aggs) m |= 1 << format.aggregates[a];
+  return m;
 }
 
-/** Bytes of one row: the row header (stamp and seqlock words), then a cell per series. */
-export function rowBytes(tierIndex: number, maxSeries: number): number {
-  return 8 * (format.rowHeaderWords + cellWords(tierIndex) * maxSeries);
+/** Bytes of a gauge's value in a consolidated tier of this precision. */
+export function valueBytes(p: Precision): number {
+  return p === 'float32' ? 4 : 8;
 }
 
-export function slabFileBytes(tierIndex: number, maxSeries: number, slots: number): number {
-  return format.headerBytes + rowBytes(tierIndex, maxSeries) * slots;
+/** Bytes of one series' cell in a tier: 8 in tier 0; in a consolidated tier, what its aggregates need. */
+export function cellBytes(t: Pick<TierSpec, 'index' | 'aggregates' | 'precision'>): number {
+  return t.index === 0 ? 8 * format.rawCellWords : addon.cellLayout(aggregateMask(t.aggregates), valueBytes(t.precision)).cellBytes;
 }
+
+/** Bytes of one row: the row header (tier 0: stamp and seqlock words; others: the tag), then a cell per series. */
+export function rowBytes(t: Pick<TierSpec, 'index' | 'aggregates' | 'precision'>, maxSeries: number): number {
+  const header = t.index === 0 ? 8 * format.rowHeaderWords : format.consolidatedRowHeaderBytes;
+  return header + cellBytes(t) * maxSeries;
+}
+
+export function slabFileBytes(t: Pick<TierSpec, 'index' | 'aggregates' | 'precision'>, maxSeries: number, slots: number): number {
+  return format.headerBytes + rowBytes(t, maxSeries) * slots;
+}
+
+/**
+ * True when a query of a gauge can have aggregate `agg` from this tier: tier 0 gives every one;
+ * a consolidated tier those it keeps, and avg when it keeps sum and count.
+ */
+export function tierAnswers(t: Pick<TierSpec, 'index' | 'aggregates'>, agg: Aggregation): boolean {
+  return t.index === 0 || t.aggregates.includes(agg) || (agg === 'avg' && t.aggregates.includes('sum') && t.aggregates.includes('count'));
+}
+
+/** The default aggregates of a consolidated tier: its consolidate and max (avg and max when consolidate is max). */
+export function defaultAggregates(consolidate: Aggregation): Aggregation[] {
+  return inOrder([consolidate, consolidate === 'max' ? 'avg' : 'max']);
+}
+
+function inOrder(aggs: readonly Aggregation[]): Aggregation[] {
+  return AGGREGATIONS.filter((a) => aggs.includes(a));
+}
+
+/**
+ * What a consolidated tier's aggregate is made from when the tier below it is its source (when
+ * tier 0 no longer holds the bucket): the aggregates of that tier that make it.
+ */
+const MADE_FROM: Readonly<Record<Aggregation, readonly Aggregation[]>> = {
+  min: ['min'],
+  max: ['max'],
+  last: ['last'],
+  sum: ['sum', 'avg'],
+  avg: ['avg', 'sum'],
+  count: [],
+};
 
 export function normalizeSchemas(input: readonly SchemaOptions[]): SchemaSpec[] {
   if (!Array.isArray(input) || input.length === 0)
@@ -136,24 +194,73 @@ function normalizeSchema(s: SchemaOptions, i: number): SchemaSpec {
     const slots = retentionMs / intervalMs;
     if (slots > LIMITS.slots)
       throw new ConfigError(`${tw} has ${slots} slots (retention / interval); at most ${LIMITS.slots} are supported`);
-    const bytes = slabFileBytes(index, maxSeries, slots);
+    const consolidateGiven = t.consolidate;
+    if (consolidateGiven !== undefined && !AGGREGATIONS.includes(consolidateGiven))
+      throw new ConfigError(`${tw} consolidate ${JSON.stringify(consolidateGiven)} is not one of ${AGGREGATIONS.join(', ')}`);
+    const xff = t.xff ?? 1;
+    if (typeof xff !== 'number' || !(xff >= 0 && xff <= 1))
+      throw new ConfigError(`${tw} xff ${String(xff)} is not valid; use a fraction from 0 to 1`);
+    const precision: Precision = t.precision ?? (index === 0 ? 'float64' : 'float32');
+    if (!PRECISIONS.includes(precision))
+      throw new ConfigError(`${tw} precision ${JSON.stringify(precision)} is not one of ${PRECISIONS.join(', ')}`);
+    let aggregates: Aggregation[];
+    let consolidate: Aggregation;
+    if (index === 0) {
+      if (t.aggregates !== undefined)
+        throw new ConfigError(`${tw} is the raw tier: it holds every recorded value, so every aggregate; give aggregates to the consolidated tiers (1 on)`);
+      if (precision !== 'float64')
+        throw new ConfigError(`${tw} is the raw tier: it holds values as float64; give precision to the consolidated tiers (1 on)`);
+      aggregates = [...AGGREGATIONS];
+      consolidate = consolidateGiven ?? 'avg';
+    } else {
+      if (t.aggregates === undefined) {
+        consolidate = consolidateGiven ?? 'avg';
+        aggregates = defaultAggregates(consolidate);
+      } else {
+        const given = t.aggregates;
+        if (!Array.isArray(given) || given.length === 0)
+          throw new ConfigError(`${tw} aggregates must be a non-empty array of ${AGGREGATIONS.join(', ')}`);
+        for (const a of given) {
+          if (!AGGREGATIONS.includes(a)) throw new ConfigError(`${tw} aggregate ${JSON.stringify(a)} is not one of ${AGGREGATIONS.join(', ')}`);
+        }
+        if (new Set(given).size !== given.length) throw new ConfigError(`${tw} aggregates ${JSON.stringify(given)} name one twice`);
+        aggregates = inOrder(given);
+        const keeps = { index, aggregates };
+        consolidate = consolidateGiven ?? (tierAnswers(keeps, 'avg') ? 'avg' : (given[0] as Aggregation));
+        if (!tierAnswers(keeps, consolidate))
+          throw new ConfigError(
+            `${tw} consolidate ${consolidate} is not among its aggregates (${aggregates.join(', ')}); add '${consolidate}' to aggregates, or consolidate by one of them`,
+          );
+      }
+      const below = tiers[index - 1];
+      if (below !== undefined && below.index > 0)
+        for (const a of aggregates) {
+          const from = MADE_FROM[a];
+          if (from.length > 0 && !from.some((f) => below.aggregates.includes(f)))
+            throw new ConfigError(
+              `${tw} keeps ${a}, which it cannot make from tier ${index - 1} (which keeps ${below.aggregates.join(', ')}) once tier 0 no longer holds a bucket; add '${from[0]}' to tier ${index - 1}'s aggregates`,
+            );
+        }
+      if (aggregates.includes('count') && intervalMs / (tiers[0] as TierSpec).intervalMs > 0xffffffff)
+        throw new ConfigError(`${tw} keeps count, but its buckets can hold more than 2^32 - 1 raw points; widen tier 0's interval or drop count`);
+    }
+    const spec = { index, intervalMs, retentionMs, slots, consolidate, xff, aggregates, precision, file: `${name}.t${index}.slab` };
+    const bytes = slabFileBytes(spec, maxSeries, slots);
     if (bytes > LIMITS.slabFileBytes)
       throw new ConfigError(
         `${tw} would need a ${(bytes / 1024 ** 3).toFixed(1)} GiB file (the limit is 4 GiB); lower maxSeries or retention, or widen the interval`,
       );
-    const consolidate = t.consolidate ?? 'avg';
-    if (!AGGREGATIONS.includes(consolidate))
-      throw new ConfigError(`${tw} consolidate ${JSON.stringify(consolidate)} is not one of ${AGGREGATIONS.join(', ')}`);
-    const xff = t.xff ?? 1;
-    if (typeof xff !== 'number' || !(xff >= 0 && xff <= 1))
-      throw new ConfigError(`${tw} xff ${String(xff)} is not valid; use a fraction from 0 to 1`);
-    tiers.push({ index, intervalMs, retentionMs, slots, consolidate, xff, file: `${name}.t${index}.slab` });
+    tiers.push(spec);
   });
   return { name, match, maxSeries, tiers };
 }
 
-/** Throws SchemaMismatchError naming the first difference between what was given and what is on disk. */
-export function assertSameSchemas(given: readonly SchemaSpec[], onDisk: readonly SchemaSpec[], dir: string): void {
+/**
+ * Throws SchemaMismatchError naming the first difference between what was given and what is on
+ * disk. `cells: false` leaves out the tiers' aggregates and precision (a store of format 1, whose
+ * migration makes the cells the given schemas declare).
+ */
+export function assertSameSchemas(given: readonly SchemaSpec[], onDisk: readonly SchemaSpec[], dir: string, cells = true): void {
   const fail = (what: string) => {
     throw new SchemaMismatchError(
       `store ${dir}: ${what}; open it without schemas to use it as it is on disk, or use a new directory for the new layout`,
@@ -178,6 +285,10 @@ export function assertSameSchemas(given: readonly SchemaSpec[], onDisk: readonly
         fail(`${tw} retention ${formatDuration(gt.retentionMs)} differs from ${formatDuration(dt.retentionMs)} on disk`);
       if (gt.consolidate !== dt.consolidate) fail(`${tw} consolidate ${gt.consolidate} differs from ${dt.consolidate} on disk`);
       if (gt.xff !== dt.xff) fail(`${tw} xff ${gt.xff} differs from ${dt.xff} on disk`);
+      if (!cells) return;
+      if (gt.aggregates.join() !== dt.aggregates.join())
+        fail(`${tw} aggregates ${gt.aggregates.join(', ')} differ from ${dt.aggregates.join(', ')} on disk`);
+      if (gt.precision !== dt.precision) fail(`${tw} precision ${gt.precision} differs from ${dt.precision} on disk`);
     });
   });
 }

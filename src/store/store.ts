@@ -25,6 +25,7 @@ import { Exporter, type ExporterOptions, type ExportSource } from './exporter';
 import { createSlabs, hasStoreFile, lockStoreDir, openSlabs, readStoreFile, SERIES_FILE, STORE_FILE, writeStoreFile } from './layout';
 import { readSeriesIndex, seriesIndexStamp, writeSeriesIndex, type SeriesRecord } from './series-index';
 import { consolidateSchema } from './consolidate';
+import { migrateStore, migrationNeeded, V1_STORE_VERSION } from './migrate';
 import { tierInfo, type StoreInfo, type TierInfo } from './info';
 import { BatchPlan, EMPTY, MIN_TIMESTAMP, RawWriter, SeriesHandle, sameAndFinite, storeContiguous, storeRun } from './write';
 
@@ -54,6 +55,8 @@ interface SchemaState {
   series: SeriesHandle[];
   /** Each slab's size (fixed when it was created). */
   fileBytes: number[];
+  /** Per column, 1 when its series is a counter (whose consolidated cells keep its last value). */
+  kinds: Uint8Array;
 }
 
 export interface SelectResult extends QueryResult {
@@ -134,7 +137,11 @@ export class Store {
   }
 
   private openExisting(given: SchemaSpec[] | undefined): void {
-    const { createdMs, schemas } = readStoreFile(this.dir, given);
+    const { createdMs, schemas, version } = readStoreFile(this.dir, given);
+    if (version === V1_STORE_VERSION) {
+      if (this.readOnly) throw migrationNeeded(this.dir);
+      migrateStore(this.dir, createdMs, schemas, this.fileMode);
+    }
     this.createdMs = createdMs;
     for (const spec of schemas) this.addSchema(spec, openSlabs(this.dir, spec, this.readOnly));
     this.loadSeriesIndex(true);
@@ -143,7 +150,7 @@ export class Store {
   private addSchema(spec: SchemaSpec, slabs: NativeSlab[]): void {
     const writer = new RawWriter(slabs[0]!, spec.tiers[0]!, spec.name, !this.readOnly);
     const views = spec.tiers.map((t, i) => new TierView(t, slabs[i]!, !this.readOnly));
-    this.schemas.push({ spec, slabs, views, writer, series: [], fileBytes: slabs.map((x) => x.params().fileBytes) });
+    this.schemas.push({ spec, slabs, views, writer, series: [], fileBytes: slabs.map((x) => x.params().fileBytes), kinds: new Uint8Array(spec.maxSeries) });
   }
 
   // ---- series index ----
@@ -168,6 +175,7 @@ export class Store {
 
   private adopt(name: string, labels: Record<string, string>, kind: SeriesKind, schema: SchemaState): SeriesHandle {
     const h = new SeriesHandle(this.all.length, name, Object.freeze(labels), kind, schema.spec.name, schema.series.length, schema.writer, this);
+    schema.kinds[h.column] = kind === 'counter' ? 1 : 0;
     schema.series.push(h);
     this.all.push(h);
     this.byKey.set(formatSeries(name, labels), h);
@@ -522,7 +530,7 @@ export class Store {
       throw new InvalidTimestampError(
         `consolidate now ${new Date(now).toISOString()} is ahead of the clock by more than maxFutureMs; buckets are consolidated once they have ended`,
       );
-    for (const s of this.schemas) consolidateSchema(s.spec, s.views, s.series.length, now);
+    for (const s of this.schemas) consolidateSchema(s.spec, s.views, s.series.length, s.kinds, now);
   }
 
   // ---- read path ----
@@ -537,7 +545,7 @@ export class Store {
 
   /** One series over a range already cut to what the store holds (clampToHeld). */
   private read(h: SeriesHandle, options: QueryOptions): QueryResult {
-    return resolveQuery(this.schemaOf(h).views, h.column, h.kind, options);
+    return resolveQuery(this.schemaOf(h).views, h.column, h.kind, options, h.key, h.schema);
   }
 
   /** Reads every series a Prometheus selector matches, e.g. `vcpu_exits_total{reason=~"io|mmio"}`. */
@@ -674,7 +682,7 @@ export class Store {
       fileMode: this.fileMode,
       schemaViews: () => {
         if (this.readOnly) this.loadSeriesIndex(false);
-        return this.schemas.map((s) => ({ spec: s.spec, slabs: s.slabs, series: s.series }));
+        return this.schemas.map((s) => ({ spec: s.spec, slabs: s.slabs, series: s.series, kinds: s.kinds }));
       },
       recordOwn: (name, labels, kind, value, add) => {
         if (this.readOnly || this.closed) return;
