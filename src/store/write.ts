@@ -54,6 +54,8 @@ export class RawWriter {
   declare jsClaim: boolean;
   /** Rows this writer took in JavaScript (the slab's claims counter counts every writer's). */
   declare taken: number;
+  /** A row's cells of NaN, copied over the cells of a row it takes (made on its first claim). */
+  declare nanCells: Float64Array;
   declare readonly slab: NativeSlab;
   declare readonly tier: TierSpec;
   declare readonly schema: string;
@@ -76,6 +78,7 @@ export class RawWriter {
     this.hdr64 = buffer ? new BigInt64Array(buffer, 0, HEADER_I32 / 2) : EMPTY_I64;
     this.jsClaim = JS_CLAIM;
     this.taken = 0;
+    this.nanCells = EMPTY;
     this.slab = slab;
     this.tier = tier;
     this.schema = schema;
@@ -129,7 +132,8 @@ export class RawWriter {
       // Hide the old lap (an atomic store: a full fence after it, as the native claim's), clear
       // every cell, and only then publish k and make the row stable again.
       Atomics.store(this.i64, stamp, 0n);
-      clearCells(f, base + CELLS, base + this.rowWords);
+      if (this.nanCells.length === 0) this.nanCells = new Float64Array(this.rowWords - CELLS).fill(NaN);
+      f.set(this.nanCells, base + CELLS); // one copy (a memmove): quicker than fill() or a loop
       f[stamp] = k;
       releaseSeq(i32, seq, e);
       this.raiseHead(k);
@@ -191,16 +195,6 @@ function releaseSeq(i32: Int32Array, lo: number, e: number): void {
   // Past 2^32 the high half goes up first: the word stays odd (owned) until the low half is stored.
   if (next === 0) i32[lo + 1] = (i32[lo + 1]! + 1) | 0;
   i32[lo] = next;
-}
-
-/** A row's worth of NaN (grown to the widest row cleared), copied over the cells a claim clears. */
-let nanRow = new Float64Array(0);
-
-/** f[from..to) = NaN: one copy (a memmove), quicker than fill() or a loop of stores. */
-function clearCells(f: Float64Array, from: number, to: number): void {
-  const n = to - from;
-  if (nanRow.length < n) nanRow = new Float64Array(n).fill(NaN);
-  f.set(n === nanRow.length ? nanRow : nanRow.subarray(0, n), from);
 }
 
 /**
