@@ -122,6 +122,7 @@ class SlabWrap : public Napi::ObjectWrap<SlabWrap> {
   Napi::Value Claim(const Napi::CallbackInfo& info);
   Napi::Value Record(const Napi::CallbackInfo& info);
   Napi::Value ReadColumn(const Napi::CallbackInfo& info);
+  Napi::Value ReadRawSpan(const Napi::CallbackInfo& info);
   Napi::Value ReadRows(const Napi::CallbackInfo& info);
   Napi::Value Consolidate(const Napi::CallbackInfo& info);
   Napi::Value Counters(const Napi::CallbackInfo& info);
@@ -147,6 +148,7 @@ Napi::Function SlabWrap::Define(Napi::Env env) {
                          InstanceMethod("claim", &SlabWrap::Claim),
                          InstanceMethod("record", &SlabWrap::Record),
                          InstanceMethod("readColumn", &SlabWrap::ReadColumn),
+                         InstanceMethod("readRawSpan", &SlabWrap::ReadRawSpan),
                          InstanceMethod("readRows", &SlabWrap::ReadRows),
                          InstanceMethod("consolidate", &SlabWrap::Consolidate),
                          InstanceMethod("counters", &SlabWrap::Counters),
@@ -250,6 +252,29 @@ Napi::Value SlabWrap::ReadColumn(const Napi::CallbackInfo& info) {
     throw ArgRangeError(info.Env(), "column or aggregate out of range");
   s.ReadColumn(col, agg, counter, k0, n, out.Data());
   return info.Env().Undefined();
+}
+
+// readRawSpan(col, k0, out): tier 0 only; out holds 2n values: n timestamps, then n values.
+// The tier-0 query's one call (rondo/slab.h, Slab::ReadRawSpan); its typed array is looked at once.
+Napi::Value SlabWrap::ReadRawSpan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  rondo::Slab& s = Live(env);
+  const uint32_t col = U32Arg(info, 0, "column");
+  const uint64_t k0 = U53Arg(info, 1, "first interval");
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (!info[2].IsTypedArray() ||
+      napi_get_typedarray_info(env, info[2], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_float64_array)
+    throw ArgTypeError(env, "out must be a Float64Array");
+  if (s.params().kind != rondo::TierKind::kRaw || col >= s.params().max_series || length % 2 != 0 ||
+      length / 2 > 4294967295.0)
+    throw ArgRangeError(env, "readRawSpan: a raw slab, a column in range and an even-length out");
+  const uint32_t n = static_cast<uint32_t>(length / 2);
+  double* out = static_cast<double*>(data);
+  s.ReadRawSpan(col, k0, n, out, out + n);
+  return env.Undefined();
 }
 
 // readRows(k0, n, ncols, agg, kinds, out) -> rows present; out holds n * ncols values

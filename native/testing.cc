@@ -1,6 +1,7 @@
 // Test-only helpers (the dev addon, dev_addon.h): native writer threads that record through the
-// C++ API (rondo::Writer) into a store's slab file, the way the VMM's vCPU threads do, so tests
-// can race them against the JavaScript thread.
+// C++ API (rondo::Writer) into a store's slab file, the way the VMM's vCPU threads do, and
+// threads that only claim rows or bump a counter, so tests can race them against the JavaScript
+// thread.
 #include <napi.h>
 
 #include <time.h>
@@ -89,6 +90,47 @@ class WriterThreads : public Napi::ObjectWrap<WriterThreads> {
     }
   }
 
+  // Thread t claims every interval of [k0, k0 + count) once (Slab::Claim, no value written), in
+  // an order of its own: the i-th is k0 + (p * i + t) % count, p the t-th prime above 10^6 (so a
+  // permutation). ok counts the claims that found or made the row, late the refusals. All threads
+  // start together, and meet each other (and the JavaScript thread) all over the range.
+  void StartClaimers(std::shared_ptr<rondo::Slab> slab, uint32_t threads, uint64_t k0,
+                     uint32_t count) {
+    results_.resize(threads);
+    uint64_t p = 1000000;
+    for (uint32_t t = 0; t < threads; t++) {
+      p = NextPrime(p + 1);
+      threads_.emplace_back([this, slab, t, k0, count, threads, p] {
+        ready_.fetch_add(1);
+        while (ready_.load() < threads) {
+        }
+        WriterResult r;
+        for (uint64_t i = 0; i < count; i++) {
+          if (slab->Claim(k0 + (p * i + t) % count) == rondo::ClaimResult::kOk)
+            r.ok++;
+          else
+            r.late++;
+        }
+        results_[t] = r;
+      });
+    }
+  }
+
+  // Thread t adds 1 to the slab's lateWrites counter `times` times (an atomic fetch_add each):
+  // for checking that the JavaScript thread's Atomics on the same word lose none of them.
+  void StartLateCounters(std::shared_ptr<rondo::Slab> slab, uint32_t threads, uint32_t times) {
+    results_.resize(threads);
+    for (uint32_t t = 0; t < threads; t++) {
+      threads_.emplace_back([this, slab, t, times, threads] {
+        ready_.fetch_add(1);
+        while (ready_.load() < threads) {
+        }
+        for (uint32_t i = 0; i < times; i++) slab->count_late();
+        results_[t].ok = times;
+      });
+    }
+  }
+
   Napi::Value Join(const Napi::CallbackInfo& info) {
     JoinAll();
     Napi::Array out = Napi::Array::New(info.Env(), results_.size());
@@ -102,6 +144,13 @@ class WriterThreads : public Napi::ObjectWrap<WriterThreads> {
   }
 
  private:
+  static uint64_t NextPrime(uint64_t n) {
+    for (;; n++) {
+      bool prime = n > 1;
+      for (uint64_t d = 2; prime && d * d <= n; d++) prime = n % d != 0;
+      if (prime) return n;
+    }
+  }
   void JoinAll() {
     for (auto& t : threads_)
       if (t.joinable()) t.join();
@@ -153,6 +202,29 @@ Napi::Value StartClockWriters(const Napi::CallbackInfo& info) {
   return obj;
 }
 
+// startClaimers(file, threads, k0, count) -> { join(): [{ok, late}] }
+Napi::Value StartClaimers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<rondo::Slab> slab = AttachSlab(env, info[0], "startClaimers");
+  const uint32_t threads = static_cast<uint32_t>(IntegerIn(env, info[1], "threads", 1, kMaxWriterThreads));
+  const uint64_t k0 = static_cast<uint64_t>(IntegerIn(env, info[2], "k0", 1, 9007199254740991.0));
+  const uint32_t count = static_cast<uint32_t>(IntegerIn(env, info[3], "count", 0, 4294967295.0));
+  Napi::Object obj;
+  NewWriterThreads(env, &obj)->StartClaimers(slab, threads, k0, count);
+  return obj;
+}
+
+// startLateCounters(file, threads, times) -> { join(): [{ok: times, late: 0}] }
+Napi::Value StartLateCounters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<rondo::Slab> slab = AttachSlab(env, info[0], "startLateCounters");
+  const uint32_t threads = static_cast<uint32_t>(IntegerIn(env, info[1], "threads", 1, kMaxWriterThreads));
+  const uint32_t times = static_cast<uint32_t>(IntegerIn(env, info[2], "times", 0, 4294967295.0));
+  Napi::Object obj;
+  NewWriterThreads(env, &obj)->StartLateCounters(slab, threads, times);
+  return obj;
+}
+
 }  // namespace
 
 Napi::Function InitTesting(Napi::Env env, Napi::Object exports) {
@@ -161,6 +233,8 @@ Napi::Function InitTesting(Napi::Env env, Napi::Object exports) {
   Napi::Object testing = Napi::Object::New(env);
   testing.Set("startWriters", Napi::Function::New(env, StartWriters));
   testing.Set("startClockWriters", Napi::Function::New(env, StartClockWriters));
+  testing.Set("startClaimers", Napi::Function::New(env, StartClaimers));
+  testing.Set("startLateCounters", Napi::Function::New(env, StartLateCounters));
   exports.Set("testing", testing);
   return cls;
 }

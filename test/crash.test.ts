@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Store } from '../src/index';
 import { format } from '../src/store/native';
+import { JS_CLAIM } from '../src/store/write';
 import { tempDir } from './helpers';
 import { runFixture } from './fixtures/child';
 
@@ -151,7 +152,7 @@ describe('a row left mid-claim by a killed writer', () => {
   const IV = 1000;
   const SLOTS = 60;
   const HEADER = format.headerBytes;
-  const ROW = 8 * (2 + 2);
+  const ROW = 8 * (format.rowHeaderWords + 2);
 
   function storeWithTenPoints(): { dir: string; file: string; k0: number } {
     const dir = tempDir();
@@ -207,6 +208,42 @@ describe('a row left mid-claim by a killed writer', () => {
     const next = victim + SLOTS;
     for (const c of [0, 1]) w.record(w.find('mc_value', { col: String(c) })!, next * 1000 + c, next * IV);
     for (const c of [0, 1]) expect(read(w, c, next)).toBe(next * 1000 + c);
+    w.close();
+  });
+
+  it.runIf(JS_CLAIM)('a JavaScript writer killed while clearing the row it took: readers see the row as missing, the next writer repairs it', async () => {
+    const { dir, file, k0 } = storeWithTenPoints();
+    const victim = k0 + 4;
+    const newer = victim + SLOTS;
+    const child = runFixture('writer.js', ['midclaim', dir, String(newer)]);
+    await child.waitFor((l) => l === 'mid-claim');
+    child.proc.kill('SIGKILL');
+    const { signal } = await child.closed;
+    expect(signal, child.stderr()).toBe('SIGKILL');
+    // What the kill left: the seq odd, the stamp hidden, column 0 cleared, column 1 the old lap's.
+    const row = fs.readFileSync(file).subarray(HEADER + (victim % SLOTS) * ROW, HEADER + (victim % SLOTS + 1) * ROW);
+    const view = new DataView(row.buffer, row.byteOffset, ROW);
+    const cell = (c: number) => view.getFloat64(8 * (format.rowHeaderWords + c), true);
+    expect([view.getBigUint64(8 * format.rowSeqWord, true) % 2n, view.getFloat64(8 * format.rowStampWord, true), cell(0), cell(1)]).toEqual([
+      1n,
+      0,
+      NaN,
+      victim * 1000 + 1,
+    ]);
+
+    const r = Store.openReadOnly(dir);
+    for (let k = k0; k < k0 + 10; k++) for (const c of [0, 1]) expect(read(r, c, k)).toBe(k === victim ? NaN : k * 1000 + c);
+    for (const c of [0, 1]) expect(read(r, c, newer)).toBeNaN();
+    r.close();
+
+    const w = Store.open(dir);
+    expect(w.info().schemas[0]!.tiers[0]!.rowsRepaired).toBe(1);
+    for (const c of [0, 1]) expect([read(w, c, victim), read(w, c, newer)]).toEqual([NaN, NaN]);
+    // The repaired row takes the lap the killed writer was taking, and the one after it.
+    for (const k of [newer, newer + SLOTS]) {
+      for (const c of [0, 1]) w.record(w.find('mc_value', { col: String(c) })!, k * 1000 + c, k * IV);
+      for (const c of [0, 1]) expect(read(w, c, k)).toBe(k * 1000 + c);
+    }
     w.close();
   });
 

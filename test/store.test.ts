@@ -149,6 +149,54 @@ describe('record and query', () => {
   });
 });
 
+describe('tier-0 queries', () => {
+  it('give a timestamp for every interval of the range and a value where the ring holds one, NaN before its oldest and after its newest', () => {
+    const dir = tempDir();
+    const SLOTS = 10;
+    const store = Store.open(dir, { schemas: [{ name: 's', match: {}, maxSeries: 3, tiers: [{ interval: '1s', retention: '10s' }] }] });
+    const hs = [store.register('a'), store.register('b'), store.register('c')];
+    const t0 = alignedPast(120_000, 1000);
+    // Two laps and a half; series c only in the first lap.
+    for (let i = 0; i < 25; i++) hs.forEach((h, c) => (c < 2 || i < SLOTS ? store.record(h, 100 * c + i, t0 + i * 1000) : undefined));
+    const expected = (c: number, from: number, n: number) =>
+      Array.from({ length: n }, (_, j) => {
+        const i = from + j;
+        return i >= 15 && i < 25 && c < 2 ? 100 * c + i : NaN; // the ring holds seconds 15..24
+      });
+    const reader = Store.openReadOnly(dir);
+    for (const s of [store, reader]) {
+      const ss = s.series();
+      for (let c = 0; c < 3; c++) {
+        // Over three laps: from before the ring's oldest to after its newest.
+        const r = s.query(ss[c]!, { start: t0 - 5000, end: t0 + 29_000, tier: 0 });
+        expect(Array.from(r.timestamps)).toEqual(Array.from({ length: 35 }, (_, j) => t0 + (j - 5) * 1000));
+        expect(Array.from(r.values)).toEqual(expected(c, -5, 35));
+        const inRing = s.query(ss[c]!, { start: t0 + 16_000, end: t0 + 20_000, tier: 0 });
+        expect(Array.from(inRing.values)).toEqual(expected(c, 16, 5));
+        // count of raw points: 1 where there is one.
+        expect(Array.from(s.query(ss[c]!, { start: t0 + 14_000, end: t0 + 15_000, tier: 0, agg: 'count' }).values)).toEqual(c < 2 ? [NaN, 1] : [NaN, NaN]);
+      }
+    }
+    reader.close();
+    store.close();
+  });
+
+  it('return arrays of their own: writing into one result changes no other', () => {
+    const store = Store.open(tempDir(), { schemas: [VMM_SCHEMA] });
+    const h = store.register('cpu_load');
+    const t0 = alignedPast(120_000, 1000);
+    for (let i = 0; i < 60; i++) store.record(h, i, t0 + i * 1000);
+    const results = Array.from({ length: 50 }, () => store.query(h, { start: t0, end: t0 + 59_000, tier: 0 }));
+    results.forEach((r, j) => {
+      r.values.fill(-j);
+      r.timestamps.fill(-j);
+    });
+    results.forEach((r, j) => expect([r.values.every((v) => v === -j), r.timestamps.every((v) => v === -j)]).toEqual([true, true]));
+    expect(Array.from(store.query(h, { start: t0, end: t0 + 59_000, tier: 0 }).values)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    store.close();
+  });
+});
+
 describe('wrap-around', () => {
   it('a series written only in the old lap reads as missing in the new lap, never the old value', () => {
     const dir = tempDir();

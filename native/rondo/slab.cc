@@ -648,6 +648,36 @@ void Slab::ReadColumn(uint32_t col, uint32_t agg, bool counter, uint64_t k0, uin
   }
 }
 
+void Slab::ReadRawSpan(uint32_t col, uint64_t k0, uint32_t n, double* ts, double* values) const {
+  // ReadColumn's loop, with the timestamps written as it goes and only the rows the ring can
+  // hold read: [oldest, head] as of one load of the head.
+  const uint32_t slots = params_.slots;
+  const uint64_t last = head();  // 0, below first, when the ring is empty
+  const uint64_t first = last >= slots ? last - slots + 1 : 1;
+  const double step = static_cast<double>(params_.interval_ms);
+  const size_t rw = row_words();
+  const double* const data = row(0);
+  const size_t cell_off = kRowHeaderWords + col;  // raw cells are one word
+  uint32_t slot = slot_of(k0);
+  double kd = static_cast<double>(k0);
+  for (uint32_t i = 0; i < n; i++, kd += 1) {
+    const uint64_t k = k0 + i;
+    ts[i] = kd * step;  // integers below 2^53: exact
+    double v = kNaN;
+    if (k >= first && k <= last) {
+      const double* r = data + static_cast<size_t>(slot) * rw;
+      double stamp = 0, cell = kNaN;
+      const auto read = [&] {
+        stamp = stamp_load(r);
+        cell = cell_load(r + cell_off);
+      };
+      if (__builtin_expect(SeqlockTry(r, read), 1) || SeqlockRead(r, read)) v = stamp == kd ? cell : kNaN;
+    }
+    values[i] = v;
+    if (++slot == slots) slot = 0;
+  }
+}
+
 uint32_t Slab::ReadRows(uint64_t k0, uint32_t n, uint32_t ncols, uint32_t agg, const uint8_t* kinds,
                         double* out) const {
   uint32_t present = 0;

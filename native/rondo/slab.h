@@ -227,6 +227,12 @@ class Slab {
   void ReadColumn(uint32_t col, uint32_t agg, bool counter, uint64_t k0, uint32_t n,
                   double* out) const;
 
+  // Tier 0 (a raw slab) only: intervals [k0, k0 + n) of column `col`, in one pass: ts[i] the
+  // start of interval k0 + i (ms), values[i] its value, NaN where the row does not hold it or the
+  // interval lies outside the ring (before the oldest, after the head: those rows are not read).
+  // Each row read is read consistently (seqlock), as ReadColumn reads it.
+  void ReadRawSpan(uint32_t col, uint64_t k0, uint32_t n, double* ts, double* values) const;
+
   // Reads rows [k0, k0 + n), columns [0, ncols), one value per cell, into out[i * ncols + c]:
   // as ReadColumn, each column a counter when kinds[c] != 0 (kinds: ncols entries; may be null
   // for a raw tier). A row not holding its interval reads as NaN. Each row is read

@@ -49,6 +49,10 @@ export interface DevAddon {
     startWriters(file: string, threads: number, firstCol: number, startMs: number, stepMs: number, points: number): WriterThreads;
     /** Thread t records column firstCol + t at the wall clock, value k * 1000 + col, as fast as it can for durationMs. */
     startClockWriters(file: string, threads: number, firstCol: number, durationMs: number): WriterThreads;
+    /** Thread t claims (Slab::Claim) every interval of [k0, k0 + count) once, in an order of its own (k0 + (p·i + t) % count, p a prime above 10^6); ok: claims that found or took the row, late: refused. */
+    startClaimers(file: string, threads: number, k0: number, count: number): WriterThreads;
+    /** Thread t adds 1 to the slab's lateWrites counter `times` times (atomic fetch_add); ok: times. */
+    startLateCounters(file: string, threads: number, times: number): WriterThreads;
   };
   /** The native halves of `rondo bench` and bench/write.js (native/bench.cc): a warm-up lap, then timed rounds. */
   bench: {

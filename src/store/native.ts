@@ -51,6 +51,8 @@ export interface NativeSlab {
    * of a gauge, or a counter's last value (consolidated tiers); NaN where missing or not kept.
    */
   readColumn(col: number, agg: number, counter: boolean, k0: number, n: number, out: Float64Array): void;
+  /** Tier 0: intervals [k0, k0 + n) of col, n = out.length / 2: out[0..n) their starts (ms), out[n..2n) their values (NaN where missing or outside the ring). */
+  readRawSpan(col: number, k0: number, out: Float64Array): void;
   /** Rows [k0, k0+n), columns [0, ncols), one value a cell as readColumn gives it (kinds[c] 1: a counter): out[i*ncols + c]. */
   readRows(k0: number, n: number, ncols: number, agg: number, kinds: Uint8Array, out: Float64Array): number;
   consolidate(

@@ -5,6 +5,7 @@ import { format, type NativeSlab } from './native';
 import { AGGREGATIONS, tierAnswers, type Aggregation, type TierSpec } from './schema';
 import type { SeriesKind } from './series';
 import { counterRate } from './rate';
+import { JS_CLAIM } from './write';
 
 export interface QueryOptions {
   /** First timestamp wanted, ms (inclusive). Default: as far back as the finest tier's ring reaches from end.
@@ -68,7 +69,11 @@ export class TierView {
 
   /** Newest interval number claimed (0: none). */
   head(): number {
-    return this.header === undefined ? this.slab.counters().head : readU64(this.header, HEAD_LO);
+    const h = this.header;
+    if (h === undefined) return this.slab.counters().head;
+    // Where loads keep their order (x64, where the row claim is taken in JavaScript: write.ts),
+    // the halves need no atomic loads.
+    return JS_CLAIM ? readU64Plain(h, HEAD_LO) : readU64(h, HEAD_LO);
   }
 
   /** Consolidated tiers: the next bucket number to fill (0: not started). */
@@ -88,6 +93,15 @@ function readU64(u: Uint32Array, lo: number): number {
     const hi = Atomics.load(u, lo + 1);
     const low = Atomics.load(u, lo);
     if (Atomics.load(u, lo + 1) === hi) return hi * 4294967296 + low;
+  }
+}
+
+/** readU64 with plain loads (x64: they keep their order). */
+function readU64Plain(u: Uint32Array, lo: number): number {
+  for (;;) {
+    const hi = u[lo + 1]!;
+    const low = u[lo]!;
+    if (u[lo + 1] === hi) return hi * 4294967296 + low;
   }
 }
 
@@ -229,14 +243,45 @@ export function queryTier(t: TierView, column: number, agg: Aggregation, start: 
     throw new CapacityError(
       `query of ${n} points at ${step} ms steps is over the limit of ${MAX_QUERY_POINTS}; narrow the range or choose a coarser tier`,
     );
-  // Timestamps and values share one buffer, left uninitialised: allocating and zeroing an
-  // ArrayBuffer costs more than reading hundreds of rows. Every element is written below.
-  const buffer = Buffer.allocUnsafeSlow(16 * n).buffer;
-  const timestamps = new Float64Array(buffer, 0, n);
-  const values = new Float64Array(buffer, 8 * n, n);
-  fillSteps(timestamps, k0 * step, step);
-  readValues(t, column, agg, kind === 'counter', k0, values);
+  const [timestamps, values, both] = resultArrays(n);
+  if (t.spec.index === 0) {
+    // Tier 0 in one call: the timestamps and the values, each row read once.
+    t.slab.readRawSpan(column, k0, both);
+    if (agg === 'count') for (let i = 0; i < n; i++) values[i] = Number.isNaN(values[i]) ? NaN : 1;
+  } else {
+    fillSteps(timestamps, k0 * step, step);
+    readValues(t, column, agg, kind === 'counter', k0, values);
+  }
   return { timestamps, values, tier: t.spec.index, step, agg, segments: n === 0 ? [] : [{ tier: t.spec.index, step, start: k0 * step, end: k1 * step }] };
+}
+
+// Query results are cut from shared buffers, as Buffer.allocUnsafe() cuts small Buffers from its
+// pool: a new ArrayBuffer costs more than reading hundreds of rows (a backing store, and the
+// garbage collector's accounting of it), a view of an existing one little. A pool is left
+// uninitialised (every element of a result is written before it is returned) and is below
+// malloc's mmap threshold (128 KiB), so a new one reuses freed memory rather than fresh pages.
+const POOL_BYTES = 120 * 1024;
+/** Results larger than this get a buffer of their own (so a pool serves four at least). */
+const POOLED_MAX_BYTES = POOL_BYTES / 4;
+let pool = new ArrayBuffer(0);
+let poolAt = 0;
+
+/** Timestamps and values for an n-point result, uninitialised, side by side in one buffer; and both as one array. */
+function resultArrays(n: number): [Float64Array, Float64Array, Float64Array] {
+  const bytes = 16 * n;
+  let buffer = pool;
+  let at = 0;
+  if (bytes > POOLED_MAX_BYTES) {
+    buffer = Buffer.allocUnsafeSlow(bytes).buffer;
+  } else {
+    if (poolAt + bytes > pool.byteLength) {
+      pool = buffer = Buffer.allocUnsafeSlow(POOL_BYTES).buffer;
+      poolAt = 0;
+    }
+    at = poolAt;
+    poolAt += bytes;
+  }
+  return [new Float64Array(buffer, at, n), new Float64Array(buffer, at + 8 * n, n), new Float64Array(buffer, at, 2 * n)];
 }
 
 /** out[i] = first + i * step (integers below 2^53, so the sums are exact); four at a time, so
@@ -257,7 +302,7 @@ function fillSteps(out: Float64Array, first: number, step: number): void {
   for (; i < n; i++, ts += step) out[i] = ts;
 }
 
-/** Fills values with intervals k0, k0 + 1, ... of the column (NaN where the ring holds none). */
+/** Consolidated tiers (tier 0 is read by queryTier): fills values with buckets k0, k0 + 1, ... of the column (NaN where the ring holds none). */
 function readValues(t: TierView, column: number, agg: Aggregation, counter: boolean, k0: number, values: Float64Array): void {
   const n = values.length;
   if (n === 0) return;
@@ -277,7 +322,6 @@ function readValues(t: TierView, column: number, agg: Aggregation, counter: bool
   // A consolidated tier's cells are read by the slab: the aggregate (avg made from sum and count
   // where those are kept instead), a counter's last value; a count of 0 reads as NaN.
   t.slab.readColumn(column, AGG[agg], counter, lo, len, part);
-  if (t.spec.index === 0 && agg === 'count') for (let i = 0; i < len; i++) part[i] = Number.isNaN(part[i]) ? NaN : 1;
 }
 
 function stitch(

@@ -79,6 +79,8 @@ export class Store {
   private readonly byKey = new Map<string, SeriesHandle>();
   private readonly all: SeriesHandle[] = [];
   private readonly maxFutureMs: number;
+  /** The latest timestamp a write may have: the clock when last read, plus maxFutureMs. */
+  private futureLimit = -Infinity;
   private readonly fileMode: number;
   private createdMs = 0;
   private seriesStamp = '';
@@ -281,18 +283,27 @@ export class Store {
   // ---- write path ----
 
   /**
-   * Records a value at a time (ms since the epoch, default now). In steady state this is two
-   * compares, a load and a store into the mapped slab: no call into native code.
+   * Records a value at a time (ms since the epoch, default now). In steady state this is a load
+   * of the current row's stamp, a compare of ts with the interval it names, a store into the
+   * mapped slab and the stamp once more: no call into native code.
    */
   record(h: SeriesHandle, value: number, ts: number = Date.now()): void {
-    const w = h?.w;
-    if (w !== undefined && typeof ts === 'number' && ts >= w.curStart && ts < w.curEnd && typeof value === 'number' && value - value === 0 && h.owner === this) {
-      const f = w.f64;
-      if (f[w.curBase] === w.curK) {
-        f[w.curBase + h.cell] = value;
-        // The stamp once more: a row taken for a newer lap meanwhile must not keep this value.
-        if (f[w.curBase] === w.curK) return;
-        throw this.retract(h, w.curBase, w.curK, value, ts);
+    if (h !== undefined && h !== null && typeof ts === 'number' && typeof value === 'number') {
+      const w = h.w;
+      if (w !== undefined) {
+        // The row this schema wrote last: its stamp says which interval it holds, and ts is in
+        // that interval when ts - stamp * interval is in [0, interval). A row taken meanwhile for
+        // another lap (or a writer disabled: no rows, the stamp undefined) does not match.
+        const f = w.f64;
+        const base = w.curBase;
+        const stamp = f[base]!;
+        const d = ts - stamp * w.intervalMs;
+        if (d >= 0 && d < w.intervalMs && value - value === 0) {
+          f[base + h.cell] = value;
+          // The stamp once more: a row taken for a newer lap meanwhile must not keep this value.
+          if (f[base] === stamp) return;
+          throw this.retract(h, base, stamp, value, ts);
+        }
       }
     }
     this.recordSlow(h, value, ts);
@@ -426,7 +437,7 @@ export class Store {
   private retract(h: SeriesHandle, base: number, k: number, value: number, ts: number): LateWriteError {
     const f = h.w.f64;
     if (f[base + h.cell] === value) f[base + h.cell] = NaN;
-    h.w.slab.countLate();
+    h.w.countLate();
     return this.lateWrite(h, ts, k);
   }
 
@@ -450,12 +461,12 @@ export class Store {
     const base = (k % w.slots) * w.rowWords;
     const stamp = w.f64[base]!;
     if (k + w.slots <= w.curK) {
-      w.slab.countLate();
+      w.countLate();
       throw this.lateWrite(h, ts, k);
     }
     if (stamp !== k) {
-      if (stamp > k || w.slab.claim(k) !== 0) {
-        if (stamp > k) w.slab.countLate();
+      if (stamp > k || w.claim(k) !== 0) {
+        if (stamp > k) w.countLate();
         throw this.lateWrite(h, ts, k);
       }
     }
@@ -475,8 +486,10 @@ export class Store {
       throw new InvalidTimestampError(
         `timestamp ${ts} for ${h.key} is before 2000-01-01${ts > 0 && ts < 1e11 ? ' (it looks like seconds)' : ''}; pass milliseconds since the epoch, like Date.now()`,
       );
-    const limit = Date.now() + this.maxFutureMs;
-    if (ts > limit)
+    // The clock is read only when ts passes the limit it gave last time: a new row costs no
+    // clock read. (A clock set back meanwhile lets ts run ahead of it by as much, until then.)
+    if (ts > this.futureLimit) this.futureLimit = Date.now() + this.maxFutureMs;
+    if (ts > this.futureLimit)
       throw new InvalidTimestampError(
         `timestamp ${new Date(ts).toISOString()} for ${h.key} is more than ${formatDuration(Math.max(1, this.maxFutureMs))} in the future; check the clock, or raise maxFutureMs`,
       );

@@ -16,9 +16,46 @@ export const EMPTY: Float64Array = new Float64Array(0);
 // defined as ES2022 class fields, each would start out undefined, and V8 would then treat it as
 // holding any value and check what it holds on every record().
 
+/**
+ * Whether the JavaScript thread takes rows itself (RawWriter.claim) rather than through the
+ * addon (Slab::Claim). It relies on what x64 gives: V8's Atomics on a typed array over the
+ * mapping are locked instructions (lock cmpxchg, xchg, lock xadd), shared buffer or not, and a
+ * plain typed-array load or store is an acquire load or a release store (x86 keeps loads in
+ * order, and stores in order). Elsewhere the addon takes the rows.
+ */
+export const JS_CLAIM = process.arch === 'x64';
+
+const OK: number = format.claimResults.ok;
+const LATE: number = format.claimResults.late;
+// Words of a row (the stamp word is 0: native.ts checks it), and the header's u64 counters as
+// pairs of i32 halves, low half first (little-endian; native.ts checks they are 8-byte aligned).
+const STAMP = format.rowStampWord;
+const SEQ = format.rowSeqWord;
+const CELLS = format.rowHeaderWords;
+const HEAD_LO = format.offsets.head / 4;
+const CLAIMS_LO = format.offsets.claims / 4;
+const LATE_LO = format.offsets.lateWrites / 4;
+const HEADER_I32 = Math.max(HEAD_LO, CLAIMS_LO, LATE_LO) + 2;
+const TWO_32 = 4294967296;
+const EMPTY_I32 = new Int32Array(0);
+const EMPTY_I64 = new BigInt64Array(0);
+
 /** Where the JavaScript thread writes tier 0 of one schema: the mapped rows and the current row. */
 export class RawWriter {
+  /** The rows: the mapping from the end of the header on. */
   declare f64: Float64Array;
+  /** The same rows as i32 (a row's seq word is a pair of them) and as i64 (its stamp, for an atomic store). */
+  declare i32: Int32Array;
+  declare i64: BigInt64Array;
+  /** The header's counters (head, claims, lateWrites) as i32 halves, and as i64 for a whole-word swap. */
+  declare hdr: Int32Array;
+  declare hdr64: BigInt64Array;
+  /** Whether claim() takes rows in JavaScript (JS_CLAIM; tests turn it off to race the two). */
+  declare jsClaim: boolean;
+  /** Rows this writer took in JavaScript (the slab's claims counter counts every writer's). */
+  declare taken: number;
+  /** A row's cells of NaN, copied over the cells of a row it takes (made on its first claim). */
+  declare nanCells: Float64Array;
   declare readonly slab: NativeSlab;
   declare readonly tier: TierSpec;
   declare readonly schema: string;
@@ -33,7 +70,15 @@ export class RawWriter {
   constructor(slab: NativeSlab, tier: TierSpec, schema: string, writable: boolean) {
     const p = slab.params();
     // A read-only store has nothing to write through: its writer never matches a row.
-    this.f64 = writable ? new Float64Array(slab.buffer(), format.headerBytes) : EMPTY;
+    const buffer = writable ? slab.buffer() : undefined;
+    this.f64 = buffer ? new Float64Array(buffer, format.headerBytes) : EMPTY;
+    this.i32 = buffer ? new Int32Array(buffer, format.headerBytes) : EMPTY_I32;
+    this.i64 = buffer ? new BigInt64Array(buffer, format.headerBytes) : EMPTY_I64;
+    this.hdr = buffer ? new Int32Array(buffer, 0, HEADER_I32) : EMPTY_I32;
+    this.hdr64 = buffer ? new BigInt64Array(buffer, 0, HEADER_I32 / 2) : EMPTY_I64;
+    this.jsClaim = JS_CLAIM;
+    this.taken = 0;
+    this.nanCells = EMPTY;
     this.slab = slab;
     this.tier = tier;
     this.schema = schema;
@@ -49,7 +94,107 @@ export class RawWriter {
     this.curStart = Infinity;
     this.curEnd = -Infinity;
     this.f64 = new Float64Array(0);
+    this.i32 = EMPTY_I32;
+    this.i64 = EMPTY_I64;
+    this.hdr = EMPTY_I32;
+    this.hdr64 = EMPTY_I64;
+    this.jsClaim = false;
   }
+
+  /**
+   * Makes the row of interval k hold k: Slab::Claim (native/rondo/slab.cc), step for step, in
+   * JavaScript, so that a new row costs no call into the addon. The steps and why each is there:
+   * docs/storage-format.md, "Taking a row". format.claimResults.ok, or .late (counted) when the
+   * slot holds a newer interval or k is older than the ring.
+   */
+  claim(k: number): number {
+    if (!this.jsClaim) return this.slab.claim(k);
+    if (k === 0) return this.late(); // interval 0 would look like an empty row
+    const f = this.f64;
+    const i32 = this.i32;
+    const slots = this.slots;
+    const base = (k % slots) * this.rowWords;
+    const stamp = base + STAMP;
+    const seq = 2 * (base + SEQ); // the low half of the row's seq word
+    for (;;) {
+      let cur = f[stamp]!;
+      if (cur === k) return OK;
+      if (cur > k || k + slots <= this.head()) return this.late();
+      const e = i32[seq]!;
+      if ((e & 1) !== 0) continue; // another writer is taking the row: wait for it
+      if (Atomics.compareExchange(i32, seq, e, (e + 1) | 0) !== e) continue;
+      // The row is ours. Another claimer may have finished between the first look and the swap.
+      cur = f[stamp]!;
+      if (cur >= k) {
+        releaseSeq(i32, seq, e);
+        return cur === k ? OK : this.late();
+      }
+      // Hide the old lap (an atomic store: a full fence after it, as the native claim's), clear
+      // every cell, and only then publish k and make the row stable again.
+      Atomics.store(this.i64, stamp, 0n);
+      if (this.nanCells.length === 0) this.nanCells = new Float64Array(this.rowWords - CELLS).fill(NaN);
+      f.set(this.nanCells, base + CELLS); // one copy (a memmove): quicker than fill() or a loop
+      f[stamp] = k;
+      releaseSeq(i32, seq, e);
+      this.raiseHead(k);
+      const hdr = this.hdr;
+      if (Atomics.add(hdr, CLAIMS_LO, 1) === -1) Atomics.add(hdr, CLAIMS_LO + 1, 1); // carry into the high half
+      this.taken++;
+      return OK;
+    }
+  }
+
+  /** The slab's head, read from the mapped header (its halves re-read until they agree). */
+  head(): number {
+    const hdr = this.hdr;
+    for (;;) {
+      const hi = hdr[HEAD_LO + 1]!;
+      const lo = hdr[HEAD_LO]!;
+      if (hdr[HEAD_LO + 1] === hi) return (hi >>> 0) * TWO_32 + (lo >>> 0);
+    }
+  }
+
+  /** Raises the head to k if it is lower; another writer may be raising it at the same time. */
+  private raiseHead(k: number): void {
+    const hdr = this.hdr;
+    for (;;) {
+      const hi = hdr[HEAD_LO + 1]!;
+      const lo = hdr[HEAD_LO]!;
+      if (hdr[HEAD_LO + 1] !== hi) continue;
+      const h = (hi >>> 0) * TWO_32 + (lo >>> 0);
+      if (k <= h) return;
+      if (Math.floor(k / TWO_32) === hi >>> 0) {
+        // Same high half: swap the low one (k | 0 is k's low 32 bits). The high half cannot
+        // have moved meanwhile unless the head went 2^32 intervals forward and back to this low half.
+        if (Atomics.compareExchange(hdr, HEAD_LO, lo, k | 0) === lo) return;
+      } else if (Atomics.compareExchange(this.hdr64, HEAD_LO / 2, BigInt(h), BigInt(k)) === BigInt(h)) {
+        return; // the high half moves too (once every 2^32 intervals): the whole word at once
+      }
+    }
+  }
+
+  /** Counts a write refused as late (the slab's lateWrites) and says so. */
+  late(): number {
+    this.countLate();
+    return LATE;
+  }
+
+  countLate(): void {
+    if (!this.jsClaim) {
+      this.slab.countLate();
+      return;
+    }
+    const hdr = this.hdr;
+    if (Atomics.add(hdr, LATE_LO, 1) === -1) Atomics.add(hdr, LATE_LO + 1, 1);
+  }
+}
+
+/** Makes a claimed row stable again: its seq word from e + 1 to e + 2 (a release store on x64). */
+function releaseSeq(i32: Int32Array, lo: number, e: number): void {
+  const next = (e + 2) | 0;
+  // Past 2^32 the high half goes up first: the word stays odd (owned) until the low half is stored.
+  if (next === 0) i32[lo + 1] = (i32[lo + 1]! + 1) | 0;
+  i32[lo] = next;
 }
 
 /**
