@@ -26,6 +26,7 @@
 #include "common/error_codes.h"
 #include "common/napi_util.h"
 #include "common/raii.h"
+#include "common/slab_errors.h"
 #include "rondo/slab.h"
 
 #if !defined(LOCK_EX) || defined(RONDO_LOCK_WITH_FCNTL)
@@ -180,15 +181,7 @@ SlabWrap::SlabWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SlabWrap>(
   } else {
     throw ArgTypeError(env, "mode must be create, rw, ro or attach");
   }
-  try {
-    slab_ = rondo::Slab::Open(path, m, m == rondo::OpenMode::kCreate ? &p : nullptr);
-  } catch (const rondo::CorruptSlab& e) {
-    throw CodedError(env, codes::kCorrupt, e.what());
-  } catch (const rondo::SlabIoError& e) {
-    throw CodedError(env, codes::kIo, e.what());
-  } catch (const std::invalid_argument& e) {
-    throw CodedError(env, codes::kArg, e.what());
-  }
+  slab_ = WithSlabErrors(env, [&] { return rondo::Slab::Open(path, m, m == rondo::OpenMode::kCreate ? &p : nullptr); });
 }
 
 rondo::Slab& SlabWrap::Live(Napi::Env env) {
@@ -482,15 +475,7 @@ Napi::Value MigrateV1Slab(const Napi::CallbackInfo& info) {
     throw ArgTypeError(env, "kinds must be a Uint8Array");
   Napi::Uint8Array kinds = info[2].As<Napi::Uint8Array>();
   const uint32_t nkinds = static_cast<uint32_t>(std::min<size_t>(kinds.ElementLength(), p.max_series));
-  try {
-    rondo::Slab::MigrateV1(path, p, kinds.Data(), nkinds);
-  } catch (const rondo::CorruptSlab& e) {
-    throw CodedError(env, codes::kCorrupt, e.what());
-  } catch (const rondo::SlabIoError& e) {
-    throw CodedError(env, codes::kIo, e.what());
-  } catch (const std::invalid_argument& e) {
-    throw CodedError(env, codes::kArg, e.what());
-  }
+  WithSlabErrors(env, [&] { rondo::Slab::MigrateV1(path, p, kinds.Data(), nkinds); });
   return env.Undefined();
 }
 

@@ -25,6 +25,7 @@
 
 #include "common/error_codes.h"
 #include "common/napi_util.h"
+#include "common/slab_errors.h"
 #include "dev_addon.h"
 #include "kvm/capture.h"
 
@@ -91,15 +92,7 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     ptrs.push_back(counters.back().get());
   }
   std::unique_ptr<k::Capture> cap;
-  try {
-    cap = std::make_unique<k::Capture>(plan, ptrs, 0, 0, nullptr);
-  } catch (const std::invalid_argument& e) {
-    throw CodedError(env, rondo::codes::kArg, e.what());
-  } catch (const rondo::CorruptSlab& e) {
-    throw CodedError(env, rondo::codes::kCorrupt, e.what());
-  } catch (const rondo::SlabIoError& e) {
-    throw CodedError(env, rondo::codes::kIo, e.what());
-  }
+  cap = WithSlabErrors(env, [&] { return std::make_unique<k::Capture>(plan, ptrs, 0, 0, nullptr); });
   const uint64_t iv_ns = interval_ms * 1'000'000;
   const k::Clocks start = k::ReadClocks();
   const uint64_t k0 = start.wall_ns / iv_ns;

@@ -17,6 +17,7 @@
 #include "common/error_codes.h"
 #include "common/napi_util.h"
 #include "common/raii.h"
+#include "common/slab_errors.h"
 #include "kvm/boot_layout.h"
 #include "kvm/bzimage.h"
 #include "kvm/elf_loader.h"
@@ -468,13 +469,7 @@ class VmWrap : public Napi::ObjectWrap<VmWrap> {
     plan.vcpu_stats.resize(n);
     for (size_t v = 0; v < n; v++)
       for (size_t i = 0; i < nvcpu; i++) plan.vcpu_stats[v].push_back(next());
-    try {
-      Guard(env, [&] { vm_->CaptureInto(plan); });
-    } catch (const rondo::CorruptSlab& e) {
-      throw CodedError(env, codes::kCorrupt, e.what());
-    } catch (const rondo::SlabIoError& e) {
-      throw CodedError(env, codes::kIo, e.what());
-    }
+    WithSlabErrors(env, [&] { Guard(env, [&] { vm_->CaptureInto(plan); }); });
     return env.Undefined();
   }
 
