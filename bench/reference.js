@@ -1,7 +1,8 @@
 // rondo against its reference design, the Rust rondo, in the same run: the same three shapes,
 // one after the other in rounds. The Rust figures come from its own benchmark binary
 // (`rondo-bench`, built from the Rust rondo's repository), named by RONDO_REFERENCE_BIN; without
-// it this group measures rondo's side alone and says why the reference is missing.
+// it this group measures rondo's side alone and says why the reference is missing. rondo's
+// figures come from bench/reference-rondo.js, run the same way: a process per figure.
 //
 // The shapes, as the Rust bench runs them (a store of one schema, tiers 1 s/10 min, 10 s/6 h,
 // 5 min/7 d, 30 series of a 30-series schema, timestamps from 2023-11-14):
@@ -12,42 +13,19 @@
 //                    one series (rotating over the 30) and every (timestamp, value) of it
 'use strict';
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { Store } = require('../dist/src');
-const { Samples, interleave, nowNs } = require('./lib/harness');
+const { Samples, interleave } = require('./lib/harness');
 
-const SEC = 1000;
-/** 1,700,000,100 s: a multiple of 5 minutes, as the Rust bench starts. */
-const BASE = 1_700_000_100 * SEC;
-const SERIES = 30;
-const BLOCK = 30_000;
-const QUERIES = 500;
+/** Timed repetitions per process, after the untimed one (the Rust bench's own runs take 5). */
+const REPS = 3;
 
 const FIGURES = [
   { figure: 'record-same-row', name: '`record()`, 1 series, 30,000 writes a row', unit: 'writes/s' },
   { figure: 'record-rr30', name: '`record()`, 30 series round-robin, a new row every round', unit: 'writes/s' },
   { figure: 'query600', name: '`query()` of 600 points, every point read', unit: 'queries/s' },
 ];
-
-function openStore(dir) {
-  const store = Store.open(dir, {
-    schemas: [
-      {
-        name: 'bench',
-        match: {},
-        maxSeries: SERIES,
-        tiers: [
-          { interval: '1s', retention: '10m' },
-          { interval: '10s', retention: '6h', consolidate: 'avg' },
-          { interval: '5m', retention: '7d', consolidate: 'avg' },
-        ],
-      },
-    ],
-  });
-  const hs = Array.from({ length: SERIES }, (_, i) => store.register(`metric_${i}`, { id: String(i) }));
-  return { store, hs };
-}
 
 /** The reference binary, or why there is none. */
 function referenceBinary() {
@@ -62,113 +40,53 @@ function referenceBinary() {
   return { bin };
 }
 
-/** One process of the reference: one untimed warm-up and `reps` timed repetitions; ns per unit each. */
-function runReference(bin, figure, reps, dir) {
-  const r = spawnSync(bin, [figure, '--reps', String(reps), '--dir', dir], { encoding: 'utf8', timeout: 300_000 });
+/** One process of one side: an untimed warm-up and `reps` timed repetitions; ns per write or query each. */
+function runFigure(bin, args, figure, reps, dir) {
+  const r = spawnSync(bin, [...args, '--reps', String(reps), '--dir', dir], { encoding: 'utf8', timeout: 300_000 });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith(`RESULT ${figure} `));
   if (r.status !== 0 || line === undefined)
-    throw new Error(`${bin} ${figure} failed (${r.error?.message ?? `exit ${r.status}`}): ${(r.stderr ?? '').trim().slice(-400)}`);
+    throw new Error(`${[bin, ...args].join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}): ${(r.stderr ?? '').trim().slice(-400)}`);
   const [, , unit, ...vals] = line.trim().split(/\s+/);
   const scale = unit === 'us/query' ? 1000 : 1; // to ns
   return vals.map((v) => Number(v) * scale);
 }
 
-async function run({ quick, tmp, progress }) {
-  const rounds = quick ? 3 : 12;
+async function run({ quick, progress }) {
+  const rounds = quick ? 2 : 7;
   const cases = [];
   const ref = referenceBinary();
   const notes = [
-    'The shapes are the Rust bench\'s (`rondo-bench`): the same schema (tiers 1 s/10 min, 10 s/6 h, 5 min/7 d; 30 series of a 30-series schema), the same timestamps and the same loops. Each round runs each case once, rondo\'s and the reference\'s in turn.',
-    'rondo: one sample is 30,000 writes (or 500 queries); a round takes 30 samples. The reference: one process a round, doing one untimed and one timed repetition of 9,000,000 writes (or 5,000 queries); its figure is that repetition\'s mean.',
+    'The shapes are the Rust bench\'s (`rondo-bench`): the same schema (tiers 1 s/10 min, 10 s/6 h, 5 min/7 d; 30 series of a 30-series schema), the same timestamps, the same loops, and the same checks of the answers.',
+    'Both sides run alike: one process per figure per round, each doing one untimed repetition and then three timed ones of 9,000,000 writes (or 5,000 queries), the mean of each a sample; rondo\'s processes are `node bench/reference-rondo.js <figure>`. Each round runs every case once, in turn. A process of its own matters for `record()`: in a process that has run other shapes, V8\'s code for it carries their types too.',
   ];
-
-  // ---- rondo ----
-  const dir = (name) => path.join(tmp, `reference-${name}`);
-  const S = openStore(dir('same-row'));
-  const R = openStore(dir('rr30'));
-  const Q = openStore(dir('query'));
-  for (let s = 0; s < 600; s++) for (let i = 0; i < SERIES; i++) Q.store.record(Q.hs[i], s * 31 + i, BASE + s * SEC);
-  let sameTs = BASE;
-  let rrTs = BASE;
-  let checksum = 0;
-  const sameRow = (n) => {
-    const st = S.store;
-    const h = S.hs[0];
-    let t = sameTs;
-    for (let b = 0; b < n; b += BLOCK) {
-      for (let i = 0; i < BLOCK; i++) st.record(h, i & 1023, t);
-      t += SEC;
-    }
-    sameTs = t;
-  };
-  const rr30 = (n) => {
-    const st = R.store;
-    const hs = R.hs;
-    let t = rrTs;
-    for (let r = 0; r < n / SERIES; r++) {
-      const v = r & 1023;
-      for (let i = 0; i < SERIES; i++) st.record(hs[i], v, t);
-      t += SEC;
-    }
-    rrTs = t;
-  };
-  const opts = { start: BASE, end: BASE + 599 * SEC, tier: 0 };
-  const query = (n) => {
-    const st = Q.store;
-    const hs = Q.hs;
-    let sum = 0;
-    let cnt = 0;
-    for (let q = 0; q < n; q++) {
-      const r = st.query(hs[q % SERIES], opts);
-      const ts = r.timestamps;
-      const vs = r.values;
-      for (let i = 0; i < vs.length; i++) {
-        sum += vs[i];
-        cnt += ts[i] & 1;
-      }
-    }
-    checksum += sum + cnt;
-  };
-  const loops = { 'record-same-row': [sameRow, BLOCK], 'record-rr30': [rr30, BLOCK], query600: [query, QUERIES] };
-  for (const f of FIGURES) {
-    const [loop, n] = loops[f.figure];
-    const s = new Samples();
-    const round = () => {
-      for (let c = 0; c < 30; c++) {
-        const t0 = nowNs();
-        loop(n);
-        s.add(nowNs() - t0, n);
-      }
-    };
-    cases.push({ name: f.name, kind: 'rondo', samples: s, round, warm: () => loop(n * 20), unit: f.unit, figure: f.figure });
-  }
-  // The answer is the one the Rust bench asserts: 600 points a query.
-  const check = Q.store.query(Q.hs[0], opts);
-  if (check.values.length !== 600 || check.values.some((v) => Number.isNaN(v))) throw new Error('reference bench: the query store does not hold 600 points');
-
-  // ---- the reference ----
-  if (ref.bin !== undefined) {
-    const work = dir('rust');
-    fs.mkdirSync(work, { recursive: true });
-    for (const f of FIGURES) {
-      const s = new Samples();
-      const round = () => {
-        const vals = runReference(ref.bin, f.figure, 1, work);
-        const ops = f.figure === 'query600' ? 5000 : 9_000_000;
-        s.addMany(vals, ops * vals.length, vals.reduce((a, b) => a + b, 0) * ops);
-      };
-      cases.push({ name: `Rust rondo: ${f.figure}`, kind: 'peer', short: `Rust ${f.figure}`, samples: s, round, unit: f.unit, figure: f.figure });
-    }
-  } else {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rondo-reference-'));
+  const sides = [{ kind: 'rondo', bin: process.execPath, pre: [path.join(__dirname, 'reference-rondo.js')] }];
+  if (ref.bin !== undefined) sides.push({ kind: 'peer', bin: ref.bin, pre: [] });
+  else {
     notes.push(`The reference was not measured: ${ref.reason}.`);
     process.stderr.write(`bench: reference: skipped: ${ref.reason}\n`);
   }
-
-  await interleave(cases, rounds, progress);
-  S.store.close();
-  R.store.close();
-  Q.store.close();
-  if (!Number.isFinite(checksum)) throw new Error('reference bench: a query read a NaN');
+  for (const f of FIGURES)
+    for (const side of sides) {
+      const s = new Samples();
+      const ops = f.figure === 'query600' ? 5000 : 9_000_000;
+      const round = () => {
+        const vals = runFigure(side.bin, [...side.pre, f.figure], f.figure, REPS, work);
+        s.addMany(vals, ops * vals.length, vals.reduce((a, b) => a + b, 0) * ops);
+      };
+      cases.push(
+        side.kind === 'rondo'
+          ? { name: f.name, kind: 'rondo', samples: s, round, unit: f.unit, figure: f.figure }
+          : { name: `Rust rondo: ${f.figure}`, kind: 'peer', short: `Rust ${f.figure}`, samples: s, round, unit: f.unit, figure: f.figure },
+      );
+    }
+  try {
+    await interleave(cases, rounds, progress);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  // The table lists rondo's rows first, then the reference's.
+  cases.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'rondo' ? -1 : 1));
   return {
     id: 'reference',
     title: 'Against the reference design (the Rust rondo), same shapes, same run',
