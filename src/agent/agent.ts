@@ -5,7 +5,7 @@
 import * as http from 'node:http';
 import { SeriesHandle, Store, type Exporter, type Labels, type SchemaOptions, type SeriesKind, type StoreOptions } from '../store';
 import { formatSeries } from '../selector';
-import { ConfigError } from '../errors';
+import { ConfigError, StorageError } from '../errors';
 import { parseDuration, type Duration } from '../duration';
 import { RemoteWriteClient, pushExporter, exporterNameFor, type RemoteWriteOptions, type PushSummary } from '../export';
 import type { Collector, CollectContext, OpenContext } from './collector';
@@ -202,7 +202,9 @@ export class Agent {
       }
       this.store.record(h, value, now);
     } catch (e) {
-      if (h === undefined) this.refused.add(key); // reported once; the series is left out
+      // A refused series is reported once and left out; one the disk could not take (StorageError:
+      // full, read-only, failing) is tried again next tick.
+      if (h === undefined && !(e instanceof StorageError)) this.refused.add(key);
       this.failed(`series ${key}`, e);
     }
   }

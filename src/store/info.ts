@@ -51,7 +51,8 @@ export interface StoreInfo {
     tiers: TierInfo[];
   }>;
   series: SeriesInfo[];
-  totals: { series: number; bytes: number };
+  /** storageErrors: writes to disk this Store object saw fail (series index, flush): StorageError. */
+  totals: { series: number; bytes: number; storageErrors: number };
 }
 
 /** A tier as info() shows it, its counters read from the slab's header. */

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { CorruptFileError } from '../errors';
+import { CorruptFileError, StorageError } from '../errors';
 
 /** The envelope version written. Version 1 files (rondo 0.1's, storage format 1) are read too: their
  *  envelope is the same; a store file of version 1 marks a store still to migrate (migrate.ts). */
@@ -25,17 +25,50 @@ export function writeMetaFile(file: string, format: string, body: unknown, mode 
   const text = JSON.stringify(body);
   const envelope: Envelope = { format, version: META_VERSION, crc32: crc32(text), body };
   const tmp = `${file}.tmp`;
-  // O_NOFOLLOW: a symlink planted at the temporary name must not make us truncate its target.
-  const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
-  const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode);
+  let renamed = false;
   try {
-    fs.writeSync(fd, JSON.stringify(envelope) + '\n');
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    // O_NOFOLLOW: a symlink planted at the temporary name must not make us truncate its target.
+    const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
+    const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode);
+    try {
+      fs.writeSync(fd, JSON.stringify(envelope) + '\n');
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    renamed = true;
+    fsyncDir(path.dirname(file));
+  } catch (e) {
+    // The previous file stays in place; the temporary one goes, so it holds no space and the
+    // next write starts clean. A failed fsync is not retried here: the caller is told.
+    if (!renamed) {
+      try {
+        fs.unlinkSync(tmp);
+      } catch {
+        // never made, or the file system refuses even this (read-only): nothing more to do
+      }
+    }
+    throw metaWriteError(file, e, renamed);
   }
-  fs.renameSync(tmp, file);
-  fsyncDir(path.dirname(file));
+}
+
+/** A failure to write a metadata file, as a StorageError saying which file, why and what to do. */
+function metaWriteError(file: string, e: unknown, renamed: boolean): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === undefined) return e instanceof Error ? e : new Error(String(e));
+  const what =
+    code === 'ENOSPC' || code === 'EDQUOT'
+      ? 'the disk is full: free space on it and try again'
+      : code === 'EROFS'
+        ? 'the file system is read-only: remount it read-write (and check the kernel log for why it went read-only) and try again'
+        : code === 'EIO'
+          ? 'the disk reported an I/O error: check the kernel log and the disk; what was written since the last good write may be lost'
+          : `check the permissions and free space of ${path.dirname(file)}`;
+  const state = renamed
+    ? 'the new file is in place but its directory could not be synced, so a crash may bring back the previous one'
+    : 'the previous file is left as it was';
+  return new StorageError(`cannot write ${file} (${code}: ${(e as Error).message}); ${state}; ${what}`, { cause: e });
 }
 
 export function fsyncDir(dir: string): void {

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { addon, type NativeSlab } from './native';
-import { nativeError } from '../errors';
+import { nativeError, StorageError } from '../errors';
 import {
   CapacityError,
   ConfigError,
@@ -83,6 +83,8 @@ export class Store {
   private futureLimit = -Infinity;
   private readonly fileMode: number;
   private createdMs = 0;
+  /** Writes to disk that failed (StorageError): info().totals.storageErrors. */
+  private storageErrors = 0;
   private seriesStamp = '';
   private storeFileBytes = -1;
   private readonly exporters = new Map<string, Exporter>();
@@ -131,9 +133,23 @@ export class Store {
   // part-way leaves a directory that the next open recreates rather than half a store.
   private create(specs: SchemaSpec[]): void {
     this.createdMs = Date.now();
-    for (const spec of specs) this.addSchema(spec, createSlabs(this.dir, spec, this.createdMs, this.fileMode));
-    this.writeSeriesIndex();
-    writeStoreFile(this.dir, this.createdMs, specs, this.fileMode);
+    try {
+      for (const spec of specs) this.addSchema(spec, createSlabs(this.dir, spec, this.createdMs, this.fileMode));
+      this.writeSeriesIndex();
+      writeStoreFile(this.dir, this.createdMs, specs, this.fileMode);
+    } catch (e) {
+      // A disk too small or full: remove what this attempt made, so it holds no space and the
+      // directory is no half a store (this was a new store: none of these files was there before).
+      const files = [STORE_FILE, SERIES_FILE, ...specs.flatMap((s) => s.tiers.map((t) => t.file))];
+      for (const f of files) {
+        try {
+          fs.rmSync(path.join(this.dir, f), { force: true });
+        } catch {
+          // a file system that refuses even this (read-only): the next open recreates them
+        }
+      }
+      throw e;
+    }
   }
 
   private openExisting(given: SchemaSpec[] | undefined): void {
@@ -250,6 +266,7 @@ export class Store {
       this.writeSeriesIndex();
     } catch (e) {
       // Not on disk means not registered: undo, so a retry starts clean.
+      if (e instanceof StorageError) this.storageErrors++;
       for (let i = added.length - 1; i >= 0; i--) {
         const a = added[i] as { schema: SchemaState; key: string };
         a.schema.series.pop();
@@ -602,7 +619,7 @@ export class Store {
           lastValue: last?.[1] ?? null,
         };
       }),
-      totals: { series: options.series === false ? this.all.length : series.length, bytes },
+      totals: { series: options.series === false ? this.all.length : series.length, bytes, storageErrors: this.storageErrors },
     };
   }
 
@@ -708,7 +725,14 @@ export class Store {
         try {
           slab.flush();
         } catch (e) {
-          throw nativeError(e, this.dir);
+          const err = nativeError(e, this.dir);
+          if (err instanceof StorageError) {
+            this.storageErrors++;
+            // msync failed: the kernel may have dropped the dirty pages' error state, and a later
+            // flush that succeeds does not prove these were written (docs/reliability.md).
+            err.message = `flush of ${this.dir} failed: ${err.message}; points recorded before this flush may not be on disk even if a later flush succeeds`;
+          }
+          throw err;
         }
       }
   }
