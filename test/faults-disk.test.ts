@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StorageError, Store } from '../src/index';
-import { readMetaFile } from '../src/store/metafile';
+import { Agent, StorageError, Store, type Collector } from '../src/index';
+import { readMetaFile, writeMetaFile } from '../src/store/metafile';
 
 const SMALL = {
   name: 'small',
@@ -128,6 +128,46 @@ describe.skipIf(!isRoot)('a full disk', () => {
     expect(again.series().map((h) => h.name)).toEqual(['a', 'b']);
     again.close();
   });
+  it('the agent counts a series the full disk refused and registers it on a later tick once there is room', async () => {
+    const mnt = tmpfs('4m');
+    if (mnt === undefined) return;
+    let t = Math.floor(Date.now() / 1000) * 1000 - 600_000;
+    let late = false;
+    const collector: Collector = {
+      name: 'vm',
+      collect(ctx) {
+        ctx.record('vm_up', {}, 1);
+        if (late) ctx.record('vm_late', {}, 2);
+      },
+    };
+    const errors: string[] = [];
+    const agent = await Agent.start({
+      dir: path.join(mnt, 'store'),
+      schemas: [{ ...SMALL, maxSeries: 64 }],
+      collectors: [collector],
+      onError: (source) => errors.push(source),
+      clock: () => t,
+      autoTick: false,
+    });
+    cleanups.push(() => void agent.stop());
+    await agent.tick();
+    const filler = fillUp(mnt);
+    late = true;
+    t += 1000;
+    await agent.tick();
+    expect(errors).toContain('series vm_late');
+    expect(agent.store.find('vm_late')).toBeUndefined();
+    // The series already registered go on recording on the full disk.
+    expect(agent.store.lastPoint(agent.store.find('vm_up')!)).toEqual([t, 1]);
+    fs.rmSync(filler);
+    t += 1000;
+    await agent.tick();
+    const h = agent.store.find('vm_late');
+    expect(h).toBeDefined();
+    expect(agent.store.lastPoint(h!)).toEqual([t, 2]);
+    expect(agent.store.info({ series: false }).totals.storageErrors).toBeGreaterThanOrEqual(1);
+    await agent.stop();
+  });
 });
 
 /**
@@ -219,5 +259,49 @@ describe.skipIf(!isRoot)('fsync and msync failures', () => {
     // close() flushes once more and reports the failure; the store is closed all the same.
     expect(() => store.close()).toThrow(StorageError);
     expect(store.isClosed).toBe(true);
+  });
+});
+
+describe.skipIf(!isRoot)('a read-only file system', () => {
+  it('the kernel will not remount a store being written read-only; a read-only view of it serves readers and refuses writers with StorageError', () => {
+    const mnt = tmpfs('4m');
+    if (mnt === undefined) return;
+    const dir = path.join(mnt, 'store');
+    const store = Store.open(dir, { schemas: [SMALL] });
+    cleanups.push(() => store.close());
+    const a = store.register('a');
+    const t0 = Math.floor(Date.now() / 1000) * 1000 - 5000;
+    store.record(a, 1, t0);
+
+    // The slabs are mapped shared and writable, the lock file open for writing: the file system
+    // has writers, and `mount -o remount,ro` fails with EBUSY rather than stranding dirty pages.
+    expect(() => run('mount', ['-o', 'remount,ro', mnt])).toThrow(/busy/);
+    const b = store.register('b');
+    store.record(b, 2, t0);
+    store.flush();
+
+    // A read-only bind mount of the same file system (no writers through it) can be made.
+    const view = fs.mkdtempSync(path.join(os.tmpdir(), 'rondo-faults-ro-'));
+    run('mount', ['--bind', mnt, view]);
+    cleanups.push(() => {
+      run('umount', ['-l', view]);
+      fs.rmdirSync(view);
+    });
+    run('mount', ['-o', 'remount,bind,ro', view]);
+    const roDir = path.join(view, 'store');
+
+    // Readers work through it, and see what the writer records after it went read-only.
+    store.record(a, 3, t0 + 1000);
+    const reader = Store.openReadOnly(roDir);
+    expect(reader.series().map((h) => h.name)).toEqual(['a', 'b']);
+    expect(Array.from(reader.query(reader.find('a')!, { start: t0, end: t0 + 2000 }).values.slice(0, 2))).toEqual([1, 3]);
+    reader.close();
+
+    // A writer cannot take it: its lock file cannot be opened for writing.
+    expect(() => Store.open(roDir)).toThrow(StorageError);
+    // A metadata file written there: StorageError that says read-only, and the file as it was.
+    const before = fs.readFileSync(path.join(roDir, 'series.json'), 'utf8');
+    expect(() => writeMetaFile(path.join(roDir, 'series.json'), 'rondo-series', { series: [] })).toThrow(/series\.json.*read-only.*remount it read-write/s);
+    expect(fs.readFileSync(path.join(roDir, 'series.json'), 'utf8')).toBe(before);
   });
 });
