@@ -89,6 +89,32 @@ describe.skipIf(!isRoot)('a full disk', () => {
     store.close();
   });
 
+  it('a store whose slabs fit but whose series index does not: StorageError, and its slabs removed again', () => {
+    const mnt = tmpfs('4m');
+    if (mnt === undefined) return;
+    // The space a store of SMALL takes, in pages: made once, measured, removed.
+    const ref = Store.open(path.join(mnt, 'ref'), { schemas: [SMALL] });
+    ref.close();
+    const pages = (f: string) => Math.ceil(fs.statSync(path.join(mnt, 'ref', f)).size / 4096);
+    const slabs = fs.readdirSync(path.join(mnt, 'ref')).filter((f) => f.endsWith('.slab'));
+    const room = (slabs.reduce((n, f) => n + pages(f), 0) + pages('LOCK')) * 4096;
+    fs.rmSync(path.join(mnt, 'ref'), { recursive: true });
+    const filler = fillUp(mnt);
+    fs.truncateSync(filler, fs.statSync(filler).size - room);
+
+    const dir = path.join(mnt, 'store');
+    let err: unknown;
+    try {
+      Store.open(dir, { schemas: [SMALL] });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as Error).message).toMatch(/series\.json.*ENOSPC.*disk is full/s);
+    expect(fs.readdirSync(dir).filter((f) => f !== 'LOCK')).toEqual([]);
+    // (Their blocks come back once the failed store's mapped buffers are garbage collected.)
+  });
+
   it('register() on a full disk: StorageError, the previous series.json kept, counted, the rings still recording; freed space lets it through', () => {
     const mnt = tmpfs('4m');
     if (mnt === undefined) return;
