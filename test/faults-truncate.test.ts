@@ -90,6 +90,25 @@ describe('a slab truncated under a running store', () => {
     }
   });
 
+  it('an agent reports the CorruptFileError once (onError, counted) and stops recording into that store; the process goes on', async () => {
+    const dir = tempDir();
+    const child = runFixture('truncate.js', ['agent', dir]);
+    await child.waitFor((l) => l === 'ticking');
+    const slabs = fs.readdirSync(dir).filter((f) => f.endsWith('.t0.slab'));
+    expect(slabs.length).toBeGreaterThan(0);
+    for (const f of slabs) fs.truncateSync(path.join(dir, f), 0);
+    child.proc.stdin.write('go\n');
+    const { code, signal } = await child.closed;
+    expect(signal, child.stderr()).toBeNull();
+    expect(code, child.stderr()).toBe(0);
+    expect(child.lines).toContain('done');
+    const errors = JSON.parse(outcome(child.lines, 'errors')) as Array<[string, string, string]>;
+    expect(errors).toHaveLength(1);
+    expect(errors[0]![1]).toBe('CorruptFileError');
+    expect(slabs.some((f) => errors[0]![2].includes(path.join(dir, f)))).toBe(true);
+    expect(outcome(child.lines, 'stats')).toBe('1');
+  });
+
   it('a SIGBUS that is not a fault in a slab still kills the process, as without rondo', async () => {
     const { dir } = makeStore();
     const child = runFixture('truncate.js', ['unrelated', dir]);
