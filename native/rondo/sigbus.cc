@@ -25,6 +25,7 @@ static_assert(std::atomic<uintptr_t>::is_always_lock_free && std::atomic<size_t>
 
 Entry g_entries[kEntries];
 struct sigaction g_prev;
+uintptr_t g_page = 4096;  // set before the handler is installed (sysconf is not async-signal-safe)
 std::once_flag g_installed;
 
 void Chain(int sig, siginfo_t* info, void* ctx) {
@@ -56,8 +57,7 @@ void Handler(int sig, siginfo_t* info, void* ctx) {
       if (b <= kReserved) continue;
       const size_t n = e.len.load(std::memory_order_acquire);
       if (a < b || a - b >= n) continue;
-      const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-      const uintptr_t from = a & ~(page - 1);
+      const uintptr_t from = a & ~(g_page - 1);
       const int prot = e.writable.load(std::memory_order_relaxed) ? PROT_READ | PROT_WRITE : PROT_READ;
       void* p = mmap(reinterpret_cast<void*>(from), b + n - from, prot, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS,
                      -1, 0);
@@ -70,6 +70,10 @@ void Handler(int sig, siginfo_t* info, void* ctx) {
 }
 
 void Install() {
+  const long page = sysconf(_SC_PAGESIZE);
+  if (page > 0) g_page = static_cast<uintptr_t>(page);
+  // The handler there now, read before ours replaces it, so a SIGBUS racing the install finds it.
+  sigaction(SIGBUS, nullptr, &g_prev);
   struct sigaction sa = {};
   sa.sa_sigaction = Handler;
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
