@@ -117,4 +117,13 @@ describe('a slab truncated under a running store', () => {
     expect(child.lines).not.toContain('survived');
     expect(signal).toBe('SIGBUS');
   });
+
+  it('a fault on a truncated mapping that is no slab still kills the process with SIGBUS', async () => {
+    const { dir } = makeStore();
+    const child = runFixture('truncate.js', ['unrelated-fault', dir]);
+    const { signal } = await child.closed;
+    expect(child.lines).toContain('open');
+    expect(child.lines.some((l) => l.startsWith('survived'))).toBe(false);
+    expect(signal, child.stderr()).toBe('SIGBUS');
+  });
 });
