@@ -46,6 +46,7 @@
       "target_name": "rondo",
       "sources": [
         "native/rondo/slab.cc",
+        "native/rondo/sigbus.cc",
         "native/addon.cc"
       ]
     }
@@ -62,6 +63,7 @@
             "native/kvm/stats.cc",
             "native/kvm/capture.cc",
             "native/rondo/slab.cc",
+            "native/rondo/sigbus.cc",
             "native/kvm/guest.S",
             "native/kvm/e820.cc",
             "native/kvm/elf_loader.cc",
@@ -84,6 +86,7 @@
           "target_name": "rondo_dev",
           "sources": [
             "native/rondo/slab.cc",
+            "native/rondo/sigbus.cc",
             "native/dev_addon.cc",
             "native/testing.cc",
             "native/bench.cc"

@@ -119,6 +119,8 @@ class SlabWrap : public Napi::ObjectWrap<SlabWrap> {
 
  private:
   rondo::Slab& Live(Napi::Env env);
+  static void Intact(Napi::Env env, const rondo::Slab& s);
+  Napi::Value DamageFlag(const Napi::CallbackInfo& info);
   Napi::Value Buffer(const Napi::CallbackInfo& info);
   Napi::Value Claim(const Napi::CallbackInfo& info);
   Napi::Value Record(const Napi::CallbackInfo& info);
@@ -157,6 +159,7 @@ Napi::Function SlabWrap::Define(Napi::Env env) {
                          InstanceMethod("params", &SlabWrap::Params),
                          InstanceMethod("flush", &SlabWrap::Flush),
                          InstanceMethod("close", &SlabWrap::Close),
+                         InstanceMethod("damageFlag", &SlabWrap::DamageFlag),
                      });
 }
 
@@ -186,7 +189,15 @@ SlabWrap::SlabWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SlabWrap>(
 
 rondo::Slab& SlabWrap::Live(Napi::Env env) {
   if (!slab_) throw CodedError(env, codes::kClosed, "slab is closed");
+  Intact(env, *slab_);
   return *slab_;
+}
+
+// Throws kCorrupt for a slab whose file was cut short under its mapping (rondo/sigbus.h): checked
+// before each call (Live) and after the calls that read or write rows, which may be the first
+// to touch a lost page.
+void SlabWrap::Intact(Napi::Env env, const rondo::Slab& s) {
+  WithSlabErrors(env, [&] { s.ThrowIfDamaged(); });
 }
 
 std::shared_ptr<rondo::Slab> SlabWrap::FromValue(Napi::Value v) {
@@ -215,7 +226,9 @@ Napi::Value SlabWrap::Claim(const Napi::CallbackInfo& info) {
   const uint64_t k = U53Arg(info, 0, "interval number");
   if (s.read_only()) throw CodedError(info.Env(), codes::kArg, "slab is read-only");
   if (k == 0) throw ArgRangeError(info.Env(), "interval number must be > 0");
-  return Napi::Number::New(info.Env(), static_cast<int>(s.Claim(k)));
+  const int r = static_cast<int>(s.Claim(k));
+  Intact(info.Env(), s);
+  return Napi::Number::New(info.Env(), r);
 }
 
 // The plain N-API write path (what the JavaScript fast path avoids); kept for comparison.
@@ -244,6 +257,7 @@ Napi::Value SlabWrap::ReadColumn(const Napi::CallbackInfo& info) {
   if (col >= s.params().max_series || agg >= rondo::kAggCount)
     throw ArgRangeError(info.Env(), "column or aggregate out of range");
   s.ReadColumn(col, agg, counter, k0, n, out.Data());
+  Intact(info.Env(), s);
   return info.Env().Undefined();
 }
 
@@ -267,6 +281,7 @@ Napi::Value SlabWrap::ReadRawSpan(const Napi::CallbackInfo& info) {
   const uint32_t n = static_cast<uint32_t>(length / 2);
   double* out = static_cast<double*>(data);
   s.ReadRawSpan(col, k0, n, out, out + n);
+  Intact(env, s);
   return env.Undefined();
 }
 
@@ -281,7 +296,9 @@ Napi::Value SlabWrap::ReadRows(const Napi::CallbackInfo& info) {
     throw ArgRangeError(info.Env(), "ncols or aggregate out of range");
   const uint8_t* kinds = KindsArg(info, 4, ncols);
   Napi::Float64Array out = F64Arg(info, 5, static_cast<size_t>(n) * ncols, "out");
-  return Napi::Number::New(info.Env(), s.ReadRows(k0, n, ncols, agg, kinds, out.Data()));
+  const uint32_t present = s.ReadRows(k0, n, ncols, agg, kinds, out.Data());
+  Intact(info.Env(), s);
+  return Napi::Number::New(info.Env(), present);
 }
 
 // consolidate(src, fromBucket, toBucket, ncols, xff, expectedPoints, kinds): fills [from, to)
@@ -304,8 +321,12 @@ Napi::Value SlabWrap::Consolidate(const Napi::CallbackInfo& info) {
   if (!s.Derives(*src))
     throw ArgRangeError(info.Env(), "consolidate: the source tier does not keep the aggregates this tier is made from");
   const uint8_t* kinds = KindsArg(info, 6, ncols);
+  Intact(info.Env(), *src);
   for (uint64_t b = from; b < to; b++) {
     s.ConsolidateBucket(*src, b, ncols, xff, expected, kinds);
+    // A bucket made from a cut-short source is not published further (nor the cursor moved).
+    Intact(info.Env(), *src);
+    Intact(info.Env(), s);
     s.set_cursor(b + 1);
   }
 #if defined(__linux__)
@@ -329,6 +350,7 @@ Napi::Value SlabWrap::Counters(const Napi::CallbackInfo& info) {
   o.Set("claims", static_cast<double>(s.claims()));
   o.Set("repairs", static_cast<double>(s.repairs()));
   o.Set("cursor", static_cast<double>(s.cursor()));
+  Intact(info.Env(), s);
   return o;
 }
 
@@ -360,12 +382,27 @@ Napi::Value SlabWrap::Params(const Napi::CallbackInfo& info) {
 
 Napi::Value SlabWrap::Flush(const Napi::CallbackInfo& info) {
   rondo::Slab& s = Live(info.Env());
+  WithSlabErrors(info.Env(), [&] { s.CheckSize(); });
   try {
     s.Flush();
   } catch (const rondo::SlabIoError& e) {
     throw CodedError(info.Env(), codes::kIo, e.what());
   }
   return info.Env().Undefined();
+}
+
+// damageFlag() -> an ArrayBuffer of 4 bytes over the slab's damage flag (a u32: 1 once its file
+// was found cut short), for the JavaScript writer to look at when it takes a row; it holds the
+// slab (and so the flag) as buffer() does. Undefined when the slab is not covered.
+Napi::Value SlabWrap::DamageFlag(const Napi::CallbackInfo& info) {
+  if (!slab_) throw CodedError(info.Env(), codes::kClosed, "slab is closed");
+  rondo::Slab& s = *slab_;
+  std::atomic<uint32_t>* f = s.damage_flag();
+  if (f == nullptr) return info.Env().Undefined();
+  auto* hold = new std::shared_ptr<rondo::Slab>(slab_);
+  return Napi::ArrayBuffer::New(
+      info.Env(), static_cast<void*>(f), sizeof(uint32_t),
+      [](Napi::Env, void*, std::shared_ptr<rondo::Slab>* h) { delete h; }, hold);
 }
 
 // Flushes and drops this wrapper's reference; the mapping goes when nothing else holds it.

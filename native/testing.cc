@@ -4,7 +4,10 @@
 // thread.
 #include <napi.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -225,6 +228,21 @@ Napi::Value StartLateCounters(const Napi::CallbackInfo& info) {
   return obj;
 }
 
+// faultOutsideSlab(file): maps `file` (made one page long), cuts it to nothing and reads the
+// mapped page: a SIGBUS in no slab mapping, which must kill the process as it would without
+// rondo's handler (rondo/sigbus.h). Returns only if it did not (the byte read).
+Napi::Value FaultOutsideSlab(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw ArgTypeError(env, "faultOutsideSlab(file): file must be a string");
+  const std::string path = info[0].As<Napi::String>();
+  rondo::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd || ::ftruncate(fd.get(), 4096) != 0) throw CodedError(env, rondo::codes::kIo, "faultOutsideSlab: cannot make " + path);
+  rondo::Mapping m = rondo::Mapping::Map(4096, PROT_READ, MAP_SHARED, fd.get());
+  if (!m || ::ftruncate(fd.get(), 0) != 0) throw CodedError(env, rondo::codes::kIo, "faultOutsideSlab: cannot map " + path);
+  const uint8_t b = *static_cast<volatile const uint8_t*>(m.bytes());
+  return Napi::Number::New(env, b);
+}
+
 }  // namespace
 
 Napi::Function InitTesting(Napi::Env env, Napi::Object exports) {
@@ -235,6 +253,7 @@ Napi::Function InitTesting(Napi::Env env, Napi::Object exports) {
   testing.Set("startClockWriters", Napi::Function::New(env, StartClockWriters));
   testing.Set("startClaimers", Napi::Function::New(env, StartClaimers));
   testing.Set("startLateCounters", Napi::Function::New(env, StartLateCounters));
+  testing.Set("faultOutsideSlab", Napi::Function::New(env, FaultOutsideSlab));
   exports.Set("testing", testing);
   return cls;
 }

@@ -17,6 +17,7 @@
 // (native/testing.cc, native/bench.cc: clock_gettime(CLOCK_REALTIME), O_EXCL, mmap) and of the
 // lock (native/addon.cc: flock, or a POSIX fcntl lock where there is none).
 #include "slab.h"
+#include "sigbus.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -415,6 +416,7 @@ std::shared_ptr<Slab> Slab::Open(const std::string& path, OpenMode mode,
   UniqueFd fd = OpenToMap(path, ro, kHeaderBytes, &file_size);
   s->map_ = Mapping::Map(file_size, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd.get());
   if (!s->map_) throw SlabIoError(errno_text("mmap", path));
+  s->sigbus_entry_ = sigbus::Register(s->map_.get(), s->map_.size(), !ro);
   // The mapping outlives the descriptor; keeping no fd open means nothing to leak.
   fd.reset();
   s->Validate(file_size);
@@ -426,6 +428,28 @@ std::shared_ptr<Slab> Slab::Open(const std::string& path, OpenMode mode,
 #endif
   return s;
 }
+
+Slab::~Slab() { sigbus::Unregister(sigbus_entry_); }
+
+bool Slab::damaged() const {
+  std::atomic<uint32_t>* f = sigbus::DamageFlag(sigbus_entry_);
+  return f != nullptr && f->load(std::memory_order_acquire) != 0;
+}
+
+void Slab::ThrowIfDamaged() const {
+  if (damaged())
+    throw CorruptSlab(path_ + ": the file was cut short (truncated) while this process had it mapped; " +
+                      "what was recorded in it is lost and this process no longer writes or reads it");
+}
+
+void Slab::CheckSize() const {
+  struct stat st;
+  if (!damaged() && ::stat(path_.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) < map_.size())
+    sigbus::MarkDamaged(sigbus_entry_);
+  ThrowIfDamaged();
+}
+
+std::atomic<uint32_t>* Slab::damage_flag() const { return sigbus::DamageFlag(sigbus_entry_); }
 
 void Slab::Validate(size_t file_size) {
   const uint8_t* h = base();
@@ -985,6 +1009,8 @@ void Slab::MigrateV1(const std::string& path, const SlabParams& p, const uint8_t
 }
 
 ClaimResult Writer::RecordSlow(uint32_t col, uint64_t ts_ms, double value) {
+  // A slab whose file was cut short holds no data: refuse (a vCPU thread must not throw).
+  if (slab_->damaged()) return ClaimResult::kLate;
   if (col >= slab_->params().max_series) throw std::out_of_range("rondo::Writer: column out of range");
   const uint64_t iv = slab_->params().interval_ms;
   const uint64_t k = ts_ms / iv;

@@ -171,6 +171,18 @@ class Slab {
                         uint32_t nkinds);
   Slab(const Slab&) = delete;
   Slab& operator=(const Slab&) = delete;
+  ~Slab();
+
+  // True once the file was found cut short under the mapping (a SIGBUS caught in it, see
+  // sigbus.h, or CheckSize()): the mapping then holds zero pages, and what it holds is no data.
+  bool damaged() const;
+  // Throws CorruptSlab, naming the file, when damaged().
+  void ThrowIfDamaged() const;
+  // Compares the file's size with the mapping's (a stat: for the rare calls, flush and the like)
+  // and marks the slab damaged when the file is shorter; then throws as ThrowIfDamaged.
+  void CheckSize() const;
+  // The damage flag (a u32, 0 or 1) for the JavaScript writer to read; null if not registered.
+  std::atomic<uint32_t>* damage_flag() const;
 
   const SlabParams& params() const { return params_; }
   const std::string& path() const { return path_; }
@@ -305,6 +317,7 @@ class Slab {
   Mapping map_;
   CellLayout layout_;
   size_t row_bytes_ = 0;
+  int sigbus_entry_ = -1;  // this mapping's entry in the SIGBUS registry (sigbus.h)
 };
 
 // A per-thread writer for one slab: caches the current interval's row so that a record is a

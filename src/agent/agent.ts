@@ -5,7 +5,7 @@
 import * as http from 'node:http';
 import { SeriesHandle, Store, type Exporter, type Labels, type SchemaOptions, type SeriesKind, type StoreOptions } from '../store';
 import { formatSeries } from '../selector';
-import { ConfigError, StorageError } from '../errors';
+import { ConfigError, CorruptFileError, StorageError } from '../errors';
 import { parseDuration, type Duration } from '../duration';
 import { RemoteWriteClient, pushExporter, exporterNameFor, type RemoteWriteOptions, type PushSummary } from '../export';
 import type { Collector, CollectContext, OpenContext } from './collector';
@@ -52,7 +52,11 @@ export interface AgentOptions extends Omit<StoreOptions, 'schemas'> {
   /** Default '127.0.0.1' (loopback only): whoever can reach the endpoint reads every series'
    *  latest value. Set '0.0.0.0' or an interface's address to serve other hosts. */
   metricsHost?: string;
-  /** Called for each failure (collector, tick, push). Default: one line on stderr, at most once a minute per source. */
+  /**
+   * Called for each failure (collector, tick, push). Default: one line on stderr, at most once a minute per source.
+   * A CorruptFileError of the store while running (a slab file cut short under it) is reported once; the agent then
+   * records nothing more into that store, and the process goes on.
+   */
   onError?: (source: string, error: unknown) => void;
 }
 
@@ -89,6 +93,12 @@ export class Agent {
   private readonly pushIntervalMs: number;
   private server: http.Server | undefined;
   private readonly onError: (source: string, error: unknown) => void;
+  /**
+   * The store's CorruptFileError while running (a slab file cut short under it, say): reported
+   * once, after which the agent records nothing more into that store (its ticks do nothing) and
+   * the process goes on.
+   */
+  private storeDamaged: CorruptFileError | undefined;
   private readonly lastReported = new Map<string, number>();
 
   /** Opens the store and the /metrics endpoint if asked, runs the first tick and starts the tick (and push) timers (neither with autoTick: false). */
@@ -165,7 +175,7 @@ export class Agent {
   }
 
   private async runTick(): Promise<void> {
-    if (this.store.isClosed) return;
+    if (this.store.isClosed || this.storeDamaged !== undefined) return;
     const started = performance.now();
     const now = this.clock();
     const ctx: CollectContext = {
@@ -183,6 +193,7 @@ export class Agent {
     this.statsData.lastTickMs = now;
     this.recordOne('rondo_agent_ticks_total', {}, this.statsData.ticks, 'counter', now);
     this.recordOne('rondo_agent_tick_duration_seconds', {}, (performance.now() - started) / 1000, 'gauge', now);
+    if (this.storeDamaged !== undefined) return;
     try {
       this.store.consolidate({ now });
     } catch (e) {
@@ -191,6 +202,7 @@ export class Agent {
   }
 
   private recordOne(name: string, labels: Labels, value: number, kind: SeriesKind, now: number): void {
+    if (this.storeDamaged !== undefined) return;
     const all = this.withLabels(labels);
     const key = formatSeries(name, all);
     let h = this.handles.get(key);
@@ -265,6 +277,7 @@ export class Agent {
     const kind = space < 0 ? source : source.slice(0, space);
     const ofKind = (this.errorsBySource.get(kind) ?? 0) + 1;
     this.errorsBySource.set(kind, ofKind);
+    if (e instanceof CorruptFileError) this.storeDamaged = e;
     try {
       this.onError(source, e);
     } catch {

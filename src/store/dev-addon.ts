@@ -53,6 +53,8 @@ export interface DevAddon {
     startClaimers(file: string, threads: number, k0: number, count: number): WriterThreads;
     /** Thread t adds 1 to the slab's lateWrites counter `times` times (atomic fetch_add); ok: times. */
     startLateCounters(file: string, threads: number, times: number): WriterThreads;
+    /** Maps `file` (made one page long), truncates it and reads the page: a SIGBUS outside any slab, which kills the process. */
+    faultOutsideSlab(file: string): number;
   };
   /** The native halves of `rondo bench` and bench/write.js (native/bench.cc): a warm-up lap, then timed rounds. */
   bench: {

@@ -69,6 +69,8 @@ export interface NativeSlab {
   params(): SlabParams;
   flush(): void;
   close(): void;
+  /** A u32 over the slab's damage flag: 1 once its file was found cut short under the mapping (undefined: not covered). */
+  damageFlag(): ArrayBuffer | undefined;
 }
 
 /** The slab format (native/rondo/slab.h, docs/storage-format.md) as the addon exports it. */

@@ -514,7 +514,8 @@ export class Store {
 
   private lateWrite(h: SeriesHandle, ts: number, k: number): LateWriteError {
     const w = h.w;
-    const newest = w.slab.counters().head;
+    // (A slab found cut short throws here: CorruptFileError, not a late write.)
+    const newest = this.mapped(() => w.slab.counters().head);
     const oldest = Math.max(1, newest - w.slots + 1);
     const e = new LateWriteError(
       `write for ${h.key} at ${new Date(ts).toISOString()} refused: its slot in schema "${w.schema}" tier 0 already holds a newer interval; ` +
@@ -547,7 +548,22 @@ export class Store {
       throw new InvalidTimestampError(
         `consolidate now ${new Date(now).toISOString()} is ahead of the clock by more than maxFutureMs; buckets are consolidated once they have ended`,
       );
-    for (const s of this.schemas) consolidateSchema(s.spec, s.views, s.series.length, s.kinds, now);
+    this.mapped(() => {
+      for (const s of this.schemas) {
+        // A slab found cut short (its header read here, a native call) refuses: CorruptFileError.
+        for (const slab of s.slabs) slab.counters();
+        consolidateSchema(s.spec, s.views, s.series.length, s.kinds, now);
+      }
+    });
+  }
+
+  /** Runs f, turning the addon's coded errors into named ones (a slab cut short: CorruptFileError). */
+  private mapped<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      throw nativeError(e, this.dir);
+    }
   }
 
   // ---- read path ----
@@ -562,7 +578,7 @@ export class Store {
 
   /** One series over a range already cut to what the store holds (clampToHeld). */
   private read(h: SeriesHandle, options: QueryOptions): QueryResult {
-    return resolveQuery(this.schemaOf(h).views, h.column, h.kind, options, h.key, h.schema);
+    return this.mapped(() => resolveQuery(this.schemaOf(h).views, h.column, h.kind, options, h.key, h.schema));
   }
 
   /** Reads every series a Prometheus selector matches, e.g. `vcpu_exits_total{reason=~"io|mmio"}`. */
@@ -595,7 +611,7 @@ export class Store {
       maxSeries: s.spec.maxSeries,
       seriesCount: s.series.length,
       tiers: s.spec.tiers.map((t, i): TierInfo => {
-        const info = tierInfo(t, s.slabs[i] as NativeSlab, s.fileBytes[i] as number);
+        const info = this.mapped(() => tierInfo(t, s.slabs[i] as NativeSlab, s.fileBytes[i] as number));
         bytes += info.bytes;
         return info;
       }),
@@ -644,13 +660,13 @@ export class Store {
     const s = this.schemaOf(h);
     const t = s.spec.tiers[0]!;
     const view = s.views[0]!;
-    const head = view.head();
+    const head = this.mapped(() => view.head());
     if (head === 0) return undefined;
     const oldest = Math.max(1, head - t.slots + 1);
     // Back from the head in growing windows: a series written this interval costs 16 rows, not the ring.
     for (let hi = head, span = 16; hi >= oldest; hi -= span, span *= 16) {
       const lo = Math.max(oldest, hi - span + 1);
-      const r = queryTier(view, h.column, 'last', lo * t.intervalMs, hi * t.intervalMs);
+      const r = this.mapped(() => queryTier(view, h.column, 'last', lo * t.intervalMs, hi * t.intervalMs));
       for (let i = r.values.length - 1; i >= 0; i--) if (!Number.isNaN(r.values[i])) return [r.timestamps[i]!, r.values[i]!];
     }
     return undefined;

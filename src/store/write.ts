@@ -5,6 +5,7 @@ import { format, type NativeSlab } from './native';
 import type { TierSpec } from './schema';
 import type { Labels, SeriesKind } from './series';
 import { formatSeries } from '../selector';
+import { nativeError } from '../errors';
 import type { Store } from './store';
 
 /** Timestamps before 2000-01-01 are refused: most often they are seconds passed as milliseconds. */
@@ -39,6 +40,7 @@ const HEADER_I32 = Math.max(HEAD_LO, CLAIMS_LO, LATE_LO) + 2;
 const TWO_32 = 4294967296;
 const EMPTY_I32 = new Int32Array(0);
 const EMPTY_I64 = new BigInt64Array(0);
+const NO_DAMAGE = new Uint32Array(1);
 
 /** Where the JavaScript thread writes tier 0 of one schema: the mapped rows and the current row. */
 export class RawWriter {
@@ -56,6 +58,8 @@ export class RawWriter {
   declare taken: number;
   /** A row's cells of NaN, copied over the cells of a row it takes (made on its first claim). */
   declare nanCells: Float64Array;
+  /** The slab's damage flag (native/rondo/sigbus.h): non-zero once its file was cut short under the mapping. */
+  declare damage: Uint32Array;
   declare readonly slab: NativeSlab;
   declare readonly tier: TierSpec;
   declare readonly schema: string;
@@ -79,6 +83,8 @@ export class RawWriter {
     this.jsClaim = JS_CLAIM;
     this.taken = 0;
     this.nanCells = EMPTY;
+    const flag = writable ? slab.damageFlag() : undefined;
+    this.damage = flag ? new Uint32Array(flag) : NO_DAMAGE;
     this.slab = slab;
     this.tier = tier;
     this.schema = schema;
@@ -108,7 +114,8 @@ export class RawWriter {
    * slot holds a newer interval or k is older than the ring.
    */
   claim(k: number): number {
-    if (!this.jsClaim) return this.slab.claim(k);
+    // A slab found cut short: the native claim refuses it (CorruptFileError naming the file).
+    if (!this.jsClaim || this.damage[0] !== 0) return this.nativeClaim(k);
     if (k === 0) return this.late(); // interval 0 would look like an empty row
     const f = this.f64;
     const i32 = this.i32;
@@ -173,6 +180,14 @@ export class RawWriter {
     }
   }
 
+  private nativeClaim(k: number): number {
+    try {
+      return this.slab.claim(k);
+    } catch (e) {
+      throw nativeError(e, `schema "${this.schema}" tier 0`);
+    }
+  }
+
   /** Counts a write refused as late (the slab's lateWrites) and says so. */
   late(): number {
     this.countLate();
@@ -181,7 +196,11 @@ export class RawWriter {
 
   countLate(): void {
     if (!this.jsClaim) {
-      this.slab.countLate();
+      try {
+        this.slab.countLate();
+      } catch (e) {
+        throw nativeError(e, `schema "${this.schema}" tier 0`);
+      }
       return;
     }
     const hdr = this.hdr;
