@@ -107,6 +107,45 @@ describe('the wall clock stepped under a running agent', () => {
     expect(offset.slice(10)).toEqual(expected.slice(15).map(([t]) => [t, 0]));
   });
 
+  it('the timeline may run ahead of the real clock by its lead: its points are not refused as in the future', async () => {
+    const dir = tempDir();
+    const base = alignedPast(5000, 1000); // the wall clock is right, to a few seconds
+    const c = clocks(base);
+    const notes: Array<[string, unknown]> = [];
+    const agent = await start(dir, c, notes);
+    await agent.tick();
+    c.tick();
+    c.stepWall(-HOUR);
+    // 90 s on: the timeline is past the real clock by more than maxFutureMs (1 minute).
+    for (let i = 0; i < 90; i++) {
+      await agent.tick();
+      c.tick();
+    }
+    await agent.stop();
+    expect(agent.stats.lastTickMs).toBeGreaterThan(Date.now() + 60_000);
+    expect(notes.map(([s]) => s)).toEqual(['clock']);
+    expect(agent.stats.errors).toBe(0);
+    const ticks = points(dir, 'rondo_agent_ticks_total', base, base + 200_000);
+    expect(ticks.map(([t]) => t)).toEqual(Array.from({ length: 92 }, (_, i) => base + i * 1000));
+  });
+
+  it('a step back of more than 12 h is followed (the store would refuse a ring a day ahead of the clock)', async () => {
+    const dir = tempDir();
+    const base = alignedPast(2 * HOUR, 1000);
+    const c = clocks(base);
+    const notes: Array<[string, unknown]> = [];
+    const agent = await start(dir, c, notes);
+    await agent.tick();
+    c.tick();
+    c.stepWall(-13 * HOUR);
+    await agent.tick();
+    expect(agent.stats.clockSteps).toBe(1);
+    expect(agent.stats.clockOffsetMs).toBe(0);
+    expect(agent.stats.lastTickMs).toBe(base + 1000 - 13 * HOUR);
+    expect((notes[0]![1] as Error).message).toMatch(/more than the 12 h/);
+    await agent.stop();
+  });
+
   it('a wall clock running fast after a small step back catches up, and the agent returns to it without a second step', async () => {
     const dir = tempDir();
     const base = alignedPast(HOUR, 1000);

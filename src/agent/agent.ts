@@ -18,7 +18,7 @@ export interface AgentRemoteWrite extends RemoteWriteOptions {
   exporter?: string;
 }
 
-export interface AgentOptions extends Omit<StoreOptions, 'schemas'> {
+export interface AgentOptions extends Omit<StoreOptions, 'schemas' | 'clock'> {
   /** The store directory (created if missing). */
   dir: string;
   /** Schemas for a new store (see Store.open). */
@@ -85,6 +85,8 @@ export interface AgentStats {
 
 /** A difference of this much between the wall clock's advance and the monotonic clock's is a step. */
 const CLOCK_STEP_MS = 1000;
+/** The most the agent's timeline runs ahead of the wall clock after a step back: past it, the wall clock is followed. */
+const MAX_LEAD_MS = 12 * 3_600_000;
 
 /** What the agent reports through onError (source 'clock') when the wall clock stepped. */
 export class ClockStepNotice extends Error {
@@ -171,6 +173,9 @@ export class Agent {
       ...(o.maxFutureMs === undefined ? {} : { maxFutureMs: o.maxFutureMs }),
       ...(o.dirMode === undefined ? {} : { dirMode: o.dirMode }),
       ...(o.fileMode === undefined ? {} : { fileMode: o.fileMode }),
+      // The future limit follows the agent's lead over the wall clock after a step back, so the
+      // timeline's points are not refused as ahead of the clock.
+      clock: () => Date.now() + this.statsData.clockOffsetMs,
     };
     this.store = Store.open(o.dir, storeOptions);
     if (o.remoteWrite !== undefined) {
@@ -256,25 +261,29 @@ export class Agent {
     const timeline = this.lastTime + elapsed;
     let t = wall;
     if (this.onTimeline || step <= -CLOCK_STEP_MS) {
-      this.onTimeline = wall < timeline;
+      // A lead past MAX_LEAD_MS is given up: the store refuses, on open, a ring more than a day
+      // ahead of the clock.
+      this.onTimeline = wall < timeline && timeline - wall <= MAX_LEAD_MS;
       if (this.onTimeline) t = timeline;
     }
     this.lastWall = wall;
     this.lastMono = mono;
     this.lastTime = t;
     this.statsData.clockOffsetMs = t - wall;
-    if (Math.abs(step) >= CLOCK_STEP_MS) this.clockStepped(step, wall, t);
+    if (Math.abs(step) >= CLOCK_STEP_MS) this.clockStepped(step, wall, t, timeline);
     return t;
   }
 
-  private clockStepped(step: number, wall: number, t: number): void {
+  private clockStepped(step: number, wall: number, t: number, timeline: number): void {
     this.statsData.clockSteps++;
     const secs = (Math.abs(step) / 1000).toFixed(3);
     const message =
       step < 0
         ? t > wall
           ? `the wall clock stepped back ${secs} s: recording on a timeline ${((t - wall) / 1000).toFixed(3)} s ahead of it (the time before the step plus the monotonic time since) until the wall clock catches up; rondo_agent_clock_offset_seconds shows the lead`
-          : `the wall clock stepped back ${secs} s, not behind the time already recorded: following it`
+          : timeline - wall > MAX_LEAD_MS
+            ? `the wall clock stepped back ${secs} s, more than the ${MAX_LEAD_MS / 3_600_000} h the agent runs ahead of it: following it (points older than the ring's newest are refused as late)`
+            : `the wall clock stepped back ${secs} s, not behind the time already recorded: following it`
         : t > wall
           ? `the wall clock stepped forward ${secs} s, still ${((t - wall) / 1000).toFixed(3)} s behind the timeline the agent records on`
           : `the wall clock stepped forward ${secs} s: following it (the skipped intervals are left empty)`;
