@@ -133,8 +133,17 @@ class SlabWrap : public Napi::ObjectWrap<SlabWrap> {
   Napi::Value Params(const Napi::CallbackInfo& info);
   Napi::Value Flush(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  void ReleaseBuffers();
+  Napi::ArrayBuffer HandOut(Napi::Env env, void* data, size_t bytes);
+
+  // What a buffer handed to JavaScript holds of the slab: emptied by close(), after which the
+  // buffer is detached, so the mapping goes with the slab, not with the buffer's finalizer.
+  struct BufferHold {
+    std::shared_ptr<rondo::Slab> slab;
+  };
 
   std::shared_ptr<rondo::Slab> slab_;
+  std::vector<std::pair<Napi::Reference<Napi::ArrayBuffer>, std::shared_ptr<BufferHold>>> buffers_;
 };
 
 // The addon's per-environment data: one per main thread or worker that loads it.
@@ -211,14 +220,38 @@ std::shared_ptr<rondo::Slab> SlabWrap::FromValue(Napi::Value v) {
 }
 
 // The whole mapping as an external ArrayBuffer. The buffer holds its own reference to the slab,
-// so the memory stays mapped for as long as JavaScript can reach it, even after close().
+// so the memory stays mapped for as long as JavaScript can reach it, until close(): close()
+// detaches every buffer still alive (the store drops its views before it closes a slab) and lets
+// go of their references, so the mapping is unmapped then. Node runs an external buffer's
+// finalizer only on a later turn of the event loop: a process that opens and closes stores in
+// one synchronous loop would otherwise keep every mapping until it ran out of them
+// (vm.max_map_count) and failed its next allocation.
 Napi::Value SlabWrap::Buffer(const Napi::CallbackInfo& info) {
   rondo::Slab& s = Live(info.Env());
   if (s.read_only()) throw CodedError(info.Env(), codes::kArg, "a read-only slab has no writable buffer");
-  auto* hold = new std::shared_ptr<rondo::Slab>(slab_);
-  return Napi::ArrayBuffer::New(
-      info.Env(), s.base(), s.size(),
-      [](Napi::Env, void*, std::shared_ptr<rondo::Slab>* h) { delete h; }, hold);
+  return HandOut(info.Env(), s.base(), s.size());
+}
+
+// An external ArrayBuffer over `data` that holds the slab until close() detaches it (or it is
+// collected first), so the mapping goes with close(), not with the buffer's finalizer.
+Napi::ArrayBuffer SlabWrap::HandOut(Napi::Env env, void* data, size_t bytes) {
+  auto hold = std::make_shared<BufferHold>(BufferHold{slab_});
+  auto* finalized = new std::shared_ptr<BufferHold>(hold);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+      env, data, bytes, [](Napi::Env, void*, std::shared_ptr<BufferHold>* h) { delete h; }, finalized);
+  // Buffers already collected need no detaching: drop their entries as new ones come.
+  std::erase_if(buffers_, [](const auto& b) { return b.first.Value().IsEmpty(); });
+  buffers_.emplace_back(Napi::Weak(ab), std::move(hold));
+  return ab;
+}
+
+void SlabWrap::ReleaseBuffers() {
+  for (auto& [ref, hold] : buffers_) {
+    Napi::ArrayBuffer ab = ref.Value();
+    if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
+    hold->slab.reset();
+  }
+  buffers_.clear();
 }
 
 Napi::Value SlabWrap::Claim(const Napi::CallbackInfo& info) {
@@ -399,14 +432,12 @@ Napi::Value SlabWrap::DamageFlag(const Napi::CallbackInfo& info) {
   rondo::Slab& s = *slab_;
   std::atomic<uint32_t>* f = s.damage_flag();
   if (f == nullptr) return info.Env().Undefined();
-  auto* hold = new std::shared_ptr<rondo::Slab>(slab_);
-  return Napi::ArrayBuffer::New(
-      info.Env(), static_cast<void*>(f), sizeof(uint32_t),
-      [](Napi::Env, void*, std::shared_ptr<rondo::Slab>* h) { delete h; }, hold);
+  return HandOut(info.Env(), static_cast<void*>(f), sizeof(uint32_t));
 }
 
 // Flushes and drops this wrapper's reference; the mapping goes when nothing else holds it.
 Napi::Value SlabWrap::Close(const Napi::CallbackInfo& info) {
+  ReleaseBuffers();
   if (slab_) {
     try {
       slab_->Flush();

@@ -89,7 +89,7 @@ export type {
   CollectableRegistry,
   StoreCollector,
 } from './export';
-export { Agent, processCollector, promClientCollector } from './agent';
+export { Agent, ClockStepNotice, processCollector, promClientCollector } from './agent';
 export type { AgentOptions, AgentRemoteWrite, AgentStats, Collector, CollectContext, OpenContext } from './agent';
 export { serve } from './server';
 export type { ServeOptions, RondoServer, ServerStats } from './server';

@@ -30,6 +30,8 @@ const CASES = Number(process.env.RONDO_FUZZ_CASES ?? 1200);
 const SEED = suiteSeed('RONDO_FUZZ_SEED', 1200, 'fuzz-open');
 /** A case that prints nothing for this long is hung. */
 const HANG_MS = 30_000;
+/** The whole run's limit: 10 minutes, or 20 ms a case for long runs (100,000 cases: about 33 min). */
+const RUN_MS = Math.max(600_000, CASES * 20);
 
 
 interface FuzzSummary {
@@ -103,7 +105,7 @@ describe(`opening a store with hostile files (seed ${SEED})`, () => {
     // Every kind of damage was tried.
     for (const kind of ['truncate', 'extend', 'flip', 'header', 'counter', 'row', 'body', 'envelope', 'deep:'])
       expect(Object.keys(s.byKind).some((k) => k.split(' ')[1] === kind || k.endsWith(` ${kind}`)), kind).toBe(true);
-  }, 600_000);
+  }, RUN_MS);
 
   it(`exporter cursors, ${Math.ceil(CASES / 4)} cases: CorruptFileError or an exporter that gives what was recorded`, async () => {
     const cases = Math.ceil(CASES / 4);
@@ -113,7 +115,7 @@ describe(`opening a store with hostile files (seed ${SEED})`, () => {
     expect(s.bad).toEqual([]);
     expect(s.refusedOnUse).toBeGreaterThan(0);
     expect(s.opened - s.refusedOnUse).toBeGreaterThan(0);
-  }, 600_000);
+  }, RUN_MS);
 });
 
 describe('store files that are not files', () => {

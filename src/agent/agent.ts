@@ -18,7 +18,7 @@ export interface AgentRemoteWrite extends RemoteWriteOptions {
   exporter?: string;
 }
 
-export interface AgentOptions extends Omit<StoreOptions, 'schemas'> {
+export interface AgentOptions extends Omit<StoreOptions, 'schemas' | 'clock'> {
   /** The store directory (created if missing). */
   dir: string;
   /** Schemas for a new store (see Store.open). */
@@ -35,6 +35,18 @@ export interface AgentOptions extends Omit<StoreOptions, 'schemas'> {
    * the recent past and steps forward.
    */
   clock?: () => number;
+  /**
+   * A monotonic clock, ms from any origin (it never steps). Default performance.now when `clock`
+   * is left to its default; when `clock` is given without it, no step of the wall clock is looked
+   * for (the given clock is taken as it is). Each time the agent reads `clock` it compares the
+   * wall clock's advance with this one's: a difference of a second or more is a step. After a
+   * step back the agent records on a timeline that never goes back (the time it had reached plus
+   * the monotonic time since) until the wall clock has caught up with it; a step forward is
+   * followed. Each step is counted (rondo_agent_clock_steps_total), the timeline's lead over the
+   * wall clock recorded (rondo_agent_clock_offset_seconds) and one line reported through onError
+   * with source 'clock'.
+   */
+  monotonicClock?: () => number;
   /**
    * Default true: start() runs the first tick and sets the tick timer (and the push timer when
    * remoteWrite is given). false: start() runs no tick and sets no timer; the host calls tick()
@@ -69,12 +81,40 @@ export interface AgentStats {
   pushErrors: number;
   lastTickMs: number | null;
   lastPush: PushSummary | null;
+  /** Steps of the wall clock seen (back or forward, a second or more). */
+  clockSteps: number;
+  /** How far the agent's timeline is ahead of the wall clock after a step back, ms; 0 on the wall clock. */
+  clockOffsetMs: number;
+}
+
+/** A difference of this much between the wall clock's advance and the monotonic clock's is a step. */
+const CLOCK_STEP_MS = 1000;
+/** The most the agent's timeline runs ahead of the wall clock after a step back: past it, the wall clock is followed. */
+const MAX_LEAD_MS = 12 * 3_600_000;
+
+/** What the agent reports through onError (source 'clock') when the wall clock stepped. */
+export class ClockStepNotice extends Error {
+  override name = 'ClockStepNotice';
+  constructor(
+    message: string,
+    /** The step, ms: negative for a step back. */
+    readonly stepMs: number,
+  ) {
+    super(message);
+  }
 }
 
 export class Agent {
   readonly store: Store;
   readonly tickMs: number;
   private readonly clock: () => number;
+  private readonly monotonic: (() => number) | undefined;
+  /** The last reading of both clocks and the time the agent took then. */
+  private lastWall: number | undefined;
+  private lastMono = 0;
+  private lastTime = 0;
+  /** After a step back, until the wall clock catches up: times come from the timeline. */
+  private onTimeline = false;
   private readonly autoTick: boolean;
   private readonly collectors: readonly Collector[];
   private readonly labels: Labels;
@@ -82,7 +122,7 @@ export class Agent {
   private readonly refused = new Set<string>();
   /** Failures per source kind ('collector', 'push', ...): each is its own counter series. */
   private readonly errorsBySource = new Map<string, number>();
-  private readonly statsData: AgentStats = { ticks: 0, ticksSkipped: 0, errors: 0, pushes: 0, pushErrors: 0, lastTickMs: null, lastPush: null };
+  private readonly statsData: AgentStats = { ticks: 0, ticksSkipped: 0, errors: 0, pushes: 0, pushErrors: 0, lastTickMs: null, lastPush: null, clockSteps: 0, clockOffsetMs: 0 };
   private tickTimer: NodeJS.Timeout | undefined;
   private pushTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
@@ -126,7 +166,10 @@ export class Agent {
       throw new ConfigError(`tickMs ${String(o.tickMs)} must be an integer from 10 to 3600000`);
     if (o.clock !== undefined && typeof o.clock !== 'function') throw new ConfigError('clock must be a function returning ms since the epoch, like Date.now');
     if (o.autoTick !== undefined && typeof o.autoTick !== 'boolean') throw new ConfigError(`autoTick ${String(o.autoTick)} must be true or false`);
+    if (o.monotonicClock !== undefined && typeof o.monotonicClock !== 'function')
+      throw new ConfigError('monotonicClock must be a function returning ms from any origin that never steps, like performance.now');
     this.clock = o.clock ?? Date.now;
+    this.monotonic = o.monotonicClock ?? (o.clock === undefined ? () => performance.now() : undefined);
     this.autoTick = o.autoTick ?? true;
     if (o.metricsPort !== undefined && !(Number.isInteger(o.metricsPort) && o.metricsPort >= 0 && o.metricsPort <= 65535))
       throw new ConfigError(`metricsPort ${String(o.metricsPort)} must be a TCP port from 0 to 65535 (0: any free port)`);
@@ -140,6 +183,9 @@ export class Agent {
       ...(o.maxFutureMs === undefined ? {} : { maxFutureMs: o.maxFutureMs }),
       ...(o.dirMode === undefined ? {} : { dirMode: o.dirMode }),
       ...(o.fileMode === undefined ? {} : { fileMode: o.fileMode }),
+      // The future limit follows the agent's lead over the wall clock after a step back, so the
+      // timeline's points are not refused as ahead of the clock.
+      clock: () => Date.now() + this.statsData.clockOffsetMs,
     };
     this.store = Store.open(o.dir, storeOptions);
     if (o.remoteWrite !== undefined) {
@@ -177,7 +223,7 @@ export class Agent {
   private async runTick(): Promise<void> {
     if (this.store.isClosed || this.storeDamaged !== undefined) return;
     const started = performance.now();
-    const now = this.clock();
+    const now = this.now();
     const ctx: CollectContext = {
       now,
       record: (name, labels, value, kind) => this.recordOne(name, labels, value, kind ?? 'gauge', now),
@@ -194,10 +240,68 @@ export class Agent {
     this.recordOne('rondo_agent_ticks_total', {}, this.statsData.ticks, 'counter', now);
     this.recordOne('rondo_agent_tick_duration_seconds', {}, (performance.now() - started) / 1000, 'gauge', now);
     if (this.storeDamaged !== undefined) return;
+    if (this.statsData.clockSteps > 0) {
+      // Only once the wall clock has stepped: an agent whose clock never steps has no such series.
+      this.recordOne('rondo_agent_clock_steps_total', {}, this.statsData.clockSteps, 'counter', now);
+      this.recordOne('rondo_agent_clock_offset_seconds', {}, this.statsData.clockOffsetMs / 1000, 'gauge', now);
+    }
     try {
       this.store.consolidate({ now });
     } catch (e) {
       this.failed('consolidate', e);
+    }
+  }
+
+  /**
+   * The time the agent takes, ms since the epoch: the wall clock, except after a step back, when
+   * it is the time reached before the step plus the monotonic time since, until the wall clock
+   * catches up. Never earlier than the last time it returned while on that timeline.
+   */
+  private now(): number {
+    const wall = this.clock();
+    if (this.monotonic === undefined) return wall;
+    const mono = this.monotonic();
+    if (this.lastWall === undefined) {
+      this.lastWall = wall;
+      this.lastMono = mono;
+      this.lastTime = wall;
+      return wall;
+    }
+    const elapsed = Math.max(0, mono - this.lastMono);
+    const step = wall - this.lastWall - elapsed;
+    const timeline = this.lastTime + elapsed;
+    let t = wall;
+    if (this.onTimeline || step <= -CLOCK_STEP_MS) {
+      // A lead past MAX_LEAD_MS is given up: the store refuses, on open, a ring more than a day
+      // ahead of the clock.
+      this.onTimeline = wall < timeline && timeline - wall <= MAX_LEAD_MS;
+      if (this.onTimeline) t = timeline;
+    }
+    this.lastWall = wall;
+    this.lastMono = mono;
+    this.lastTime = t;
+    this.statsData.clockOffsetMs = t - wall;
+    if (Math.abs(step) >= CLOCK_STEP_MS) this.clockStepped(step, wall, t, timeline);
+    return t;
+  }
+
+  private clockStepped(step: number, wall: number, t: number, timeline: number): void {
+    this.statsData.clockSteps++;
+    const secs = (Math.abs(step) / 1000).toFixed(3);
+    const message =
+      step < 0
+        ? t > wall
+          ? `the wall clock stepped back ${secs} s: recording on a timeline ${((t - wall) / 1000).toFixed(3)} s ahead of it (the time before the step plus the monotonic time since) until the wall clock catches up; rondo_agent_clock_offset_seconds shows the lead`
+          : timeline - wall > MAX_LEAD_MS
+            ? `the wall clock stepped back ${secs} s, more than the ${MAX_LEAD_MS / 3_600_000} h the agent runs ahead of it: following it (points older than the ring's newest are refused as late)`
+            : `the wall clock stepped back ${secs} s, not behind the time already recorded: following it`
+        : t > wall
+          ? `the wall clock stepped forward ${secs} s, still ${((t - wall) / 1000).toFixed(3)} s behind the timeline the agent records on`
+          : `the wall clock stepped forward ${secs} s: following it (the skipped intervals are left empty)`;
+    try {
+      this.onError('clock', new ClockStepNotice(message, step));
+    } catch {
+      // A throwing onError must not take the agent down.
     }
   }
 
@@ -284,22 +388,24 @@ export class Agent {
       // A throwing onError must not take the agent down.
     }
     if (!this.store.isClosed && !source.startsWith('series rondo_agent_errors_total'))
-      this.recordOne('rondo_agent_errors_total', { source: kind }, ofKind, 'counter', this.clock());
+      this.recordOne('rondo_agent_errors_total', { source: kind }, ofKind, 'counter', this.now());
   }
 
   private reportOnce(source: string, e: unknown): void {
-    const now = this.clock();
-    const last = this.lastReported.get(source) ?? 0;
-    if (now - last < 60_000) return;
+    // Rate-limited on the monotonic clock when there is one: a wall clock stepped back would
+    // otherwise silence every report until it had caught up.
+    const now = (this.monotonic ?? this.clock)();
+    const last = this.lastReported.get(source);
+    if (last !== undefined && now - last < 60_000) return;
     this.lastReported.set(source, now);
     const msg = e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e);
-    process.stderr.write(`rondo agent: ${source} failed: ${msg}\n`);
+    process.stderr.write(`rondo agent: ${source}${e instanceof ClockStepNotice ? '' : ' failed'}: ${msg}\n`);
   }
 
   // Ticks land just after each multiple of tickMs, so each 1 s tick has its own interval.
   private schedule(): void {
     const next = () => {
-      const delay = this.tickMs - (this.clock() % this.tickMs) + 2;
+      const delay = this.tickMs - (this.now() % this.tickMs) + 2;
       this.tickTimer = setTimeout(() => {
         void this.tick();
         next();
@@ -322,12 +428,12 @@ export class Agent {
     this.pushing = (async () => {
       try {
         const summary = await pushExporter(exporter, client, {
-          until: final ? Infinity : this.clock(),
+          until: final ? Infinity : this.now(),
           recordOwn: (name, labels, kind, value, add) => {
             if (this.store.isClosed) return;
             const h = add === true ? this.handles.get(formatSeries(name, this.withLabels(labels))) : undefined;
             const base = h === undefined ? 0 : (this.store.lastPoint(h)?.[1] ?? 0);
-            this.recordOne(name, labels, base + value, kind, this.clock());
+            this.recordOne(name, labels, base + value, kind, this.now());
           },
         });
         this.statsData.pushes++;
@@ -399,7 +505,7 @@ export class Agent {
       }
       if (this.exporter !== undefined) {
         try {
-          this.exporter.end([...this.handles.values()], this.clock());
+          this.exporter.end([...this.handles.values()], this.now());
         } catch (e) {
           this.failed('push', e);
         }

@@ -1,5 +1,5 @@
 // The agent room: the agent a VMM launcher embeds, the collector contract, and its collectors.
-export { Agent } from './agent';
+export { Agent, ClockStepNotice } from './agent';
 export type { AgentOptions, AgentRemoteWrite, AgentStats } from './agent';
 export type { Collector, CollectContext, OpenContext } from './collector';
 export { processCollector } from './collectors/process';

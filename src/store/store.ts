@@ -35,6 +35,9 @@ export interface StoreOptions {
   /** How far ahead of the clock a timestamp may be, at most one day. Default 1 minute: a write
    *  ahead of time moves the ring forward, and with it the window of what can be read. */
   maxFutureMs?: number;
+  /** The clock maxFutureMs is measured from (by record() and consolidate()), ms since the epoch.
+   *  Default Date.now. The agent passes its own: the wall clock plus its lead after a step back. */
+  clock?: () => number;
   /** Mode of a newly created store directory. Default 0o700. */
   dirMode?: number;
   /** Mode of the files the store creates (slabs, metadata, lock, exporter cursors). Default 0o600. */
@@ -79,6 +82,7 @@ export class Store {
   private readonly byKey = new Map<string, SeriesHandle>();
   private readonly all: SeriesHandle[] = [];
   private readonly maxFutureMs: number;
+  private readonly clock: () => number;
   /** The latest timestamp a write may have: the clock when last read, plus maxFutureMs. */
   private futureLimit = -Infinity;
   private readonly fileMode: number;
@@ -110,6 +114,8 @@ export class Store {
     this.maxFutureMs = options.maxFutureMs ?? 60_000;
     if (typeof this.maxFutureMs !== 'number' || !(this.maxFutureMs >= 0 && this.maxFutureMs <= 86_400_000))
       throw new ConfigError(`maxFutureMs ${String(options.maxFutureMs)} must be a number of ms from 0 to 86400000 (one day)`);
+    if (options.clock !== undefined && typeof options.clock !== 'function') throw new ConfigError('clock must be a function returning ms since the epoch, like Date.now');
+    this.clock = options.clock ?? Date.now;
     this.fileMode = options.fileMode ?? 0o600;
     if (!Number.isInteger(this.fileMode) || this.fileMode < 0 || this.fileMode > 0o777)
       throw new ConfigError(`fileMode ${String(options.fileMode)} must be a permission mode such as 0o600`);
@@ -505,7 +511,7 @@ export class Store {
       );
     // The clock is read only when ts passes the limit it gave last time: a new row costs no
     // clock read. (A clock set back meanwhile lets ts run ahead of it by as much, until then.)
-    if (ts > this.futureLimit) this.futureLimit = Date.now() + this.maxFutureMs;
+    if (ts > this.futureLimit) this.futureLimit = this.clock() + this.maxFutureMs;
     if (ts > this.futureLimit)
       throw new InvalidTimestampError(
         `timestamp ${new Date(ts).toISOString()} for ${h.key} is more than ${formatDuration(Math.max(1, this.maxFutureMs))} in the future; check the clock, or raise maxFutureMs`,
@@ -544,7 +550,7 @@ export class Store {
     this.assertWritable();
     const now = options.now ?? Date.now();
     if (!Number.isFinite(now)) throw new InvalidTimestampError(`consolidate now ${String(now)} is not a finite number of ms`);
-    if (now > Date.now() + this.maxFutureMs)
+    if (now > this.clock() + this.maxFutureMs)
       throw new InvalidTimestampError(
         `consolidate now ${new Date(now).toISOString()} is ahead of the clock by more than maxFutureMs; buckets are consolidated once they have ended`,
       );
