@@ -59,12 +59,25 @@ const HEADER_WORDS = Math.max(HEAD_LO, CURSOR_LO) + 2;
  */
 export class TierView {
   private header: Uint32Array | undefined;
+  /** The slab's damage flag (native/rondo/sigbus.h), when mapped and covered. */
+  private damage: Uint32Array | undefined;
   constructor(
     readonly spec: TierSpec,
     readonly slab: NativeSlab,
     mapped: boolean,
   ) {
     this.header = mapped ? new Uint32Array(slab.buffer(), 0, HEADER_WORDS) : undefined;
+    const flag = mapped ? slab.damageFlag() : undefined;
+    this.damage = flag === undefined ? undefined : new Uint32Array(flag);
+  }
+
+  /**
+   * False once the slab's file was found cut short under its mapping. Reads the header first, so
+   * a file cut short since is found here (its SIGBUS handled: native/rondo/sigbus.h). No native call.
+   */
+  intact(): boolean {
+    this.head();
+    return this.damage === undefined || this.damage[0] === 0;
   }
 
   /** Newest interval number claimed (0: none). */
@@ -84,6 +97,7 @@ export class TierView {
   /** Stops reading the mapped header (the store is closing): the slab answers, or refuses. */
   release(): void {
     this.header = undefined;
+    this.damage = undefined;
   }
 }
 

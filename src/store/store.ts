@@ -556,8 +556,8 @@ export class Store {
       );
     this.mapped(() => {
       for (const s of this.schemas) {
-        // A slab found cut short (its header read here, a native call) refuses: CorruptFileError.
-        for (const slab of s.slabs) slab.counters();
+        // A slab found cut short refuses: the addon's counters() throws, made CorruptFileError.
+        for (const v of s.views) if (!v.intact()) v.slab.counters();
         consolidateSchema(s.spec, s.views, s.series.length, s.kinds, now);
       }
     });
