@@ -1,6 +1,7 @@
 // Real remote-write receivers for tests: Debian's prometheus and victoria-metrics binaries, run
 // on free loopback ports in temp dirs, and a scripted node:http "fault server".
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -9,6 +10,8 @@ import { removeTempDir, suiteTempDir } from '../helpers';
 
 export const PROMETHEUS_BIN = '/usr/bin/prometheus';
 export const VICTORIA_METRICS_BIN = '/usr/bin/victoria-metrics';
+export const INFLUXD_BIN = '/usr/bin/influxd';
+export const INFLUX_CLI_BIN = '/usr/bin/influx';
 
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
@@ -19,6 +22,8 @@ export function ensureReceiversInstalled(): void {
   for (const [bin, pkg] of [
     [PROMETHEUS_BIN, 'prometheus'],
     [VICTORIA_METRICS_BIN, 'victoria-metrics'],
+    [INFLUXD_BIN, 'influxdb'],
+    [INFLUX_CLI_BIN, 'influxdb-client'],
   ] as const) {
     try {
       fs.accessSync(bin, fs.constants.X_OK);
@@ -29,7 +34,7 @@ export function ensureReceiversInstalled(): void {
   if (missing.length > 0)
     throw new Error(
       `remote-write receiver tests need ${missing.join(' and ')}; install with ` +
-        '"apt-get install -y prometheus victoria-metrics" (the project\'s test command does this)',
+        '"apt-get install -y prometheus victoria-metrics influxdb influxdb-client" (the project\'s test command does this)',
     );
 }
 
@@ -275,6 +280,75 @@ export async function startVictoriaMetrics(): Promise<VictoriaMetricsReceiver> {
       await getText(`${api}/internal/force_flush`);
     },
   };
+}
+
+export interface InfluxDBReference {
+  /** Base URL of the HTTP API (/write, /query, /ping), e.g. http://127.0.0.1:PORT */
+  api: string;
+  /** The HTTP port. */
+  port: number;
+  /** The UDP line-protocol listener's port (writes into database `udp`), when asked for. */
+  udpPort?: number;
+  /** The daemon's data directory (meta, data, wal under it). */
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real InfluxDB 1.x (Debian's influxd) in a temp dir, HTTP on a free loopback port, no
+ * reporting, no internal monitor database, and with `udp: true` a UDP line-protocol listener on
+ * another free port writing into the database `udp` (flushed every 10 ms, so a test can read
+ * what it sent soon after).
+ */
+export async function startInfluxDB(options: { udp?: boolean } = {}): Promise<InfluxDBReference> {
+  const udpPort = options.udp === true ? await freeUdpPort() : undefined;
+  const d = await startDaemon(
+    'influxd',
+    INFLUXD_BIN,
+    () => undefined,
+    (port, dir) => {
+      const conf = [
+        'reporting-disabled = true',
+        `bind-address = "127.0.0.1:${port + 1 > 65535 ? port - 1 : port + 1}"`,
+        '[meta]',
+        `  dir = "${path.join(dir, 'meta')}"`,
+        '[data]',
+        `  dir = "${path.join(dir, 'data')}"`,
+        `  wal-dir = "${path.join(dir, 'wal')}"`,
+        '  query-log-enabled = false',
+        '  wal-fsync-delay = "0s"',
+        '[monitor]',
+        '  store-enabled = false',
+        '[http]',
+        `  bind-address = "127.0.0.1:${port}"`,
+        '  log-enabled = false',
+        '[logging]',
+        '  level = "warn"',
+        '[continuous_queries]',
+        '  enabled = false',
+      ];
+      if (udpPort !== undefined)
+        conf.push('[[udp]]', '  enabled = true', `  bind-address = "127.0.0.1:${udpPort}"`, '  database = "udp"', '  batch-size = 1000', '  batch-timeout = "10ms"');
+      fs.writeFileSync(path.join(dir, 'influxdb.conf'), `${conf.join('\n')}\n`);
+      return ['-config', path.join(dir, 'influxdb.conf')];
+    },
+    '/query?q=SHOW%20DATABASES',
+  );
+  const api = `http://127.0.0.1:${d.port}`;
+  return { api, port: d.port, ...(udpPort !== undefined ? { udpPort } : {}), dir: d.dir, stop: d.stop };
+}
+
+/** A UDP port on 127.0.0.1 that was free a moment ago. */
+export function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket('udp4');
+    sock.unref();
+    sock.on('error', reject);
+    sock.bind(0, '127.0.0.1', () => {
+      const port = sock.address().port;
+      sock.close(() => resolve(port));
+    });
+  });
 }
 
 // ---- fault server ----
