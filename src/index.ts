@@ -16,6 +16,8 @@ export {
 } from './store';
 export type {
   StoreOptions,
+  MigrateStoreOptions,
+  MigrationReport,
   RegisterOptions,
   StoreInfo,
   TierInfo,

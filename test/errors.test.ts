@@ -159,7 +159,7 @@ describe('bad input gets a named error, and the store stays usable', () => {
     throwsNamed(
       () => Store.open(dir, { schemas: [{ ...VMM_SCHEMA, tiers: [{ interval: '1s', retention: '1h' }] }] }),
       'SchemaMismatchError',
-      /tiers.*; open it without schemas to use it as it is on disk, or use a new directory for the new layout/,
+      /tiers.*; open it without schemas to use it as it is on disk, or carry its data over to the new schemas: Store\.open\(dir, \{ schemas, migrate: true \}\), or `rondo migrate <dir> --schema <file>`/,
     );
     Store.open(dir, { schemas: [VMM_SCHEMA] }).close();
     Store.open(dir).close();

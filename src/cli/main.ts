@@ -6,6 +6,7 @@ import { BENCH_HELP, benchCommand } from './bench';
 import { QUERY_HELP, queryCommand } from './query';
 import { PUSH_HELP, pushCommand } from './push';
 import { SERVE_HELP, serveCommand } from './serve';
+import { MIGRATE_HELP, migrateCommand } from './migrate';
 
 interface Command {
   /** One line for rondo --help. */
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, Command> = {
   query: { summary: 'series a selector matches, over a time range, as csv, json, a table or charts', help: QUERY_HELP, run: queryCommand },
   push: { summary: 'send what is new to a Prometheus remote-write receiver, once', help: PUSH_HELP, run: pushCommand },
   serve: { summary: 'Prometheus HTTP API, remote read and remote-write receive over a store', help: SERVE_HELP, run: serveCommand },
+  migrate: { summary: 'carry a store\'s data over to other schemas (retention, tiers, maxSeries, routing)', help: MIGRATE_HELP, run: migrateCommand },
 };
 
 const USAGE = `usage: rondo <command> [options]
@@ -32,7 +34,8 @@ ${Object.entries(COMMANDS)
 
 rondo <command> --help shows a command's options. info, query and push open the store
 read-only and may run while another process writes it (push moves only its exporter's cursor);
-serve opens it as its writer when no other process is, read-only otherwise.`;
+serve opens it as its writer when no other process is, read-only otherwise; migrate opens it
+as its writer.`;
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -1,7 +1,8 @@
 // The store room: what the other rooms (export, agent, cli, kvm) and the package may use.
 // Everything else under store/ is its own business.
 export { Store } from './store';
-export type { StoreOptions, RegisterOptions, SelectResult, ConsolidateOptions } from './store';
+export type { StoreOptions, RegisterOptions, SelectResult, ConsolidateOptions, MigrateStoreOptions } from './store';
+export type { MigrationReport } from './schema-migrate';
 export type { StoreInfo, TierInfo, SeriesInfo } from './info';
 export { SeriesHandle, MIN_TIMESTAMP } from './write';
 export type { QueryOptions, QueryResult, QuerySegment } from './query';

@@ -263,7 +263,8 @@ function normalizeSchema(s: SchemaOptions, i: number): SchemaSpec {
 export function assertSameSchemas(given: readonly SchemaSpec[], onDisk: readonly SchemaSpec[], dir: string, cells = true): void {
   const fail = (what: string) => {
     throw new SchemaMismatchError(
-      `store ${dir}: ${what}; open it without schemas to use it as it is on disk, or use a new directory for the new layout`,
+      `store ${dir}: ${what}; open it without schemas to use it as it is on disk, or carry its data over to the new schemas: ` +
+        'Store.open(dir, { schemas, migrate: true }), or `rondo migrate <dir> --schema <file>` (docs/migrations.md)',
     );
   };
   if (given.length !== onDisk.length)

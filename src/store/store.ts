@@ -13,6 +13,8 @@ import {
   InvalidTimestampError,
   InvalidValueError,
   LateWriteError,
+  MigrationNeededError,
+  NotAStoreError,
   ReadOnlyError,
   StoreClosedError,
 } from '../errors';
@@ -26,6 +28,7 @@ import { createSlabs, hasStoreFile, lockStoreDir, openSlabs, readStoreFile, SERI
 import { readSeriesIndex, seriesIndexStamp, writeSeriesIndex, type SeriesRecord } from './series-index';
 import { consolidateSchema } from './consolidate';
 import { migrateStore, migrationNeeded, V1_STORE_VERSION } from './migrate';
+import { migrateSchemas, recoverSwitch, removeLeftovers, schemasDiffer, switchInProgress, type MigrationReport } from './schema-migrate';
 import { tierInfo, type StoreInfo, type TierInfo } from './info';
 import { BatchPlan, EMPTY, MIN_TIMESTAMP, RawWriter, SeriesHandle, sameAndFinite, storeContiguous, storeRun } from './write';
 
@@ -42,6 +45,19 @@ export interface StoreOptions {
   dirMode?: number;
   /** Mode of the files the store creates (slabs, metadata, lock, exporter cursors). Default 0o600. */
   fileMode?: number;
+  /**
+   * When the store exists with other schemas than `schemas`: carry its data over to them (a
+   * schema migration, docs/migrations.md) instead of refusing with SchemaMismatchError. The
+   * report is `store.migration`. Consolidated tiers are filled up to `clock()`.
+   */
+  migrate?: boolean;
+}
+
+export interface MigrateStoreOptions extends Pick<StoreOptions, 'clock' | 'fileMode'> {
+  /** The schemas to migrate the store to. */
+  schemas: readonly SchemaOptions[];
+  /** Only say what would be done: the store is not changed. */
+  dryRun?: boolean;
 }
 
 export interface RegisterOptions {
@@ -92,6 +108,8 @@ export class Store {
   private seriesStamp = '';
   private storeFileBytes = -1;
   private readonly exporters = new Map<string, Exporter>();
+  /** What the schema migration made by this open did (Store.open with migrate: true), if it made one. */
+  migration: MigrationReport | undefined;
   // recordBatch(): the handles array of the last call, and the plan made once one came twice.
   private lastBatch: readonly SeriesHandle[] | undefined;
   private batchPlan: BatchPlan | undefined;
@@ -106,7 +124,32 @@ export class Store {
     return new Store(dir, {}, true);
   }
 
-  private constructor(dir: string, options: StoreOptions, readOnly: boolean) {
+  /**
+   * Migrates the store in `dir` to other schemas (what Store.open with migrate: true does) and
+   * closes it; with dryRun, only says what would be done. Returns the report.
+   */
+  static migrate(dir: string, options: MigrateStoreOptions): MigrationReport {
+    if (typeof options !== 'object' || options === null || options.schemas === undefined)
+      throw new ConfigError('Store.migrate needs options with the schemas to migrate to');
+    const store = new Store(dir, { ...options, migrate: true }, false, options.dryRun === true);
+    const report = store.migration;
+    store.close();
+    if (report !== undefined) return report;
+    // Nothing to do: the schemas are those on disk.
+    return {
+      dir: store.dir,
+      dryRun: options.dryRun === true,
+      changes: [],
+      seriesKept: store.all.length,
+      seriesMoved: [],
+      seriesDropped: [],
+      tiers: [],
+      exporters: [],
+      copied: [],
+    };
+  }
+
+  private constructor(dir: string, options: StoreOptions, readOnly: boolean, dryRun = false) {
     if (typeof dir !== 'string' || dir === '') throw new ConfigError('store directory must be a non-empty path string');
     if (typeof options !== 'object' || options === null) throw new ConfigError('store options must be an object');
     this.dir = path.resolve(dir);
@@ -122,17 +165,44 @@ export class Store {
     const given = options.schemas === undefined ? undefined : normalizeSchemas(options.schemas);
     try {
       if (readOnly) this.openExisting(undefined);
-      else this.openForWriting(given, options.dirMode ?? 0o700);
+      else this.openForWriting(given, options.dirMode ?? 0o700, options.migrate === true, dryRun);
     } catch (e) {
       this.releaseAll();
       throw e;
     }
   }
 
-  private openForWriting(given: SchemaSpec[] | undefined, dirMode: number): void {
+  private openForWriting(given: SchemaSpec[] | undefined, dirMode: number, migrate: boolean, dryRun: boolean): void {
+    // A schema migration's switch cut off between its renames is finished first (the directory
+    // is then missing), and what one left beside the store is removed once the lock is held.
+    recoverSwitch(this.dir, this.fileMode);
     this.lockFd = lockStoreDir(this.dir, dirMode, this.fileMode);
-    if (hasStoreFile(this.dir)) this.openExisting(given);
-    else this.create(given ?? normalizeSchemas(DEFAULT_SCHEMAS));
+    removeLeftovers(this.dir);
+    if (!hasStoreFile(this.dir)) {
+      if (dryRun) throw new NotAStoreError(`${this.dir} is not a rondo store (no ${STORE_FILE}); there is nothing to migrate`);
+      this.create(given ?? normalizeSchemas(DEFAULT_SCHEMAS));
+      return;
+    }
+    if (migrate && given !== undefined) {
+      let onDisk = readStoreFile(this.dir, undefined);
+      if (onDisk.version === V1_STORE_VERSION && schemasDiffer(given, onDisk.schemas, this.dir)) {
+        // Format 1 first (to the schemas on disk), then the schemas.
+        if (dryRun) throw new MigrationNeededError(`${migrationNeeded(this.dir).message}; then migrate its schemas`);
+        migrateStore(this.dir, onDisk.createdMs, onDisk.schemas, this.fileMode);
+        onDisk = readStoreFile(this.dir, undefined);
+      }
+      if (onDisk.version !== V1_STORE_VERSION && schemasDiffer(given, onDisk.schemas, this.dir)) {
+        const { report, lockFd } = migrateSchemas(this.dir, given, { fileMode: this.fileMode, now: this.clock(), dryRun });
+        this.migration = report;
+        if (lockFd !== undefined) {
+          // The lock held was the old store's (removed): the new one's is held since it was built.
+          addon.unlockStore(this.lockFd);
+          this.lockFd = lockFd;
+        }
+        if (dryRun) given = undefined;
+      }
+    }
+    this.openExisting(given);
   }
 
   // A new store: slabs first, then the series index, and the store file last, so a crash
@@ -159,6 +229,10 @@ export class Store {
   }
 
   private openExisting(given: SchemaSpec[] | undefined): void {
+    if (this.readOnly) {
+      const e = switchInProgress(this.dir);
+      if (e !== undefined) throw e;
+    }
     const { createdMs, schemas, version } = readStoreFile(this.dir, given);
     if (version === V1_STORE_VERSION) {
       if (this.readOnly) throw migrationNeeded(this.dir);
