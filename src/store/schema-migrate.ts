@@ -411,10 +411,9 @@ function planExporters(
   const edir = path.join(dir, EXPORTERS_DIR);
   let names: string[];
   try {
-    names = fs
-      .readdirSync(edir)
-      .filter((f) => f.endsWith('.json'))
-      .map((f) => f.slice(0, -5));
+    // Every exporter with a cursor file or a lock file (one in use may not have saved yet).
+    const files = fs.readdirSync(edir);
+    names = [...new Set(files.filter((f) => /\.(json|lock)$/.test(f)).map((f) => f.replace(/\.(json|lock)$/, '')))].sort();
   } catch {
     return [];
   }
