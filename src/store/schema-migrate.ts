@@ -500,6 +500,7 @@ function fill(
     const cols = placed.filter((p) => p.spec === spec);
     const mine = slabs?.get(spec.name);
     report.tiers.push({ schema: spec.name, tier: 0, intervalMs: spec.tiers[0]!.intervalMs, retentionMs: spec.tiers[0]!.retentionMs, points: fillRaw(mine?.[0], spec, cols, olds) });
+    if (mine !== undefined) step(`tier ${spec.name} 0`);
     // The buckets consolidate() would have filled by now: tier 1 those ended, a coarser tier
     // those its source has finished (so the next consolidate() carries on from there).
     let limit = 0;
@@ -507,6 +508,7 @@ function fill(
       const t = spec.tiers[i]!;
       limit = i === 1 ? Math.floor(now / t.intervalMs) : Math.floor(limit / (t.intervalMs / spec.tiers[i - 1]!.intervalMs));
       report.tiers.push({ schema: spec.name, tier: i, intervalMs: t.intervalMs, retentionMs: t.retentionMs, points: fillConsolidated(mine?.[i], spec, t, cols, olds, limit) });
+      if (mine !== undefined) step(`tier ${spec.name} ${i}`);
     }
   }
 }
