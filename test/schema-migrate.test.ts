@@ -363,7 +363,12 @@ describe('schema migrations carry the data over', () => {
     const before = Store.openReadOnly(dir);
     const keys = before.series().map((h) => `${h.id} ${h.key} ${h.kind}`);
     before.close();
+    // Files another tool keeps in the store directory come along as they are.
+    fs.mkdirSync(path.join(dir, 'events'));
+    fs.writeFileSync(path.join(dir, 'events', 'ring.bin'), 'abc');
     const s = migrate(dir, [{ ...BASE, maxSeries: 16 }]);
+    expect(s.migration!.copied).toEqual(['events']);
+    expect(fs.readFileSync(path.join(dir, 'events', 'ring.bin'), 'utf8')).toBe('abc');
     expect(s.series().map((h) => `${h.id} ${h.key} ${h.kind}`)).toEqual(keys);
     const h = s.register('new_one');
     expect([h.id, h.column]).toEqual([4, 4]);

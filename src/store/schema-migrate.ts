@@ -273,6 +273,8 @@ export function migrateSchemas(dir: string, target: SchemaSpec[], o: MigrateOpti
   const olds = new Map<string, OldSchema>();
   const exporterLocks: number[] = [];
   let lockFd: number | undefined;
+  // Set while the new store is being built: a failure then removes it (the old one is untouched).
+  let building: string | undefined;
   try {
     for (const s of from) olds.set(s.name, new OldSchema(s, dir));
     const records: OldSeries[] = readSeriesIndex(path.join(dir, SERIES_FILE), 0, from, () => 0).map((r, id) => ({
@@ -290,6 +292,7 @@ export function migrateSchemas(dir: string, target: SchemaSpec[], o: MigrateOpti
     // ---- build the new store beside the old one ----
     const { fresh, old } = switchDirs(dir);
     removeLeftovers(dir);
+    building = fresh;
     fs.mkdirSync(fresh, { mode: fs.statSync(dir).mode & 0o777 });
     fsyncDir(path.dirname(dir));
     const lock = path.join(fresh, LOCK_FILE);
@@ -325,6 +328,8 @@ export function migrateSchemas(dir: string, target: SchemaSpec[], o: MigrateOpti
     fsyncDir(path.dirname(dir));
     step('built');
     // ---- the switch ----
+    // From here a failure (or a crash) is finished by the next writer's open (recoverSwitch).
+    building = undefined;
     fs.renameSync(dir, old);
     fsyncDir(path.dirname(dir));
     step('moved-old');
@@ -344,6 +349,13 @@ export function migrateSchemas(dir: string, target: SchemaSpec[], o: MigrateOpti
     // A failure before the switch: the new lock goes (the directory built is a leftover, removed
     // by the next writer's open or migration).
     if (lockFd !== undefined) addon.unlockStore(lockFd);
+    if (building !== undefined) {
+      try {
+        fs.rmSync(building, { recursive: true, force: true });
+      } catch {
+        // left for the next writer's open (removeLeftovers)
+      }
+    }
   }
 }
 
@@ -462,12 +474,27 @@ function planExporters(
   return out;
 }
 
+/** Fsyncs a file, or a directory and everything under it. */
+function fsyncTree(p: string): void {
+  const st = fs.lstatSync(p);
+  if (st.isSymbolicLink()) return;
+  if (st.isDirectory()) for (const f of fs.readdirSync(p)) fsyncTree(path.join(p, f));
+  if (!st.isDirectory() && !st.isFile()) return;
+  const fd = fs.openSync(p, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Copies what the store directory holds that is not the store's own (another tool's files). */
 function copyForeign(dir: string, fresh: string, from: readonly SchemaSpec[], report: MigrationReport): void {
   const own = new Set([STORE_FILE, SERIES_FILE, LOCK_FILE, EXPORTERS_DIR, ...from.flatMap((s) => s.tiers.map((t) => t.file))]);
   for (const f of fs.readdirSync(dir)) {
     if (own.has(f) || f.endsWith('.tmp')) continue;
     fs.cpSync(path.join(dir, f), path.join(fresh, f), { recursive: true, preserveTimestamps: true });
+    fsyncTree(path.join(fresh, f));
     report.copied.push(f);
   }
   const edir = path.join(dir, EXPORTERS_DIR);
@@ -476,6 +503,8 @@ function copyForeign(dir: string, fresh: string, from: readonly SchemaSpec[], re
       if (f.endsWith('.json') || f.endsWith('.lock') || f.endsWith('.tmp')) continue;
       fs.mkdirSync(path.join(fresh, EXPORTERS_DIR), { recursive: true, mode: 0o700 });
       fs.cpSync(path.join(edir, f), path.join(fresh, EXPORTERS_DIR, f), { recursive: true, preserveTimestamps: true });
+      fsyncTree(path.join(fresh, EXPORTERS_DIR, f));
+      fsyncDir(path.join(fresh, EXPORTERS_DIR));
       report.copied.push(`${EXPORTERS_DIR}/${f}`);
     }
 }
