@@ -154,8 +154,28 @@ class OldSchema {
     return { oldest: head === 0 ? 1 : Math.max(1, head - t.slots + 1), head };
   }
 
+  /** What rawColumn() and aggColumn() read, until forget(): a column is read once for every new tier. */
+  private readonly memo = new Map<string, unknown>();
+
+  forget(): void {
+    this.memo.clear();
+  }
+
+  private memoized<T>(key: string, f: () => T): T {
+    let v = this.memo.get(key) as T | undefined;
+    if (v === undefined) {
+      v = f();
+      this.memo.set(key, v);
+    }
+    return v;
+  }
+
   /** A raw column over the ring: values[k - oldest], NaN where missing. */
   rawColumn(col: number): { oldest: number; values: Float64Array } {
+    return this.memoized(`r${col}`, () => this.readRaw(col));
+  }
+
+  private readRaw(col: number): { oldest: number; values: Float64Array } {
     const { oldest, head } = this.window(0);
     const n = head === 0 ? 0 : head - oldest + 1;
     const values = new Float64Array(n).fill(NaN);
@@ -188,6 +208,10 @@ class OldSchema {
 
   /** A consolidated tier's column over its ring: each aggregate it keeps (a counter: last), NaN where missing. */
   aggColumn(i: number, col: number, counter: boolean): { oldest: number; n: number; aggs: Map<Aggregation, Float64Array> } {
+    return this.memoized(`${i}:${col}:${counter ? 'c' : 'g'}`, () => this.readAggs(i, col, counter));
+  }
+
+  private readAggs(i: number, col: number, counter: boolean): { oldest: number; n: number; aggs: Map<Aggregation, Float64Array> } {
     const { oldest, head } = this.window(i);
     const n = head === 0 ? 0 : head - oldest + 1;
     const aggs = new Map<Aggregation, Float64Array>();
@@ -203,10 +227,14 @@ class OldSchema {
 
   /** True when the column holds a point in any tier. */
   live(col: number, counter: boolean): boolean {
-    if (this.rawColumn(col).values.some((v) => !Number.isNaN(v))) return true;
-    for (let i = 1; i < this.spec.tiers.length; i++)
-      for (const a of this.aggColumn(i, col, counter).aggs.values()) if (a.some((v) => !Number.isNaN(v))) return true;
-    return false;
+    try {
+      if (this.rawColumn(col).values.some((v) => !Number.isNaN(v))) return true;
+      for (let i = 1; i < this.spec.tiers.length; i++)
+        for (const a of this.aggColumn(i, col, counter).aggs.values()) if (a.some((v) => !Number.isNaN(v))) return true;
+      return false;
+    } finally {
+      this.forget();
+    }
   }
 
   close(): void {
@@ -532,12 +560,23 @@ function fill(
     if (mine !== undefined) step(`tier ${spec.name} 0`);
     // The buckets consolidate() would have filled by now: tier 1 those ended, a coarser tier
     // those its source has finished (so the next consolidate() carries on from there).
+    const sources = [...new Set(cols.map((c) => c.s.schema))].map((n) => olds.get(n)!);
+    const fillers: TierFiller[] = [];
     let limit = 0;
     for (let i = 1; i < spec.tiers.length; i++) {
       const t = spec.tiers[i]!;
       limit = i === 1 ? Math.floor(now / t.intervalMs) : Math.floor(limit / (t.intervalMs / spec.tiers[i - 1]!.intervalMs));
-      report.tiers.push({ schema: spec.name, tier: i, intervalMs: t.intervalMs, retentionMs: t.retentionMs, points: fillConsolidated(mine?.[i], spec, t, cols, olds, limit) });
-      if (mine !== undefined) step(`tier ${spec.name} ${i}`);
+      fillers.push(new TierFiller(mine?.[i], t, sources, limit));
+    }
+    // Column by column, every tier: each old column is read once (OldSchema keeps it meanwhile).
+    for (const c of cols) {
+      const o = olds.get(c.s.schema)!;
+      for (const f of fillers) f.column(c, o);
+      o.forget();
+    }
+    for (const f of fillers) {
+      report.tiers.push({ schema: spec.name, tier: f.t.index, intervalMs: f.t.intervalMs, retentionMs: f.t.retentionMs, points: f.finish() });
+      if (mine !== undefined) step(`tier ${spec.name} ${f.t.index}`);
     }
   }
 }
@@ -573,6 +612,7 @@ function fillRaw(slab: NativeSlab | undefined, spec: SchemaSpec, cols: readonly 
         lastK = k;
         if (f64 !== undefined) f64[hw + (k % t.slots) * rw + format.rowHeaderWords + c.column] = v;
       }
+      o.forget();
     }
   }
   return written;
@@ -592,83 +632,100 @@ interface Acc {
 
 const newAcc = (): Acc => ({ count: 0, sum: 0, sumKnown: true, min: Infinity, max: -Infinity, last: NaN, avg: NaN });
 
-function fillConsolidated(
-  slab: NativeSlab | undefined,
-  spec: SchemaSpec,
-  t: TierSpec,
-  cols: readonly Placed[],
-  olds: Map<string, OldSchema>,
-  limit: number,
-): number {
-  const sources = [...new Set(cols.map((c) => c.s.schema))].map((n) => olds.get(n)!);
-  // The first bucket any source holds data for, and the ring's reach.
-  let first = Infinity;
-  for (const o of sources)
-    o.spec.tiers.forEach((ot, i) => {
-      const w = o.window(i);
-      if (w.head > 0) first = Math.min(first, Math.floor((w.oldest * ot.intervalMs) / t.intervalMs));
-    });
-  const lo = Math.max(1, limit - t.slots, first);
-  const counterCells = new Uint8Array(spec.maxSeries);
-  for (const c of cols) if (c.s.kind === 'counter') counterCells[c.column] = 1;
-  let points = 0;
-  // The new slab's rows, written in place (no one else has it open).
-  const p = slab?.params();
-  const bytes = slab === undefined ? undefined : new Uint8Array(slab.buffer());
-  const view = slab === undefined ? undefined : new DataView(slab.buffer());
-  const layout = addon.cellLayout(aggregateMask(t.aggregates), valueBytes(t.precision));
-  const vb = valueBytes(t.precision);
-  const rowAt = (b: number) => format.headerBytes + (b % t.slots) * p!.rowBytes;
-  const cellAt = (b: number, col: number) => rowAt(b) + format.consolidatedRowHeaderBytes + col * layout.cellBytes;
-  const putValue = (at: number, v: number) => (vb === 4 ? view!.setFloat32(at, v, true) : view!.setFloat64(at, v, true));
-  if (lo < limit && view !== undefined) {
-    // Every row published empty first (every 4-byte part the empty float32, count 0).
-    for (let b = lo; b < limit; b++) {
-      const r = rowAt(b) + format.consolidatedRowHeaderBytes;
-      for (let x = 0; x < p!.maxSeries * layout.cellBytes; x += 4) view.setUint32(r + x, EMPTY_F32, true);
-      const countAt = layout.offsets[format.aggregates.count]!; // -1: not kept
-      if (countAt >= 0) for (let c = 0; c < p!.maxSeries; c++) view.setUint32(r + c * layout.cellBytes + countAt, 0, true);
-    }
-  }
-  if (lo < limit)
-    for (const c of cols) {
-      const o = olds.get(c.s.schema)!;
-      const counter = c.s.kind === 'counter';
-      const accs = bucketsOf(o, c.s.column, counter, t, lo, limit);
-      const expected = t.intervalMs / o.spec.tiers[0]!.intervalMs;
-      for (let b = lo; b < limit; b++) {
-        const a = accs[b - lo]!;
-        if (!(a.count > 0) || 1 - a.count / expected > t.xff + 1e-12) continue;
-        points++;
-        if (view === undefined) continue;
-        const cell = cellAt(b, c.column);
-        if (counter) {
-          view.setFloat64(cell, a.last, true);
-          continue;
-        }
-        const off = (g: Aggregation) => layout.offsets[format.aggregates[g]]!;
-        const value: Record<Aggregation, number> = {
-          avg: Number.isNaN(a.avg) ? (a.sumKnown ? a.sum / a.count : NaN) : a.avg,
-          min: a.min === Infinity ? NaN : a.min,
-          max: a.max === -Infinity ? NaN : a.max,
-          sum: a.sumKnown ? a.sum : NaN,
-          count: a.count,
-          last: a.last,
-        };
-        for (const g of t.aggregates) {
-          if (g === 'count') view.setUint32(cell + off(g), Math.min(0xffffffff, Math.max(1, Math.round(a.count))), true);
-          else putValue(cell + off(g), value[g]);
-        }
+/**
+ * One consolidated tier of a new schema being filled: made ready (its rows in the window
+ * emptied), then filled column by column (column()), then published (finish(): the rows' tags,
+ * the header's head, claims and cursor). The new slab is written in place: no one else has it.
+ */
+class TierFiller {
+  points = 0;
+  private readonly lo: number;
+  private readonly view: DataView | undefined;
+  private readonly rowBytes: number;
+  private readonly layout: { cellBytes: number; offsets: number[] };
+  private readonly vb: number;
+
+  constructor(
+    private readonly slab: NativeSlab | undefined,
+    readonly t: TierSpec,
+    sources: readonly OldSchema[],
+    private readonly limit: number,
+  ) {
+    // The first bucket any source's rings reach.
+    let first = Infinity;
+    for (const o of sources)
+      o.spec.tiers.forEach((ot, i) => {
+        const w = o.window(i);
+        if (w.head > 0) first = Math.min(first, Math.floor((w.oldest * ot.intervalMs) / t.intervalMs));
+      });
+    this.lo = Math.max(1, limit - t.slots, first);
+    this.view = slab === undefined ? undefined : new DataView(slab.buffer());
+    const p = slab?.params();
+    this.rowBytes = p?.rowBytes ?? 0;
+    this.layout = addon.cellLayout(aggregateMask(t.aggregates), valueBytes(t.precision));
+    this.vb = valueBytes(t.precision);
+    const view = this.view;
+    if (this.lo < limit && view !== undefined && p !== undefined) {
+      // Every row of the window empty first (every 4-byte part the empty float32, count 0).
+      const countAt = this.layout.offsets[format.aggregates.count]!; // -1: not kept
+      for (let b = this.lo; b < limit; b++) {
+        const r = this.rowAt(b) + format.consolidatedRowHeaderBytes;
+        for (let x = 0; x < p.maxSeries * this.layout.cellBytes; x += 4) view.setUint32(r + x, EMPTY_F32, true);
+        if (countAt >= 0) for (let c = 0; c < p.maxSeries; c++) view.setUint32(r + c * this.layout.cellBytes + countAt, 0, true);
       }
     }
-  if (view !== undefined && bytes !== undefined && lo < limit) {
-    // The tags (bucket << shift | generation 1), then the header's head, claims and cursor.
-    for (let b = lo; b < limit; b++) view.setBigUint64(rowAt(b), (BigInt(b) << BigInt(format.tag.bucketShift)) | (1n << BigInt(format.tag.genShift)), true);
-    view.setBigUint64(format.offsets.head, BigInt(limit - 1), true);
-    view.setBigUint64(format.offsets.claims, BigInt(limit - lo), true);
   }
-  if (view !== undefined) view.setBigUint64(format.offsets.cursor, BigInt(Math.max(0, limit)), true);
-  return points;
+
+  private rowAt(b: number): number {
+    return format.headerBytes + (b % this.t.slots) * this.rowBytes;
+  }
+
+  /** Fills one series' cells from its old schema. */
+  column(c: Placed, o: OldSchema): void {
+    const { t, lo, limit, view, layout } = this;
+    if (lo >= limit) return;
+    const counter = c.s.kind === 'counter';
+    const accs = bucketsOf(o, c.s.column, counter, t, lo, limit);
+    const expected = t.intervalMs / o.spec.tiers[0]!.intervalMs;
+    const off = (g: Aggregation) => layout.offsets[format.aggregates[g]]!;
+    for (let b = lo; b < limit; b++) {
+      const a = accs[b - lo]!;
+      if (!(a.count > 0) || 1 - a.count / expected > t.xff + 1e-12) continue;
+      this.points++;
+      if (view === undefined) continue;
+      const cell = this.rowAt(b) + format.consolidatedRowHeaderBytes + c.column * layout.cellBytes;
+      if (counter) {
+        view.setFloat64(cell, a.last, true);
+        continue;
+      }
+      const value: Record<Aggregation, number> = {
+        avg: Number.isNaN(a.avg) ? (a.sumKnown ? a.sum / a.count : NaN) : a.avg,
+        min: a.min === Infinity ? NaN : a.min,
+        max: a.max === -Infinity ? NaN : a.max,
+        sum: a.sumKnown ? a.sum : NaN,
+        count: a.count,
+        last: a.last,
+      };
+      for (const g of t.aggregates) {
+        if (g === 'count') view.setUint32(cell + off(g), Math.min(0xffffffff, Math.max(1, Math.round(a.count))), true);
+        else if (this.vb === 4) view.setFloat32(cell + off(g), value[g], true);
+        else view.setFloat64(cell + off(g), value[g], true);
+      }
+    }
+  }
+
+  /** Publishes the rows (bucket << shift | generation 1), then the header's head, claims and cursor. */
+  finish(): number {
+    const { view, lo, limit } = this;
+    if (view === undefined) return this.points;
+    if (lo < limit) {
+      for (let b = lo; b < limit; b++) view.setBigUint64(this.rowAt(b), (BigInt(b) << BigInt(format.tag.bucketShift)) | (1n << BigInt(format.tag.genShift)), true);
+      view.setBigUint64(format.offsets.head, BigInt(limit - 1), true);
+      view.setBigUint64(format.offsets.claims, BigInt(limit - lo), true);
+    }
+    view.setBigUint64(format.offsets.cursor, BigInt(Math.max(0, limit)), true);
+    return this.points;
+  }
 }
 
 /**
@@ -691,6 +748,9 @@ function bucketsOf(o: OldSchema, col: number, counter: boolean, t: TierSpec, lo:
     .sort((a, b) => a.intervalMs - b.intervalMs);
   const raw = o.rawColumn(col);
   const rawWhole = (b: number) => raw.values.length > 0 && b * t.intervalMs >= raw.oldest * iv0;
+  // The buckets tier 0's ring reaches (only those are looked at in it).
+  const rawLo = Math.max(lo, Math.floor((raw.oldest * iv0) / t.intervalMs));
+  const rawHi = raw.values.length === 0 ? lo : Math.min(limit, Math.floor(((raw.oldest + raw.values.length) * iv0) / t.intervalMs) + 1);
   const fromRaw = (b: number, a: Acc) => {
     const k0 = Math.ceil((b * t.intervalMs) / iv0);
     const k1 = Math.ceil(((b + 1) * t.intervalMs) / iv0);
@@ -710,7 +770,10 @@ function bucketsOf(o: OldSchema, col: number, counter: boolean, t: TierSpec, lo:
     const full = expected / ratio;
     const keeps = (g: Aggregation) => col0.aggs.has(g);
     const presence = (['avg', 'min', 'max', 'sum', 'last'] as const).find((g) => keeps(g));
-    for (let b = lo; b < limit; b++) {
+    // The buckets the source's ring reaches.
+    const bLo = Math.max(lo, Math.floor(col0.oldest / ratio));
+    const bHi = Math.min(limit, Math.ceil((col0.oldest + col0.n) / ratio));
+    for (let b = bLo; b < bHi; b++) {
       if (done[b - lo]) continue;
       const a = accs[b - lo]!;
       let any = false;
@@ -756,14 +819,14 @@ function bucketsOf(o: OldSchema, col: number, counter: boolean, t: TierSpec, lo:
   const same = tiers.find((ot) => ot.intervalMs === t.intervalMs);
   const sameKeeps = same !== undefined && (counter || t.aggregates.every((g) => same.aggregates.includes(g)));
   if (same !== undefined && sameKeeps) fromTier(same);
-  for (let b = lo; b < limit; b++)
+  for (let b = rawLo; b < rawHi; b++)
     if (!done[b - lo] && rawWhole(b)) {
       fromRaw(b, accs[b - lo]!);
       done[b - lo] = 1;
     }
   for (const ot of tiers) if (ot !== same || !sameKeeps) fromTier(ot);
   // What tier 0 holds of a bucket it does not hold whole (its xff decides).
-  for (let b = lo; b < limit; b++) if (!done[b - lo]) fromRaw(b, accs[b - lo]!);
+  for (let b = rawLo; b < rawHi; b++) if (!done[b - lo]) fromRaw(b, accs[b - lo]!);
   return accs;
 }
 
