@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CapacityError, SchemaMismatchError, Store, StoreLockedError, type Aggregation, type SchemaOptions, type SeriesHandle } from '../src/index';
+import { CapacityError, NotAStoreError, SchemaMismatchError, Store, StoreLockedError, type Aggregation, type SchemaOptions, type SeriesHandle } from '../src/index';
 import { setMigrationHook, switchDirs } from '../src/store/schema-migrate';
 import { ROOT } from './fixtures/build';
 import { tempDir } from './helpers';
@@ -356,6 +356,21 @@ describe('schema migrations carry the data over', () => {
     const s = migrate(dir, [BASE]);
     expect(s.migration).toBeUndefined();
     s.close();
+  });
+
+  it('Store.migrate refuses what is not a store (making nothing) and a symbolic link to one', () => {
+    const root = tempDir();
+    const missing = path.join(root, 'missing');
+    expect(() => Store.migrate(missing, { schemas: [BASE] })).toThrow(NotAStoreError);
+    expect(fs.existsSync(missing)).toBe(false);
+    fs.mkdirSync(missing);
+    expect(() => Store.migrate(missing, { schemas: [BASE], dryRun: true })).toThrow(/nothing to migrate/);
+    expect(fs.readdirSync(missing)).toEqual([]);
+    const { dir } = storeAndCopy();
+    const link = path.join(root, 'link');
+    fs.symlinkSync(dir, link);
+    expect(() => Store.migrate(link, { schemas: [{ ...BASE, maxSeries: 9 }] })).toThrow(/is a symbolic link; migrate the directory it points to/);
+    expect(Store.migrate(dir, { schemas: [{ ...BASE, maxSeries: 9 }] }).changes).toEqual(['schema "vm" maxSeries 8 -> 9']);
   });
 
   it('series handles, ids and the series index carry over; new series take the next column', () => {

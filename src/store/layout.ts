@@ -40,9 +40,17 @@ export function lockStoreDir(dir: string, dirMode: number, fileMode: number): nu
   }
 }
 
-/** True when the directory holds a store file; throws NotAStoreError when it holds other files instead. */
-export function hasStoreFile(dir: string): boolean {
+/**
+ * True when the directory holds a store file; throws NotAStoreError when it holds other files
+ * instead. `orSwitching`: also true when the directory is missing because a schema migration's
+ * switch is under way or was cut off (the old store beside it: schema-migrate.ts).
+ */
+export function hasStoreFile(dir: string, orSwitching = false): boolean {
   if (fs.existsSync(path.join(dir, STORE_FILE))) return true;
+  if (orSwitching) {
+    if (!fs.existsSync(dir)) return fs.existsSync(path.join(path.dirname(dir), `.${path.basename(dir)}.migrate-old`, STORE_FILE));
+    if (!fs.statSync(dir).isDirectory()) return false;
+  }
   const foreign = fs.readdirSync(dir).filter((f) => !LEFTOVER_RE.test(f));
   if (foreign.length > 0)
     throw new NotAStoreError(

@@ -7,7 +7,7 @@
 // crash left beside the store (removeLeftovers).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CapacityError, nativeError, StoreLockedError } from '../errors';
+import { CapacityError, nativeError, NotAStoreError, StoreLockedError } from '../errors';
 import { formatSeries } from '../selector';
 import { formatDuration } from '../duration';
 import { addon, format, type NativeSlab } from './native';
@@ -286,6 +286,9 @@ export interface MigrateOptions {
  * `dir` (the caller's lock fd is then of the old store, gone: the caller releases it).
  */
 export function migrateSchemas(dir: string, target: SchemaSpec[], o: MigrateOptions): { report: MigrationReport; lockFd?: number } {
+  // The switch renames the directory: a symbolic link would be renamed, not the store.
+  if (fs.lstatSync(dir).isSymbolicLink())
+    throw new NotAStoreError(`store directory ${dir} is a symbolic link; migrate the directory it points to (${fs.realpathSync(dir)})`);
   const { createdMs, schemas: from } = readStoreFile(dir, undefined);
   const report: MigrationReport = {
     dir,

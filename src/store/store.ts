@@ -131,6 +131,8 @@ export class Store {
   static migrate(dir: string, options: MigrateStoreOptions): MigrationReport {
     if (typeof options !== 'object' || options === null || options.schemas === undefined)
       throw new ConfigError('Store.migrate needs options with the schemas to migrate to');
+    if (typeof dir === 'string' && dir !== '' && !hasStoreFile(path.resolve(dir), true))
+      throw new NotAStoreError(`${path.resolve(dir)} is not a rondo store (no ${STORE_FILE}); there is nothing to migrate`);
     const store = new Store(dir, { ...options, migrate: true }, false, options.dryRun === true);
     const report = store.migration;
     store.close();
