@@ -642,7 +642,9 @@ const newAcc = (): Acc => ({ count: 0, sum: 0, sumKnown: true, min: Infinity, ma
  */
 class TierFiller {
   points = 0;
+  /** The buckets written: [lo, hi). */
   private readonly lo: number;
+  private readonly hi: number;
   private readonly view: DataView | undefined;
   private readonly rowBytes: number;
   private readonly layout: { cellBytes: number; offsets: number[] };
@@ -654,24 +656,29 @@ class TierFiller {
     sources: readonly OldSchema[],
     private readonly limit: number,
   ) {
-    // The first bucket any source's rings reach.
+    // The buckets the sources' rings reach (a ring holds its newest slots before its head, which
+    // may be long before now when the store was not written lately), up to the limit.
     let first = Infinity;
+    let last = 0;
     for (const o of sources)
       o.spec.tiers.forEach((ot, i) => {
         const w = o.window(i);
-        if (w.head > 0) first = Math.min(first, Math.floor((w.oldest * ot.intervalMs) / t.intervalMs));
+        if (w.head === 0) return;
+        first = Math.min(first, Math.floor((w.oldest * ot.intervalMs) / t.intervalMs));
+        last = Math.max(last, Math.floor(((w.head + 1) * ot.intervalMs - 1) / t.intervalMs) + 1);
       });
-    this.lo = Math.max(1, limit - t.slots, first);
+    this.hi = Math.min(limit, last);
+    this.lo = Math.max(1, this.hi - t.slots, first);
     this.view = slab === undefined ? undefined : new DataView(slab.buffer());
     const p = slab?.params();
     this.rowBytes = p?.rowBytes ?? 0;
     this.layout = addon.cellLayout(aggregateMask(t.aggregates), valueBytes(t.precision));
     this.vb = valueBytes(t.precision);
     const view = this.view;
-    if (this.lo < limit && view !== undefined && p !== undefined) {
+    if (this.lo < this.hi && view !== undefined && p !== undefined) {
       // Every row of the window empty first (every 4-byte part the empty float32, count 0).
       const countAt = this.layout.offsets[format.aggregates.count]!; // -1: not kept
-      for (let b = this.lo; b < limit; b++) {
+      for (let b = this.lo; b < this.hi; b++) {
         const r = this.rowAt(b) + format.consolidatedRowHeaderBytes;
         for (let x = 0; x < p.maxSeries * this.layout.cellBytes; x += 4) view.setUint32(r + x, EMPTY_F32, true);
         if (countAt >= 0) for (let c = 0; c < p.maxSeries; c++) view.setUint32(r + c * this.layout.cellBytes + countAt, 0, true);
@@ -685,13 +692,13 @@ class TierFiller {
 
   /** Fills one series' cells from its old schema. */
   column(c: Placed, o: OldSchema): void {
-    const { t, lo, limit, view, layout } = this;
-    if (lo >= limit) return;
+    const { t, lo, hi, view, layout } = this;
+    if (lo >= hi) return;
     const counter = c.s.kind === 'counter';
-    const accs = bucketsOf(o, c.s.column, counter, t, lo, limit);
+    const accs = bucketsOf(o, c.s.column, counter, t, lo, hi);
     const expected = t.intervalMs / o.spec.tiers[0]!.intervalMs;
     const off = (g: Aggregation) => layout.offsets[format.aggregates[g]]!;
-    for (let b = lo; b < limit; b++) {
+    for (let b = lo; b < hi; b++) {
       const a = accs[b - lo]!;
       if (!(a.count > 0) || 1 - a.count / expected > t.xff + 1e-12) continue;
       this.points++;
@@ -719,12 +726,12 @@ class TierFiller {
 
   /** Publishes the rows (bucket << shift | generation 1), then the header's head, claims and cursor. */
   finish(): number {
-    const { view, lo, limit } = this;
+    const { view, lo, hi, limit } = this;
     if (view === undefined) return this.points;
-    if (lo < limit) {
-      for (let b = lo; b < limit; b++) view.setBigUint64(this.rowAt(b), (BigInt(b) << BigInt(format.tag.bucketShift)) | (1n << BigInt(format.tag.genShift)), true);
-      view.setBigUint64(format.offsets.head, BigInt(limit - 1), true);
-      view.setBigUint64(format.offsets.claims, BigInt(limit - lo), true);
+    if (lo < hi) {
+      for (let b = lo; b < hi; b++) view.setBigUint64(this.rowAt(b), (BigInt(b) << BigInt(format.tag.bucketShift)) | (1n << BigInt(format.tag.genShift)), true);
+      view.setBigUint64(format.offsets.head, BigInt(hi - 1), true);
+      view.setBigUint64(format.offsets.claims, BigInt(hi - lo), true);
     }
     view.setBigUint64(format.offsets.cursor, BigInt(Math.max(0, limit)), true);
     return this.points;
