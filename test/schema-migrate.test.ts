@@ -429,7 +429,7 @@ describe('schema migrations carry the data over', () => {
   });
 
   it('exporter cursors are kept by series identity and time: nothing exported before is skipped or lost, nothing much sent again', () => {
-    const { dir } = storeAndCopy();
+    const { dir, ref } = storeAndCopy();
     let s = Store.open(dir);
     const e = s.exporter('prom');
     let last = 0;
@@ -455,6 +455,14 @@ describe('schema migrations carry the data over', () => {
     // The stale marker follows its series (mem, id 2 before and after).
     const mem = b.series.find((x) => x.name === 'mem')!;
     expect(mem.stale).toBeDefined();
+    // The counter kept its 1 s tier: the batch holds every point the source store has from the
+    // cursor's time on, none before.
+    const r = Store.openReadOnly(ref);
+    const src = r.query(r.find('exits_total')!, { start: pos.k * 1000, end: END, tier: 0 });
+    const want = Array.from(src.timestamps).filter((_, i) => !Number.isNaN(src.values[i]));
+    r.close();
+    expect(want.length).toBeGreaterThan(100);
+    expect(b.series.find((x) => x.name === 'exits_total')!.timestamps).toEqual(want);
     s.close();
   });
 
