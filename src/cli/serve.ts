@@ -1,6 +1,7 @@
 // rondo serve <dir> [--listen 127.0.0.1:9464] [--schema schemas.json] [--read-only]
 //             [--auth-token-file F] [--tls-cert F --tls-key F] [--insecure-listen]
 //             [--max-points N] [--max-body BYTES] [--query-timeout D]
+//             [--statsd HOST:PORT [--statsd-quantiles 0.5,0.9,0.99]]
 import * as fs from 'node:fs';
 import { ConfigError, StoreLockedError } from '../errors';
 import { Store, type SchemaOptions } from '../store';
@@ -11,6 +12,7 @@ import { parseDurationFlag } from './time';
 export const SERVE_HELP = `usage: rondo serve <dir> [--listen 127.0.0.1:9464] [--schema schemas.json] [--read-only]
                    [--auth-token-file F] [--tls-cert F --tls-key F] [--insecure-listen]
                    [--max-points N] [--max-body BYTES] [--query-timeout D]
+                   [--statsd HOST:PORT [--statsd-quantiles 0.5,0.9,0.99]]
 
 Serves the store in <dir> over HTTP: Prometheus's HTTP API (/api/v1/query, query_range, series,
 labels, label/<name>/values, metadata, status/buildinfo, status/runtimeinfo), remote read
@@ -39,6 +41,10 @@ options
   --max-body BYTES          largest request body, compressed and decompressed (default 32MiB;
                             a number of bytes, or with KiB, MiB or GiB).
   --query-timeout D         longest a query may run (default 2m); a duration such as 30s.
+  --statsd HOST:PORT        also take StatsD/DogStatsD lines over UDP there (e.g. 127.0.0.1:8125),
+                            aggregated per tier-0 interval (docs/ingest.md, "StatsD"). Loopback
+                            only unless --insecure-listen (UDP carries no token).
+  --statsd-quantiles LIST   the quantiles timers and histograms report (default 0.5,0.9,0.99).
 
 It runs until SIGINT or SIGTERM, then stops listening, lets requests in flight finish, records
 its last figures, flushes and closes the store. One line on stdout says where it listens.
@@ -69,7 +75,7 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(
     'serve',
     argv,
-    ['listen', 'schema', 'auth-token-file', 'tls-cert', 'tls-key', 'max-points', 'max-body', 'query-timeout'],
+    ['listen', 'schema', 'auth-token-file', 'tls-cert', 'tls-key', 'max-points', 'max-body', 'query-timeout', 'statsd', 'statsd-quantiles'],
     ['read-only', 'insecure-listen'],
   );
   const [dir] = args.positional;
@@ -108,6 +114,25 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     const bytes = m === null ? NaN : Number(m[1]) * SIZE_UNITS[m[2]!]!;
     if (!(bytes >= 1024)) throw new UsageError(`rondo serve: --max-body must be a size of at least 1024 bytes such as 1048576 or 8MiB, not ${JSON.stringify(maxBody)}`);
     options.maxBodyBytes = bytes;
+  }
+  const statsd = flag(args, 'statsd');
+  if (statsd !== undefined) {
+    let statsdHost: string;
+    try {
+      statsdHost = parseListen(statsd).host;
+    } catch (e) {
+      throw new UsageError(`rondo serve: --statsd: ${(e as Error).message}`);
+    }
+    if (!isLoopback(statsdHost) && !options.insecureListen)
+      throw new UsageError(`rondo serve: --statsd ${statsdHost} is not a loopback address: UDP carries no token; give --insecure-listen to take StatsD from anyone who can reach it`);
+    options.statsd = statsd;
+  }
+  const quantiles = flag(args, 'statsd-quantiles');
+  if (quantiles !== undefined) {
+    const qs = quantiles.split(',').map((q) => (/^0?\.\d+$/.test(q.trim()) ? Number(q.trim()) : NaN));
+    if (statsd === undefined) throw new UsageError('rondo serve: --statsd-quantiles needs --statsd');
+    if (qs.some((q) => !(q > 0 && q < 1))) throw new UsageError(`rondo serve: --statsd-quantiles must be numbers between 0 and 1 separated by commas, such as 0.5,0.9,0.99, not ${JSON.stringify(quantiles)}`);
+    options.statsdQuantiles = qs;
   }
   const timeout = flag(args, 'query-timeout');
   if (timeout !== undefined) options.queryTimeoutMs = parseDurationFlag('serve', 'query-timeout', timeout);
@@ -154,12 +179,13 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     if (e instanceof ConfigError) throw new UsageError(`rondo serve: ${e.message.split('\n')[0]}`);
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
-      process.stderr.write(`rondo serve: cannot listen on ${options.listen}: ${err.code}\n`);
+      process.stderr.write(`rondo serve: cannot listen on ${options.statsd !== undefined && (err as { port?: number }).port === parseListen(options.statsd).port && err.syscall !== 'listen' ? options.statsd : options.listen}: ${err.code}\n`);
       return 1;
     }
     throw e;
   }
-  process.stdout.write(`rondo serve: serving ${store.dir} on ${server.url}${note}\n`);
+  const doors = server.statsd === undefined ? '' : `, StatsD on udp://${server.statsd.host}:${server.statsd.port}`;
+  process.stdout.write(`rondo serve: serving ${store.dir} on ${server.url}${doors}${note}\n`);
 
   await new Promise<void>((resolve) => {
     const stop = (): void => {

@@ -1,3 +1,5 @@
 // The ingest room: the one path by which samples from outside the process enter a store.
 export { ingest, kindFor, REFUSAL_REASONS, SKIP_REASONS } from './ingest';
 export type { IngestSample, IngestResult, IngestOptions, IngestReason } from './ingest';
+export { StatsdAggregator, parseStatsdLine, statsdName, counterName, quantileOf, STATSD_REASONS, DEFAULT_STATSD_QUANTILES } from './statsd';
+export type { StatsdReason, StatsdType, StatsdSample, StatsdLine, StatsdAddResult, StatsdAggregatorOptions } from './statsd';

@@ -20,6 +20,7 @@ import { decompressSnappy, snappyDeclaredLength, SnappyError } from './snappy';
 import { decodeWriteRequest, ProtoError } from './write-request';
 import { decodeReadRequest, encodeReadResponse, readSeries } from './remote';
 import { compressSnappy } from '../export';
+import { checkStatsdHost, startStatsd, type StatsdDoor } from './statsd';
 
 export interface ServeOptions {
   /** host:port to listen on; default 127.0.0.1:9464 (port 0: any free port). */
@@ -50,6 +51,11 @@ export interface ServeOptions {
   /** Consolidate the store every this many ms (0: never, the default: the process that owns the
    *  store does it, as an Agent does). rondo serve passes 1000 when it is the store's writer. */
   consolidateEveryMs?: number;
+  /** host:port of a StatsD (UDP) listener to start with the server (loopback unless
+   *  insecureListen); closed with it. */
+  statsd?: string;
+  /** The quantiles StatsD timers and histograms report (default 0.5, 0.9, 0.99). */
+  statsdQuantiles?: readonly number[];
   /** Warnings and errors (a handler's unexpected fault); default: none printed. */
   logger?: (level: 'warn' | 'error', message: string) => void;
 }
@@ -60,6 +66,8 @@ export interface ServerStats {
   receivedSamples: number;
   refusedSamples: Partial<Record<IngestReason, number>>;
   skippedSamples: Partial<Record<IngestReason, number>>;
+  /** Lines or samples the UDP/TCP doors refused, by "protocol reason". */
+  ingestErrors: Record<string, number>;
 }
 
 export interface RondoServer {
@@ -68,6 +76,8 @@ export interface RondoServer {
   readonly host: string;
   readonly port: number;
   readonly readOnly: boolean;
+  /** Where the StatsD door listens, when started (options.statsd). */
+  readonly statsd?: { host: string; port: number };
   stats(): ServerStats;
   /** Stops listening, lets requests in flight finish, records the last figures and flushes a
    *  writable store. Does not close the store. */
@@ -125,6 +135,8 @@ interface Ctx {
  */
 export async function serve(store: Store, options: ServeOptions = {}): Promise<RondoServer> {
   const { host, port } = parseListen(options.listen ?? DEFAULTS.listen);
+  const statsdAddr = options.statsd === undefined ? undefined : parseListen(options.statsd);
+  if (statsdAddr !== undefined) checkStatsdHost(statsdAddr.host, isLoopback(statsdAddr.host), options.insecureListen === true);
   let token = options.authToken;
   if (options.authTokenFile !== undefined) {
     try {
@@ -157,6 +169,13 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
   const received = { samples: 0 };
   const refused: Partial<Record<IngestReason, number>> = {};
   const skipped: Partial<Record<IngestReason, number>> = {};
+  const ingestErrors = new Map<string, number>(); // "protocol\0reason"
+  /** Counts what a UDP/TCP door refused (no answer goes back to its sender). */
+  const countIngestError = (protocol: string, reason: string, n: number): void => {
+    const key = `${protocol}\0${reason}`;
+    ingestErrors.set(key, (ingestErrors.get(key) ?? 0) + n);
+    figuresChanged = true;
+  };
   let figuresChanged = true;
   const note = (handler: string, code: number, seconds: number): void => {
     const key = `${handler}\0${code}`;
@@ -627,6 +646,19 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     });
   });
   server.on('error', (e) => log('error', `server: ${e.message}`));
+  let statsdDoor: StatsdDoor | undefined;
+  if (statsdAddr !== undefined) {
+    try {
+      statsdDoor = await startStatsd(store, statsdAddr.host, statsdAddr.port, {
+        ...(options.statsdQuantiles === undefined ? {} : { quantiles: options.statsdQuantiles }),
+        countError: (reason, n) => countIngestError('statsd', reason, n),
+        logger: log,
+      });
+    } catch (e) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw e;
+    }
+  }
   const addr = server.address() as net.AddressInfo;
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   let closing: Promise<void> | undefined;
@@ -636,7 +668,9 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     host: addr.address,
     port: addr.port,
     readOnly: store.readOnly,
+    ...(statsdDoor === undefined ? {} : { statsd: { host: statsdDoor.host, port: statsdDoor.port } }),
     stats: () => ({
+      ingestErrors: Object.fromEntries([...ingestErrors].map(([k, n]) => [k.replace('\0', ' '), n])),
       requests: Object.fromEntries([...requests].map(([k, n]) => [k.replace('\0', ' '), n])),
       receivedSamples: received.samples,
       refusedSamples: { ...refused },
@@ -645,6 +679,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     close: () => {
       closing ??= (async () => {
         clearInterval(timer);
+        await statsdDoor?.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

@@ -1,0 +1,123 @@
+// The StatsD door: a UDP socket (rondo serve --statsd HOST:PORT). Each datagram's lines go to
+// the aggregator (src/ingest/statsd.ts); at the end of each tier-0 interval the interval's
+// figures go through the one ingest path. A refused line is counted by reason, nothing of it
+// is recorded, and the good lines of the same datagram are kept. UDP has no answer to give.
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import { ConfigError } from '../errors';
+import { ingest, StatsdAggregator, type IngestReason, type StatsdReason } from '../ingest';
+import type { Labels, Store } from '../store';
+
+export interface StatsdDoorOptions {
+  /** The quantiles of timers and histograms (default 0.5, 0.9, 0.99). */
+  quantiles?: readonly number[];
+  /** Called for every refused line (parse) or figure (ingest), by reason. */
+  countError: (reason: StatsdReason | IngestReason | 'read_only', n: number) => void;
+  /** Called with the number of lines taken from each datagram and of figures stored. */
+  countTaken?: (lines: number, stored: number) => void;
+  logger?: (level: 'warn' | 'error', message: string) => void;
+}
+
+export interface StatsdDoor {
+  readonly host: string;
+  readonly port: number;
+  /** Stops receiving, records the open intervals' figures, closes the socket. */
+  close(): Promise<void>;
+}
+
+/** The first schema whose match labels the series has (`__name__` is the metric name), as the
+ *  store routes it: that schema's tier-0 interval is the series' aggregation interval. */
+function intervalFinder(store: Store): { intervalOf: (name: string, labels: Labels) => number; finest: number } {
+  const schemas = store.info().schemas.map((s) => ({ match: Object.entries(s.match), intervalMs: s.tiers[0]!.intervalMs }));
+  const finest = Math.min(...schemas.map((s) => s.intervalMs));
+  const intervalOf = (name: string, labels: Labels): number => {
+    for (const s of schemas) if (s.match.every(([k, v]) => (k === '__name__' ? name === v : labels[k] === v))) return s.intervalMs;
+    return finest; // no schema takes it: ingest() refuses it, the interval does not matter
+  };
+  return { intervalOf, finest };
+}
+
+/** Binds the StatsD door on `host:port` for `store`. */
+export async function startStatsd(store: Store, host: string, port: number, options: StatsdDoorOptions): Promise<StatsdDoor> {
+  const log = options.logger ?? (() => {});
+  const { intervalOf, finest } = intervalFinder(store);
+  const agg = new StatsdAggregator({ quantiles: options.quantiles ?? undefined, intervalOf });
+  const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 8 * 1024 * 1024 });
+  let warned = false;
+
+  const record = (final: boolean): void => {
+    const samples = agg.flush(Date.now(), final);
+    if (samples.length === 0 || store.isClosed) return;
+    try {
+      const r = ingest(store, samples);
+      for (const [k, n] of Object.entries(r.refused)) options.countError(k as IngestReason, n);
+      for (const [k, n] of Object.entries(r.skipped)) options.countError(k as IngestReason, n);
+      options.countTaken?.(0, r.stored);
+      if (r.messages.length > 0 && !warned) {
+        warned = true;
+        log('warn', `statsd: ${r.messages[0]} (said once)`);
+      }
+    } catch (e) {
+      log('warn', `statsd: ${(e as Error).message.split('\n')[0]}`);
+    }
+  };
+
+  socket.on('message', (msg: Buffer) => {
+    if (store.readOnly) {
+      // Count the lines, store none: the remote-write door refuses writes to a read-only store too.
+      let lines = 0;
+      for (const l of msg.toString('latin1').split('\n')) if (l.replace(/\r$/, '') !== '') lines++;
+      if (lines > 0) options.countError('read_only', lines);
+      return;
+    }
+    const r = agg.addDatagram(msg.toString('utf8'), Date.now());
+    for (const [k, n] of Object.entries(r.refused)) options.countError(k as StatsdReason, n);
+    if (r.accepted > 0) options.countTaken?.(r.accepted, 0);
+  });
+  socket.on('error', (e) => log('error', `statsd: ${e.message}`));
+
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, host, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  if (store.readOnly) log('warn', 'statsd: the store is open read-only; StatsD lines are counted (reason read_only) and not stored');
+
+  // A tick just after each end of the finest interval: figures of the interval that ended.
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = (): void => {
+    const now = Date.now();
+    const next = (Math.floor(now / finest) + 1) * finest + 5;
+    timer = setTimeout(() => {
+      record(false);
+      schedule();
+    }, next - now);
+    timer.unref();
+  };
+  schedule();
+
+  const addr = socket.address();
+  let closing: Promise<void> | undefined;
+  return {
+    host: addr.address,
+    port: addr.port,
+    close: () => {
+      closing ??= new Promise<void>((resolve) => {
+        if (timer !== undefined) clearTimeout(timer);
+        socket.close(() => {
+          if (!store.readOnly) record(true);
+          resolve();
+        });
+      });
+      return closing;
+    },
+  };
+}
+
+/** host and port of --statsd's value (as --listen's), loopback unless allowed. */
+export function checkStatsdHost(host: string, loopback: boolean, allowed: boolean): void {
+  if (!loopback && !allowed)
+    throw new ConfigError(`refusing to take StatsD on ${host}, which is not a loopback address: UDP has no token; allow it explicitly (--insecure-listen)`);
+}
