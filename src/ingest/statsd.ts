@@ -275,10 +275,10 @@ export class StatsdAggregator {
     const parsed = parseStatsdLine(line);
     if (!parsed.ok) return parsed;
     // Nothing of a line is taken unless all of it can be.
+    const first = parsed.samples[0]!;
     for (const s of parsed.samples) {
-      const f = this.families.get(s.metric);
-      if (f !== undefined && f !== FAMILY[s.type])
-        return { reason: 'type_conflict', message: `${s.metric} is a ${f}; it cannot also be a ${FAMILY[s.type]}` };
+      const f = this.families.get(s.metric) ?? FAMILY[first.type];
+      if (f !== FAMILY[s.type]) return { reason: 'type_conflict', message: `${s.metric} is a ${f}; it cannot also be a ${FAMILY[s.type]}` };
     }
     for (const s of parsed.samples) this.add(s, nowMs);
     return undefined;
