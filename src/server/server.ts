@@ -20,7 +20,7 @@ import { decompressSnappy, snappyDeclaredLength, SnappyError } from './snappy';
 import { decodeWriteRequest, ProtoError } from './write-request';
 import { decodeReadRequest, encodeReadResponse, readSeries } from './remote';
 import { compressSnappy } from '../export';
-import { checkStatsdHost, startStatsd, type StatsdDoor } from './statsd';
+import { checkStatsdHost, startStatsd, type StatsdDoor, type StatsdStats } from './statsd';
 
 export interface ServeOptions {
   /** host:port to listen on; default 127.0.0.1:9464 (port 0: any free port). */
@@ -68,6 +68,8 @@ export interface ServerStats {
   skippedSamples: Partial<Record<IngestReason, number>>;
   /** Lines or samples the UDP/TCP doors refused, by "protocol reason". */
   ingestErrors: Record<string, number>;
+  /** The StatsD door's counts, when it runs. */
+  statsd?: StatsdStats;
 }
 
 export interface RondoServer {
@@ -671,6 +673,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     ...(statsdDoor === undefined ? {} : { statsd: { host: statsdDoor.host, port: statsdDoor.port } }),
     stats: () => ({
       ingestErrors: Object.fromEntries([...ingestErrors].map(([k, n]) => [k.replace('\0', ' '), n])),
+      ...(statsdDoor === undefined ? {} : { statsd: statsdDoor.stats() }),
       requests: Object.fromEntries([...requests].map(([k, n]) => [k.replace('\0', ' '), n])),
       receivedSamples: received.samples,
       refusedSamples: { ...refused },

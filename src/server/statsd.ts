@@ -13,14 +13,24 @@ export interface StatsdDoorOptions {
   quantiles?: readonly number[];
   /** Called for every refused line (parse) or figure (ingest), by reason. */
   countError: (reason: StatsdReason | IngestReason | 'read_only', n: number) => void;
-  /** Called with the number of lines taken from each datagram and of figures stored. */
-  countTaken?: (lines: number, stored: number) => void;
   logger?: (level: 'warn' | 'error', message: string) => void;
+}
+
+/** What the door has seen since it started. */
+export interface StatsdStats {
+  datagrams: number;
+  /** Lines (blank ones not counted). */
+  lines: number;
+  /** Lines taken into the aggregates (the others were refused, counted by reason). */
+  accepted: number;
+  /** Figures (one per series and interval) recorded into the store. */
+  stored: number;
 }
 
 export interface StatsdDoor {
   readonly host: string;
   readonly port: number;
+  stats(): StatsdStats;
   /** Stops receiving, records the open intervals' figures, closes the socket. */
   close(): Promise<void>;
 }
@@ -44,15 +54,16 @@ export async function startStatsd(store: Store, host: string, port: number, opti
   const agg = new StatsdAggregator({ quantiles: options.quantiles ?? undefined, intervalOf });
   const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 8 * 1024 * 1024 });
   let warned = false;
+  const seen: StatsdStats = { datagrams: 0, lines: 0, accepted: 0, stored: 0 };
 
   const record = (final: boolean): void => {
-    const samples = agg.flush(Date.now(), final);
-    if (samples.length === 0 || store.isClosed) return;
     try {
+      const samples = agg.flush(Date.now(), final);
+      if (samples.length === 0 || store.isClosed) return;
       const r = ingest(store, samples);
       for (const [k, n] of Object.entries(r.refused)) options.countError(k as IngestReason, n);
       for (const [k, n] of Object.entries(r.skipped)) options.countError(k as IngestReason, n);
-      options.countTaken?.(0, r.stored);
+      seen.stored += r.stored;
       if (r.messages.length > 0 && !warned) {
         warned = true;
         log('warn', `statsd: ${r.messages[0]} (said once)`);
@@ -63,16 +74,19 @@ export async function startStatsd(store: Store, host: string, port: number, opti
   };
 
   socket.on('message', (msg: Buffer) => {
+    seen.datagrams++;
     if (store.readOnly) {
       // Count the lines, store none: the remote-write door refuses writes to a read-only store too.
       let lines = 0;
       for (const l of msg.toString('latin1').split('\n')) if (l.replace(/\r$/, '') !== '') lines++;
+      seen.lines += lines;
       if (lines > 0) options.countError('read_only', lines);
       return;
     }
     const r = agg.addDatagram(msg.toString('utf8'), Date.now());
+    seen.lines += r.lines;
+    seen.accepted += r.accepted;
     for (const [k, n] of Object.entries(r.refused)) options.countError(k as StatsdReason, n);
-    if (r.accepted > 0) options.countTaken?.(r.accepted, 0);
   });
   socket.on('error', (e) => log('error', `statsd: ${e.message}`));
 
@@ -103,6 +117,7 @@ export async function startStatsd(store: Store, host: string, port: number, opti
   return {
     host: addr.address,
     port: addr.port,
+    stats: () => ({ ...seen }),
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         if (timer !== undefined) clearTimeout(timer);
