@@ -97,6 +97,7 @@ export function parseStatsdLine(line: string): StatsdLine {
   if (name.length > NAME_MAX) return refuse('bad_name', `the name is ${name.length} characters; the limit is ${NAME_MAX}`);
   if (HOSTILE_RE.test(name)) return refuse('bad_name', 'the name holds control characters or invalid UTF-8');
   const metric = statsdName(name);
+  if (metric.length > NAME_MAX) return refuse('bad_name', `the name is ${metric.length} characters once mapped; the limit is ${NAME_MAX}`);
   if (!/[a-zA-Z0-9]/.test(metric)) return refuse('bad_name', `the name ${JSON.stringify(name)} has no letter or digit`);
   if (metric.startsWith('__')) return refuse('bad_name', `the name ${JSON.stringify(name)} becomes ${metric}; names starting with "__" are reserved`);
   const rest = line.slice(colon + 1);
