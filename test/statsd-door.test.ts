@@ -253,7 +253,7 @@ describe('hot-shots into rondo serve --statsd', () => {
     expect(s.statsd!.lines).toBe(linesSent);
     expect(s.statsd!.accepted).toBe(linesSent);
     expect(s.statsd!.datagrams).toBeLessThan(s.statsd!.lines);
-    expect(s.ingestErrors).toEqual({});
+    expect(s.ingest.errors).toEqual({});
   });
 
   it('stored, for every interval, the figures computed from what was sent', () => {
@@ -324,7 +324,7 @@ describe('hostile datagrams on the StatsD door', () => {
   };
   const refusedBy = (): Record<string, number> => {
     const out: Record<string, number> = {};
-    for (const [k, n] of Object.entries(server.stats().ingestErrors)) {
+    for (const [k, n] of Object.entries(server.stats().ingest.errors)) {
       const [protocol, reason] = k.split(' ');
       if (protocol === 'statsd' && (STATSD_REASONS as readonly string[]).includes(reason!)) out[reason!] = n;
     }

@@ -4,15 +4,18 @@
 // is recorded, and the good lines of the same datagram are kept. UDP has no answer to give.
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
-import { ConfigError } from '../errors';
-import { ingest, StatsdAggregator, type IngestReason, type StatsdReason } from '../ingest';
+import { ingest, StatsdAggregator, type IngestCounters } from '../ingest';
 import type { Labels, Store } from '../store';
+
+const PROTOCOL = 'statsd';
 
 export interface StatsdDoorOptions {
   /** The quantiles of timers and histograms (default 0.5, 0.9, 0.99). */
   quantiles?: readonly number[];
-  /** Called for every refused line (parse) or figure (ingest), by reason. */
-  countError: (reason: StatsdReason | IngestReason | 'read_only', n: number) => void;
+  /** The server's ingest counters: each refused line (parse) or figure (ingest) by reason, as
+   *  rondo_ingest_errors_total{protocol="statsd",reason}; figures stored as
+   *  rondo_ingest_points_total{protocol="statsd"}. */
+  counters: IngestCounters;
   logger?: (level: 'warn' | 'error', message: string) => void;
 }
 
@@ -54,6 +57,7 @@ export async function startStatsd(store: Store, host: string, port: number, opti
   const agg = new StatsdAggregator({ quantiles: options.quantiles ?? undefined, intervalOf });
   const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 8 * 1024 * 1024 });
   let warned = false;
+  const count = (reason: string, n: number): void => options.counters.error(PROTOCOL, reason, n);
   const seen: StatsdStats = { datagrams: 0, lines: 0, accepted: 0, stored: 0 };
 
   const record = (final: boolean): void => {
@@ -61,9 +65,10 @@ export async function startStatsd(store: Store, host: string, port: number, opti
       const samples = agg.flush(Date.now(), final);
       if (samples.length === 0 || store.isClosed) return;
       const r = ingest(store, samples);
-      for (const [k, n] of Object.entries(r.refused)) options.countError(k as IngestReason, n);
-      for (const [k, n] of Object.entries(r.skipped)) options.countError(k as IngestReason, n);
+      for (const [k, n] of Object.entries(r.refused)) count(k, n);
+      for (const [k, n] of Object.entries(r.skipped)) count(k, n);
       seen.stored += r.stored;
+      options.counters.stored(PROTOCOL, r.stored);
       if (r.messages.length > 0 && !warned) {
         warned = true;
         log('warn', `statsd: ${r.messages[0]} (said once)`);
@@ -80,13 +85,13 @@ export async function startStatsd(store: Store, host: string, port: number, opti
       let lines = 0;
       for (const l of msg.toString('latin1').split('\n')) if (l.replace(/\r$/, '') !== '') lines++;
       seen.lines += lines;
-      if (lines > 0) options.countError('read_only', lines);
+      if (lines > 0) count('read_only', lines);
       return;
     }
     const r = agg.addDatagram(msg.toString('utf8'), Date.now());
     seen.lines += r.lines;
     seen.accepted += r.accepted;
-    for (const [k, n] of Object.entries(r.refused)) options.countError(k as StatsdReason, n);
+    for (const [k, n] of Object.entries(r.refused)) count(k, n);
   });
   socket.on('error', (e) => log('error', `statsd: ${e.message}`));
 
@@ -129,10 +134,4 @@ export async function startStatsd(store: Store, host: string, port: number, opti
       return closing;
     },
   };
-}
-
-/** host and port of --statsd's value (as --listen's), loopback unless allowed. */
-export function checkStatsdHost(host: string, loopback: boolean, allowed: boolean): void {
-  if (!loopback && !allowed)
-    throw new ConfigError(`refusing to take StatsD on ${host}, which is not a loopback address: UDP has no token; allow it explicitly (--insecure-listen)`);
 }
