@@ -3,13 +3,16 @@
 // hot-shots actually sent (sampled-out calls are not sent: hot-shots' callback says which were).
 // Then hostile datagrams (truncated, oversized, binary, fuzzed): the server keeps serving,
 // nothing is recorded from a refused line, and the counters say why.
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
+import * as path from 'node:path';
 import { StatsD } from 'hot-shots';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATSD_REASONS } from '../src/ingest';
 import { serve, type RondoServer } from '../src/server';
 import { Store, type Labels } from '../src/store';
-import { suiteTempDir } from './helpers';
+import { suiteTempDir, tempDir } from './helpers';
+import { freeUdpPort } from './support/receivers';
 import { suiteSeed, xorshift32 } from './fixtures/random';
 
 /** A series as one string, labels in name order. */
@@ -147,7 +150,7 @@ describe('hot-shots into rondo serve --statsd', () => {
       await sleep(t + 150 - Date.now());
       // Unbuffered: one datagram per call. hot-shots samples with Math.random(): the test
       // draws that number itself, so it knows which calls were sent.
-      const single = new StatsD({ host: '127.0.0.1', port, maxBufferSize: 0, errorHandler: (e) => { throw e; } });
+      const single = new StatsD({ host: '127.0.0.1', port, maxBufferSize: 0 });
       // Buffered: several metrics per datagram; its global tags go on every line.
       const batched = new StatsD({ host: '127.0.0.1', port, maxBufferSize: 1200, bufferFlushInterval: 60_000, globalTags: { vm: 'a' } });
       const sent: Array<Promise<void>> = [];
@@ -432,5 +435,104 @@ describe('hostile datagrams on the StatsD door', () => {
     await send('after.fuzz:5|g');
     await settle();
     expect(stored('after_fuzz')).toBe(5);
+  });
+
+  it('shows the counts on /metrics as rondo_ingest_errors_total and rondo_ingest_points_total', async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const errors = server.stats().ingest.errors;
+    expect(Object.keys(errors).length).toBeGreaterThan(3);
+    for (const [k, n] of Object.entries(errors)) {
+      const [protocol, reason] = k.split(' ');
+      expect(text).toContain(`rondo_ingest_errors_total{protocol="${protocol}",reason="${reason}"} ${n}`);
+    }
+    const points = server.stats().ingest.points.statsd!;
+    expect(points).toBeGreaterThan(0);
+    expect(text).toContain(`rondo_ingest_points_total{protocol="statsd"} ${points}`);
+  });
+});
+
+describe('the StatsD door on a read-only store', () => {
+  it('counts every line as read_only and stores nothing', async () => {
+    const dir = tempDir('rondo-statsd-ro-');
+    Store.open(dir).close();
+    const store = Store.openReadOnly(dir);
+    const server = await serve(store, { listen: '127.0.0.1:0', statsd: '127.0.0.1:0' });
+    try {
+      const sock = dgram.createSocket('udp4');
+      await new Promise<void>((resolve, reject) => sock.send('a:1|c\nb:2|g\n', server.statsd!.port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
+      sock.close();
+      await until('the datagram', () => server.stats().statsd!.datagrams === 1);
+      expect(server.stats().ingest.errors).toEqual({ 'statsd read_only': 2 });
+    } finally {
+      await server.close();
+      store.close();
+    }
+    const again = Store.openReadOnly(dir);
+    expect(again.series()).toEqual([]);
+    again.close();
+  });
+
+  it('refuses an address that is not loopback unless insecureListen', async () => {
+    const store = Store.open(tempDir('rondo-statsd-addr-'));
+    await expect(serve(store, { listen: '127.0.0.1:0', statsd: '0.0.0.0:0' })).rejects.toThrow(/not a loopback address/);
+    store.close();
+  });
+});
+
+describe('rondo serve --statsd', () => {
+  const CLI = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
+  const children = new Set<ChildProcess>();
+  afterAll(() => {
+    for (const c of children) c.kill('SIGKILL');
+  });
+  const run = (args: string[]) => {
+    const child = spawn(process.execPath, [CLI, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => {
+        children.delete(child);
+        resolve(code);
+      }),
+    );
+    return { child, out: () => out, err: () => err, exited };
+  };
+
+  it('takes a line sent as the shell example sends it, with the quantiles asked for, and stops on SIGTERM', async () => {
+    const port = await freeUdpPort();
+    const p = run([tempDir('rondo-statsd-cli-'), '--listen', '127.0.0.1:0', '--statsd', `127.0.0.1:${port}`, '--statsd-quantiles', '0.5,0.75']);
+    await until('the start line', () => /on http/.test(p.out()));
+    expect(p.out()).toContain(`StatsD on 127.0.0.1:${port}`);
+    const url = /on (http:\/\/[^,\s]+)/.exec(p.out())![1]!;
+    // echo "x:1|c" | nc -u -w0 127.0.0.1 8125: one datagram, the line and a newline
+    const sock = dgram.createSocket('udp4');
+    for (const m of ['x:1|c\n', 'lat:10|ms\nlat:30|ms\nlat:20|ms\n'])
+      await new Promise<void>((resolve, reject) => sock.send(m, port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
+    sock.close();
+    const query = async (q: string) =>
+      ((await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as { data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } }).data.result;
+    let x: Awaited<ReturnType<typeof query>> = [];
+    const end = Date.now() + 10_000;
+    while (x.length === 0 && Date.now() < end) {
+      await sleep(200);
+      x = await query('x_total');
+    }
+    expect(x.map((r) => r.value[1])).toEqual(['1']);
+    const lat = await query('lat');
+    expect(Object.fromEntries(lat.map((r) => [r.metric.quantile, r.value[1]]))).toEqual({ '0.5': '0.02', '0.75': '0.03' });
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+  });
+
+  it('refuses a StatsD address that is not loopback (exit 2) and quantiles outside (0, 1)', async () => {
+    const a = run([tempDir('rondo-statsd-cli-'), '--listen', '127.0.0.1:0', '--statsd', '0.0.0.0:8125']);
+    expect(await a.exited).toBe(2);
+    expect(a.err()).toMatch(/--statsd 0\.0\.0\.0 is not a loopback address/);
+    const b = run([tempDir('rondo-statsd-cli-'), '--listen', '127.0.0.1:0', '--statsd', '127.0.0.1:0', '--statsd-quantiles', '0.5,1.5']);
+    expect(await b.exited).toBe(2);
+    expect(b.err()).toMatch(/--statsd-quantiles must be numbers between 0 and 1/);
   });
 });
