@@ -53,8 +53,10 @@ export interface StatsdSample {
   member: string;
   /** The sample rate (1 when not given). */
   rate: number;
-  /** The DogStatsD tags as labels (sanitized keys, sorted). */
+  /** The DogStatsD tags as labels (sanitized keys, sorted; the same object for the same tags). */
   labels: Labels;
+  /** The labels as one string, to find the series. */
+  labelsKey: string;
 }
 
 export type StatsdLine = { ok: true; samples: StatsdSample[] } | { ok: false; reason: StatsdReason; message: string };
@@ -87,6 +89,54 @@ function refuse(reason: StatsdReason, message: string): StatsdLine {
   return { ok: false, reason, message };
 }
 
+/** A bounded memo of a pure function of a string (emptied when full): a sender repeats the
+ *  same names and tag sets line after line, so each is checked and mapped once. */
+class Memo<T> {
+  private readonly m = new Map<string, T>();
+  constructor(
+    private readonly max: number,
+    private readonly f: (k: string) => T,
+  ) {}
+  get(k: string): T {
+    let v = this.m.get(k);
+    if (v === undefined) {
+      if (this.m.size >= this.max) this.m.clear();
+      v = this.f(k);
+      this.m.set(k, v);
+    }
+    return v;
+  }
+}
+
+type Refusal = Extract<StatsdLine, { ok: false }>;
+interface TagSet {
+  labels: Labels;
+  key: string;
+}
+
+/** A name's Prometheus name, or why it is refused. */
+const NAMES = new Memo<string | Refusal>(10_000, (name) => {
+  if (name.length > NAME_MAX) return refusal('bad_name', `the name is ${name.length} characters; the limit is ${NAME_MAX}`);
+  if (HOSTILE_RE.test(name)) return refusal('bad_name', 'the name holds control characters or invalid UTF-8');
+  const metric = statsdName(name);
+  if (metric.length > NAME_MAX) return refusal('bad_name', `the name is ${metric.length} characters once mapped; the limit is ${NAME_MAX}`);
+  if (!/[a-zA-Z0-9]/.test(metric)) return refusal('bad_name', `the name ${JSON.stringify(name)} has no letter or digit`);
+  if (metric.startsWith('__')) return refusal('bad_name', `the name ${JSON.stringify(name)} becomes ${metric}; names starting with "__" are reserved`);
+  return metric;
+});
+
+/** A tag section's labels (one frozen object per distinct section), or what is wrong with it. */
+const TAG_SETS = new Memo<TagSet | string>(10_000, (text) => tagSet(text, {}));
+
+function tagSet(text: string, into: Record<string, string>): TagSet | string {
+  const t = parseTags(text, into);
+  return typeof t === 'string' ? t : { labels: Object.freeze(t), key: labelsKey(t) };
+}
+
+function refusal(reason: StatsdReason, message: string): Refusal {
+  return { ok: false, reason, message };
+}
+
 /** Parses one line (no newline in it). The line is refused whole when any of its samples is. */
 export function parseStatsdLine(line: string): StatsdLine {
   if (line.startsWith('_e{') || line.startsWith('_sc|')) return refuse('unsupported', 'DogStatsD events and service checks are not stored (rondo stores numbers)');
@@ -94,42 +144,43 @@ export function parseStatsdLine(line: string): StatsdLine {
   if (colon < 0) return refuse('malformed', 'no ":" after the name');
   const name = line.slice(0, colon);
   if (name === '') return refuse('malformed', 'the name is empty');
-  if (name.length > NAME_MAX) return refuse('bad_name', `the name is ${name.length} characters; the limit is ${NAME_MAX}`);
-  if (HOSTILE_RE.test(name)) return refuse('bad_name', 'the name holds control characters or invalid UTF-8');
-  const metric = statsdName(name);
-  if (metric.length > NAME_MAX) return refuse('bad_name', `the name is ${metric.length} characters once mapped; the limit is ${NAME_MAX}`);
-  if (!/[a-zA-Z0-9]/.test(metric)) return refuse('bad_name', `the name ${JSON.stringify(name)} has no letter or digit`);
-  if (metric.startsWith('__')) return refuse('bad_name', `the name ${JSON.stringify(name)} becomes ${metric}; names starting with "__" are reserved`);
+  const metric = NAMES.get(name);
+  if (typeof metric !== 'string') return metric;
   const rest = line.slice(colon + 1);
   // DogStatsD tags hold ":" themselves: with tags, one sample per line (as statsd_exporter).
-  const parts = rest.includes('|#') ? [rest] : rest.split(':');
+  const parts = rest.indexOf(':') < 0 || rest.includes('|#') ? [rest] : rest.split(':');
   const samples: StatsdSample[] = [];
   for (const part of parts) {
-    const fields = part.split('|');
-    const valueText = fields[0]!;
-    const type = fields[1];
-    if (type === undefined) return refuse('malformed', `no "|type" after the value ${JSON.stringify(valueText)}`);
-    if (!TYPES.has(type)) return refuse('bad_type', `type ${JSON.stringify(type)} is not one of c g ms h d s`);
+    const bar = part.indexOf('|');
+    const valueText = bar < 0 ? part : part.slice(0, bar);
+    if (bar < 0) return refuse('malformed', `no "|type" after the value ${JSON.stringify(valueText.slice(0, 40))}`);
+    let next = part.indexOf('|', bar + 1);
+    const type = part.slice(bar + 1, next < 0 ? part.length : next);
+    if (!TYPES.has(type)) return refuse('bad_type', `type ${JSON.stringify(type.slice(0, 40))} is not one of c g ms h d s`);
     if (valueText === '') return refuse('malformed', 'the value is empty');
     let rate = 1;
-    let labels: Record<string, string> | undefined;
-    for (let i = 2; i < fields.length; i++) {
-      const f = fields[i]!;
-      if (f.startsWith('@')) {
+    let tags: TagSet | undefined;
+    while (next >= 0) {
+      const from = next + 1;
+      next = part.indexOf('|', from);
+      const f = part.slice(from, next < 0 ? part.length : next);
+      const c0 = f.charCodeAt(0);
+      if (c0 === 64 /* @ */) {
         const r = f.slice(1);
         rate = NUMBER_RE.test(r) ? Number(r) : NaN;
-        if (!(rate > 0 && rate <= 1)) return refuse('bad_sample_rate', `sample rate ${JSON.stringify(f)} is not a number in (0, 1]`);
-      } else if (f.startsWith('#')) {
-        const t = parseTags(f.slice(1), labels ?? {});
+        if (!(rate > 0 && rate <= 1)) return refuse('bad_sample_rate', `sample rate ${JSON.stringify(f.slice(0, 40))} is not a number in (0, 1]`);
+      } else if (c0 === 35 /* # */) {
+        // A second tag section adds to the first (not memoized: rare).
+        const t = tags === undefined ? TAG_SETS.get(f.slice(1)) : tagSet(f.slice(1), { ...tags.labels });
         if (typeof t === 'string') return refuse('bad_tags', t);
-        labels = t;
+        tags = t;
       } else if (f.startsWith('c:')) {
         // DogStatsD's container id: not a label (it would make a series per container)
-      } else if (f.startsWith('T')) {
+      } else if (c0 === 84 /* T */) {
         return refuse('unsupported', 'DogStatsD timestamps ("|T") are not taken: a StatsD value is aggregated into the interval it arrives in');
       } else return refuse('malformed', `unknown section ${JSON.stringify(f.slice(0, 40))}`);
     }
-    if (labels !== undefined && (type === 'ms' || type === 'h' || type === 'd') && 'quantile' in labels)
+    if (tags !== undefined && (type === 'ms' || type === 'h' || type === 'd') && 'quantile' in tags.labels)
       return refuse('bad_tags', 'a timer or histogram cannot have a "quantile" tag: the summary uses that label');
     let value = NaN;
     let delta = false;
@@ -145,7 +196,17 @@ export function parseStatsdLine(line: string): StatsdLine {
       else if (type === 'c' && value < 0) return refuse('bad_value', `counter increment ${valueText} is negative (a counter only goes up)`);
       else if (type === 'ms' && value < 0) return refuse('bad_value', `timing ${valueText} is negative`);
     }
-    samples.push({ name, metric, type: type as StatsdType, value, delta, member, rate, labels: labels ?? EMPTY_LABELS });
+    samples.push({
+      name,
+      metric,
+      type: type as StatsdType,
+      value,
+      delta,
+      member,
+      rate,
+      labels: tags?.labels ?? EMPTY_LABELS,
+      labelsKey: tags?.key ?? '',
+    });
   }
   return { ok: true, samples };
 }
@@ -233,9 +294,11 @@ interface Entry {
 export class StatsdAggregator {
   readonly quantiles: readonly number[];
   private readonly intervalOf: (name: string, labels: Labels) => number;
-  private readonly entries = new Map<string, Entry>();
-  /** The family each metric name was first used as (statsd_exporter refuses a second one). */
-  private readonly families = new Map<string, Family>();
+  /** By metric name: the family it was first used as (statsd_exporter refuses a second one)
+   *  and its series by tags. Two levels, keyed by the parser's memoized strings, whose hashes
+   *  V8 keeps: no key string is built per line. */
+  private readonly metrics = new Map<string, { family: Family; series: Map<string, Entry> }>();
+  private count = 0;
 
   constructor(options: StatsdAggregatorOptions = {}) {
     const q = options.quantiles ?? DEFAULT_STATSD_QUANTILES;
@@ -246,7 +309,7 @@ export class StatsdAggregator {
 
   /** Series families held (a counter, a gauge, a timer with its tags: one each). */
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 
   /** Adds the lines of one datagram (newline-separated; "\r\n" too) received at nowMs. */
@@ -277,8 +340,8 @@ export class StatsdAggregator {
     if (!parsed.ok) return parsed;
     // Nothing of a line is taken unless all of it can be.
     const first = parsed.samples[0]!;
+    const f = this.metrics.get(first.metric)?.family ?? FAMILY[first.type];
     for (const s of parsed.samples) {
-      const f = this.families.get(s.metric) ?? FAMILY[first.type];
       if (f !== FAMILY[s.type]) return { reason: 'type_conflict', message: `${s.metric} is a ${f}; it cannot also be a ${FAMILY[s.type]}` };
     }
     for (const s of parsed.samples) this.add(s, nowMs);
@@ -287,9 +350,12 @@ export class StatsdAggregator {
 
   private add(s: StatsdSample, nowMs: number): void {
     const family = FAMILY[s.type];
-    this.families.set(s.metric, family);
-    const key = `${s.metric}\u0000${labelsKey(s.labels)}`;
-    let e = this.entries.get(key);
+    let m = this.metrics.get(s.metric);
+    if (m === undefined) {
+      m = { family, series: new Map() };
+      this.metrics.set(s.metric, m);
+    }
+    let e = m.series.get(s.labelsKey);
     if (e === undefined) {
       const stored = family === 'counter' ? counterName(s.metric) : s.metric;
       const intervalMs = this.intervalOf(stored, s.labels);
@@ -306,13 +372,13 @@ export class StatsdAggregator {
         members: family === 'set' ? new Set() : undefined,
         quantileLabels: family === 'summary' ? this.quantiles.map((q) => ({ ...s.labels, quantile: String(q) })) : [],
       };
-      this.entries.set(key, e);
+      m.series.set(s.labelsKey, e);
+      this.count++;
     } else if (nowMs >= e.windowStart + e.intervalMs) {
-      // A sample for a later interval than the one being filled: the caller has not flushed
-      // yet. Its figures go to the interval it arrived in; the pending one is flushed first by
-      // the caller's next flush() (pending() says so). Keep it simple: fold into the open
-      // window only when the window is current.
-      this.pendingLate.push(...this.emit(e, nowMs));
+      // A sample for a later interval than the one being filled (the caller has not flushed
+      // yet): the open interval's figures are taken now, kept for the next flush(), and the
+      // sample goes to the interval it arrived in.
+      this.emit(e, nowMs, this.pendingLate);
     }
     e.seen++;
     const w = 1 / s.rate;
@@ -346,19 +412,23 @@ export class StatsdAggregator {
   flush(nowMs: number, final = false): IngestSample[] {
     const out = this.pendingLate;
     this.pendingLate = [];
-    for (const e of this.entries.values()) {
-      if (final ? e.seen > 0 || nowMs >= e.windowStart + e.intervalMs : nowMs >= e.windowStart + e.intervalMs) out.push(...this.emit(e, final ? Math.max(nowMs, e.windowStart + e.intervalMs) : nowMs));
+    for (const m of this.metrics.values()) {
+      for (const e of m.series.values()) {
+        const ended = nowMs >= e.windowStart + e.intervalMs;
+        if (ended) this.emit(e, nowMs, out);
+        else if (final && e.seen > 0) this.emit(e, e.windowStart + e.intervalMs, out);
+      }
     }
     return out;
   }
 
-  /** The figures of e's open window; then e's window moves to the one holding nowMs (idle
-   *  windows in between get their figures too, up to a few: a late timer does not leave gaps). */
-  private emit(e: Entry, nowMs: number): IngestSample[] {
-    const out: IngestSample[] = [];
+  /** Adds the figures of e's open window to out; then e's window moves to the one holding
+   *  nowMs (idle windows in between get their figures too, up to a few: a late timer does not
+   *  leave gaps). */
+  private emit(e: Entry, nowMs: number, out: IngestSample[]): void {
     let steps = 0;
     while (nowMs >= e.windowStart + e.intervalMs) {
-      if (steps < 4) this.figures(e, e.windowStart, out);
+      this.figures(e, e.windowStart, out);
       steps++;
       e.seen = 0;
       e.values.length = 0;
@@ -369,7 +439,6 @@ export class StatsdAggregator {
         break;
       }
     }
-    return out;
   }
 
   private figures(e: Entry, ts: number, out: IngestSample[]): void {
