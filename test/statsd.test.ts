@@ -259,6 +259,16 @@ describe('the aggregator', () => {
     expect(table(a.flush(T0 + 400, true)).get(`${T0} c_total{}`)).toBe(2);
   });
 
+  it('refuses a line for a new series once it holds maxSeries, and keeps taking the series it holds', () => {
+    const a = new StatsdAggregator({ maxSeries: 2 });
+    expect(a.addDatagram('a:1|c\nb:1|g|#k:v', T0).accepted).toBe(2);
+    const r = a.addDatagram('c:1|c\nb:1|g|#k:w\na:2|c\nb:5|g|#k:v', T0);
+    expect(r).toMatchObject({ accepted: 2, refused: { series_limit: 2 } });
+    const t = table(a.flush(T0 + 1000));
+    expect([...t.keys()].sort()).toEqual([`${T0} a_total{}`, `${T0} b{k=v}`]);
+    expect(t.get(`${T0} a_total{}`)).toBe(3);
+  });
+
   it('refuses quantiles outside (0, 1)', () => {
     expect(() => new StatsdAggregator({ quantiles: [0.5, 1] })).toThrow(/between 0 and 1/);
   });

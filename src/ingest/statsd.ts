@@ -23,6 +23,7 @@ export type StatsdReason =
   | 'bad_name' // a name with control characters, invalid UTF-8, no letter or digit, too long, or "__" reserved
   | 'bad_tags' // a tag with an empty or reserved key, control characters, too many or too long
   | 'type_conflict' // a name already used by another type (a gauge and a counter both named "x")
+  | 'series_limit' // a new name or tag set when the aggregator holds as many as it may
   | 'unsupported'; // DogStatsD events (_e{…}) and service checks (_sc|…), and "|T" timestamps
 
 export const STATSD_REASONS: readonly StatsdReason[] = [
@@ -33,6 +34,7 @@ export const STATSD_REASONS: readonly StatsdReason[] = [
   'bad_name',
   'bad_tags',
   'type_conflict',
+  'series_limit',
   'unsupported',
 ];
 
@@ -256,6 +258,9 @@ export interface StatsdAggregatorOptions {
   /** The aggregation interval of a series (its schema's tier-0 interval), by the name it is
    *  stored under and its labels. Default: 1000 ms for every series. */
   intervalOf?: (name: string, labels: Labels) => number;
+  /** Most series families (a name with its tags) held; a line that would add one more is
+   *  refused (series_limit). Default: no limit. */
+  maxSeries?: number;
 }
 
 type Family = 'counter' | 'gauge' | 'summary' | 'set';
@@ -299,12 +304,14 @@ export class StatsdAggregator {
    *  V8 keeps: no key string is built per line. */
   private readonly metrics = new Map<string, { family: Family; series: Map<string, Entry> }>();
   private count = 0;
+  private readonly maxSeries: number;
 
   constructor(options: StatsdAggregatorOptions = {}) {
     const q = options.quantiles ?? DEFAULT_STATSD_QUANTILES;
     for (const x of q) if (!(typeof x === 'number' && x > 0 && x < 1)) throw new RangeError(`quantile ${String(x)} must be a number between 0 and 1 (exclusive)`);
     this.quantiles = [...new Set(q)].sort((a, b) => a - b);
     this.intervalOf = options.intervalOf ?? (() => 1000);
+    this.maxSeries = options.maxSeries ?? Infinity;
   }
 
   /** Series families held (a counter, a gauge, a timer with its tags: one each). */
@@ -344,6 +351,8 @@ export class StatsdAggregator {
     for (const s of parsed.samples) {
       if (f !== FAMILY[s.type]) return { reason: 'type_conflict', message: `${s.metric} is a ${f}; it cannot also be a ${FAMILY[s.type]}` };
     }
+    if (this.count >= this.maxSeries && this.metrics.get(first.metric)?.series.has(first.labelsKey) !== true)
+      return { reason: 'series_limit', message: `${this.count} series are held, the most this door takes (the store's schemas' maxSeries)` };
     for (const s of parsed.samples) this.add(s, nowMs);
     return undefined;
   }

@@ -40,21 +40,25 @@ export interface StatsdDoor {
 
 /** The first schema whose match labels the series has (`__name__` is the metric name), as the
  *  store routes it: that schema's tier-0 interval is the series' aggregation interval. */
-function intervalFinder(store: Store): { intervalOf: (name: string, labels: Labels) => number; finest: number } {
-  const schemas = store.info().schemas.map((s) => ({ match: Object.entries(s.match), intervalMs: s.tiers[0]!.intervalMs }));
+function intervalFinder(store: Store): { intervalOf: (name: string, labels: Labels) => number; finest: number; maxSeries: number } {
+  const info = store.info().schemas;
+  const schemas = info.map((s) => ({ match: Object.entries(s.match), intervalMs: s.tiers[0]!.intervalMs }));
   const finest = Math.min(...schemas.map((s) => s.intervalMs));
+  const maxSeries = info.reduce((a, s) => a + s.maxSeries, 0);
   const intervalOf = (name: string, labels: Labels): number => {
     for (const s of schemas) if (s.match.every(([k, v]) => (k === '__name__' ? name === v : labels[k] === v))) return s.intervalMs;
     return finest; // no schema takes it: ingest() refuses it, the interval does not matter
   };
-  return { intervalOf, finest };
+  return { intervalOf, finest, maxSeries };
 }
 
 /** Binds the StatsD door on `host:port` for `store`. */
 export async function startStatsd(store: Store, host: string, port: number, options: StatsdDoorOptions): Promise<StatsdDoor> {
   const log = options.logger ?? (() => {});
-  const { intervalOf, finest } = intervalFinder(store);
-  const agg = new StatsdAggregator({ quantiles: options.quantiles ?? undefined, intervalOf });
+  // The aggregates are bounded by what the store can hold: a line for one series more than all
+  // its schemas take together is refused before it costs memory.
+  const { intervalOf, finest, maxSeries } = intervalFinder(store);
+  const agg = new StatsdAggregator({ quantiles: options.quantiles ?? undefined, intervalOf, maxSeries });
   const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 8 * 1024 * 1024 });
   let warned = false;
   const count = (reason: string, n: number): void => options.counters.error(PROTOCOL, reason, n);
