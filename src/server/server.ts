@@ -240,12 +240,16 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     }
   };
   const consolidateEvery = options.consolidateEveryMs ?? 0;
+  /** Doors that record an interval after it ended (StatsD): they record what has ended before
+   *  the tiers take it, so a consolidation never runs between an interval's end and its figures. */
+  const beforeConsolidate: Array<() => void> = [];
   let lastConsolidate = 0;
   const tick = (): void => {
     try {
       recordFigures();
       if (consolidateEvery > 0 && !store.readOnly && !store.isClosed && Date.now() - lastConsolidate >= consolidateEvery) {
         lastConsolidate = Date.now();
+        for (const f of beforeConsolidate) f();
         store.consolidate();
       }
     } catch (e) {
@@ -739,6 +743,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
         logger: log,
       });
       listeners.push(statsdDoor);
+      beforeConsolidate.push(statsdDoor.flush);
     }
   } catch (e) {
     clearInterval(timer);

@@ -34,6 +34,9 @@ export interface StatsdDoor {
   readonly host: string;
   readonly port: number;
   stats(): StatsdStats;
+  /** Records the figures of every interval that has ended (the door's own timer does it just
+   *  after each interval; the server calls it before consolidating). */
+  flush(): void;
   /** Stops receiving, records the open intervals' figures, closes the socket. */
   close(): Promise<void>;
 }
@@ -127,6 +130,9 @@ export async function startStatsd(store: Store, host: string, port: number, opti
     host: addr.address,
     port: addr.port,
     stats: () => ({ ...seen }),
+    flush: () => {
+      if (!store.readOnly) record(false);
+    },
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         if (timer !== undefined) clearTimeout(timer);
