@@ -47,7 +47,8 @@ describe('StatsD names', () => {
 
 describe('StatsD lines', () => {
   it('reads each type', () => {
-    expect(ok('hits:3|c')[0]).toMatchObject({ name: 'hits', metric: 'hits', type: 'c', value: 3, rate: 1, delta: false, labels: {} });
+    expect(ok('hits:3|c')[0]).toMatchObject({ name: 'hits', metric: 'hits_total', type: 'c', value: 3, rate: 1, delta: false, labels: {} });
+    expect(ok('hits_total:3|c')[0]).toMatchObject({ metric: 'hits_total' });
     expect(ok('temp:21.5|g')[0]).toMatchObject({ type: 'g', value: 21.5, delta: false });
     expect(ok('temp:+2|g')[0]).toMatchObject({ type: 'g', value: 2, delta: true });
     expect(ok('temp:-2.5|g')[0]).toMatchObject({ type: 'g', value: -2.5, delta: true });
@@ -218,16 +219,18 @@ describe('the aggregator', () => {
     expect(t.get(`${T0 + 1000} u{}`)).toBe(0);
   });
 
-  it('refuses a name already used by another type, and nothing of that line', () => {
+  it('refuses a stored name already used by another type, and nothing of that line', () => {
     const a = new StatsdAggregator();
-    expect(a.addDatagram('x:1|c', T0).accepted).toBe(1);
+    expect(a.addDatagram('x_total:1|c', T0).accepted).toBe(1);
     // y:1|g:2|c parses (each sample is well formed) but is a gauge and a counter of one name
     expect(parseStatsdLine('y:1|g:2|c').ok).toBe(true);
-    const r = a.addDatagram('x:1|g\ny:1|g:2|c\nz:1|c:2|c', T0);
+    // x and x_total are one counter; a gauge x_total would write the same series
+    const r = a.addDatagram('x_total:1|g\ny:1|g:2|c\nz:1|c:2|c\nx:2|c\nx:5|g', T0);
     expect(r.refused).toEqual({ type_conflict: 2 });
-    expect(r.accepted).toBe(1);
+    expect(r.accepted).toBe(3);
     const t = table(a.flush(T0 + 1000));
-    expect([...t.keys()].sort()).toEqual([`${T0} x_total{}`, `${T0} z_total{}`]);
+    expect([...t.keys()].sort()).toEqual([`${T0} x_total{}`, `${T0} x{}`, `${T0} z_total{}`]);
+    expect(t.get(`${T0} x_total{}`)).toBe(3);
     expect(t.get(`${T0} z_total{}`)).toBe(3);
   });
 

@@ -44,7 +44,8 @@ export type StatsdType = 'c' | 'g' | 'ms' | 'h' | 'd' | 's';
 export interface StatsdSample {
   /** The metric name as sent. */
   name: string;
-  /** The Prometheus name it is stored under (before the type's suffix). */
+  /** The Prometheus name it is stored under: a counter's with "_total", a timer's or
+   *  histogram's before the summary's suffixes. */
   metric: string;
   type: StatsdType;
   /** The number (counter increment, gauge value or delta, timing, histogram value); NaN for a set. */
@@ -116,15 +117,15 @@ interface TagSet {
   key: string;
 }
 
-/** A name's Prometheus name, or why it is refused. */
-const NAMES = new Memo<string | Refusal>(10_000, (name) => {
+/** A name's Prometheus name and its counter name, or why it is refused. */
+const NAMES = new Memo<{ metric: string; counter: string } | Refusal>(10_000, (name) => {
   if (name.length > NAME_MAX) return refusal('bad_name', `the name is ${name.length} characters; the limit is ${NAME_MAX}`);
   if (HOSTILE_RE.test(name)) return refusal('bad_name', 'the name holds control characters or invalid UTF-8');
   const metric = statsdName(name);
   if (metric.length > NAME_MAX) return refusal('bad_name', `the name is ${metric.length} characters once mapped; the limit is ${NAME_MAX}`);
   if (!/[a-zA-Z0-9]/.test(metric)) return refusal('bad_name', `the name ${JSON.stringify(name)} has no letter or digit`);
   if (metric.startsWith('__')) return refusal('bad_name', `the name ${JSON.stringify(name)} becomes ${metric}; names starting with "__" are reserved`);
-  return metric;
+  return { metric, counter: counterName(metric) };
 });
 
 /** A tag section's labels (one frozen object per distinct section), or what is wrong with it. */
@@ -146,8 +147,8 @@ export function parseStatsdLine(line: string): StatsdLine {
   if (colon < 0) return refuse('malformed', 'no ":" after the name');
   const name = line.slice(0, colon);
   if (name === '') return refuse('malformed', 'the name is empty');
-  const metric = NAMES.get(name);
-  if (typeof metric !== 'string') return metric;
+  const names = NAMES.get(name);
+  if ('ok' in names) return names;
   const rest = line.slice(colon + 1);
   // DogStatsD tags hold ":" themselves: with tags, one sample per line (as statsd_exporter).
   const parts = rest.indexOf(':') < 0 || rest.includes('|#') ? [rest] : rest.split(':');
@@ -200,7 +201,7 @@ export function parseStatsdLine(line: string): StatsdLine {
     }
     samples.push({
       name,
-      metric,
+      metric: type === 'c' ? names.counter : names.metric,
       type: type as StatsdType,
       value,
       delta,
@@ -299,7 +300,7 @@ interface Entry {
 export class StatsdAggregator {
   readonly quantiles: readonly number[];
   private readonly intervalOf: (name: string, labels: Labels) => number;
-  /** By metric name: the family it was first used as (statsd_exporter refuses a second one)
+  /** By stored name: the family it was first used as (a second one would write the same series)
    *  and its series by tags. Two levels, keyed by the parser's memoized strings, whose hashes
    *  V8 keeps: no key string is built per line. */
   private readonly metrics = new Map<string, { family: Family; series: Map<string, Entry> }>();
@@ -366,8 +367,7 @@ export class StatsdAggregator {
     }
     let e = m.series.get(s.labelsKey);
     if (e === undefined) {
-      const stored = family === 'counter' ? counterName(s.metric) : s.metric;
-      const intervalMs = this.intervalOf(stored, s.labels);
+      const intervalMs = this.intervalOf(s.metric, s.labels);
       e = {
         family,
         metric: s.metric,
@@ -457,7 +457,7 @@ export class StatsdAggregator {
     };
     switch (e.family) {
       case 'counter':
-        push(counterName(e.metric), e.labels, e.total, 'counter');
+        push(e.metric, e.labels, e.total, 'counter');
         break;
       case 'gauge':
         if (!Number.isNaN(e.total)) push(e.metric, e.labels, e.total, 'gauge');
