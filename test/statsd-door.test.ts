@@ -242,7 +242,7 @@ describe('hot-shots into rondo serve --statsd', () => {
     rounds.push(await round(2));
     model.close(rounds[2]!);
     // the door records an interval just after it ends
-    await sleep(rounds[2]! + I + 300 - Date.now());
+    await until('the door to record the last round', () => server.stats().statsd!.flushedAt >= rounds[2]! + I);
     rounds.splice(2, 0, idle);
   }, 60_000);
 
@@ -300,7 +300,7 @@ describe('hot-shots into rondo serve --statsd', () => {
   });
 });
 
-describe('hostile datagrams on the StatsD door', () => {
+describe('hostile datagrams on the StatsD door', { timeout: 30_000 }, () => {
   const I = 1000;
   let store: Store;
   let server: RondoServer;
@@ -341,7 +341,7 @@ describe('hostile datagrams on the StatsD door', () => {
   /** Waits for the interval that holds now to be recorded; returns its start. */
   const settle = async (): Promise<number> => {
     const t = Math.floor(Date.now() / I) * I;
-    await sleep(t + I + 200 - Date.now());
+    await until('the door to record the interval', () => server.stats().statsd!.flushedAt >= t + I);
     return t;
   };
   const stored = (name: string, labels: Labels = {}) => {
@@ -451,7 +451,7 @@ describe('hostile datagrams on the StatsD door', () => {
   });
 });
 
-describe('the StatsD door on a read-only store', () => {
+describe('the StatsD door on a read-only store', { timeout: 30_000 }, () => {
   it('counts every line as read_only and stores nothing', async () => {
     const dir = tempDir('rondo-statsd-ro-');
     Store.open(dir).close();
@@ -479,7 +479,7 @@ describe('the StatsD door on a read-only store', () => {
   });
 });
 
-describe('rondo serve --statsd', () => {
+describe('rondo serve --statsd', { timeout: 30_000 }, () => {
   const CLI = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
   const children = new Set<ChildProcess>();
   afterAll(() => {
@@ -492,8 +492,9 @@ describe('rondo serve --statsd', () => {
     let err = '';
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    // 'close', not 'exit': the child's output is all read by then
     const exited = new Promise<number | null>((resolve) =>
-      child.once('exit', (code) => {
+      child.once('close', (code) => {
         children.delete(child);
         resolve(code);
       }),

@@ -28,6 +28,9 @@ export interface StatsdStats {
   accepted: number;
   /** Figures (one per series and interval) recorded into the store. */
   stored: number;
+  /** When the door last recorded what had ended (ms since the epoch; 0 before the first time):
+   *  every interval that ended by then is in the store. */
+  flushedAt: number;
 }
 
 export interface StatsdDoor {
@@ -65,11 +68,13 @@ export async function startStatsd(store: Store, host: string, port: number, opti
   const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 8 * 1024 * 1024 });
   let warned = false;
   const count = (reason: string, n: number): void => options.counters.error(PROTOCOL, reason, n);
-  const seen: StatsdStats = { datagrams: 0, lines: 0, accepted: 0, stored: 0 };
+  const seen: StatsdStats = { datagrams: 0, lines: 0, accepted: 0, stored: 0, flushedAt: 0 };
 
   const record = (final: boolean): void => {
     try {
-      const samples = agg.flush(Date.now(), final);
+      const now = Date.now();
+      const samples = agg.flush(now, final);
+      seen.flushedAt = now;
       if (samples.length === 0 || store.isClosed) return;
       const r = ingest(store, samples);
       for (const [k, n] of Object.entries(r.refused)) count(k, n);
