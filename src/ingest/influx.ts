@@ -36,7 +36,8 @@ export interface InfluxIngestResult {
    *  retention policy"), when any point was dropped. */
   writeError?: string;
   /** Everything refused or skipped, by reason: parse, line_too_long, string_field, type_conflict,
-   *  invalid_field, name_conflict, and ingest()'s (too_old, out_of_bounds, out_of_order, series_limit,
+   *  invalid_field (a tag key "time", or no field but "time"), time_field (a field "time" left
+   *  out of a point that has others), name_conflict, and ingest()'s (too_old, out_of_bounds, out_of_order, series_limit,
    *  invalid_series, non_finite). */
   errors: Partial<Record<string, number>>;
   /** What ingest() said. */
@@ -100,10 +101,15 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
     errors[reason] = (errors[reason] ?? 0) + n;
   };
   const result: InfluxIngestResult = { lines: 0, points: 0, stored: 0, parseErrors: [], parseErrorCount: 0, dropped: 0, errors, ingest: undefined as unknown as IngestResult };
-  const drop = (reason: string, message: string): void => {
+  // influxd checks the tags of every point (a tag key "time") before the fields of any, so a
+  // tag refusal is the one it names even after a field refusal on an earlier line.
+  let tagError: string | undefined;
+  let fieldError: string | undefined;
+  const drop = (reason: string, message: string, tag = false): void => {
     count(reason);
     result.dropped++;
-    result.writeError ??= message;
+    if (tag) tagError ??= message;
+    else fieldError ??= message;
   };
   const scan = SCAN;
   forEachLine(body, 0, body.length, (s, e) => {
@@ -127,13 +133,15 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
       cache.keys.set(rawKey, k);
     }
     if (k.refusal !== undefined) {
-      drop(k.refusal[0], k.refusal[1]);
+      drop(k.refusal[0], k.refusal[1], k.refusal[0] === 'invalid_field');
       return;
     }
     // First the whole point is checked (InfluxDB drops a point with any conflicting field), then
     // its numeric fields become samples.
     const n = scan.fieldCount;
     const first = samples.length;
+    // A field "time" is left out, as influxd leaves it out; a point of no other field is refused.
+    let timeFields = 0;
     for (let f = 0; f < n; f++) {
       const type = scan.fieldType[f]!;
       const rawField = body.toString('latin1', scan.fieldKeyStart[f]!, scan.fieldKeyEnd[f]!);
@@ -142,6 +150,10 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
         // rondo stores numbers: a string field is skipped (counted), unless the field is known as
         // a number, which InfluxDB refuses as a type conflict
         const name = fs === undefined || Array.isArray(fs) ? unescapeName(body, scan.fieldKeyStart[f]!, scan.fieldKeyEnd[f]!) : fs.field.field;
+        if (name === 'time') {
+          timeFields++;
+          continue;
+        }
         const known = catalog.field(k.measurement, name);
         if (known !== undefined) {
           samples.length = first;
@@ -155,6 +167,10 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
         fs = fieldSeries(catalog, k, unescapeName(body, scan.fieldKeyStart[f]!, scan.fieldKeyEnd[f]!), type);
         if (!Array.isArray(fs)) k.fields.set(rawField, fs);
       }
+      if (Array.isArray(fs) && fs[0] === 'time_field') {
+        timeFields++;
+        continue;
+      }
       if (Array.isArray(fs)) {
         samples.length = first;
         drop(fs[0], fs[1]);
@@ -167,8 +183,13 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
       }
       samples.push({ name: fs.name, labels: fs.labels, value: scan.fieldValue[f]!, timestampMs: scan.timeMs, kind: 'gauge', source: 'influx', key: fs.key });
     }
+    if (timeFields > 0) {
+      if (timeFields === n) drop('invalid_field', `invalid field name: input field "time" on measurement ${JSON.stringify(k.measurement)} is invalid`);
+      else count('time_field', timeFields);
+    }
   });
   catalog.save();
+  result.writeError = tagError ?? fieldError;
   const r = ingest(store, samples);
   result.ingest = r;
   result.stored = r.stored;
@@ -212,7 +233,7 @@ function keyEntry(body: Buffer, scan: LineScan): KeyEntry {
 }
 
 function fieldSeries(catalog: InfluxCatalog, k: KeyEntry, field: string, type: InfluxFieldType): FieldSeries | [string, string] {
-  if (field === 'time') return ['invalid_field', `invalid field name: input field "time" on measurement ${JSON.stringify(k.measurement)} is invalid`];
+  if (field === 'time') return ['time_field', 'a field named time'];
   const entry = catalog.claim(k.measurement, field, type);
   if (typeof entry === 'string') return [entry.startsWith('field type conflict') ? 'type_conflict' : 'name_conflict', entry];
   for (const [label, original] of k.originals) {
