@@ -289,6 +289,39 @@ describe('ingestInflux into a store', () => {
     store.close();
   });
 
+  it('a field "time" is left out of a point that has other fields, as influxd leaves it', () => {
+    const store = Store.open(tempDir(), { schemas: SCHEMAS });
+    const t = nowS();
+    const r = ingestInflux(store, Buffer.from(`m v=1,time=2 ${t}`), { precision: 's' });
+    expect(r.writeError).toBeUndefined();
+    expect(r.stored).toBe(1);
+    expect(r.errors).toEqual({ time_field: 1 });
+    expect(store.series().map((h) => h.name)).toEqual(['m_v']);
+    store.close();
+  });
+
+  it('names that sanitize to the same metric or label are refused, not merged (name_conflict)', () => {
+    const store = Store.open(tempDir(), { schemas: SCHEMAS });
+    const t = nowS();
+    const r = ingestInflux(store, Buffer.from(`m a-b=1 ${t}\nm a.b=2 ${t}\nn,k-1=x,k.1=y v=1 ${t}\nn,k-1=x v=2 ${t}\nn,k.1=y v=3 ${t + 1}`), { precision: 's' });
+    expect(r.errors).toEqual({ name_conflict: 3 });
+    expect(r.writeError).toBe('field "a.b" of measurement "m" would be stored as m_a_b, which already holds field "a-b" of measurement "m"');
+    expect(r.stored).toBe(2);
+    store.close();
+  });
+
+  it('newline framing (the TCP door): every newline ends a line, even inside quotes', () => {
+    const store = Store.open(tempDir(), { schemas: SCHEMAS });
+    const t = nowS();
+    const body = Buffer.from(`q s="a\nb",v=1 ${t}\nq2 v=2 ${t}\n`);
+    expect(ingestInflux(store, body, { precision: 's' }).errors).toEqual({ string_field: 1 });
+    const framed = ingestInflux(store, body, { precision: 's', newlineFramed: true, maxLineBytes: 17 });
+    expect(framed.lines).toBe(3);
+    expect(framed.errors).toEqual({ parse: 1, line_too_long: 1 }); // 'q s="a'; 'b",v=1 <t>' (18 bytes)
+    expect(framed.stored).toBe(1); // 'q2 v=2 <t>' (17 bytes)
+    store.close();
+  });
+
   it("the issue's 2009 line is refused as too old; the same line now is stored", () => {
     const store = Store.open(tempDir(), { schemas: SCHEMAS });
     const old = ingestInflux(store, Buffer.from('test,host=server,region=us-east1 value=0.80 1234567890000000000\n'));

@@ -17,6 +17,9 @@ export interface InfluxIngestOptions {
   maxErrorLines?: number;
   /** A longer line is refused (reason line_too_long) without being parsed. Default: no limit. */
   maxLineBytes?: number;
+  /** Every '\n' ends a line, even inside a quoted string (a stream's framing: the TCP door).
+   *  Default false: lines end as influxd ends them. */
+  newlineFramed?: boolean;
 }
 
 export interface InfluxIngestResult {
@@ -187,7 +190,7 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
       if (timeFields === n) drop('invalid_field', `invalid field name: input field "time" on measurement ${JSON.stringify(k.measurement)} is invalid`);
       else count('time_field', timeFields);
     }
-  });
+  }, options.newlineFramed === true);
   catalog.save();
   result.writeError = tagError ?? fieldError;
   const r = ingest(store, samples);
