@@ -344,6 +344,29 @@ describe('ingestInflux into a store', () => {
     store.close();
   });
 
+  it('a key whose fields come in another order, or other fields, still finds each field its series', () => {
+    const store = Store.open(tempDir(), { schemas: SCHEMAS });
+    const t = nowS();
+    const r = ingestInflux(store, Buffer.from(`k,h=1 a=1,b=2 ${t}\nk,h=1 b=3,a=4 ${t + 1}\nk,h=1 c=5,a=6 ${t + 2}\nk,h=1 a=7i ${t + 3}`), { precision: 's' });
+    expect(r.stored).toBe(6);
+    expect(r.errors).toEqual({ type_conflict: 1 });
+    const q = (sel: string) => store.select(sel, { start: t * 1000, end: (t + 3) * 1000 }).map((x) => [...x.values].filter((v) => v === v));
+    expect(q('k_a')).toEqual([[1, 4, 6]]);
+    expect(q('k_b')).toEqual([[2, 3]]);
+    expect(q('k_c')).toEqual([[5]]);
+    store.close();
+  });
+
+  it('many points stamped ahead of the clock are all refused as out_of_bounds', () => {
+    const store = Store.open(tempDir(), { schemas: SCHEMAS });
+    const ahead = Math.floor(Date.now() / 1000) + 3600;
+    const lines = Array.from({ length: 2000 }, (_, i) => `f,s=${i % 10} v=${i} ${ahead + (i % 7)}`).join('\n');
+    const r = ingestInflux(store, Buffer.from(lines), { precision: 's' });
+    expect(r.errors).toEqual({ out_of_bounds: 2000 });
+    expect(r.stored).toBe(0);
+    store.close();
+  });
+
   it('a timestamp too far in the future is refused (out_of_bounds)', () => {
     const store = Store.open(tempDir(), { schemas: SCHEMAS });
     const r = ingestInflux(store, Buffer.from(`m v=1 ${Math.floor(Date.now() / 1000) + 86400}`), { precision: 's' });

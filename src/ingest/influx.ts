@@ -56,6 +56,13 @@ interface FieldSeries {
 }
 
 interface KeyEntry {
+  /** The key's bytes as written (the cache is keyed by their hash; these settle a collision). */
+  raw: Uint8Array;
+  /** Another key of the same hash. */
+  next?: KeyEntry;
+  /** The series of the field at each position of the last line of this key, with the field key's
+   *  bytes: a line of a key usually has the fields of the line before, in the same order. */
+  byPosition: Array<{ raw: Uint8Array; fs: FieldSeries } | undefined>;
   measurement: string;
   tags: Array<[string, string]>;
   /** Sanitized label → value, one object for every series of this key. */
@@ -69,7 +76,20 @@ interface KeyEntry {
 }
 
 interface StoreCache {
-  keys: Map<string, KeyEntry>;
+  /** hash of the key's bytes → the key (and its collisions, chained) */
+  keys: Map<number, KeyEntry>;
+}
+
+function hashBytes(buf: Buffer, s: number, e: number): number {
+  let h = 0x811c9dc5;
+  for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  return h;
+}
+
+function sameBytes(buf: Buffer, s: number, e: number, raw: Uint8Array): boolean {
+  if (e - s !== raw.length) return false;
+  for (let i = 0; i < raw.length; i++) if (buf[s + i] !== raw[i]) return false;
+  return true;
 }
 
 const caches = new WeakMap<Store, StoreCache>();
@@ -129,11 +149,14 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
       return;
     }
     result.points++;
-    const rawKey = body.toString('latin1', scan.keyStart, scan.keyEnd);
-    let k = cache.keys.get(rawKey);
+    const hash = hashBytes(body, scan.keyStart, scan.keyEnd);
+    const head = cache.keys.get(hash);
+    let k = head;
+    while (k !== undefined && !sameBytes(body, scan.keyStart, scan.keyEnd, k.raw)) k = k.next;
     if (k === undefined) {
       k = keyEntry(body, scan);
-      cache.keys.set(rawKey, k);
+      if (head !== undefined) k.next = head;
+      cache.keys.set(hash, k);
     }
     if (k.refusal !== undefined) {
       drop(k.refusal[0], k.refusal[1], k.refusal[0] === 'invalid_field');
@@ -147,7 +170,21 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
     let timeFields = 0;
     for (let f = 0; f < n; f++) {
       const type = scan.fieldType[f]!;
-      const rawField = body.toString('latin1', scan.fieldKeyStart[f]!, scan.fieldKeyEnd[f]!);
+      const ks = scan.fieldKeyStart[f]!;
+      const ke = scan.fieldKeyEnd[f]!;
+      const at = k.byPosition[f];
+      if (at !== undefined && type !== 'string' && sameBytes(body, ks, ke, at.raw)) {
+        // the usual case: the field of the line before at this position
+        const hit = at.fs;
+        if (hit.field.type !== type) {
+          samples.length = first;
+          drop('type_conflict', influxTypeConflict(k.measurement, hit.field.field, type, hit.field.type));
+          return;
+        }
+        samples.push({ name: hit.name, labels: hit.labels, value: scan.fieldValue[f]!, timestampMs: scan.timeMs, kind: 'gauge', source: 'influx', key: hit.key });
+        continue;
+      }
+      const rawField = body.toString('latin1', ks, ke);
       let fs = k.fields.get(rawField);
       if (type === 'string') {
         // rondo stores numbers: a string field is skipped (counted), unless the field is known as
@@ -179,6 +216,7 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
         drop(fs[0], fs[1]);
         return;
       }
+      if (f < 64) k.byPosition[f] = { raw: Uint8Array.prototype.slice.call(body, ks, ke), fs };
       if (fs.field.type !== type) {
         samples.length = first;
         drop('type_conflict', influxTypeConflict(k.measurement, fs.field.field, type, fs.field.type));
@@ -230,7 +268,7 @@ function keyEntry(body: Buffer, scan: LineScan): KeyEntry {
     originals.set(label, key);
     labels[label] = value;
   }
-  const e: KeyEntry = { measurement, tags, labels, originals, fields: new Map() };
+  const e: KeyEntry = { raw: Uint8Array.prototype.slice.call(body, scan.keyStart, scan.keyEnd), byPosition: [], measurement, tags, labels, originals, fields: new Map() };
   if (refusal !== undefined) e.refusal = refusal;
   return e;
 }
