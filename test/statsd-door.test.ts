@@ -506,7 +506,7 @@ describe('rondo serve --statsd', { timeout: 30_000 }, () => {
     const port = await freeUdpPort();
     const p = run([tempDir('rondo-statsd-cli-'), '--listen', '127.0.0.1:0', '--statsd', `127.0.0.1:${port}`, '--statsd-quantiles', '0.5,0.75']);
     await until('the start line', () => /on http/.test(p.out()));
-    expect(p.out()).toContain(`StatsD on 127.0.0.1:${port}`);
+    expect(p.out()).toContain(`(and StatsD on udp://127.0.0.1:${port})`);
     const url = /on (http:\/\/[^,\s]+)/.exec(p.out())![1]!;
     // echo "x:1|c" | nc -u -w0 127.0.0.1 8125: one datagram, the line and a newline
     const sock = dgram.createSocket('udp4');

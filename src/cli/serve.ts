@@ -199,11 +199,14 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     }
     throw e;
   }
-  const doors = [
-    server.influxUdp !== undefined ? `, Influx UDP on ${server.influxUdp.host}:${server.influxUdp.port}` : '',
-    server.influxTcp !== undefined ? `, Influx TCP on ${server.influxTcp.host}:${server.influxTcp.port}` : '',
-    server.statsd !== undefined ? `, StatsD on ${server.statsd.host}:${server.statsd.port}` : '',
-  ].join('');
+  const influx = [
+    server.influxUdp !== undefined ? `udp://${server.influxUdp.host}:${server.influxUdp.port}` : '',
+    server.influxTcp !== undefined ? `tcp://${server.influxTcp.host}:${server.influxTcp.port}` : '',
+  ].filter((d) => d !== '');
+  // (the URL stays followed by a space: scripts take the word after "on")
+  const doors =
+    (influx.length > 0 ? ` (and Influx line protocol on ${influx.join(', ')})` : '') +
+    (server.statsd !== undefined ? ` (and StatsD on udp://${server.statsd.host}:${server.statsd.port})` : '');
   process.stdout.write(`rondo serve: serving ${store.dir} on ${server.url}${doors}${note}\n`);
 
   await new Promise<void>((resolve) => {
