@@ -25,7 +25,7 @@ import { Exporter, type ExporterOptions, type ExportSource } from './exporter';
 import { createSlabs, hasStoreFile, lockStoreDir, openSlabs, readStoreFile, SERIES_FILE, STORE_FILE, writeStoreFile } from './layout';
 import { readSeriesIndex, seriesIndexStamp, writeSeriesIndex, type SeriesRecord } from './series-index';
 import { consolidateSchema } from './consolidate';
-import { migrateStore, migrationNeeded, V1_STORE_VERSION } from './migrate';
+import { finishFormatMigration, migrateStore, migrationNeeded, V1_STORE_VERSION } from './migrate';
 import { tierInfo, type StoreInfo, type TierInfo } from './info';
 import { BatchPlan, EMPTY, MIN_TIMESTAMP, RawWriter, SeriesHandle, sameAndFinite, storeContiguous, storeRun } from './write';
 
@@ -131,6 +131,8 @@ export class Store {
 
   private openForWriting(given: SchemaSpec[] | undefined, dirMode: number): void {
     this.lockFd = lockStoreDir(this.dir, dirMode, this.fileMode);
+    // A format migration cut off part-way is finished (or forgotten) before anything is read.
+    finishFormatMigration(this.dir);
     if (hasStoreFile(this.dir)) this.openExisting(given);
     else this.create(given ?? normalizeSchemas(DEFAULT_SCHEMAS));
   }
