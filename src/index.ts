@@ -95,3 +95,17 @@ export { serve } from './server';
 export type { ServeOptions, RondoServer, ServerStats } from './server';
 export { instantQuery, rangeQuery, parsePromql, PromqlError } from './promql';
 export type { PromqlOptions, PromqlData, PromqlErrorType, PromqlSamplePair, PromqlVectorSample, PromqlMatrixSeries } from './promql';
+export {
+  registerCodec,
+  codecByName,
+  codecs,
+  encodeChunk,
+  decodeChunk,
+  readChunkHeader,
+  CodecExistsError,
+  UnknownCodecError,
+  MAX_CHUNK_POINTS,
+  DEFAULT_CODEC,
+  GORILLA_MAX_TIMESTAMP,
+} from './codec';
+export type { Codec, Points, ChunkHeader, DecodedChunk } from './codec';

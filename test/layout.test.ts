@@ -10,6 +10,7 @@ const SHARED = new Set(['errors', 'duration', 'package-root', 'index']);
 /** Which rooms each room may import (through their index). */
 const ALLOWED: Record<string, readonly string[]> = {
   selector: [],
+  codec: [],
   store: ['selector'],
   export: ['store'],
   ingest: ['store', 'selector'],
@@ -17,7 +18,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   server: ['store', 'selector', 'export', 'ingest', 'promql'],
   agent: ['store', 'selector', 'export'],
   kvm: ['agent'],
-  cli: ['store', 'selector', 'export', 'server'],
+  cli: ['store', 'selector', 'export', 'server', 'codec'],
 };
 
 function sources(dir: string): string[] {
