@@ -102,10 +102,13 @@ export {
   encodeChunk,
   decodeChunk,
   readChunkHeader,
+  chunkLength,
+  encodeContainer,
+  decodeContainer,
   CodecExistsError,
   UnknownCodecError,
   MAX_CHUNK_POINTS,
   DEFAULT_CODEC,
   GORILLA_MAX_TIMESTAMP,
 } from './codec';
-export type { Codec, Points, ChunkHeader, DecodedChunk } from './codec';
+export type { Codec, Points, ChunkHeader, DecodedChunk, ContainerSeries, ReadSeries } from './codec';

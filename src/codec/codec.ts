@@ -171,6 +171,23 @@ export function readChunkHeader(bytes: Uint8Array, offset = 0): ChunkHeader {
   return { codec, version, count, payloadOffset: offset + head, payloadLength, length: head + payloadLength + 4 };
 }
 
+/**
+ * The length of the chunk starting at bytes[offset], from its header alone (its checksum is not
+ * checked): what a reader of several chunks in a row needs to skip a damaged one.
+ */
+export function chunkLength(bytes: Uint8Array, offset = 0): number {
+  const left = bytes.length - offset;
+  if (left < 3) throw damaged(`${left} bytes, too short for a chunk header`);
+  if (bytes[offset] !== CHUNK_FRAME_VERSION) throw damaged(`frame version ${bytes[offset]!}, this build reads version ${CHUNK_FRAME_VERSION}`);
+  const nameLen = bytes[offset + 2]!;
+  if (nameLen < 1 || nameLen > 32) throw damaged(`codec name length ${nameLen}, not 1 to 32`);
+  const head = 3 + nameLen + 8;
+  if (left < head + 4) throw damaged(`${left} bytes, too short for a header naming a ${nameLen}-character codec and a checksum`);
+  const payloadLength = new DataView(bytes.buffer, bytes.byteOffset + offset, left).getUint32(7 + nameLen, true);
+  if (head + payloadLength + 4 > left) throw damaged(`the header says ${payloadLength} payload bytes, but only ${left - head - 4} follow it`);
+  return head + payloadLength + 4;
+}
+
 /** A decoded chunk: its points and the codec that wrote it. */
 export interface DecodedChunk extends Points {
   codec: string;

@@ -11,6 +11,7 @@ export {
   encodeChunk,
   decodeChunk,
   readChunkHeader,
+  chunkLength,
   crc32,
   CodecExistsError,
   UnknownCodecError,
@@ -20,6 +21,8 @@ export {
 export type { Codec, Points, ChunkHeader, DecodedChunk } from './codec';
 export { rawCodec, deflateCodec, gorillaTsCodec, gorillaNativeCodec } from './builtin';
 export { GORILLA_MAX_TIMESTAMP } from './gorilla';
+export { encodeContainer, decodeContainer, CONTAINER_MAGIC, CONTAINER_VERSION, DEFAULT_CHUNK_POINTS } from './container';
+export type { ContainerSeries, ReadSeries } from './container';
 
 /** The default codec's name. */
 export const DEFAULT_CODEC = 'gorilla';
