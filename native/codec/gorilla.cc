@@ -10,6 +10,9 @@
 namespace rondo::codec {
 namespace {
 
+// The extra bits of a new window (5 for its leading zeros, 6 for its length).
+constexpr int kWindowCost = 11;
+
 inline bool Fits(int64_t dod, int n) {
   const int64_t half = int64_t{1} << (n - 1);
   return dod >= -(half - 1) && dod <= half;
@@ -57,11 +60,9 @@ class BitWriter {
 class BitReader {
  public:
   BitReader(const uint8_t* p, size_t bytes) : p_(p), bytes_(bytes), bits_(bytes * 8) {}
-  // n bits (1 <= n <= 57).
-  inline uint64_t Read(int n) {
-    if (pos_ + static_cast<uint64_t>(n) > bits_) Short(n);
+  // The next 64 bits from pos_ (bits past the end read as 0); at least 57 of them are whole.
+  inline uint64_t Window() const {
     const size_t i = pos_ >> 3;
-    const int off = static_cast<int>(pos_ & 7);
     uint64_t w;
     if (i + 8 <= bytes_) {
       std::memcpy(&w, p_ + i, 8);
@@ -70,20 +71,27 @@ class BitReader {
       w = 0;
       for (size_t k = 0; k < 8; k++) w = (w << 8) | (i + k < bytes_ ? p_[i + k] : 0);
     }
+    return w << (pos_ & 7);
+  }
+  // The next n bits (1 <= n <= 57) without taking them; past the end they read as 0.
+  inline uint64_t Peek(int n) const { return Window() >> (64 - n); }
+  // Takes n bits; throws if the stream has fewer.
+  inline void Skip(int n) {
+    if (pos_ + static_cast<uint64_t>(n) > bits_) Short(n);
     pos_ += n;
-    return (w << off) >> (64 - n);
+  }
+  // n bits (1 <= n <= 57).
+  inline uint64_t Read(int n) {
+    if (pos_ + static_cast<uint64_t>(n) > bits_) Short(n);
+    const uint64_t v = Window() >> (64 - n);
+    pos_ += n;
+    return v;
   }
   inline uint64_t Read64() {
     const uint64_t hi = Read(32);
     return (hi << 32) | Read(32);
   }
   inline uint64_t ReadWide(int n) { return n <= 57 ? Read(n) : ((Read(n - 32) << 32) | Read(32)); }
-  // The number of leading 1 bits, at most max, consuming them and the 0 that ends them (if < max).
-  inline int Ones(int max) {
-    int k = 0;
-    while (k < max && Read(1) == 1) k++;
-    return k;
-  }
   uint64_t pos_ = 0;
   const uint8_t* p_;
   size_t bytes_;
@@ -175,7 +183,9 @@ void GorillaEncode(const double* timestamps, const double* values, size_t n, std
     int lz = std::countl_zero(x);
     if (lz > 31) lz = 31;
     const int tz = std::countr_zero(x);
-    if (lead >= 0 && lz >= lead && tz >= trail) {
+    // Reuse a window that fits unless a new one is shorter even with its 11 bits of lead and
+    // length (the paper reuses every window that fits); gorilla.ts decides the same way.
+    if (lead >= 0 && lz >= lead && tz >= trail && 64 - lz - tz + kWindowCost >= 64 - lead - trail) {
       const int sig = 64 - lead - trail;
       w.Write(0b10, 2);
       w.Write(x >> trail, sig);
@@ -218,13 +228,20 @@ void GorillaDecode(const uint8_t* payload, size_t bytes, size_t n, double* times
   uint64_t d = 0;
   for (size_t i = 1; i < n; i++) {
     int64_t dod;
-    // Peek at up to 4 control bits at once where the stream has them.
-    switch (r.Ones(4)) {
-      case 0: dod = 0; break;
-      case 1: dod = Signed(r.Read(7), 7); break;
-      case 2: dod = Signed(r.Read(9), 9); break;
-      case 3: dod = Signed(r.Read(12), 12); break;
-      default: dod = last == 32 ? Signed(r.Read(32), 32) : static_cast<int64_t>(r.Read64()); break;
+    // The control bits and the bucket's bits in one read: 0, 10+7, 110+9, 1110+12, 1111+32|64.
+    const uint64_t c = r.Peek(4);
+    if (c < 0b1000) {
+      r.Skip(1);
+      dod = 0;
+    } else if (c < 0b1100) {
+      dod = Signed(r.Read(9) & 0x7f, 7);
+    } else if (c < 0b1110) {
+      dod = Signed(r.Read(12) & 0x1ff, 9);
+    } else if (c < 0b1111) {
+      dod = Signed(r.Read(16) & 0xfff, 12);
+    } else {
+      r.Skip(4);
+      dod = last == 32 ? Signed(r.Read(32), 32) : static_cast<int64_t>(r.Read64());
     }
     // Unsigned arithmetic: a hostile stream wraps instead of overflowing, and is refused below.
     d += static_cast<uint64_t>(dod);
@@ -241,13 +258,15 @@ void GorillaDecode(const uint8_t* payload, size_t bytes, size_t n, double* times
   std::memcpy(&values[0], &prev, 8);
   int lead = -1, trail = 0;
   for (size_t i = 1; i < n; i++) {
-    if (r.Read(1) != 0) {
+    const uint64_t c = r.Peek(2);
+    if (c >= 0b10) {
       int sig;
-      if (r.Read(1) == 0) {
+      if (c == 0b10) {
+        r.Skip(2);
         if (lead < 0) Corrupt("value " + std::to_string(i) + " reuses a leading/trailing-zero window before one was set");
         sig = 64 - lead - trail;
       } else {
-        const uint64_t hdr = r.Read(11);
+        const uint64_t hdr = r.Read(13) & 0x7ff;
         lead = static_cast<int>(hdr >> 6);
         sig = static_cast<int>(hdr & 63);
         if (sig == 0) sig = 64;
@@ -257,6 +276,8 @@ void GorillaDecode(const uint8_t* payload, size_t bytes, size_t n, double* times
                   " meaningful bits, more than 64");
       }
       prev ^= r.ReadWide(sig) << trail;
+    } else {
+      r.Skip(1);
     }
     std::memcpy(&values[i], &prev, 8);
   }

@@ -16,7 +16,14 @@ export const GORILLA_FLAG_WIDE = 1;
 
 const TWO32 = 4294967296;
 const GORILLA_MIN_BITS_FIRST = 128; // t0 and v0
-const GORILLA_MIN_BITS_NEXT = 2; // a '0' for the timestamp and a '0' for the value
+const GORILLA_MIN_BITS_NEXT = 2;
+/**
+ * The extra bits a new window costs over reusing the current one (5 + 6 for its lead and length).
+ * The encoder reuses a window that fits unless a new one is shorter even with them; the paper
+ * reuses every window that fits, which keeps a wide one long after the values narrowed. The
+ * decoder cannot tell the difference: both are the paper's bit layout.
+ */
+const WINDOW_COST = 11; // a '0' for the timestamp and a '0' for the value
 
 /** Whether a delta of deltas fits the n-bit bucket: Prometheus's and the paper's [-(2^(n-1) - 1), 2^(n-1)]. */
 function fits(dod: number, n: number): boolean {
@@ -156,7 +163,7 @@ export function gorillaEncodeTs(timestamps: Float64Array, values: Float64Array):
     const tz = xl !== 0 ? 31 - Math.clz32(xl & -xl) : 32 + 31 - Math.clz32(xh & -xh);
     let shift: number;
     let sig: number;
-    if (lead >= 0 && lz >= lead && tz >= trail) {
+    if (lead >= 0 && lz >= lead && tz >= trail && 64 - lz - tz + WINDOW_COST >= 64 - lead - trail) {
       w.write(0b10, 2);
       shift = trail;
       sig = 64 - lead - trail;
