@@ -51,9 +51,9 @@ Napi::Value GorillaEncode(const Napi::CallbackInfo& info) {
     throw ArgRangeError(env, "gorillaEncode: " + std::to_string(ts.ElementLength()) + " timestamps but " +
                                  std::to_string(vs.ElementLength()) + " values");
   thread_local std::vector<uint8_t> buf;
-  WithCodecErrors(env, [&] { rondo::codec::GorillaEncode(ts.Data(), vs.Data(), ts.ElementLength(), &buf); });
-  Napi::Uint8Array out = Napi::Uint8Array::New(env, buf.size());
-  std::memcpy(out.Data(), buf.data(), buf.size());
+  const size_t len = WithCodecErrors(env, [&] { return rondo::codec::GorillaEncode(ts.Data(), vs.Data(), ts.ElementLength(), &buf); });
+  Napi::Uint8Array out = Napi::Uint8Array::New(env, len);
+  std::memcpy(out.Data(), buf.data(), len);
   return out;
 }
 

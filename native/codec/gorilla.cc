@@ -115,7 +115,7 @@ inline int64_t Signed(uint64_t v, int n) {
 
 size_t GorillaMaxBytes(size_t n) { return 1 + 16 + (n == 0 ? 0 : (n - 1) * 19) + 8; }
 
-void GorillaEncode(const double* timestamps, const double* values, size_t n, std::vector<uint8_t>* out) {
+size_t GorillaEncode(const double* timestamps, const double* values, size_t n, std::vector<uint8_t>* out) {
   bool wide = false;
   int64_t prev_t = 0, prev_d = 0;
   for (size_t i = 0; i < n; i++) {
@@ -134,14 +134,12 @@ void GorillaEncode(const double* timestamps, const double* values, size_t n, std
     }
     prev_t = t;
   }
-  out->resize(GorillaMaxBytes(n));
+  // Grown only (a buffer kept between calls is not cleared again each time).
+  if (out->size() < GorillaMaxBytes(n)) out->resize(GorillaMaxBytes(n));
   uint8_t* o = out->data();
   o[0] = wide ? kFlagWide : 0;
   BitWriter w(o + 1);
-  if (n == 0) {
-    out->resize(1);
-    return;
-  }
+  if (n == 0) return 1;
   int64_t t = static_cast<int64_t>(timestamps[0]);
   w.Write(static_cast<uint64_t>(t), 64);
   prev_t = t;
@@ -197,7 +195,7 @@ void GorillaEncode(const double* timestamps, const double* values, size_t n, std
       w.Write(x >> tz, sig);
     }
   }
-  out->resize(1 + w.Finish());
+  return 1 + w.Finish();
 }
 
 void GorillaDecode(const uint8_t* payload, size_t bytes, size_t n, double* timestamps, double* values) {

@@ -25,9 +25,10 @@ inline constexpr uint8_t kFlagWide = 1;
 // The most bytes the payload of n points can take.
 size_t GorillaMaxBytes(size_t n);
 
-// Encodes n points into out (resized to the payload). Throws std::invalid_argument for a
-// timestamp that is not an integer within kMaxTimestamp.
-void GorillaEncode(const double* timestamps, const double* values, size_t n, std::vector<uint8_t>* out);
+// Encodes n points into out (grown to GorillaMaxBytes(n) if smaller); returns the payload's
+// length, out[0, length). Throws std::invalid_argument for a timestamp that is not an integer
+// within kMaxTimestamp.
+size_t GorillaEncode(const double* timestamps, const double* values, size_t n, std::vector<uint8_t>* out);
 
 // Decodes n points of a payload into timestamps[n] and values[n]; throws CorruptChunk.
 void GorillaDecode(const uint8_t* payload, size_t bytes, size_t n, double* timestamps, double* values);
