@@ -1,6 +1,7 @@
 // The codecs (src/codec/, native/codec/): every codec gives back every point bit for bit, the
 // two Gorilla implementations write the same bytes, damaged chunks are refused with
 // CorruptFileError (never a crash), and a user's codec registers and decodes its own chunks.
+import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
   codecByName,
@@ -346,6 +347,25 @@ describe('the registry', () => {
     const bad = new Uint8Array(chunk);
     new DataView(bad.buffer).setUint32(3 + 12, 3, true);
     expect(() => decodeChunk(reseal(bad))).toThrow(/codec test-float32 \(version 3\) cannot decode its 3 points: 24 bytes for 3 points/);
+  });
+
+  it("docs/codecs.md's brotli codec registers and round-trips", () => {
+    const raw = codecByName('raw');
+    registerCodec({
+      name: 'brotli',
+      version: 1,
+      description: "raw's bytes through brotli",
+      encode: (ts, vs) => zlib.brotliCompressSync(raw.encode(ts, vs)),
+      decode: (payload, count) => raw.decode(zlib.brotliDecompressSync(payload, { maxOutputLength: Math.max(1, 16 * count) }), count, raw.version),
+    });
+    const v = valueCases().special!;
+    const ts = timestampCases().irregular!;
+    const back = decodeChunk(encodeChunk('brotli', ts, v));
+    expect(back.codec).toBe('brotli');
+    expect(hexOf(back.values)).toEqual(hexOf(v));
+    const bad = encodeChunk('brotli', ts, v);
+    bad[40]! ^= 1;
+    expect(() => decodeChunk(reseal(bad))).toThrow(CorruptFileError);
   });
 
   it('refuses a name already taken, and bad names and versions', () => {
