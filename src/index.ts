@@ -13,6 +13,7 @@ export {
   LIMITS,
   SERIES_LIMITS,
   Exporter,
+  BACKUP_FORMAT_VERSION,
 } from './store';
 export type {
   StoreOptions,
@@ -38,6 +39,13 @@ export type {
   NextOptions,
   ExportPosition,
   ExportSeries,
+  BackupOptions,
+  BackupSummary,
+  BackupTier,
+  BackupManifest,
+  RestoreOptions,
+  RestoreReport,
+  VerifyReport,
 } from './store';
 export { parseSelector, formatSeries, MAX_SELECTOR_LENGTH, MAX_REGEX_LENGTH } from './selector';
 export type { Selector, LabelMatcher, MatchOp } from './selector';

@@ -11,7 +11,7 @@ const SHARED = new Set(['errors', 'duration', 'package-root', 'index']);
 const ALLOWED: Record<string, readonly string[]> = {
   selector: [],
   codec: [],
-  store: ['selector'],
+  store: ['selector', 'codec'],
   export: ['store'],
   ingest: ['store', 'selector'],
   promql: ['store', 'selector'],
