@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 
+#include "codec/codec_napi.h"
 #include "common/error_codes.h"
 #include "common/napi_util.h"
 #include "common/raii.h"
@@ -640,6 +641,7 @@ StoreAddon::StoreAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("cellLayout", Napi::Function::New(env, CellLayoutOf, "cellLayout"));
   exports.Set("migrateV1Slab", Napi::Function::New(env, MigrateV1Slab, "migrateV1Slab"));
   exports.Set("format", Format(env));
+  DefineCodecs(env, exports);
   DefineAddon(exports, {});
 }
 

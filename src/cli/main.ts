@@ -6,6 +6,7 @@ import { BENCH_HELP, benchCommand } from './bench';
 import { QUERY_HELP, queryCommand } from './query';
 import { PUSH_HELP, pushCommand } from './push';
 import { SERVE_HELP, serveCommand } from './serve';
+import { EXPORT_HELP, exportCommand } from './export';
 
 interface Command {
   /** One line for rondo --help. */
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, Command> = {
   bench: { summary: 'write-path benchmark against a raw C mmap loop (temporary store)', help: BENCH_HELP, run: benchCommand },
   query: { summary: 'series a selector matches, over a time range, as csv, json, a table or charts', help: QUERY_HELP, run: queryCommand },
   push: { summary: 'send what is new to a Prometheus remote-write receiver, once', help: PUSH_HELP, run: pushCommand },
+  export: { summary: 'points a selector matches as csv, OpenMetrics text or Gorilla chunks, to move them out', help: EXPORT_HELP, run: exportCommand },
   serve: { summary: 'Prometheus HTTP API, remote read and remote-write receive over a store', help: SERVE_HELP, run: serveCommand },
 };
 
@@ -30,7 +32,7 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
   .join('\n')}
 
-rondo <command> --help shows a command's options. info, query and push open the store
+rondo <command> --help shows a command's options. info, query, export and push open the store
 read-only and may run while another process writes it (push moves only its exporter's cursor);
 serve opens it as its writer when no other process is, read-only otherwise.`;
 

@@ -12,6 +12,8 @@ export type { Aggregation, Precision, SchemaOptions, TierOptions, SchemaSpec, Ti
 export { SERIES_LIMITS, validateSeries } from './series';
 export type { Labels, SeriesKind } from './series';
 export { Exporter } from './exporter';
+export { BACKUP_FORMAT_VERSION, readManifest } from './backup';
+export type { BackupOptions, BackupSummary, BackupTier, BackupManifest, RestoreOptions, RestoreReport, VerifyReport } from './backup';
 export type { ExportBatch, ExporterOptions, NextOptions, ExportPosition } from './exporter';
 export type { ExportSeries } from './export-series';
 // For rondo bench (cli/bench.ts), not the package: the slab format, a Slab of the store's file
