@@ -17,6 +17,7 @@ export {
 } from './store';
 export type {
   StoreOptions,
+  FormatMigration,
   RegisterOptions,
   StoreInfo,
   TierInfo,

@@ -86,8 +86,8 @@ describe('a storage-format migration killed with SIGKILL', () => {
     // Kills after a delay land anywhere from before the migration to after it.
     const spanMs = (doneAt - readyAt) * 1.3 + 2;
     const steps = ref.lines.filter((l) => l.startsWith('step ')).map((l) => l.slice(5));
-    // Each slab staged, the store file staged, committed, each switched, the journal removed, done.
-    expect(steps).toEqual([...SLABS.map((f) => `staged ${f}`), 'staged rondo.json', 'committed', ...SLABS.map((f) => `switched ${f}`), 'switched rondo.json', 'journal removed', 'done']);
+    // The backup written, each slab staged, the store file staged, committed, each switched, the journal removed, done.
+    expect(steps).toEqual(['backed up', ...SLABS.map((f) => `staged ${f}`), 'staged rondo.json', 'committed', ...SLABS.map((f) => `switched ${f}`), 'switched rondo.json', 'journal removed', 'done']);
     const fresh = readAnswers(whole);
     expect(fresh).toContain('"precision":"float32"');
 
@@ -117,7 +117,7 @@ describe('a storage-format migration killed with SIGKILL', () => {
       const state = isOld ? 'old' : isNew ? 'new' : journal && version === 1 ? 'switching' : 'broken';
       expect(state, where).not.toBe('broken');
       // Beside the fixture's files, only what a writer's open makes (LOCK) and the migration's own.
-      const extra = [...now.keys()].filter((f) => !old.has(f) && f !== 'LOCK' && !f.startsWith(`${MIGRATION_DIR}/`) && !f.startsWith(`${MIGRATION_JOURNAL}`));
+      const extra = [...now.keys()].filter((f) => !old.has(f) && f !== 'LOCK' && !f.startsWith('backups/') && !f.startsWith(`${MIGRATION_DIR}/`) && !f.startsWith(`${MIGRATION_JOURNAL}`));
       expect(extra, where).toEqual([]);
       // series.json and the exporter's cursor are never touched.
       expect(now.get('series.json')?.equals(old.get('series.json')!), where).toBe(true);
@@ -132,6 +132,10 @@ describe('a storage-format migration killed with SIGKILL', () => {
       expect(storeVersion(dir), where).toBe(2);
       expect(SLABS.map((f) => slabVersion(path.join(dir, f))), where).toEqual(SLABS.map(() => 2));
       expect(fs.readdirSync(dir).filter((f) => f.startsWith('format-migration') || f.endsWith('.tmp')), where).toEqual([]);
+      // The backup archive of the old store, whole (one per migration that got that far; no half-written one).
+      const archives = fs.readdirSync(path.join(dir, 'backups'));
+      expect(archives.length, where).toBeGreaterThanOrEqual(1);
+      expect(archives.filter((f) => !/^pre-migrate-v1-\d{8}T\d{6}Z\.rondo-backup$/.test(f)), where).toEqual([]);
       outcomes[state as keyof typeof outcomes]++;
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -376,7 +376,7 @@ describe('a store of storage format 1', () => {
       if (step === 'staged rondo.json') throw new Error('failed');
     });
     try {
-      expect(() => Store.open(dir)).toThrow('failed');
+      expect(() => Store.open(dir, { backupBeforeMigrate: false })).toThrow('failed');
     } finally {
       setFormatMigrationHook(undefined);
     }
@@ -475,6 +475,59 @@ describe('a store of storage format 1', () => {
     } finally {
       ro.close();
     }
+  });
+
+  it('writes a backup archive first, which verifies and restores a store that answers exactly as format 1 did', () => {
+    const dir = copyFixture();
+    const before = Date.now();
+    const s = Store.open(dir);
+    const m = s.formatMigration!;
+    s.close();
+    expect(m.from).toBe(1);
+    expect(m.to).toBe(format.formatVersion);
+    const archive = m.backup!.file;
+    expect(path.dirname(archive)).toBe(path.join(dir, 'backups'));
+    expect(path.basename(archive)).toMatch(/^pre-migrate-v1-\d{8}T\d{6}Z\.rondo-backup$/);
+    expect(fs.readdirSync(path.join(dir, 'backups'))).toEqual([path.basename(archive)]);
+    expect(m.backup!.asOfMs).toBeGreaterThanOrEqual(before);
+    expect(m.backup!.series).toBe(6);
+    const v = Store.verifyBackup(archive);
+    expect(v.damaged).toEqual([]);
+    // Moved away from the store (as a user keeps it), and restored elsewhere.
+    const kept = path.join(tempDir(), 'pre.rondo-backup');
+    fs.copyFileSync(archive, kept);
+    const restored = path.join(tempDir(), 'restored');
+    const report = Store.restore(kept, restored);
+    expect(report.damaged).toEqual([]);
+    const ro = Store.openReadOnly(restored);
+    try {
+      // Every aggregate as float64 in every consolidated tier: every answer exactly format 1's.
+      expect(ro.info({ series: false }).schemas.flatMap((x) => x.tiers.slice(1).map((t) => [t.aggregates.join(), t.precision]))).toEqual(
+        Array(3).fill(['avg,min,max,sum,count,last', 'float64']),
+      );
+      checkAnswers(ro, true);
+    } finally {
+      ro.close();
+    }
+  });
+
+  it('backupBeforeMigrate: false writes none, a path writes it there', () => {
+    const none = copyFixture();
+    const s = Store.open(none, { backupBeforeMigrate: false });
+    expect(s.formatMigration).toEqual({ from: 1, to: format.formatVersion, backup: undefined });
+    s.close();
+    expect(fs.existsSync(path.join(none, 'backups'))).toBe(false);
+    const there = copyFixture();
+    const file = path.join(tempDir(), 'a', 'before.rondo-backup');
+    Store.open(there, { backupBeforeMigrate: file }).close();
+    expect(fs.existsSync(path.join(there, 'backups'))).toBe(false);
+    expect(Store.verifyBackup(file).damaged).toEqual([]);
+    // A store already of format 2: nothing migrated, nothing written.
+    const again = Store.open(there);
+    expect(again.formatMigration).toBeUndefined();
+    again.close();
+    expect(fs.existsSync(path.join(there, 'backups'))).toBe(false);
+    expect(() => Store.open(copyFixture(), { backupBeforeMigrate: 7 as unknown as boolean })).toThrow(/backupBeforeMigrate must be/);
   });
 
   it('a damaged format-1 slab is refused with CorruptFileError, and the store stays of version 1', () => {

@@ -1,7 +1,7 @@
 // The store room: what the other rooms (export, agent, cli, kvm) and the package may use.
 // Everything else under store/ is its own business.
 export { Store } from './store';
-export type { StoreOptions, RegisterOptions, SelectResult, ConsolidateOptions } from './store';
+export type { StoreOptions, RegisterOptions, SelectResult, ConsolidateOptions, FormatMigration } from './store';
 export type { StoreInfo, TierInfo, SeriesInfo } from './info';
 export { SeriesHandle, MIN_TIMESTAMP } from './write';
 export type { QueryOptions, QueryResult, QuerySegment } from './query';

@@ -7,18 +7,24 @@
 // files as they were; the next writer's open removes the staging directory and migrates again); a
 // crash after it leaves a switch the next writer's open finishes from the journal before it reads
 // anything. So a SIGKILL at any point leaves a store that opens as format 1 or as format 2.
+// Before anything is staged, a backup archive of the old store is written (unless disabled): its
+// slabs migrated losslessly (every aggregate as float64) into format-migration/backup/, read by
+// backup.ts's capture() as a store's are.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CorruptFileError, MigrationNeededError, nativeError, SchemaMismatchError } from '../errors';
 import { fsyncDir, readMetaFile, readMetaFileVersioned, writeMetaFile } from './metafile';
-import { addon, format } from './native';
-import { aggregateMask, AGGREGATIONS, valueBytes, type SchemaSpec } from './schema';
+import { addon, format, type NativeSlab } from './native';
+import { aggregateMask, AGGREGATIONS, normalizeSchemas, valueBytes, type SchemaSpec } from './schema';
 import { slabParams, SERIES_FILE, STORE_FILE, writeStoreFile } from './layout';
-import { readSeriesIndex } from './series-index';
+import { readSeriesIndex, type SeriesRecord } from './series-index';
+import { capture, specOptions, type BackupSummary } from './backup';
 
 /** The store file's version of a store of storage format 1. */
 export const V1_STORE_VERSION = 1;
 
+/** Where a backup archive made before a format migration goes, inside the store directory. */
+export const BACKUPS_DIR = 'backups';
 /** The staging directory of a format migration, inside the store directory. */
 export const MIGRATION_DIR = 'format-migration';
 /** The journal of a format migration: while it exists, the staged files are being switched in. */
@@ -88,6 +94,14 @@ export function finishFormatMigration(dir: string): 'none' | 'finished' | 'rolle
   }
   fs.rmSync(`${journalFile}.tmp`, { force: true });
   fs.rmSync(staging, { recursive: true, force: true });
+  // An archive a cut-off backup left half-written (a whole one is kept).
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(path.join(dir, BACKUPS_DIR));
+  } catch {
+    // none made
+  }
+  for (const f of names) if (/^pre-migrate-v\d+-.*\.rondo-backup\.tmp$/.test(f)) fs.rmSync(path.join(dir, BACKUPS_DIR, f), { force: true });
   return done;
 }
 
@@ -131,12 +145,25 @@ export function slabHeader(file: string): { version: number; aggregates: number;
   }
 }
 
+/** The default archive of a store of format `from` before its migration: `<dir>/backups/pre-migrate-v<from>-<UTC time>.rondo-backup`. */
+export function defaultMigrationBackup(dir: string, from: number, now = Date.now()): string {
+  const time = new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return path.join(dir, BACKUPS_DIR, `pre-migrate-v${from}-${time}.rondo-backup`);
+}
+
 /**
- * Migrates the store in `dir` (its store file of version 1, read as `schemas`) to format 2: every
- * slab still of format 1 and the store file are made in the staging directory, then switched in
- * (above). The caller holds the store's lock.
+ * Migrates the store in `dir` (its store file of version 1, read as `schemas`) to format 2: a
+ * backup archive of it is written to `backup` (false: none), then every slab still of format 1
+ * and the store file are made in the staging directory, then switched in (above). The caller
+ * holds the store's lock. Returns the archive's summary, if one was written.
  */
-export function migrateStore(dir: string, createdMs: number, schemas: readonly SchemaSpec[], fileMode: number): void {
+export function migrateStore(
+  dir: string,
+  createdMs: number,
+  schemas: readonly SchemaSpec[],
+  fileMode: number,
+  backup: string | false = defaultMigrationBackup(dir, V1_STORE_VERSION),
+): BackupSummary | undefined {
   finishFormatMigration(dir);
   // Which columns are counters: a counter's consolidated cells keep its last value only.
   const kinds = new Map(schemas.map((s) => [s, new Uint8Array(s.maxSeries)]));
@@ -159,7 +186,12 @@ export function migrateStore(dir: string, createdMs: number, schemas: readonly S
     }
   const staging = path.join(dir, MIGRATION_DIR);
   fs.mkdirSync(staging, { mode: 0o700 });
+  let summary: BackupSummary | undefined;
   try {
+    if (backup !== false) {
+      summary = backupV1(dir, createdMs, schemas, kinds, todo, backup, fileMode);
+      step('backed up');
+    }
     for (const { spec, t, file } of todo) {
       try {
         // The file keeps its mode.
@@ -187,4 +219,97 @@ export function migrateStore(dir: string, createdMs: number, schemas: readonly S
   step('journal removed');
   fs.rmSync(staging, { recursive: true, force: true });
   step('done');
+  return summary;
+}
+
+/**
+ * A backup archive of a store of format 1, written to `file`: its slabs migrated with every
+ * aggregate as float64 (all format 1 kept: the archive restores a store that answers as format 1
+ * did) into the staging directory's backup/, read as a store's slabs are, then removed.
+ */
+function backupV1(
+  dir: string,
+  createdMs: number,
+  schemas: readonly SchemaSpec[],
+  kinds: Map<SchemaSpec, Uint8Array>,
+  todo: ReadonlyArray<{ spec: SchemaSpec; t: SchemaSpec['tiers'][number]; file: string }>,
+  file: string,
+  fileMode: number,
+): BackupSummary {
+  const work = path.join(dir, MIGRATION_DIR, 'backup');
+  fs.mkdirSync(work, { mode: 0o700 });
+  // Each consolidated tier keeps every aggregate as float64; but in a schema of which an earlier
+  // rondo's in-place migration made some tiers already (read as they are), every tier is backed
+  // up as the migration makes it (a coarser tier's aggregates must be made from the finer one's).
+  const exact = normalizeSchemas(
+    schemas.map((spec) => {
+      const o = specOptions(spec);
+      const partial = spec.tiers.some((t) => t.index > 0 && !todo.some((x) => x.spec === spec && x.t.index === t.index));
+      if (partial) return o;
+      return { ...o, tiers: o.tiers!.map((t, i) => (i > 0 ? { ...t, aggregates: AGGREGATIONS, precision: 'float64' as const } : t)) };
+    }),
+  );
+  const opened: NativeSlab[] = [];
+  try {
+    const sources = exact.map((spec, si) => ({
+      spec,
+      slabs: spec.tiers.map((t) => {
+        const old = path.join(dir, t.file);
+        const pending = todo.find((x) => x.spec === schemas[si] && x.t.index === t.index);
+        let src = old;
+        if (pending !== undefined) {
+          src = path.join(work, t.file);
+          try {
+            addon.migrateV1Slab(old, slabParams(spec, t, createdMs, 0o600), kinds.get(schemas[si]!)!, src);
+          } catch (e) {
+            throw nativeError(e, old);
+          }
+        }
+        try {
+          opened.push(new addon.Slab(src, 'ro'));
+        } catch (e) {
+          throw nativeError(e, src);
+        }
+        return opened[opened.length - 1]!;
+      }),
+    }));
+    const series: SeriesRecord[] = readSeriesIndex(path.join(dir, SERIES_FILE), 0, schemas, () => 0).map((r) => ({
+      name: r.name,
+      labels: r.labels,
+      kind: r.kind,
+      schema: r.spec.name,
+      column: r.column,
+    }));
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    const gen = capture(
+      {
+        dir,
+        createdMs,
+        isClosed: () => false,
+        snapshot: () => ({ schemas: sources, series }),
+        mapped: (f) => {
+          try {
+            return f();
+          } catch (e) {
+            throw nativeError(e, dir);
+          }
+        },
+      },
+      file,
+    );
+    for (;;) {
+      const r = gen.next();
+      if (r.done) {
+        try {
+          fs.chmodSync(file, fileMode);
+        } catch {
+          // the archive is written; its mode is the umask's
+        }
+        return r.value;
+      }
+    }
+  } finally {
+    for (const s of opened) s.close();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
 }

@@ -3,7 +3,7 @@
 // into native code only to take a new row.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { addon, type NativeSlab } from './native';
+import { addon, format, type NativeSlab } from './native';
 import { nativeError, StorageError } from '../errors';
 import {
   CapacityError,
@@ -25,7 +25,7 @@ import { Exporter, type ExporterOptions, type ExportSource } from './exporter';
 import { createSlabs, hasStoreFile, lockStoreDir, openSlabs, readStoreFile, SERIES_FILE, STORE_FILE, writeStoreFile } from './layout';
 import { readSeriesIndex, seriesIndexStamp, writeSeriesIndex, type SeriesRecord } from './series-index';
 import { consolidateSchema } from './consolidate';
-import { finishFormatMigration, migrateStore, migrationNeeded, V1_STORE_VERSION } from './migrate';
+import { defaultMigrationBackup, finishFormatMigration, migrateStore, migrationNeeded, V1_STORE_VERSION } from './migrate';
 import { tierInfo, type StoreInfo, type TierInfo } from './info';
 import {
   capture,
@@ -53,6 +53,21 @@ export interface StoreOptions {
   dirMode?: number;
   /** Mode of the files the store creates (slabs, metadata, lock, exporter cursors). Default 0o600. */
   fileMode?: number;
+  /**
+   * A store of an older storage format is migrated by a writer's open; before it, a backup
+   * archive of it is written (docs/migrations.md, "Format migrations"): true (default) to
+   * `<dir>/backups/pre-migrate-v<format>-<UTC time>.rondo-backup`, a path for another file, false
+   * for none.
+   */
+  backupBeforeMigrate?: boolean | string;
+}
+
+/** What a writer's open did to a store of an older storage format (Store.formatMigration). */
+export interface FormatMigration {
+  from: number;
+  to: number;
+  /** The archive written before the migration, unless disabled. */
+  backup: BackupSummary | undefined;
 }
 
 export interface RegisterOptions {
@@ -103,6 +118,9 @@ export class Store {
   private seriesStamp = '';
   private storeFileBytes = -1;
   private readonly exporters = new Map<string, Exporter>();
+  private readonly backupBeforeMigrate: boolean | string;
+  /** What this open did to a store of an older storage format, if it migrated one. */
+  formatMigration: FormatMigration | undefined;
   // recordBatch(): the handles array of the last call, and the plan made once one came twice.
   private lastBatch: readonly SeriesHandle[] | undefined;
   private batchPlan: BatchPlan | undefined;
@@ -128,6 +146,9 @@ export class Store {
     if (options.clock !== undefined && typeof options.clock !== 'function') throw new ConfigError('clock must be a function returning ms since the epoch, like Date.now');
     this.clock = options.clock ?? Date.now;
     this.fileMode = options.fileMode ?? 0o600;
+    this.backupBeforeMigrate = options.backupBeforeMigrate ?? true;
+    if (typeof this.backupBeforeMigrate !== 'boolean' && (typeof this.backupBeforeMigrate !== 'string' || this.backupBeforeMigrate === ''))
+      throw new ConfigError('backupBeforeMigrate must be true, false or the path of the archive to write');
     if (!Number.isInteger(this.fileMode) || this.fileMode < 0 || this.fileMode > 0o777)
       throw new ConfigError(`fileMode ${String(options.fileMode)} must be a permission mode such as 0o600`);
     const given = options.schemas === undefined ? undefined : normalizeSchemas(options.schemas);
@@ -175,7 +196,9 @@ export class Store {
     const { createdMs, schemas, version } = readStoreFile(this.dir, given);
     if (version === V1_STORE_VERSION) {
       if (this.readOnly) throw migrationNeeded(this.dir);
-      migrateStore(this.dir, createdMs, schemas, this.fileMode);
+      const b = this.backupBeforeMigrate;
+      const backup = migrateStore(this.dir, createdMs, schemas, this.fileMode, b === false ? false : b === true ? defaultMigrationBackup(this.dir, version) : path.resolve(b));
+      this.formatMigration = { from: version, to: format.formatVersion, backup };
     }
     this.createdMs = createdMs;
     for (const spec of schemas) this.addSchema(spec, openSlabs(this.dir, spec, this.readOnly));
