@@ -135,7 +135,7 @@ describe('a storage-format migration killed with SIGKILL', () => {
       // The backup archive of the old store, whole (one per migration that got that far; no half-written one).
       const archives = fs.readdirSync(path.join(dir, 'backups'));
       expect(archives.length, where).toBeGreaterThanOrEqual(1);
-      expect(archives.filter((f) => !/^pre-migrate-v1-\d{8}T\d{6}Z\.rondo-backup$/.test(f)), where).toEqual([]);
+      expect(archives.filter((f) => !/^pre-migrate-v1-\d{8}T\d{6}Z\.rbak$/.test(f)), where).toEqual([]);
       outcomes[state as keyof typeof outcomes]++;
       fs.rmSync(dir, { recursive: true, force: true });
     }

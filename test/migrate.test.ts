@@ -487,14 +487,14 @@ describe('a store of storage format 1', () => {
     expect(m.to).toBe(format.formatVersion);
     const archive = m.backup!.file;
     expect(path.dirname(archive)).toBe(path.join(dir, 'backups'));
-    expect(path.basename(archive)).toMatch(/^pre-migrate-v1-\d{8}T\d{6}Z\.rondo-backup$/);
+    expect(path.basename(archive)).toMatch(/^pre-migrate-v1-\d{8}T\d{6}Z\.rbak$/);
     expect(fs.readdirSync(path.join(dir, 'backups'))).toEqual([path.basename(archive)]);
     expect(m.backup!.asOfMs).toBeGreaterThanOrEqual(before);
     expect(m.backup!.series).toBe(6);
     const v = Store.verifyBackup(archive);
     expect(v.damaged).toEqual([]);
     // Moved away from the store (as a user keeps it), and restored elsewhere.
-    const kept = path.join(tempDir(), 'pre.rondo-backup');
+    const kept = path.join(tempDir(), 'pre.rbak');
     fs.copyFileSync(archive, kept);
     const restored = path.join(tempDir(), 'restored');
     const report = Store.restore(kept, restored);
@@ -518,7 +518,7 @@ describe('a store of storage format 1', () => {
     s.close();
     expect(fs.existsSync(path.join(none, 'backups'))).toBe(false);
     const there = copyFixture();
-    const file = path.join(tempDir(), 'a', 'before.rondo-backup');
+    const file = path.join(tempDir(), 'a', 'before.rbak');
     Store.open(there, { backupBeforeMigrate: file }).close();
     expect(fs.existsSync(path.join(there, 'backups'))).toBe(false);
     expect(Store.verifyBackup(file).damaged).toEqual([]);

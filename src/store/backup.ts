@@ -7,7 +7,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, CorruptFileError, StoreClosedError } from '../errors';
-import { codecByName, decodeChunk, encodeChunk, crc32, DEFAULT_CODEC, type Codec } from '../codec';
+import { codecByName, decodeChunk, encodeChunk, crc32, readChunkHeader, DEFAULT_CODEC, type Codec } from '../codec';
 import { addon, format, type NativeSlab } from './native';
 import { AGGREGATIONS, normalizeSchemas, type SchemaOptions, type SchemaSpec } from './schema';
 import { validateSeries, type SeriesKind } from './series';
@@ -612,6 +612,9 @@ const keyString = (si: number, ti: number, field: number, column: number, j: num
 
 /** A chunk's points, checked against the rows it covers; CorruptFileError when they do not fit. */
 function chunkPoints(c: ChunkRecord, k0: number, k1: number, iv: number): { ks: Float64Array; values: Float64Array } {
+  // At most one point a row: a count beyond that is damage, refused before any codec allocates for it.
+  const count = readChunkHeader(c.bytes, 0).count;
+  if (count > k1 - k0 + 1) throw new CorruptFileError(`the chunk says ${count} points, more than its ${k1 - k0 + 1} rows`);
   const d = decodeChunk(c.bytes);
   const ks = new Float64Array(d.timestamps.length);
   let prev = -1;

@@ -101,7 +101,7 @@ export function finishFormatMigration(dir: string): 'none' | 'finished' | 'rolle
   } catch {
     // none made
   }
-  for (const f of names) if (/^pre-migrate-v\d+-.*\.rondo-backup\.tmp$/.test(f)) fs.rmSync(path.join(dir, BACKUPS_DIR, f), { force: true });
+  for (const f of names) if (/^pre-migrate-v\d+-.*\.rbak\.tmp$/.test(f)) fs.rmSync(path.join(dir, BACKUPS_DIR, f), { force: true });
   return done;
 }
 
@@ -145,10 +145,10 @@ export function slabHeader(file: string): { version: number; aggregates: number;
   }
 }
 
-/** The default archive of a store of format `from` before its migration: `<dir>/backups/pre-migrate-v<from>-<UTC time>.rondo-backup`. */
+/** The default archive of a store of format `from` before its migration: `<dir>/backups/pre-migrate-v<from>-<UTC time>.rbak`. */
 export function defaultMigrationBackup(dir: string, from: number, now = Date.now()): string {
   const time = new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return path.join(dir, BACKUPS_DIR, `pre-migrate-v${from}-${time}.rondo-backup`);
+  return path.join(dir, BACKUPS_DIR, `pre-migrate-v${from}-${time}.rbak`);
 }
 
 /**

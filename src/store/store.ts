@@ -56,7 +56,7 @@ export interface StoreOptions {
   /**
    * A store of an older storage format is migrated by a writer's open; before it, a backup
    * archive of it is written (docs/migrations.md, "Format migrations"): true (default) to
-   * `<dir>/backups/pre-migrate-v<format>-<UTC time>.rondo-backup`, a path for another file, false
+   * `<dir>/backups/pre-migrate-v<format>-<UTC time>.rbak`, a path for another file, false
    * for none.
    */
   backupBeforeMigrate?: boolean | string;
