@@ -530,6 +530,19 @@ describe('a store of storage format 1', () => {
     expect(() => Store.open(copyFixture(), { backupBeforeMigrate: 7 as unknown as boolean })).toThrow(/backupBeforeMigrate must be/);
   });
 
+  it('a backup that cannot be written stops the migration, the store left as it was', () => {
+    const dir = copyFixture();
+    const before = snapshot(dir);
+    const notADir = path.join(tempDir(), 'file');
+    fs.writeFileSync(notADir, 'x');
+    expect(() => Store.open(dir, { backupBeforeMigrate: path.join(notADir, 'a.rbak') })).toThrow(
+      /the backup of store .* before its migration from storage format 1 failed, and the store is left as it was: .*(EEXIST|ENOTDIR).*backupBeforeMigrate/,
+    );
+    expect(snapshot(dir)).toEqual(before);
+    expect(fs.existsSync(path.join(dir, MIGRATION_DIR))).toBe(false);
+    expect(() => Store.openReadOnly(dir)).toThrow(MigrationNeededError);
+  });
+
   it('a damaged format-1 slab is refused with CorruptFileError, and the store stays of version 1', () => {
     const dir = copyFixture();
     const file = path.join(dir, 'fx.t1.slab');

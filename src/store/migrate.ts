@@ -68,6 +68,8 @@ function readJournal(file: string): Journal | undefined {
     !names.every((f) => typeof f === 'string' && /^[a-zA-Z0-9_.-]+$/.test(f) && !f.startsWith('.'))
   )
     throw new CorruptFileError(`${file} is not a format migration's journal; remove it and the directory ${MIGRATION_DIR} beside it only if rondo.json is of version 1 and every slab of format 1`);
+  if (body.to > format.formatVersion)
+    throw new CorruptFileError(`${file} is the journal of a migration to storage format ${body.to}, newer than this rondo's ${format.formatVersion}, cut off part-way; open the store with that rondo to finish it`);
   return body as Journal;
 }
 
@@ -189,7 +191,13 @@ export function migrateStore(
   let summary: BackupSummary | undefined;
   try {
     if (backup !== false) {
-      summary = backupV1(dir, createdMs, schemas, kinds, todo, backup, fileMode);
+      try {
+        summary = backupV1(dir, createdMs, schemas, kinds, todo, backup, fileMode);
+      } catch (e) {
+        if (e instanceof Error && !(e instanceof CorruptFileError))
+          e.message = `the backup of store ${dir} before its migration from storage format 1 failed, and the store is left as it was: ${e.message}; make room, or open it with backupBeforeMigrate set to a file elsewhere (or to false: no backup)`;
+        throw e;
+      }
       step('backed up');
     }
     for (const { spec, t, file } of todo) {
