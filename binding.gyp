@@ -47,6 +47,8 @@
       "sources": [
         "native/rondo/slab.cc",
         "native/rondo/sigbus.cc",
+        "native/codec/gorilla.cc",
+        "native/codec/codec_napi.cc",
         "native/addon.cc"
       ]
     }

@@ -13,11 +13,13 @@ export {
   LIMITS,
   SERIES_LIMITS,
   Exporter,
+  BACKUP_FORMAT_VERSION,
 } from './store';
 export type {
   StoreOptions,
   MigrateStoreOptions,
   MigrationReport,
+  FormatMigration,
   RegisterOptions,
   StoreInfo,
   TierInfo,
@@ -40,6 +42,13 @@ export type {
   NextOptions,
   ExportPosition,
   ExportSeries,
+  BackupOptions,
+  BackupSummary,
+  BackupTier,
+  BackupManifest,
+  RestoreOptions,
+  RestoreReport,
+  VerifyReport,
 } from './store';
 export { parseSelector, formatSeries, MAX_SELECTOR_LENGTH, MAX_REGEX_LENGTH } from './selector';
 export type { Selector, LabelMatcher, MatchOp } from './selector';
@@ -97,3 +106,20 @@ export { serve } from './server';
 export type { ServeOptions, RondoServer, ServerStats } from './server';
 export { instantQuery, rangeQuery, parsePromql, PromqlError } from './promql';
 export type { PromqlOptions, PromqlData, PromqlErrorType, PromqlSamplePair, PromqlVectorSample, PromqlMatrixSeries } from './promql';
+export {
+  registerCodec,
+  codecByName,
+  codecs,
+  encodeChunk,
+  decodeChunk,
+  readChunkHeader,
+  chunkLength,
+  encodeContainer,
+  decodeContainer,
+  CodecExistsError,
+  UnknownCodecError,
+  MAX_CHUNK_POINTS,
+  DEFAULT_CODEC,
+  GORILLA_MAX_TIMESTAMP,
+} from './codec';
+export type { Codec, Points, ChunkHeader, DecodedChunk, ContainerSeries, ReadSeries } from './codec';
