@@ -36,7 +36,7 @@ function rawPoints(bytes: Uint8Array, count: number, name: string): Points {
 
 /**
  * deflate: raw's bytes, compressed with zlib's raw deflate (level 6). Chosen over brotli because
- * it decodes faster (1.3 to 4 times in bench/codec.js's runs) and every tool reads it; brotli
+ * it decodes about twice as fast (bench/codec.js) and every tool reads it; brotli
  * makes these bytes about a third smaller (bench/codec.js measures both, on the same chunks).
  */
 export const deflateCodec: Codec = {
