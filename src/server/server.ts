@@ -104,6 +104,9 @@ const DEFAULTS = {
   queryTimeoutMs: 120_000,
 };
 
+/** The precisions influxd 1.x's /write knows. */
+const V1_PRECISIONS: ReadonlySet<string> = new Set(['n', 'u', 'ms', 's', 'm', 'h']);
+
 /** Prometheus's limit on the points of one series of a range query. */
 export const MAX_RANGE_POINTS = 11_000;
 
@@ -591,7 +594,11 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
         return;
       }
       precision = given;
-    } else precision = p.get('precision') ?? 'n';
+    } else {
+      // influxd 1.x knows n, u, ms, s, m and h; anything else (ns, us too) is nanoseconds
+      const given = p.get('precision') ?? 'n';
+      precision = V1_PRECISIONS.has(given) ? given : 'n';
+    }
     let body: Buffer;
     try {
       const raw = await readBody(ctx, limits.maxBodyBytes);
@@ -645,7 +652,9 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     }
     const ctx: Ctx = { req, res, url, handler: 'other' };
     try {
-      if (tokenDigest !== undefined && !authorized(req, tokenDigest)) {
+      // /ping answers without the token, as influxd's does: InfluxDB clients ping before they
+      // authenticate, and it tells nothing but that a server is there.
+      if (tokenDigest !== undefined && url.pathname !== '/ping' && !authorized(req, tokenDigest)) {
         ctx.handler = routes.get(url.pathname)?.handler ?? 'other';
         sendError(ctx, new ApiError(401, 'unauthorized', 'unauthorized: send "Authorization: Bearer <token>"'), {
           'WWW-Authenticate': 'Bearer realm="rondo"',
