@@ -28,6 +28,8 @@ export interface ExecContext {
   now: number;
   /** Databases known (created or written); SHOW DATABASES lists them. */
   databases: Set<string>;
+  /** What SHOW DATABASES lists when no database was created or written. */
+  defaultDatabase: string;
   /** Tiers read, for the answer's figures and tests: "tier index:aggregates". */
   plan: string[];
 }
@@ -158,28 +160,34 @@ function refersTime(e: Expr): boolean {
   return false;
 }
 
-/** Splits WHERE into the time range (conditions on time, ANDed at the top) and the rest. */
+/**
+ * Splits WHERE into the time range and the rest. As InfluxDB 1.x does, a comparison of time is
+ * taken out wherever it stands (an AND or OR it was part of keeps its other side) and the range
+ * is the intersection of them all.
+ */
 function splitWhere(where: Expr | undefined, now: number): { range: TimeRange; cond: Expr | undefined } {
   const range: TimeRange = { min: -Infinity, max: Infinity, hasMin: false, hasMax: false };
-  const rest: Expr[] = [];
-  const visit = (e: Expr): void => {
-    if (e.k === 'bin' && e.op === 'AND') {
-      visit(e.l);
-      visit(e.r);
-      return;
+  const lower = (v: number): void => {
+    range.min = Math.max(range.min, v);
+    range.hasMin = true;
+  };
+  const upper = (v: number): void => {
+    range.max = Math.min(range.max, v);
+    range.hasMax = true;
+  };
+  const flip: Record<string, string> = { '<': '>', '<=': '>=', '>': '<', '>=': '<=', '=': '=' };
+  const strip = (e: Expr): Expr | undefined => {
+    if (e.k === 'bin' && (e.op === 'AND' || e.op === 'OR')) {
+      const l = strip(e.l);
+      const r = strip(e.r);
+      if (l === undefined) return r;
+      if (r === undefined) return l;
+      return l === e.l && r === e.r ? e : { k: 'bin', op: e.op, l, r };
     }
-    if (e.k === 'bin' && (isTime(e.l) || isTime(e.r)) && ['=', '<', '<=', '>', '>='].includes(e.op)) {
-      const flip: Record<string, string> = { '<': '>', '<=': '>=', '>': '<', '>=': '<=', '=': '=' };
+    if (e.k === 'bin' && (isTime(e.l) || isTime(e.r))) {
+      if (!['=', '<', '<=', '>', '>='].includes(e.op)) throw new StatementError(`invalid time comparison operator: ${e.op}`);
       const op = isTime(e.l) ? e.op : flip[e.op]!;
       const t = timeValue(isTime(e.l) ? e.r : e.l, now);
-      const lower = (v: number): void => {
-        range.min = Math.max(range.min, v);
-        range.hasMin = true;
-      };
-      const upper = (v: number): void => {
-        range.max = Math.min(range.max, v);
-        range.hasMax = true;
-      };
       // Times are whole milliseconds in the store: > t is >= t + 1 ms.
       if (op === '>') lower(Math.floor(t) + 1);
       else if (op === '>=') lower(Math.ceil(t));
@@ -189,14 +197,12 @@ function splitWhere(where: Expr | undefined, now: number): { range: TimeRange; c
         lower(Math.ceil(t));
         upper(Math.floor(t));
       }
-      return;
+      return undefined;
     }
-    if (e.k === 'bin' && (e.op === 'OR' || e.op === 'AND') && refersTime(e)) throw new StatementError('invalid time condition: time conditions may only be combined with AND at the top of WHERE');
     if (refersTime(e)) throw new StatementError(`invalid time comparison: ${exprText(e)}`);
-    rest.push(e);
+    return e;
   };
-  if (where !== undefined) visit(where);
-  const cond = rest.reduce<Expr | undefined>((a, e) => (a === undefined ? e : { k: 'bin', op: 'AND', l: a, r: e }), undefined);
+  const cond = where === undefined ? undefined : strip(where);
   return { range, cond };
 }
 
@@ -591,11 +597,16 @@ export function executeSelect(st: SelectStatement, ctx: ExecContext): OutSeries[
   }
   const now = ctx.now;
   const out: OutSeries[] = [];
-  for (const m of measurementsOf(all, st.sources)) {
+  const chosen = measurementsOf(all, st.sources);
+  // A wildcard stands for the fields and tags of every measurement of FROM together, as InfluxDB expands it.
+  const everySrc = chosen.flatMap((m) => all.get(m)!);
+  const wildTags = [...new Set(everySrc.flatMap((s) => Object.keys(s.tags)))].sort();
+  const wildFields = [...new Set(everySrc.flatMap((s) => [...s.fields.keys()]))].sort();
+  for (const m of chosen) {
     const srcs0 = all.get(m)!;
     const tagKeys = [...new Set(srcs0.flatMap((s) => Object.keys(s.tags)))].sort();
     const fieldKeys = [...new Set(srcs0.flatMap((s) => [...s.fields.keys()]))].sort();
-    const isTag = (n: string): boolean => tagKeys.includes(n) && !fieldKeys.includes(n);
+    const isTag = (n: string): boolean => (tagKeys.includes(n) || wildTags.includes(n)) && !fieldKeys.includes(n);
     const condRefs = refs(cond);
     const rowCond = [...condRefs].some((r) => fieldKeys.includes(r));
     // Series-level condition (tags only).
@@ -607,7 +618,7 @@ export function executeSelect(st: SelectStatement, ctx: ExecContext): OutSeries[
     const cols: Col[] = [];
     for (const f of st.fields) {
       if (f.expr.k === 'wild') {
-        for (const k of [...fieldKeys, ...tagKeys.filter((t) => !dims.includes(t))].sort()) cols.push({ name: k, expr: { k: 'ref', name: k }, aliased: false });
+        for (const k of [...new Set([...wildFields, ...wildTags.filter((t) => !dims.includes(t))])].sort()) cols.push({ name: k, expr: { k: 'ref', name: k }, aliased: false });
         continue;
       }
       cols.push({ name: f.alias ?? columnName(f.expr), expr: f.expr, aliased: f.alias !== undefined });
@@ -767,7 +778,7 @@ function limitRows<T>(rows: T[], st: SelectStatement): T[] {
 }
 
 /** derivative, non_negative_derivative, difference, moving_average over points (t, v), as InfluxDB computes them. */
-function transformPoints(e: Expr & { k: 'call' }, t: ArrayLike<number>, v: ArrayLike<number>): Array<[number, number]> {
+function transformPoints(e: Expr & { k: 'call' }, t: ArrayLike<number>, v: ArrayLike<number>, every = 0): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   const n = t.length;
   if (e.name === 'moving_average') {
@@ -785,7 +796,8 @@ function transformPoints(e: Expr & { k: 'call' }, t: ArrayLike<number>, v: Array
     }
     return out;
   }
-  const unit = e.args[1]?.k === 'dur' ? e.args[1].ms : 1000;
+  // The unit: the one given, else the GROUP BY interval, else a second (InfluxDB's defaults).
+  const unit = e.args[1]?.k === 'dur' ? e.args[1].ms : every > 0 ? every : 1000;
   for (let i = 1; i < n; i++) {
     const dv = v[i]! - v[i - 1]!;
     if (e.name === 'difference') {
@@ -825,20 +837,15 @@ function aggregateMeasurement(
   const every = st.interval?.every ?? 0;
   const offset = st.interval?.offset ?? 0;
   const bucketOf = (t: number): number => (every > 0 ? Math.floor((t - offset) / every) * every + offset : 0);
-  // Transforms of aggregates need buckets before the first: one (derivative, difference) or
-  // window - 1 (moving_average), as InfluxDB reads them.
+  // Transforms of aggregates read one interval before the range's start, as InfluxDB 1.x does
+  // (for moving_average too: its first windows are short of buckets then, and give nothing).
   let back = 0;
-  for (const c of cols)
-    if (c.expr.k === 'call' && FUNCTIONS[c.expr.name]!.kind === 'transform')
-      back = Math.max(back, c.expr.name === 'moving_average' ? (c.expr.args[1] as Expr & { k: 'num' }).v - 1 : 1);
+  for (const c of cols) if (c.expr.k === 'call' && FUNCTIONS[c.expr.name]!.kind === 'transform') back = 1;
   const aggCalls = cols.flatMap((c) => (c.expr.k === 'call' && FUNCTIONS[c.expr.name]!.kind === 'transform' ? [c.expr.args[0] as Expr & { k: 'call' }] : calls(c.expr)));
   // The range read: whole buckets, the first one holding the range's start.
-  let readLo = r.lo;
-  let readHi = r.hi;
-  if (every > 0) {
-    readLo = bucketOf(r.lo) - back * every;
-    readHi = bucketOf(r.hi) + every - 1;
-  }
+  // The points read are those of the range (the first and last buckets may hold only part of theirs).
+  const readLo = r.lo - back * every;
+  const readHi = r.hi;
   const reader = new Reader(ctx, { min: readLo, max: readHi });
   const fieldsNeeded = [...new Set([...aggCalls.map((c) => (c.args[0] as Expr & { k: 'ref' }).name), ...(rowCond ? [...refs(cond)] : [])])];
   const needRaw = rowCond || every === 0;
@@ -926,7 +933,7 @@ function aggregateMeasurement(
     if (!any) continue;
     let bucketTimes: number[];
     if (every > 0) {
-      const b0 = bucketOf(firstT) - back * every;
+      const b0 = bucketOf(firstT - back * every);
       const b1 = bucketOf(r.hi);
       if ((b1 - b0) / every > 1_000_000) throw new StatementError('too many buckets for this GROUP BY time interval and range (more than 1,000,000); narrow the range or widen the interval');
       bucketTimes = [];
@@ -953,7 +960,7 @@ function aggregateMeasurement(
             vs.push(p.v);
           }
         });
-        return transformPoints(c.expr as Expr & { k: 'call' }, ts, vs).filter(([t]) => t >= bucketOf(firstT));
+        return transformPoints(c.expr as Expr & { k: 'call' }, ts, vs, every).filter(([t]) => t >= bucketOf(firstT));
       });
       const times = [...new Set(results.flatMap((x) => x.map((p) => p[0])))].sort((a, b) => a - b);
       for (const t of times) rows.push([t, ...results.map((x) => x.find((p) => p[0] === t)?.[1] ?? null)]);
@@ -1148,7 +1155,9 @@ function limitValues(values: Cell[][], st: { limit: number; offset: number }): C
 export function executeShow(st: ShowStatement, ctx: ExecContext): OutSeries[] {
   const cat = InfluxCatalog.of(ctx.store);
   if (st.type === 'show databases') {
-    const names = [...ctx.databases].sort();
+    // The default only while no database was created or written.
+    const named = [...ctx.databases].filter((n) => n !== ctx.defaultDatabase);
+    const names = named.length > 0 ? named.sort() : [ctx.defaultDatabase];
     return [{ name: 'databases', columns: ['name'], values: names.map((n) => [n]), time: false }];
   }
   if (st.type === 'show retention policies') {
