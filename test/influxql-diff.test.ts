@@ -4,10 +4,22 @@
 // queries rondo documents as unsupported must be refused with an error naming what.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../src/index';
+import { execFile } from 'node:child_process';
 import { serve, type RondoServer } from '../src/server';
+import { InfluxCatalog } from '../src/ingest';
 import { suiteTempDir } from './helpers';
-import { startInfluxDB, type InfluxDBReference } from './support/receivers';
+import { INFLUX_CLI_BIN, startInfluxDB, type InfluxDBReference } from './support/receivers';
 import { influxqlData, instantiate, jsonDiff, loadCorpus } from './support/influxql-data';
+
+/** The influx CLI (Debian's influxdb-client) run against a server; its output and exit code. */
+function influxCli(url: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    execFile(INFLUX_CLI_BIN, ['-host', hostname, '-port', port, '-database', 'db', ...args], { timeout: 30_000 }, (e, out, err) =>
+      resolve({ code: e === null ? 0 : typeof e.code === 'number' ? e.code : -1, out, err }),
+    );
+  });
+}
 
 async function query(base: string, q: string): Promise<{ status: number; body: unknown }> {
   const res = await fetch(`${base}/query?db=db&q=${encodeURIComponent(q)}`);
@@ -90,5 +102,53 @@ describe('InfluxQL on /query against a real InfluxDB 1.x', () => {
     const b = got.body as { error?: string; results?: Array<{ error?: string }> };
     const error = b.error ?? b.results?.[0]?.error;
     expect(error, JSON.stringify(b)).toMatch(/not supported by rondo|only ORDER BY time/);
+  });
+
+  describe('the influx CLI (influxdb-client) against rondo serve', () => {
+    /** What the store holds of cpu,host=a's usage_user and load from..to (exclusive), read through the catalog and store.query. */
+    const stored = (from: number, to: number): Array<[number, number, number]> => {
+      const view = InfluxCatalog.of(store).view().filter((v) => v.measurement === 'cpu' && v.tags.host === 'a');
+      const read = (field: string): { timestamps: Float64Array; values: Float64Array } =>
+        store.query(view.find((v) => v.field === field)!.handle, { start: from, end: to - 1, tier: 0 });
+      const u = read('usage_user');
+      const l = read('load');
+      const rows: Array<[number, number, number]> = [];
+      u.values.forEach((v, i) => {
+        if (!Number.isNaN(v)) rows.push([u.timestamps[i]! / 1000, v, l.values[i]!]);
+      });
+      return rows;
+    };
+
+    it('-execute SELECT with -format json: the answer parses and equals what the store holds', async () => {
+      const from = base + 60_000;
+      const to = base + 300_000;
+      const want = stored(from, to);
+      expect(want.length).toBe(24);
+      const q = `SELECT usage_user, load FROM cpu WHERE host = 'a' AND time >= ${from}ms AND time < ${to}ms`;
+      const r = await influxCli(server.url, ['-precision', 's', '-format', 'json', '-execute', q]);
+      expect(r.code, r.err).toBe(0);
+      expect(JSON.parse(r.out)).toEqual({ results: [{ series: [{ name: 'cpu', columns: ['time', 'usage_user', 'load'], values: want }] }] });
+    });
+
+    it('-execute with -format csv, several statements and SHOW: the rows equal the store\'s data and catalog', async () => {
+      const from = base + 600_000;
+      const to = base + 660_000;
+      const q = `SELECT usage_user, load FROM cpu WHERE host = 'a' AND time >= ${from}ms AND time < ${to}ms; SHOW TAG VALUES FROM cpu WITH KEY = host`;
+      const r = await influxCli(server.url, ['-precision', 's', '-format', 'csv', '-execute', q]);
+      expect(r.code, r.err).toBe(0);
+      const hosts = [...new Set(InfluxCatalog.of(store).view().filter((v) => v.measurement === 'cpu').map((v) => v.tags.host))].sort();
+      expect(r.out.trim().split('\n')).toEqual([
+        'name,time,usage_user,load',
+        ...stored(from, to).map(([t, u, l]) => `cpu,${t},${u},${l}`),
+        'name,key,value',
+        ...hosts.map((h) => `cpu,host,${h}`),
+      ]);
+    });
+
+    it('a bad query: the CLI prints InfluxDB\'s parse error and exits 1', async () => {
+      const r = await influxCli(server.url, ['-execute', 'SELEC x']);
+      expect(r.code).toBe(1);
+      expect(r.out + r.err).toContain('error parsing query: found SELEC, expected SELECT');
+    });
   });
 });
