@@ -104,6 +104,27 @@ describe('InfluxQL on /query against a real InfluxDB 1.x', () => {
     expect(error, JSON.stringify(b)).toMatch(/not supported by rondo|only ORDER BY time/);
   });
 
+  it('a read-only server of the same store answers the same', async () => {
+    const ro = Store.openReadOnly(store.dir);
+    const roServer = await serve(ro, { listen: '127.0.0.1:0' });
+    try {
+      expect(roServer.readOnly).toBe(true);
+      for (const text of [
+        'SHOW MEASUREMENTS; SHOW FIELD KEYS; SHOW SERIES',
+        `SELECT mean(usage_user) FROM cpu WHERE time >= '{t+0}' AND time < '{t+600}' GROUP BY time(1m), host`,
+        `SELECT * FROM "disk io" WHERE time >= '{t+0}' AND time < '{t+120}'`,
+      ]) {
+        const q = instantiate(text, base);
+        const [want, got] = await Promise.all([query(server.url, q), query(roServer.url, q)]);
+        expect(got.status).toBe(200);
+        expect(jsonDiff(want.body, got.body)).toBeUndefined();
+      }
+    } finally {
+      await roServer.close();
+      ro.close();
+    }
+  });
+
   describe('the influx CLI (influxdb-client) against rondo serve', () => {
     /** What the store holds of cpu,host=a's usage_user and load from..to (exclusive), read through the catalog and store.query. */
     const stored = (from: number, to: number): Array<[number, number, number]> => {
