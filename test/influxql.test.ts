@@ -7,6 +7,8 @@ import { Store } from '../src/index';
 import { ingestInflux } from '../src/ingest';
 import { parseInfluxQL, rfc3339, runInfluxQL, type SelectStatement } from '../src/influxql';
 import { suiteTempDir } from './helpers';
+import { suiteSeed, xorshift32 } from './fixtures/random';
+import { loadCorpus } from './support/influxql-data';
 
 const sel = (q: string): SelectStatement => parseInfluxQL(q)[0] as SelectStatement;
 const parseError = (q: string): string => {
@@ -196,5 +198,59 @@ describe('times as InfluxDB writes them', () => {
     expect(rfc3339(0)).toBe('1970-01-01T00:00:00Z');
     expect(rfc3339(Date.UTC(2026, 0, 2, 3, 4, 5, 500))).toBe('2026-01-02T03:04:05.5Z');
     expect(rfc3339(Date.UTC(2026, 0, 2, 3, 4, 5, 7))).toBe('2026-01-02T03:04:05.007Z');
+  });
+});
+
+describe('hostile queries', () => {
+  let store: Store;
+  beforeAll(() => {
+    store = Store.open(suiteTempDir('rondo-influxql-fuzz-'), {});
+    const now = Math.floor(Date.now() / 1000) * 1000;
+    const lines = [];
+    for (let i = 0; i < 60; i++) lines.push(`cpu,host=h${i % 3},region=r${i % 2} usage_user=${i % 17}.5,usage_system=${i % 5},load=${i}i,ok=${i % 2 === 0} ${(now - 60_000 + i * 1000) / 1000}`);
+    expect(ingestInflux(store, Buffer.from(lines.join('\n')), { precision: 's' }).stored).toBe(240);
+  });
+  afterAll(() => store.close());
+
+  it('cut, spliced and token-soup queries are answered 200 or 400 in InfluxDB\'s shape, never a throw', () => {
+    const seed = suiteSeed('RONDO_INFLUXQL_FUZZ_SEED', 0x1f1f1f, 'influxql');
+    const rnd = xorshift32(seed);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
+    const corpus = loadCorpus().map((q) => q.text.replace(/\{(t|ns|s)\+\d+\}/g, (m) => (m.startsWith('{t') ? '2026-01-01T00:00:00Z' : '1700000000')));
+    const tokens = ['SELECT', 'FROM', 'WHERE', 'GROUP BY', 'time(', ')', '(', ',', ';', '*', 'mean(', 'derivative(', 'moving_average(', 'percentile(', 'usage_user', 'host', '"cpu"', "'a'", '/a.*/', '/(/', '=~', '!~', '=', '!=', 'AND', 'OR', 'now()', '-', '+', '1h', '0s', '10', '-1', '1e309', 'fill(linear)', 'fill(', 'LIMIT', 'SLIMIT', 'ORDER BY time DESC', 'SHOW TAG VALUES WITH KEY', 'SHOW', 'SERIES', '::', 'tz(', "'", '"', '\\', '\u0000', 'µ', '💥'];
+    let answered = 0;
+    for (let i = 0; i < 3000; i++) {
+      let q: string;
+      const kind = i % 3;
+      if (kind === 0) {
+        const base = pick(corpus);
+        q = base.slice(0, Math.floor(rnd() * (base.length + 1)));
+      } else if (kind === 1) {
+        const a = pick(corpus);
+        const b = pick(corpus);
+        q = a.slice(0, Math.floor(rnd() * a.length)) + b.slice(Math.floor(rnd() * b.length));
+      } else {
+        q = Array.from({ length: 1 + Math.floor(rnd() * 14) }, () => pick(tokens)).join(' ');
+      }
+      let a;
+      try {
+        a = runInfluxQL(store, q);
+      } catch (e) {
+        throw new Error(`seed ${seed}, query ${JSON.stringify(q)} threw: ${(e as Error).stack}`);
+      }
+      expect([200, 400], q).toContain(a.status);
+      const body = JSON.parse(a.body);
+      if (a.status === 400) expect(typeof body.error, q).toBe('string');
+      else expect(Array.isArray(body.results), q).toBe(true);
+      answered++;
+    }
+    expect(answered).toBe(3000);
+  });
+
+  it('a regex the linear-time matcher refuses, and huge bucket counts, are statement errors', () => {
+    const re = JSON.parse(runInfluxQL(store, "SELECT usage_user FROM cpu WHERE host =~ /(?=a)/").body);
+    expect(re.results[0].error).toMatch(/invalid regular expression/);
+    const many = JSON.parse(runInfluxQL(store, 'SELECT mean(usage_user) FROM cpu WHERE time > now() - 1000d GROUP BY time(1ms)').body);
+    expect(many.results[0].error).toMatch(/too many buckets/);
   });
 });

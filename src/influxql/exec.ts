@@ -881,9 +881,15 @@ function aggregateMeasurement(
         if (fh === undefined) return;
         const buckets = perCall[ci]!;
         const need = NEEDS[c.name];
+        // Points come in time order: most fall in the bucket of the point before.
+        let lastB = NaN;
+        let lastX: { pts: Picked[]; sum: number; count: number; min: number; max: number; minT: number; maxT: number } | undefined;
         const add = (b: number): { pts: Picked[]; sum: number; count: number; min: number; max: number; minT: number; maxT: number } => {
+          if (b === lastB) return lastX!;
           let x = buckets.get(b);
           if (x === undefined) buckets.set(b, (x = { pts: [], sum: 0, count: 0, min: Infinity, max: -Infinity, minT: 0, maxT: 0 }));
+          lastB = b;
+          lastX = x;
           return x;
         };
         if (!needRaw && need !== undefined && c.name !== 'min' && c.name !== 'max') {
@@ -912,12 +918,14 @@ function aggregateMeasurement(
           return;
         }
         const p = reader.raw(fh.handle);
+        // mean, sum and count need only the running sum and count, not the points.
+        const keepPoints = c.name !== 'mean' && c.name !== 'sum' && c.name !== 'count';
         for (let i = 0; i < p.t.length; i++) {
           const t = p.t[i]!;
           if (allowed !== undefined && !allowed.has(t)) continue;
           const x = add(bucketOf(t));
           const v = p.v[i]!;
-          x.pts.push({ v, t, src: s });
+          if (keepPoints) x.pts.push({ v, t, src: s });
           x.sum += v;
           x.count += 1;
           any = true;
