@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../src/index';
 import { ingestInflux } from '../src/ingest';
 import { parseInfluxQL, rfc3339, runInfluxQL, type SelectStatement } from '../src/influxql';
+import { serve } from '../src/server';
 import { suiteTempDir } from './helpers';
 import { suiteSeed, xorshift32 } from './fixtures/random';
 import { loadCorpus } from './support/influxql-data';
@@ -252,5 +253,46 @@ describe('hostile queries', () => {
     expect(re.results[0].error).toMatch(/invalid regular expression/);
     const many = JSON.parse(runInfluxQL(store, 'SELECT mean(usage_user) FROM cpu WHERE time > now() - 1000d GROUP BY time(1ms)').body);
     expect(many.results[0].error).toMatch(/too many buckets/);
+  });
+});
+
+describe('/query on rondo serve', () => {
+  it('takes q from the URL or a form body, answers InfluxDB\'s shapes and statuses, and keeps serving after bad requests', async () => {
+    const store = Store.open(suiteTempDir('rondo-influxql-http-'), {});
+    const server = await serve(store, { listen: '127.0.0.1:0', recordOwnMetrics: false, maxBodyBytes: 4096 });
+    try {
+      const now = Math.floor(Date.now() / 1000);
+      const w = await fetch(`${server.url}/write?db=x&precision=s`, { method: 'POST', body: `m,k=v f=1.5 ${now - 5}\nm,k=v f=2.5 ${now - 4}\n` });
+      expect(w.status).toBe(204);
+      const get = await fetch(`${server.url}/query?q=${encodeURIComponent('SELECT f FROM m')}&epoch=s`);
+      expect(get.status).toBe(200);
+      expect(get.headers.get('content-type')).toBe('application/json');
+      expect(await get.json()).toEqual({ results: [{ statement_id: 0, series: [{ name: 'm', columns: ['time', 'f'], values: [[now - 5, 1.5], [now - 4, 2.5]] }] }] });
+      const post = await fetch(`${server.url}/query?epoch=s`, { method: 'POST', body: new URLSearchParams({ q: 'SELECT sum(f) FROM m; SHOW DATABASES' }) });
+      expect(((await post.json()) as any).results).toEqual([
+        { statement_id: 0, series: [{ name: 'm', columns: ['time', 'sum'], values: [[0, 4]] }] },
+        { statement_id: 1, series: [{ name: 'databases', columns: ['name'], values: [['x']] }] },
+      ]);
+      // A body that is not a form is not read for q (as Go's FormValue); the URL's q still counts.
+      const raw = await fetch(`${server.url}/query?q=SHOW%20MEASUREMENTS`, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: 'q=nothing' });
+      expect(((await raw.json()) as any).results[0].series[0].values).toEqual([['m']]);
+      const pretty = await (await fetch(`${server.url}/query?q=SHOW%20MEASUREMENTS&pretty=true`)).text();
+      expect(pretty).toContain('\n    "results"');
+      const none = await fetch(`${server.url}/query`);
+      expect(none.status).toBe(400);
+      expect(await none.json()).toEqual({ error: 'missing required parameter "q"' });
+      const bad = await fetch(`${server.url}/query?q=SELECT`);
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as any).error).toMatch(/^error parsing query: found EOF/);
+      const big = await fetch(`${server.url}/query`, { method: 'POST', body: new URLSearchParams({ q: `SELECT f FROM m WHERE k = '${'x'.repeat(5000)}'` }) });
+      expect(big.status).toBe(413);
+      expect(typeof ((await big.json()) as any).error).toBe('string');
+      const again = await fetch(`${server.url}/query?q=SELECT%20count(f)%20FROM%20m`);
+      expect(((await again.json()) as any).results[0].series[0].values[0][1]).toBe(2);
+      expect(server.stats().requests['/query 400']).toBe(2);
+    } finally {
+      await server.close();
+      store.close();
+    }
   });
 });
