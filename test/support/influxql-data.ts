@@ -56,12 +56,13 @@ export function loadCorpus(): CorpusQuery[] {
     .map((l) => (l.startsWith('!') ? { text: l.slice(1), unsupported: true } : { text: l, unsupported: false }));
 }
 
-/** The query with {t+N}, {ns+N} and {s+N} replaced for data starting at `base` (ms). */
+/** The query with {t+N}, {ns+N}, {ms+N} and {s+N} replaced for data starting at `base` (ms). */
 export function instantiate(q: string, base: number): string {
-  return q.replace(/\{(t|ns|s)\+(\d+)\}/g, (_m, kind: string, n: string) => {
+  return q.replace(/\{(t|ns|ms|s)\+(\d+)\}/g, (_m, kind: string, n: string) => {
     const ms = base + Number(n) * 1000;
     if (kind === 't') return new Date(ms).toISOString().replace('.000Z', 'Z');
     if (kind === 's') return String(ms / 1000);
+    if (kind === 'ms') return String(ms);
     return `${BigInt(ms) * 1_000_000n}`;
   });
 }
