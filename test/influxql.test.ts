@@ -139,6 +139,26 @@ describe('planning and answering over a store', () => {
     }
   });
 
+  it('with a range whose edges cut the tier\'s buckets, leaves those buckets out (as PromQL\'s selectors do) and still reads the tier', () => {
+    const from = start + 10 * 60_000 + 3000;
+    const to = from + 2 * 60_000;
+    const r = results(`SELECT mean(value) FROM cpu WHERE host = 'h0' AND time >= ${from}ms AND time < ${to}ms GROUP BY time(1m)`);
+    expect(r.plan).toEqual(['tier 1:sum,count']);
+    // Tier 1's buckets (10 s) wholly inside [from, to): from the first whole 10 s after `from`.
+    const lo = Math.ceil(from / 10_000) * 10_000;
+    const hi = Math.floor(to / 10_000) * 10_000;
+    const want = [from - 3000, from - 3000 + 60_000, from - 3000 + 120_000].map((b) => {
+      const pts = recorded.filter((p) => p.host === 0 && p.t >= Math.max(b, lo) && p.t < Math.min(b + 60_000, hi));
+      return [b, pts.reduce((a, p) => a + p.v, 0) / pts.length, pts.length];
+    });
+    expect(want.map((w) => w[2])).toEqual([50, 60, 0]);
+    const got = r.results[0].series[0].values;
+    expect(got.map((v: any) => Date.parse(v[0]))).toEqual(want.map((w) => w[0]));
+    expect(got[0][1]).toBeCloseTo(want[0]![1]!, 9);
+    expect(got[1][1]).toBeCloseTo(want[1]![1]!, 9);
+    expect(got[2][1]).toBeNull();
+  });
+
   it('answers max() and count() from the tier\'s own aggregates, and median() (no aggregate answers it) only where tier 0 holds points', () => {
     const from = start + 10 * 60_000;
     const to = from + 2 * 60_000;

@@ -421,22 +421,26 @@ class Reader {
 
   /**
    * Partial aggregates of a series for buckets of `every` ms at `offset`: from the tier chooseTier
-   * picks for what `need` asks, when its buckets nest in the query's and the range's edges fall on
-   * them; from tier 0's points otherwise.
+   * picks for what `need` asks, when its buckets nest in the query's (its buckets wholly inside
+   * the range); from tier 0's points otherwise.
    */
   partials(h: SeriesHandle, need: TierNeed, every: number, offset: number): Partials {
     const { min, max } = this.range;
     const tiers = this.tiersOf(h);
     const tier = h.kind === 'counter' ? undefined : chooseTier(tiers, min, every, need);
     const iv = tier?.intervalMs ?? 0;
-    const nests = tier !== undefined && tier.index > 0 && every % iv === 0 && offset % iv === 0 && (min - offset) % iv === 0 && (max + 1 - offset) % iv === 0;
-    if (tier === undefined || !nests) {
+    const nests = tier !== undefined && tier.index > 0 && every % iv === 0 && offset % iv === 0;
+    // The tier's buckets wholly inside the range: one the range's edge cuts is left out, as the
+    // PromQL engine's selectors leave it out.
+    const from = Math.ceil(min / iv) * iv;
+    const to = max + 1 - iv;
+    if (tier === undefined || !nests || to < from) {
       const p = this.raw(h);
       return { t: p.t, sum: p.v, count: new Float64Array(p.v.length).fill(1), min: p.v, max: p.v };
     }
     const keeps = (a: Aggregation): boolean => tier.aggregates.includes(a);
-    const q = (agg: Aggregation): Float64Array => this.ctx.store.query(h, { start: min, end: max, tier: tier.index, agg }).values;
-    const base = this.ctx.store.query(h, { start: min, end: max, tier: tier.index, agg: need === 'avg-weighted' ? 'avg' : (need as Aggregation) });
+    const q = (agg: Aggregation): Float64Array => this.ctx.store.query(h, { start: from, end: to, tier: tier.index, agg }).values;
+    const base = this.ctx.store.query(h, { start: from, end: to, tier: tier.index, agg: need === 'avg-weighted' ? 'avg' : (need as Aggregation) });
     const n = base.values.length;
     const nan = (): Float64Array => new Float64Array(n).fill(NaN);
     let sum = nan();
