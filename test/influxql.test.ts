@@ -110,6 +110,12 @@ describe('planning and answering over a store', () => {
       store.consolidate({ now: m + 60_000 });
     }
     const now = Math.floor(Date.now() / 1000) * 1000;
+    // And the last 100 seconds, not consolidated yet: only tier 0 holds them.
+    for (let t = now - 100_000; t < now; t += 1000)
+      hs.forEach((h, host) => {
+        store.record(h, value(t, host), t);
+        recorded.push({ t, host, v: value(t, host) });
+      });
     const w = ingestInflux(store, Buffer.from(`net,dev=eth0 rx=5i,up=true ${now / 1000}\n`), { precision: 's' });
     expect(w.stored).toBe(2);
   });
@@ -157,6 +163,21 @@ describe('planning and answering over a store', () => {
     expect(got[0][1]).toBeCloseTo(want[0]![1]!, 9);
     expect(got[1][1]).toBeCloseTo(want[1]![1]!, 9);
     expect(got[2][1]).toBeNull();
+  });
+
+  it('stitches: the consolidated tier where tier 0 no longer reaches, tier 0\'s points from where it does', () => {
+    const from = end - 3 * 60_000;
+    const r = results(`SELECT mean(value) FROM cpu WHERE host = 'h1' AND time >= ${from}ms GROUP BY time(1m) fill(none)`);
+    expect(r.plan.sort()).toEqual(['tier 0:raw', 'tier 1:sum,count']);
+    const values = r.results[0].series[0].values;
+    expect(values.length).toBeGreaterThanOrEqual(5);
+    for (const [ts, mean] of values) {
+      const t0 = Date.parse(ts);
+      const pts = recorded.filter((p) => p.host === 1 && p.t >= t0 && p.t < t0 + 60_000);
+      expect(mean).toBeCloseTo(pts.reduce((a, p) => a + p.v, 0) / pts.length, 9);
+    }
+    // The newest minute is tier 0's alone.
+    expect(Date.parse(values[values.length - 1][0])).toBeGreaterThan(end);
   });
 
   it('answers max() and count() from the tier\'s own aggregates, and median() (no aggregate answers it) only where tier 0 holds points', () => {

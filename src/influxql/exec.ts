@@ -400,12 +400,11 @@ class Reader {
     if (!this.ctx.plan.includes(s)) this.ctx.plan.push(s);
   }
 
-  /** The raw points of a series (tier 0) in the range, missing intervals left out. */
-  raw(h: SeriesHandle): Points {
-    const { min, max } = this.range;
-    if (max < min) return { t: new Float64Array(0), v: new Float64Array(0) };
+  /** The raw points of a series (tier 0) in the range (or [lo, hi]), missing intervals left out. */
+  raw(h: SeriesHandle, lo = this.range.min, hi = this.range.max): Points {
+    if (hi < lo) return { t: new Float64Array(0), v: new Float64Array(0) };
     this.note('tier 0:raw');
-    const r = this.ctx.store.query(h, { start: min, end: max, tier: 0 });
+    const r = this.ctx.store.query(h, { start: lo, end: hi, tier: 0 });
     const n = r.values.length;
     let j = 0;
     const t = new Float64Array(n);
@@ -420,29 +419,46 @@ class Reader {
   }
 
   /**
-   * Partial aggregates of a series for buckets of `every` ms at `offset`: from the tier chooseTier
-   * picks for what `need` asks, when its buckets nest in the query's (its buckets wholly inside
-   * the range); from tier 0's points otherwise.
+   * Partial aggregates of a series for buckets of `every` ms at `offset`. The tier is the one
+   * chooseTier picks for what `need` asks; a consolidated tier is read when its buckets nest in the
+   * query's, and only for the part of the range tier 0's ring no longer holds (its buckets wholly
+   * inside that part: one an edge cuts is left out, as the PromQL engine's selectors leave it
+   * out); tier 0's points answer the rest, as they answer everything otherwise.
    */
   partials(h: SeriesHandle, need: TierNeed, every: number, offset: number): Partials {
     const { min, max } = this.range;
     const tiers = this.tiersOf(h);
     const tier = h.kind === 'counter' ? undefined : chooseTier(tiers, min, every, need);
+    const rawPartials = (p: Points): Partials => ({ t: p.t, sum: p.v, count: new Float64Array(p.v.length).fill(1), min: p.v, max: p.v });
     const iv = tier?.intervalMs ?? 0;
-    const nests = tier !== undefined && tier.index > 0 && every % iv === 0 && offset % iv === 0;
-    // The tier's buckets wholly inside the range: one the range's edge cuts is left out, as the
-    // PromQL engine's selectors leave it out.
+    if (tier === undefined || tier.index === 0 || every % iv !== 0 || offset % iv !== 0) return rawPartials(this.raw(h));
+    // Tier 0 from the oldest interval its ring holds; the consolidated tier before that.
+    const t0 = tiers[0];
+    const seam = t0 === undefined || t0.oldest === null ? max + 1 : Math.min(max + 1, Math.max(min, t0.oldest));
+    const fine = seam <= max ? rawPartials(this.raw(h, seam, max)) : undefined;
     const from = Math.ceil(min / iv) * iv;
-    const to = max + 1 - iv;
-    if (tier === undefined || !nests || to < from) {
-      const p = this.raw(h);
-      return { t: p.t, sum: p.v, count: new Float64Array(p.v.length).fill(1), min: p.v, max: p.v };
-    }
+    const to = seam - iv;
+    if (to < from) return fine ?? rawPartials(this.raw(h));
+    const coarse = this.consolidated(h, tier, need, from, to, t0?.intervalMs ?? 1000);
+    if (fine === undefined || fine.t.length === 0) return coarse;
+    const cat = (a: Float64Array, b: Float64Array): Float64Array => {
+      const out = new Float64Array(a.length + b.length);
+      out.set(a);
+      out.set(b, a.length);
+      return out;
+    };
+    return { t: cat(coarse.t, fine.t), sum: cat(coarse.sum, fine.sum), count: cat(coarse.count, fine.count), min: cat(coarse.min, fine.min), max: cat(coarse.max, fine.max) };
+  }
+
+  /** A consolidated tier's buckets from..to (bucket starts) as partials; a tier that keeps no count has its buckets count as full. */
+  private consolidated(h: SeriesHandle, tier: TierInfo, need: TierNeed, from: number, to: number, rawInterval: number): Partials {
+    const iv = tier.intervalMs;
     const keeps = (a: Aggregation): boolean => tier.aggregates.includes(a);
     const q = (agg: Aggregation): Float64Array => this.ctx.store.query(h, { start: from, end: to, tier: tier.index, agg }).values;
     const base = this.ctx.store.query(h, { start: from, end: to, tier: tier.index, agg: need === 'avg-weighted' ? 'avg' : (need as Aggregation) });
     const n = base.values.length;
     const nan = (): Float64Array => new Float64Array(n).fill(NaN);
+    const counts = (): Float64Array => (keeps('count') ? q('count') : new Float64Array(n).fill(iv / rawInterval));
     let sum = nan();
     let count = nan();
     let mn = nan();
@@ -454,7 +470,7 @@ class Reader {
         this.note(`tier ${tier.index}:sum,count`);
       } else {
         const avg = base.values;
-        count = keeps('count') ? q('count') : new Float64Array(n).fill(1);
+        count = counts();
         for (let i = 0; i < n; i++) sum[i] = avg[i]! * count[i]!;
         this.note(`tier ${tier.index}:avg${keeps('count') ? ',count' : ''}`);
       }
@@ -464,7 +480,7 @@ class Reader {
       else if (need === 'count') count = base.values;
       else if (need === 'min') mn = base.values;
       else if (need === 'max') mx = base.values;
-      if (need !== 'count') count = keeps('count') ? q('count') : new Float64Array(n).fill(1);
+      if (need !== 'count') count = counts();
     }
     // Buckets that hold nothing are left out.
     const keep: number[] = [];
