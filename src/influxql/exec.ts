@@ -7,7 +7,7 @@ import { InfluxCatalog, type InfluxFieldType, type InfluxSeriesView } from '../i
 import { chooseTier, type TierNeed } from '../promql';
 import { parseSelector, type Selector } from '../selector';
 import type { Aggregation, SeriesHandle, Store, TierInfo } from '../store';
-import type { Expr, Field, Fill, SelectStatement, ShowStatement, Source, Statement } from './parse';
+import type { Expr, Fill, SelectStatement, ShowStatement, Source, Statement } from './parse';
 
 /** A statement's error, answered in its result ({"statement_id":n,"error":...}). */
 export class StatementError extends Error {}
@@ -566,14 +566,6 @@ function groups(srcs: readonly Src[], dims: readonly string[]): Group[] {
   return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
-function fieldType(srcs: readonly Src[], name: string): InfluxFieldType | undefined {
-  for (const s of srcs) {
-    const f = s.fields.get(name);
-    if (f !== undefined) return f.type;
-  }
-  return undefined;
-}
-
 /** Column names, made unique as InfluxDB makes them (name, name_1, name_2 ...). */
 function uniqueNames(names: readonly string[], aliased: readonly boolean[]): string[] {
   const used = new Map<string, number>();
@@ -842,6 +834,13 @@ interface Picked {
   src: Src | undefined;
 }
 
+/** What a bucket gathers for one call: the points (for the functions that need them), their sum and count. */
+interface Acc {
+  pts: Picked[];
+  sum: number;
+  count: number;
+}
+
 function aggregateMeasurement(
   m: string,
   gs: Group[],
@@ -872,10 +871,10 @@ function aggregateMeasurement(
   // Per group, per call: per bucket, the values (raw points) or partials.
   const out: OutSeries[] = [];
   let globalFirst = Infinity;
-  type GroupData = { g: Group; perCall: Array<Map<number, { pts: Picked[]; sum: number; count: number; min: number; max: number; minT: number; maxT: number }>>; any: boolean };
+  type GroupData = { g: Group; perCall: Array<Map<number, Acc>>; any: boolean };
   const data: GroupData[] = [];
   for (const g of gs) {
-    const perCall = aggCalls.map(() => new Map<number, { pts: Picked[]; sum: number; count: number; min: number; max: number; minT: number; maxT: number }>());
+    const perCall = aggCalls.map(() => new Map<number, Acc>());
     let any = false;
     for (const s of g.srcs) {
       // Raw rows of this series when a field condition filters them.
@@ -903,11 +902,11 @@ function aggregateMeasurement(
         const need = NEEDS[c.name];
         // Points come in time order: most fall in the bucket of the point before.
         let lastB = NaN;
-        let lastX: { pts: Picked[]; sum: number; count: number; min: number; max: number; minT: number; maxT: number } | undefined;
-        const add = (b: number): { pts: Picked[]; sum: number; count: number; min: number; max: number; minT: number; maxT: number } => {
+        let lastX: Acc | undefined;
+        const add = (b: number): Acc => {
           if (b === lastB) return lastX!;
           let x = buckets.get(b);
-          if (x === undefined) buckets.set(b, (x = { pts: [], sum: 0, count: 0, min: Infinity, max: -Infinity, minT: 0, maxT: 0 }));
+          if (x === undefined) buckets.set(b, (x = { pts: [], sum: 0, count: 0 }));
           lastB = b;
           lastX = x;
           return x;
@@ -1274,4 +1273,3 @@ export function executeStatement(st: Statement, ctx: ExecContext): OutSeries[] {
   return executeShow(st, ctx);
 }
 
-export type { Field };
