@@ -104,6 +104,22 @@ describe('InfluxQL on /query against a real InfluxDB 1.x', () => {
     expect(error, JSON.stringify(b)).toMatch(/not supported by rondo|only ORDER BY time/);
   });
 
+  it("the issue's example verbatim: curl -X POST -d \"q=SELECT * from test\" …/query, answered as influxd answers it", async () => {
+    // The line of the example with a time inside the ring (its 2009 one is older than any ring).
+    const line = `test,host=server,region=us-east1 value=0.80 ${BigInt(base + 1_234_000) * 1_000_000n}`;
+    const curl = (args: string[]): Promise<string> =>
+      new Promise((resolve, reject) => execFile('curl', ['-s', ...args], { timeout: 30_000 }, (e, out) => (e === null ? resolve(out) : reject(e))));
+    const answers: unknown[] = [];
+    for (const api of [influx.api, server.url]) {
+      await curl(['-X', 'POST', '--data-binary', line, `${api}/write?db=db`]);
+      answers.push(JSON.parse(await curl(['-X', 'POST', '-d', 'q=SELECT * from test', `${api}/query?db=db`])));
+    }
+    expect(answers[1]).toEqual({
+      results: [{ statement_id: 0, series: [{ name: 'test', columns: ['time', 'host', 'region', 'value'], values: [[instantiate('{t+1234}', base), 'server', 'us-east1', 0.8]] }] }],
+    });
+    expect(jsonDiff(answers[0], answers[1])).toBeUndefined();
+  });
+
   it('a read-only server of the same store answers the same', async () => {
     const ro = Store.openReadOnly(store.dir);
     const roServer = await serve(ro, { listen: '127.0.0.1:0' });
