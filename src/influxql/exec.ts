@@ -655,7 +655,8 @@ export function executeSelect(st: SelectStatement, ctx: ExecContext): OutSeries[
     }
     out.push(...series);
   }
-  let res = out;
+  // ORDER BY time DESC orders the series descending too (measurement, then tags), as influxd does.
+  let res = st.desc ? out.reverse() : out;
   if (st.soffset > 0) res = res.slice(st.soffset);
   if (st.slimit > 0) res = res.slice(0, st.slimit);
   return res;
