@@ -7,7 +7,7 @@ import { InfluxCatalog, type InfluxFieldType, type InfluxSeriesView } from '../i
 import { chooseTier, type TierNeed } from '../promql';
 import { parseSelector, type Selector } from '../selector';
 import type { Aggregation, SeriesHandle, Store, TierInfo } from '../store';
-import type { Expr, Fill, SelectStatement, ShowStatement, Source, Statement } from './parse';
+import type { Expr, Field, Fill, SelectStatement, ShowStatement, Source, Statement } from './parse';
 
 /** A statement's error, answered in its result ({"statement_id":n,"error":...}). */
 export class StatementError extends Error {}
@@ -585,9 +585,47 @@ function uniqueNames(names: readonly string[], aliased: readonly boolean[]): str
   });
 }
 
-export function executeSelect(st: SelectStatement, ctx: ExecContext): OutSeries[] {
+/**
+ * `f(*)` and `f(/re/)` as one call per field (named f_field), and a bare `/re/` as the fields and
+ * tags it matches, as InfluxDB expands them. Functions other than count, first and last skip
+ * boolean fields.
+ */
+function expandFields(fields: readonly Field[], wildFields: readonly string[], wildTags: readonly string[], srcs: readonly Src[]): Field[] {
+  const typeOf = (f: string): InfluxFieldType | undefined => {
+    for (const s of srcs) {
+      const t = s.fields.get(f)?.type;
+      if (t !== undefined) return t;
+    }
+    return undefined;
+  };
+  return fields.flatMap((f): Field[] => {
+    const e = f.expr;
+    if (e.k === 'regex') {
+      const m = regexMatcher(e.src);
+      return [...new Set([...wildFields, ...wildTags])].filter(m).sort().map((k) => ({ expr: { k: 'ref', name: k } }));
+    }
+    if (e.k === 'call' && FUNCTIONS[e.name] !== undefined && (e.args[0]?.k === 'wild' || e.args[0]?.k === 'regex')) {
+      const a0 = e.args[0];
+      const m = a0.k === 'regex' ? regexMatcher(a0.src) : () => true;
+      const anyType = e.name === 'count' || e.name === 'first' || e.name === 'last';
+      return wildFields
+        .filter((k) => m(k) && (anyType || typeOf(k) !== 'boolean'))
+        .map((k) => ({ expr: { ...e, args: [{ k: 'ref', name: k }, ...e.args.slice(1)] }, alias: `${f.alias ?? e.name}_${k}` }));
+    }
+    return [f];
+  });
+}
+
+export function executeSelect(st0: SelectStatement, ctx: ExecContext): OutSeries[] {
   const all = sources(InfluxCatalog.of(ctx.store).view());
-  const { range, cond } = splitWhere(st.where, ctx.now);
+  const { range, cond } = splitWhere(st0.where, ctx.now);
+  const chosen = measurementsOf(all, st0.sources);
+  // A wildcard stands for the fields and tags of every measurement of FROM together, as InfluxDB expands it.
+  const everySrc = chosen.flatMap((m) => all.get(m)!);
+  const wildTags = [...new Set(everySrc.flatMap((s) => Object.keys(s.tags)))].sort();
+  const wildFields = [...new Set(everySrc.flatMap((s) => [...s.fields.keys()]))].sort();
+  const st: SelectStatement = { ...st0, fields: expandFields(st0.fields, wildFields, wildTags, everySrc) };
+  if (st.fields.length === 0) return [];
   const grouped = st.interval !== undefined;
   for (const f of st.fields) for (const c of calls(f.expr)) checkCall(c, grouped);
   const fieldCalls = st.fields.map((f) => calls(f.expr));
@@ -609,11 +647,6 @@ export function executeSelect(st: SelectStatement, ctx: ExecContext): OutSeries[
   }
   const now = ctx.now;
   const out: OutSeries[] = [];
-  const chosen = measurementsOf(all, st.sources);
-  // A wildcard stands for the fields and tags of every measurement of FROM together, as InfluxDB expands it.
-  const everySrc = chosen.flatMap((m) => all.get(m)!);
-  const wildTags = [...new Set(everySrc.flatMap((s) => Object.keys(s.tags)))].sort();
-  const wildFields = [...new Set(everySrc.flatMap((s) => [...s.fields.keys()]))].sort();
   for (const m of chosen) {
     const srcs0 = all.get(m)!;
     const tagKeys = [...new Set(srcs0.flatMap((s) => Object.keys(s.tags)))].sort();
