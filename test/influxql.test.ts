@@ -289,11 +289,14 @@ describe('hostile queries', () => {
     expect(answered).toBe(3000);
   });
 
-  it('a regex the linear-time matcher refuses, and huge bucket counts, are statement errors', () => {
+  it('a regex the linear-time matcher refuses, huge bucket counts and reads over the points limit are statement errors', () => {
     const re = JSON.parse(runInfluxQL(store, "SELECT usage_user FROM cpu WHERE host =~ /(?=a)/").body);
     expect(re.results[0].error).toMatch(/invalid regular expression/);
     const many = JSON.parse(runInfluxQL(store, 'SELECT mean(usage_user) FROM cpu WHERE time > now() - 1000d GROUP BY time(1ms)').body);
     expect(many.results[0].error).toMatch(/too many buckets/);
+    const big = JSON.parse(runInfluxQL(store, 'SELECT * FROM cpu', { maxPoints: 100 }).body);
+    expect(big.results[0].error).toMatch(/would read more than 100 points/);
+    expect(JSON.parse(runInfluxQL(store, 'SELECT * FROM cpu', { maxPoints: 1_000_000 }).body).results[0].series[0].values).toHaveLength(60);
   });
 });
 

@@ -30,6 +30,8 @@ export interface ExecContext {
   databases: Set<string>;
   /** What SHOW DATABASES lists when no database was created or written. */
   defaultDatabase: string;
+  /** Most intervals one query may read (the server's --max-points). */
+  maxPoints: number;
   /** Tiers read, for the answer's figures and tests: "tier index:aggregates". */
   plan: string[];
 }
@@ -396,6 +398,14 @@ class Reader {
     return this.info.schemas.find((s) => s.name === h.schema)?.tiers ?? [];
   }
 
+  /** Intervals read so far, for the limit a query may read (as the PromQL engine's maxPoints). */
+  private read = 0;
+
+  count(n: number): void {
+    this.read += n;
+    if (this.read > this.ctx.maxPoints) throw new StatementError(`query would read more than ${this.ctx.maxPoints} points; narrow its time range or the series it selects`);
+  }
+
   note(s: string): void {
     if (!this.ctx.plan.includes(s)) this.ctx.plan.push(s);
   }
@@ -406,6 +416,7 @@ class Reader {
     this.note('tier 0:raw');
     const r = this.ctx.store.query(h, { start: lo, end: hi, tier: 0 });
     const n = r.values.length;
+    this.count(n);
     let j = 0;
     const t = new Float64Array(n);
     const v = new Float64Array(n);
@@ -457,6 +468,7 @@ class Reader {
     const q = (agg: Aggregation): Float64Array => this.ctx.store.query(h, { start: from, end: to, tier: tier.index, agg }).values;
     const base = this.ctx.store.query(h, { start: from, end: to, tier: tier.index, agg: need === 'avg-weighted' ? 'avg' : (need as Aggregation) });
     const n = base.values.length;
+    this.count(n);
     const nan = (): Float64Array => new Float64Array(n).fill(NaN);
     const counts = (): Float64Array => (keeps('count') ? q('count') : new Float64Array(n).fill(iv / rawInterval));
     let sum = nan();

@@ -628,7 +628,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
         p = merged;
       }
     }
-    const a = runInfluxQL(store, p.get('q') ?? '', { epoch: p.get('epoch') ?? undefined, pretty: p.get('pretty') === 'true' });
+    const a = runInfluxQL(store, p.get('q') ?? '', { epoch: p.get('epoch') ?? undefined, pretty: p.get('pretty') === 'true', maxPoints: limits.maxPoints });
     sendInflux(ctx, { status: a.status, body: a.body });
   });
 
