@@ -325,12 +325,14 @@ const FUNCTIONS: Record<string, { kind: FnKind; args: [number, number] }> = {
   derivative: { kind: 'transform', args: [1, 2] },
   non_negative_derivative: { kind: 'transform', args: [1, 2] },
   difference: { kind: 'transform', args: [1, 1] },
+  non_negative_difference: { kind: 'transform', args: [1, 1] },
+  cumulative_sum: { kind: 'transform', args: [1, 1] },
   moving_average: { kind: 'transform', args: [2, 2] },
 };
 
 /** InfluxDB 1.x functions rondo does not answer (refused by name rather than as undefined). */
 const NOT_SUPPORTED = new Set([
-  'distinct', 'integral', 'mode', 'bottom', 'top', 'sample', 'cumulative_sum', 'elapsed', 'non_negative_difference',
+  'distinct', 'integral', 'mode', 'bottom', 'top', 'sample', 'elapsed',
   'holt_winters', 'holt_winters_with_fit', 'chande_momentum_oscillator', 'exponential_moving_average',
   'double_exponential_moving_average', 'kaufmans_efficiency_ratio', 'kaufmans_adaptive_moving_average',
   'triple_exponential_moving_average', 'triple_exponential_derivative', 'relative_strength_index',
@@ -835,16 +837,18 @@ function limitRows<T>(rows: T[], st: SelectStatement): T[] {
   return r;
 }
 
-/** derivative, non_negative_derivative, difference, moving_average over points (t, v), as InfluxDB computes them. */
+/** derivative, non_negative_derivative, difference, non_negative_difference, cumulative_sum, moving_average over points (t, v), as InfluxDB computes them. */
 function transformPoints(e: Expr & { k: 'call' }, t: ArrayLike<number>, v: ArrayLike<number>, every = 0): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   const n = t.length;
+  if (e.name === 'cumulative_sum') {
+    let sum = 0;
+    for (let i = 0; i < n; i++) out.push([t[i]!, (sum += v[i]!)]);
+    return out;
+  }
   if (e.name === 'moving_average') {
     const w = (e.args[1] as Expr & { k: 'num' }).v;
-    let sum = 0;
     for (let i = 0; i < n; i++) {
-      sum += v[i]!;
-      if (i >= w) sum -= v[i - w]!;
       if (i >= w - 1) {
         // Summed afresh over the window, as InfluxDB's reducer sums its buffer.
         let s = 0;
@@ -858,8 +862,8 @@ function transformPoints(e: Expr & { k: 'call' }, t: ArrayLike<number>, v: Array
   const unit = e.args[1]?.k === 'dur' ? e.args[1].ms : every > 0 ? every : 1000;
   for (let i = 1; i < n; i++) {
     const dv = v[i]! - v[i - 1]!;
-    if (e.name === 'difference') {
-      out.push([t[i]!, dv]);
+    if (e.name === 'difference' || e.name === 'non_negative_difference') {
+      if (e.name === 'difference' || dv >= 0) out.push([t[i]!, dv]);
       continue;
     }
     const dt = t[i]! - t[i - 1]!;
@@ -905,7 +909,7 @@ function aggregateMeasurement(
   // Transforms of aggregates read one interval before the range's start, as InfluxDB 1.x does
   // (for moving_average too: its first windows are short of buckets then, and give nothing).
   let back = 0;
-  for (const c of cols) if (c.expr.k === 'call' && FUNCTIONS[c.expr.name]!.kind === 'transform') back = 1;
+  for (const c of cols) if (c.expr.k === 'call' && FUNCTIONS[c.expr.name]!.kind === 'transform' && c.expr.name !== 'cumulative_sum') back = 1;
   const aggCalls = cols.flatMap((c) => (c.expr.k === 'call' && FUNCTIONS[c.expr.name]!.kind === 'transform' ? [c.expr.args[0] as Expr & { k: 'call' }] : calls(c.expr)));
   // The range read: whole buckets, the first one holding the range's start.
   // The points read are those of the range (the first and last buckets may hold only part of theirs).
