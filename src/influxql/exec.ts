@@ -283,6 +283,10 @@ function operand(e: Expr, scope: Scope): Cell | undefined {
       if (typeof l !== 'number' || typeof r !== 'number') return null;
       return arith(e.op, l, r);
     }
+    case 'call':
+      // influxd 1.x does not evaluate a function in WHERE (the condition matches nothing): refused
+      // here, so that a query does not come back empty without a word.
+      throw new StatementError(`a function in WHERE (${e.name}()) is not supported by rondo; influxd 1.x does not evaluate one either`);
     default:
       throw new StatementError(`invalid condition operand: ${exprText(e)}`);
   }
@@ -336,8 +340,52 @@ const NOT_SUPPORTED = new Set([
   'holt_winters', 'holt_winters_with_fit', 'chande_momentum_oscillator', 'exponential_moving_average',
   'double_exponential_moving_average', 'kaufmans_efficiency_ratio', 'kaufmans_adaptive_moving_average',
   'triple_exponential_moving_average', 'triple_exponential_derivative', 'relative_strength_index',
-  'abs', 'sin', 'cos', 'tan', 'asin', 'acos', 'atan', 'atan2', 'exp', 'log', 'ln', 'log2', 'log10', 'sqrt', 'pow', 'floor', 'ceil', 'round',
 ]);
+
+/** Math functions of a row's (or a bucket's) values, as InfluxDB 1.6 has them: arguments, and the function. */
+const MATH: Record<string, { args: [number, number]; f: (...x: number[]) => number }> = {
+  abs: { args: [1, 1], f: Math.abs },
+  sin: { args: [1, 1], f: Math.sin },
+  cos: { args: [1, 1], f: Math.cos },
+  tan: { args: [1, 1], f: Math.tan },
+  asin: { args: [1, 1], f: Math.asin },
+  acos: { args: [1, 1], f: Math.acos },
+  atan: { args: [1, 1], f: Math.atan },
+  atan2: { args: [2, 2], f: Math.atan2 },
+  exp: { args: [1, 1], f: Math.exp },
+  ln: { args: [1, 1], f: Math.log },
+  log: { args: [2, 2], f: (x, b) => Math.log(x) / Math.log(b) },
+  log2: { args: [1, 1], f: Math.log2 },
+  log10: { args: [1, 1], f: Math.log10 },
+  sqrt: { args: [1, 1], f: Math.sqrt },
+  pow: { args: [2, 2], f: Math.pow },
+  floor: { args: [1, 1], f: Math.floor },
+  ceil: { args: [1, 1], f: Math.ceil },
+  // Go's math.Round: halves away from zero.
+  round: { args: [1, 1], f: (x) => Math.sign(x) * Math.round(Math.abs(x)) },
+};
+
+/** A math function's value (null when an argument is not a number or the result is not finite). */
+function math(name: string, args: readonly Cell[]): number | null {
+  if (!args.every((a): a is number => typeof a === 'number')) return null;
+  const v = MATH[name]!.f(...args);
+  return Number.isFinite(v) ? v : null;
+}
+
+/** Checks the math functions of an expression (their argument counts). */
+function checkMath(e: Expr): void {
+  if (e.k === 'bin') {
+    checkMath(e.l);
+    checkMath(e.r);
+  } else if (e.k === 'call') {
+    const m = MATH[e.name];
+    if (m !== undefined) {
+      const [lo, hi] = m.args;
+      if (e.args.length < lo || e.args.length > hi) throw new StatementError(`invalid number of arguments for ${e.name}, expected ${lo}, got ${e.args.length}`);
+    }
+    for (const a of e.args) checkMath(a);
+  }
+}
 
 function checkCall(e: Expr & { k: 'call' }, grouped: boolean): void {
   const f = FUNCTIONS[e.name];
@@ -548,7 +596,8 @@ function columnName(e: Expr): string {
 }
 
 function calls(e: Expr, out: Array<Expr & { k: 'call' }> = []): Array<Expr & { k: 'call' }> {
-  if (e.k === 'call') out.push(e);
+  if (e.k === 'call' && MATH[e.name] !== undefined) for (const a of e.args) calls(a, out);
+  else if (e.k === 'call') out.push(e);
   else if (e.k === 'bin') {
     calls(e.l, out);
     calls(e.r, out);
@@ -641,10 +690,12 @@ export function executeSelect(st0: SelectStatement, ctx: ExecContext): OutSeries
   const st: SelectStatement = { ...st0, fields: expandFields(st0.fields, wildFields, wildTags, everySrc) };
   if (st.fields.length === 0) return [];
   const grouped = st.interval !== undefined;
+  for (const f of st.fields) checkMath(f.expr);
+  if (cond !== undefined) checkMath(cond);
   for (const f of st.fields) for (const c of calls(f.expr)) checkCall(c, grouped);
   const fieldCalls = st.fields.map((f) => calls(f.expr));
   const anyCall = fieldCalls.some((c) => c.length > 0);
-  const transforms = st.fields.filter((f) => f.expr.k === 'call' && FUNCTIONS[f.expr.name]!.kind === 'transform').length;
+  const transforms = st.fields.filter((f) => f.expr.k === 'call' && FUNCTIONS[f.expr.name]?.kind === 'transform').length;
   if (transforms > 0 && transforms !== st.fields.length)
     throw new StatementError('mixing transformations (derivative, difference, moving_average ...) with other fields is not supported by rondo');
   for (const f of st.fields)
@@ -745,6 +796,9 @@ function evalRow(e: Expr, scope: Scope): Cell {
       if (typeof l !== 'number' || typeof r !== 'number') return null;
       return arith(e.op, l, r);
     }
+    case 'call':
+      if (MATH[e.name] !== undefined) return math(e.name, e.args.map((a) => evalRow(a, scope)));
+      throw new StatementError(`invalid expression in SELECT: ${exprText(e)}`);
     default:
       throw new StatementError(`invalid expression in SELECT: ${exprText(e)}`);
   }
@@ -909,8 +963,8 @@ function aggregateMeasurement(
   // Transforms of aggregates read one interval before the range's start, as InfluxDB 1.x does
   // (for moving_average too: its first windows are short of buckets then, and give nothing).
   let back = 0;
-  for (const c of cols) if (c.expr.k === 'call' && FUNCTIONS[c.expr.name]!.kind === 'transform' && c.expr.name !== 'cumulative_sum') back = 1;
-  const aggCalls = cols.flatMap((c) => (c.expr.k === 'call' && FUNCTIONS[c.expr.name]!.kind === 'transform' ? [c.expr.args[0] as Expr & { k: 'call' }] : calls(c.expr)));
+  for (const c of cols) if (c.expr.k === 'call' && FUNCTIONS[c.expr.name]?.kind === 'transform' && c.expr.name !== 'cumulative_sum') back = 1;
+  const aggCalls = cols.flatMap((c) => (c.expr.k === 'call' && FUNCTIONS[c.expr.name]?.kind === 'transform' ? [c.expr.args[0] as Expr & { k: 'call' }] : calls(c.expr)));
   // The range read: whole buckets, the first one holding the range's start.
   // The points read are those of the range (the first and last buckets may hold only part of theirs).
   const readLo = r.lo - back * every;
@@ -1025,7 +1079,7 @@ function aggregateMeasurement(
     );
     const singleSelector = every === 0 && aggCalls.length === 1 && FUNCTIONS[aggCalls[0]!.name]!.kind === 'selector';
     let rows: Cell[][] = [];
-    const isTransform = cols[0]!.expr.k === 'call' && FUNCTIONS[cols[0]!.expr.name]!.kind === 'transform';
+    const isTransform = cols[0]!.expr.k === 'call' && FUNCTIONS[cols[0]!.expr.name]?.kind === 'transform';
     if (isTransform) {
       const results = cols.map((c, ci) => {
         const vals = callVals[ci]!;
@@ -1114,6 +1168,7 @@ function applyFill(rows: Cell[][], fill: Fill): Cell[][] {
 function evalAgg(e: Expr, callVals: Map<Expr, number | null>, sel: Picked | null, reader: Reader): Cell {
   switch (e.k) {
     case 'call':
+      if (MATH[e.name] !== undefined) return math(e.name, e.args.map((a) => evalAgg(a, callVals, sel, reader)));
       return callVals.get(e) ?? null;
     case 'num':
       return e.v;
