@@ -259,7 +259,7 @@ describe('hostile queries', () => {
     const rnd = xorshift32(seed);
     const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
     const corpus = loadCorpus().map((q) => q.text.replace(/\{(t|ns|s)\+\d+\}/g, (m) => (m.startsWith('{t') ? '2026-01-01T00:00:00Z' : '1700000000')));
-    const tokens = ['SELECT', 'FROM', 'WHERE', 'GROUP BY', 'time(', ')', '(', ',', ';', '*', 'mean(', 'derivative(', 'moving_average(', 'percentile(', 'usage_user', 'host', '"cpu"', "'a'", '/a.*/', '/(/', '=~', '!~', '=', '!=', 'AND', 'OR', 'now()', '-', '+', '1h', '0s', '10', '-1', '1e309', 'fill(linear)', 'fill(', 'LIMIT', 'SLIMIT', 'ORDER BY time DESC', 'SHOW TAG VALUES WITH KEY', 'SHOW', 'SERIES', '::', 'tz(', "'", '"', '\\', '\u0000', 'µ', '💥'];
+    const tokens = ['SELECT', 'FROM', 'WHERE', 'GROUP BY', 'time(', ')', '(', ',', ';', '*', 'mean(', 'derivative(', 'abs(', 'round(', 'pow(', 'cumulative_sum(', 'moving_average(', 'percentile(', 'usage_user', 'host', '"cpu"', "'a'", '/a.*/', '/(/', '=~', '!~', '=', '!=', 'AND', 'OR', 'now()', '-', '+', '1h', '0s', '10', '-1', '1e309', 'fill(linear)', 'fill(', 'LIMIT', 'SLIMIT', 'ORDER BY time DESC', 'SHOW TAG VALUES WITH KEY', 'SHOW', 'SERIES', '::', 'tz(', "'", '"', '\\', '\u0000', 'µ', '💥'];
     let answered = 0;
     for (let i = 0; i < 3000; i++) {
       let q: string;
