@@ -14,6 +14,10 @@ export {
   SERIES_LIMITS,
   Exporter,
   BACKUP_FORMAT_VERSION,
+  NONCONFORMANT_TOPIC,
+  DEFAULT_EVENTS_SIZE,
+  parseSchema,
+  schemaText,
 } from './store';
 export type {
   StoreOptions,
@@ -49,6 +53,14 @@ export type {
   RestoreOptions,
   RestoreReport,
   VerifyReport,
+  EventRecord,
+  EventQuery,
+  EventPage,
+  EventStats,
+  TopicInfo,
+  CreateTopicOptions,
+  EventData,
+  Schema,
 } from './store';
 export { parseSelector, formatSeries, MAX_SELECTOR_LENGTH, MAX_REGEX_LENGTH } from './selector';
 export type { Selector, LabelMatcher, MatchOp } from './selector';
