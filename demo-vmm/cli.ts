@@ -19,7 +19,7 @@ rondo-vmm <command> --help shows a command's options. Needs /dev/kvm (root, or t
 
 const RUN_HELP = `usage: rondo-vmm run [--duration 5s] [--vcpus 2] [--store ./vm-metrics] [--remote-write URL]
                     [--external-label k=v]... [--push-interval 5s] [--guest micro|internal-error|fail-entry]
-                    [--device /dev/kvm]
+                    [--device /dev/kvm] [--id NAME] [--events-size 8MiB]
        rondo-vmm run --kernel <vmlinux|bzImage> [--initrd <cpio>] [--cmdline "..."] [--memory 256M]
                     [--duration <limit>] [--hide-cpuid cx16,...] [--store ./vm-metrics] [--remote-write URL] ...
 
@@ -41,11 +41,18 @@ at the end prints seconds lived and captured, exits by reason and the busiest KV
 The store directory is made anew. With --remote-write the agent pushes on the interval and once
 more at the end (with stale markers: the VM is gone). Exit code 1 if the guest ended in error.
 
+The store also keeps the VM's events (docs/events.md): every console line in /vm/<id>/console,
+the lifecycle (created, started, vcpu_up, vcpu_exit, ended with the exit reason) in
+/vm/<id>/lifecycle, and KVM's details of an internal error or failed entry in /vm/<id>/error.
+--id names the VM (default: the store directory's name); --events-size sizes the event ring
+(default 8MiB). Read them with: rondo events <store> --topic /vm/<id>
+
 examples:
   rondo-vmm run --duration 10s
   rondo-vmm run --kernel demo-vmm/guest/out/vmlinux --initrd demo-vmm/guest/out/initramfs.cpio.gz
   rondo-vmm run --vcpus 4 --store /var/lib/vmm/vm1 --remote-write http://127.0.0.1:9090/api/v1/write --external-label instance=vm1
-  rondo query ./vm-metrics 'vmm_vcpu_exits_total{vcpu="0"}' --rate --tier 0 --format chart`;
+  rondo query ./vm-metrics 'vmm_vcpu_exits_total{vcpu="0"}' --rate --tier 0 --format chart
+  rondo events ./vm-metrics --topic /vm/vm-metrics/lifecycle`;
 
 const CAPTURE_HELP = `usage: rondo-vmm capture-table [--vcpus 1] [--durations 5s,10s,30s]
 
@@ -104,7 +111,7 @@ async function run(argv: readonly string[]): Promise<number> {
   const args = parseArgs(
     'run',
     argv,
-    ['duration', 'vcpus', 'store', 'remote-write', 'external-label', 'push-interval', 'guest', 'device', 'kernel', 'initrd', 'cmdline', 'memory', 'hide-cpuid'],
+    ['duration', 'vcpus', 'store', 'remote-write', 'external-label', 'push-interval', 'guest', 'device', 'kernel', 'initrd', 'cmdline', 'memory', 'hide-cpuid', 'id', 'events-size'],
     [],
   );
   if (args.positional.length > 0) throw new UsageError(`rondo-vmm run: unexpected argument "${args.positional[0]}"; see rondo-vmm run --help`);
@@ -122,6 +129,10 @@ async function run(argv: readonly string[]): Promise<number> {
   const remoteWrite = flag(args, 'remote-write');
   const externalLabels = labels(args);
   const device = flag(args, 'device');
+  const vmId = flag(args, 'id');
+  if (vmId !== undefined && !/^[A-Za-z0-9._-]+$/.test(vmId))
+    throw new UsageError(`rondo-vmm run: --id is letters, digits, '.', '_' or '-' (it goes into the topic /vm/<id>/...), not "${vmId}"`);
+  const eventsSize = flag(args, 'events-size');
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
@@ -140,6 +151,8 @@ async function run(argv: readonly string[]): Promise<number> {
       ...(memoryBytes === undefined ? {} : { memoryBytes }),
       storeDir: freshStoreDir(flag(args, 'store') ?? 'vm-metrics'),
       ...(device === undefined ? {} : { devicePath: device }),
+      ...(vmId === undefined ? {} : { vmId }),
+      ...(eventsSize === undefined ? {} : { eventsSize: /^\d+$/.test(eventsSize) ? Number(eventsSize) : eventsSize }),
       ...(remoteWrite === undefined ? {} : { remoteWrite, pushIntervalMs: duration(args, 'push-interval', '5s') }),
       ...(externalLabels === undefined ? {} : { externalLabels }),
       console: (text) => process.stdout.write(text),

@@ -55,6 +55,42 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** The VMM's own messages about the run (default: nowhere). */
   log?: (line: string) => void;
+  /**
+   * The VM's name in its event topics (/vm/<id>/console, /vm/<id>/lifecycle, /vm/<id>/error):
+   * letters, digits, '.', '_' and '-'. Default: the store directory's name, other characters as '_'.
+   */
+  vmId?: string;
+  /** The store's event ring: bytes or a size such as '8MiB' (VM_EVENTS_SIZE by default). */
+  eventsSize?: number | string;
+}
+
+/**
+ * The demo VM's event ring: 8 MiB. A record costs its payload plus a small header, so this keeps
+ * about 100 000 console lines of 60 bytes: a Linux boot (a few hundred lines) and its workload's
+ * lines many times over, and a micro-guest's handful for as long as it lives.
+ */
+export const VM_EVENTS_SIZE = 8 * 1024 * 1024;
+
+/** The fossil schema of /vm/<id>/lifecycle: what happened, the vCPU (-1: the whole VM), and words. */
+export const LIFECYCLE_SCHEMA = '{"event": string, "vcpu": int32, "detail": string}';
+
+/** One record of /vm/<id>/lifecycle. */
+export interface LifecycleEvent {
+  /** created, started, vcpu_up, vcpu_exit, ended. */
+  event: 'created' | 'started' | 'vcpu_up' | 'vcpu_exit' | 'ended';
+  vcpu: number;
+  detail: string;
+}
+
+/** The topics of a VM's events. */
+export function vmTopics(id: string): { console: string; lifecycle: string; error: string } {
+  if (!/^[A-Za-z0-9._-]+$/.test(id)) throw new Error(`a VM id is letters, digits, '.', '_' or '-', not ${JSON.stringify(id)}`);
+  return { console: `/vm/${id}/console`, lifecycle: `/vm/${id}/lifecycle`, error: `/vm/${id}/error` };
+}
+
+/** The default VM id: the store directory's name. */
+export function defaultVmId(storeDir: string): string {
+  return path.basename(path.resolve(storeDir)).replace(/[^A-Za-z0-9._-]/g, '_') || 'vm';
 }
 
 /** Console lines whose first appearance a run notes, with the time since the VM's start. */
@@ -86,6 +122,10 @@ export interface RunReport {
   endDetails: KvmEndDetails | null;
   /** The time limit stopped the VM (a Linux guest with durationMs). */
   stoppedAtLimit: boolean;
+  /** The VM's id in its event topics (vmTopics). */
+  vmId: string;
+  /** Console lines appended to /vm/<id>/console. */
+  consoleLines: number;
   /** The console line that matched stopOn and stopped the VM, if one did. */
   stoppedOn: string | null;
   /** How Linux was loaded (null for the micro-guest). */
@@ -144,6 +184,8 @@ export async function runVm(o: RunOptions): Promise<RunReport> {
     ...(o.devicePath === undefined ? {} : { devicePath: o.devicePath }),
   });
   const vcpus = vm.counters().length;
+  const vmId = o.vmId ?? defaultVmId(o.storeDir);
+  const topics = vmTopics(vmId);
   try {
     const boot = vm.boot();
     if (boot !== null)
@@ -166,14 +208,56 @@ export async function runVm(o: RunOptions): Promise<RunReport> {
             },
           }),
       onError: o.onError ?? (() => {}),
+      events: { size: o.eventsSize ?? VM_EVENTS_SIZE },
     });
+    // The VM's events go into the same store, appended from this (the JavaScript) thread: the
+    // console as the VMM drains it (every 50 ms: the UART hands over whole lines), the lifecycle
+    // as the VMM sees it. A failed append is an agent error, like a failed tick.
+    const store = agent.store;
+    let consoleLines = 0;
+    const append = (topic: string, data: unknown) => {
+      try {
+        store.append(topic, data);
+      } catch (e) {
+        (o.onError ?? (() => {}))('events', e);
+      }
+    };
+    if (store.topics().find((t) => t.name === topics.lifecycle) === undefined) store.createTopic(topics.lifecycle, LIFECYCLE_SCHEMA);
+    const life = (event: LifecycleEvent) => append(topics.lifecycle, event);
+    life({
+      event: 'created',
+      vcpu: -1,
+      detail: linux ? `Linux ${o.kernel}${o.initrd === undefined ? '' : ` with ${o.initrd}`}, ${vcpus} vCPU` : `${o.guest ?? 'micro'} guest, ${vcpus} vCPUs, ${o.durationMs ?? 5000} ms`,
+    });
+    const up = new Array<boolean>(vcpus).fill(false);
+    const exited = new Array<boolean>(vcpus).fill(false);
+    // vCPU up: its thread entered KVM_RUN (its first run counted); exit: its end reason set. Seen
+    // by the 50 ms poll, so their times are the poll's.
+    const watchVcpus = () => {
+      vm.counters().forEach((c, i) => {
+        if (!up[i] && c.runs > 0) {
+          up[i] = true;
+          life({ event: 'vcpu_up', vcpu: i, detail: `vCPU ${i} entered KVM_RUN` });
+        }
+        if (!exited[i] && c.end !== null) {
+          exited[i] = true;
+          life({ event: 'vcpu_exit', vcpu: i, detail: c.end });
+        }
+      });
+    };
     const stop = () => vm.stop();
     o.signal?.addEventListener('abort', stop);
     const milestones: Record<string, number> = {};
     let stoppedOn: string | null = null;
     const watch = (text: string) => {
       const at = Date.now() - (vm.startedAtMs ?? Date.now());
-      for (const line of text.split('\n')) {
+      // Whole lines ending in \n (the UART ends a line at \n, at 512 bytes, and at its vCPU's end).
+      const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
+      for (const line of lines) {
+        append(topics.console, line);
+        consoleLines++;
+      }
+      for (const line of lines) {
         for (const m of CONSOLE_MILESTONES) if (milestones[m.name] === undefined && m.pattern.test(line)) milestones[m.name] = at;
         if (o.stopOn !== undefined && stoppedOn === null && o.stopOn.test(line) && !vm.done()) {
           stoppedOn = line;
@@ -183,6 +267,8 @@ export async function runVm(o: RunOptions): Promise<RunReport> {
       o.console?.(text);
     };
     vm.start();
+    life({ event: 'started', vcpu: -1, detail: `${vcpus} vCPU thread${vcpus === 1 ? '' : 's'} started` });
+    watchVcpus();
     let stoppedAtLimit = false;
     const limit =
       linux && o.durationMs !== undefined && o.durationMs > 0
@@ -194,6 +280,7 @@ export async function runVm(o: RunOptions): Promise<RunReport> {
     // The process's figures at the VM's start (the VM's own series got theirs from start()).
     await agent.tick();
     const pump = setInterval(() => {
+      watchVcpus();
       const text = vm.console();
       if (text !== '') watch(text);
     }, 50);
@@ -205,11 +292,20 @@ export async function runVm(o: RunOptions): Promise<RunReport> {
       o.signal?.removeEventListener('abort', stop);
       const rest = vm.console();
       if (rest !== '') watch(rest);
+      watchVcpus();
+      const d = vm.endDetails();
+      const reason = vm.endReason();
+      if (reason === 'internal_error' || reason === 'fail_entry' || reason === 'run_error') append(topics.error, JSON.stringify(d));
+      life({
+        event: 'ended',
+        vcpu: d?.vcpu ?? -1,
+        detail: `${reason ?? 'unknown'}${d?.message ? `: ${d.message}` : ''}, after ${((((vm.endedAtMs ?? Date.now()) - (vm.startedAtMs ?? Date.now())) / 1000)).toFixed(2)} s`,
+      });
       // The last tick and the last push (the VM's final second is in the store already: the
       // capture recorded it before wait() resolved).
       await agent.stop();
     }
-    return report(o, vm, agent.stats.lastPush, { vcpus, stoppedAtLimit, stoppedOn, milestones });
+    return report(o, vm, agent.stats.lastPush, { vcpus, stoppedAtLimit, stoppedOn, milestones, vmId, consoleLines });
   } finally {
     vm.stop();
   }
@@ -219,7 +315,7 @@ function report(
   o: RunOptions,
   vm: KvmVm,
   push: PushSummary | null,
-  run: { vcpus: number; stoppedAtLimit: boolean; stoppedOn: string | null; milestones: Record<string, number> },
+  run: { vcpus: number; stoppedAtLimit: boolean; stoppedOn: string | null; milestones: Record<string, number>; vmId: string; consoleLines: number },
 ): RunReport {
   const startedAtMs = vm.startedAtMs!;
   const endedAtMs = vm.endedAtMs ?? Date.now();
@@ -277,6 +373,8 @@ function report(
       endDetails: vm.endDetails(),
       stoppedAtLimit: run.stoppedAtLimit,
       stoppedOn: run.stoppedOn,
+      vmId: run.vmId,
+      consoleLines: run.consoleLines,
       boot: vm.boot(),
       milestones: run.milestones,
       exitsPerSecond,
@@ -326,6 +424,7 @@ export function formatReport(r: RunReport): string {
     for (const s of r.busiestStats) lines.push(`  ${s.name.padEnd(36)} ${s.value}`);
   }
   lines.push(`store ${r.storeDir}: ${r.pointsPerSeries.size} series, ${(r.storeBytes / 1024 / 1024).toFixed(1)} MiB`);
+  lines.push(`events: ${r.consoleLines} console lines in /vm/${r.vmId}/console, the lifecycle in /vm/${r.vmId}/lifecycle (rondo events ${r.storeDir} --topic /vm/${r.vmId})`);
   if (r.push !== null)
     lines.push(`pushed ${r.push.samples} samples in ${r.push.batches} batches (${r.push.retries} retried, ${r.push.dropped} dropped)`);
   return lines.join('\n');

@@ -183,6 +183,7 @@ export class Agent {
       ...(o.maxFutureMs === undefined ? {} : { maxFutureMs: o.maxFutureMs }),
       ...(o.dirMode === undefined ? {} : { dirMode: o.dirMode }),
       ...(o.fileMode === undefined ? {} : { fileMode: o.fileMode }),
+      ...(o.events === undefined ? {} : { events: o.events }),
       // The future limit follows the agent's lead over the wall clock after a step back, so the
       // timeline's points are not refused as ahead of the clock.
       clock: () => Date.now() + this.statsData.clockOffsetMs,

@@ -8,6 +8,7 @@ import { PUSH_HELP, pushCommand } from './push';
 import { SERVE_HELP, serveCommand } from './serve';
 import { MIGRATE_HELP, migrateCommand } from './migrate';
 import { EXPORT_HELP, exportCommand } from './export';
+import { EVENTS_HELP, eventsCommand } from './events';
 import { BACKUP_HELP, RESTORE_HELP, VERIFY_HELP, backupCommand, restoreCommand, verifyCommand } from './backup';
 
 interface Command {
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, Command> = {
   info: { summary: 'schemas, tiers, series and their last points', help: INFO_HELP, run: infoCommand },
   bench: { summary: 'write-path benchmark against a raw C mmap loop (temporary store)', help: BENCH_HELP, run: benchCommand },
   query: { summary: 'series a selector matches, over a time range, as csv, json, a table or charts', help: QUERY_HELP, run: queryCommand },
+  events: { summary: 'records of the event ring (a VM\'s console, lifecycle): by topic and time, or --follow', help: EVENTS_HELP, run: eventsCommand },
   push: { summary: 'send what is new to a Prometheus remote-write receiver, once', help: PUSH_HELP, run: pushCommand },
   export: { summary: 'points a selector matches as csv, OpenMetrics text or Gorilla chunks, to move them out', help: EXPORT_HELP, run: exportCommand },
   backup: { summary: 'a hot, consistent backup archive of a store (full, or --since an earlier one)', help: BACKUP_HELP, run: backupCommand },
@@ -38,7 +40,7 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
   .join('\n')}
 
-rondo <command> --help shows a command's options. info, query, export, backup and push open the
+rondo <command> --help shows a command's options. info, query, events, export, backup and push open the
 store read-only and may run while another process writes it (push moves only its exporter's cursor);
 serve opens it as its writer when no other process is, read-only otherwise; migrate opens it
 as its writer.`;
