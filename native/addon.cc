@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 
+#include "codec/codec_napi.h"
 #include "common/error_codes.h"
 #include "common/napi_util.h"
 #include "common/raii.h"
@@ -714,8 +715,9 @@ Napi::Value CellLayoutOf(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// migrateV1Slab(path, params, kinds): rewrites a format-1 slab as format 2 (rondo::Slab::MigrateV1);
-// params as for new Slab(path, 'create', params); kinds[c] != 0 for a counter column.
+// migrateV1Slab(path, params, kinds[, dest]): rewrites a format-1 slab as format 2
+// (rondo::Slab::MigrateV1), at dest when given (the format-1 file is then only read), else over
+// path; params as for new Slab(path, 'create', params); kinds[c] != 0 for a counter column.
 Napi::Value MigrateV1Slab(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw ArgTypeError(env, "migrateV1Slab(path, params, kinds): path must be a string");
@@ -725,7 +727,12 @@ Napi::Value MigrateV1Slab(const Napi::CallbackInfo& info) {
     throw ArgTypeError(env, "kinds must be a Uint8Array");
   Napi::Uint8Array kinds = info[2].As<Napi::Uint8Array>();
   const uint32_t nkinds = static_cast<uint32_t>(std::min<size_t>(kinds.ElementLength(), p.max_series));
-  WithSlabErrors(env, [&] { rondo::Slab::MigrateV1(path, p, kinds.Data(), nkinds); });
+  std::string dest;
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    if (!info[3].IsString()) throw ArgTypeError(env, "migrateV1Slab(path, params, kinds, dest): dest must be a string");
+    dest = info[3].As<Napi::String>();
+  }
+  WithSlabErrors(env, [&] { rondo::Slab::MigrateV1(path, p, kinds.Data(), nkinds, dest); });
   return env.Undefined();
 }
 
@@ -819,6 +826,7 @@ StoreAddon::StoreAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("cellLayout", Napi::Function::New(env, CellLayoutOf, "cellLayout"));
   exports.Set("migrateV1Slab", Napi::Function::New(env, MigrateV1Slab, "migrateV1Slab"));
   exports.Set("format", Format(env));
+  DefineCodecs(env, exports);
   DefineAddon(exports, {});
 }
 

@@ -50,7 +50,7 @@ describe('hostile event rings', () => {
         mustFail = true;
       } else if (kind === 2) {
         const at = int(60);
-        b[at] ^= 1 << int(8);
+        b[at] = b[at]! ^ (1 << int(8));
         fs.writeFileSync(file, b);
         what = `header byte ${at} flipped`;
         mustFail = true;
@@ -67,7 +67,10 @@ describe('hostile event rings', () => {
       } else if (kind === 4 || kind === 5) {
         // Bytes of the record area flipped.
         const n = 1 + int(kind === 4 ? 1 : 16);
-        for (let k = 0; k < n; k++) b[512 + int(RING)] ^= 1 << int(8);
+        for (let k = 0; k < n; k++) {
+          const at = 512 + int(RING);
+          b[at] = b[at]! ^ (1 << int(8));
+        }
         fs.writeFileSync(file, b);
         what = `${n} record bytes flipped`;
       } else {

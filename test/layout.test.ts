@@ -10,14 +10,16 @@ const SHARED = new Set(['errors', 'duration', 'package-root', 'index']);
 /** Which rooms each room may import (through their index). */
 const ALLOWED: Record<string, readonly string[]> = {
   selector: [],
-  store: ['selector'],
+  codec: [],
+  store: ['selector', 'codec'],
   export: ['store'],
   ingest: ['store', 'selector'],
   promql: ['store', 'selector'],
-  server: ['store', 'selector', 'export', 'ingest', 'promql'],
+  influxql: ['store', 'selector', 'ingest', 'promql'],
+  server: ['store', 'selector', 'export', 'ingest', 'promql', 'influxql'],
   agent: ['store', 'selector', 'export'],
   kvm: ['agent'],
-  cli: ['store', 'selector', 'export', 'server'],
+  cli: ['store', 'selector', 'export', 'server', 'codec'],
 };
 
 function sources(dir: string): string[] {
