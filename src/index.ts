@@ -13,11 +13,11 @@ export {
   LIMITS,
   SERIES_LIMITS,
   Exporter,
-  BACKUP_FORMAT_VERSION,
   NONCONFORMANT_TOPIC,
   DEFAULT_EVENTS_SIZE,
   parseSchema,
   schemaText,
+  BACKUP_FORMAT_VERSION,
 } from './store';
 export type {
   StoreOptions,
@@ -46,13 +46,6 @@ export type {
   NextOptions,
   ExportPosition,
   ExportSeries,
-  BackupOptions,
-  BackupSummary,
-  BackupTier,
-  BackupManifest,
-  RestoreOptions,
-  RestoreReport,
-  VerifyReport,
   EventRecord,
   EventQuery,
   EventPage,
@@ -61,6 +54,13 @@ export type {
   CreateTopicOptions,
   EventData,
   Schema,
+  BackupOptions,
+  BackupSummary,
+  BackupTier,
+  BackupManifest,
+  RestoreOptions,
+  RestoreReport,
+  VerifyReport,
 } from './store';
 export { parseSelector, formatSeries, MAX_SELECTOR_LENGTH, MAX_REGEX_LENGTH } from './selector';
 export type { Selector, LabelMatcher, MatchOp } from './selector';

@@ -30,6 +30,7 @@ import { consolidateSchema } from './consolidate';
 import { defaultMigrationBackup, finishFormatMigration, migrateStore, migrationNeeded, V1_STORE_VERSION } from './migrate';
 import { migrateSchemas, recoverSwitch, removeLeftovers, schemasDiffer, switchInProgress, type MigrationReport } from './schema-migrate';
 import { tierInfo, type StoreInfo, type TierInfo } from './info';
+import { EventLog, parseEventsSize, EVENTS_FILE, type CreateTopicOptions, type EventPage, type EventQuery, type EventRecord, type EventStats, type TopicInfo } from './events';
 import {
   capture,
   restoreArchives,
@@ -41,7 +42,6 @@ import {
   type RestoreReport,
   type VerifyReport,
 } from './backup';
-import { EventLog, parseEventsSize, EVENTS_FILE, TOPICS_FILE, type CreateTopicOptions, type EventPage, type EventQuery, type EventRecord, type EventStats, type TopicInfo } from './events';
 import { BatchPlan, EMPTY, MIN_TIMESTAMP, RawWriter, SeriesHandle, sameAndFinite, storeContiguous, storeRun } from './write';
 
 export interface StoreOptions {
@@ -64,18 +64,18 @@ export interface StoreOptions {
    */
   migrate?: boolean;
   /**
+   * An event ring (docs/events.md): true for one of 16 MiB, or { size } in bytes or as '64MiB'.
+   * Made on the first open that asks for it (a store without one gets it added); its size is
+   * then fixed. Omit it to use the ring the store has, if any.
+   */
+  events?: boolean | { size?: number | string };
+  /**
    * A store of an older storage format is migrated by a writer's open; before it, a backup
    * archive of it is written (docs/migrations.md, "Format migrations"): true (default) to
    * `<dir>/backups/pre-migrate-v<format>-<UTC time>.rbak`, a path for another file, false
    * for none.
    */
   backupBeforeMigrate?: boolean | string;
-  /**
-   * An event ring (docs/events.md): true for one of 16 MiB, or { size } in bytes or as '64MiB'.
-   * Made on the first open that asks for it (a store without one gets it added); its size is
-   * then fixed. Omit it to use the ring the store has, if any.
-   */
-  events?: boolean | { size?: number | string };
 }
 
 export interface MigrateStoreOptions extends Pick<StoreOptions, 'clock' | 'fileMode'> {
@@ -872,6 +872,80 @@ export class Store {
     };
   }
 
+  // ---- events (docs/events.md) ----
+
+  private events_(): EventLog {
+    this.assertOpen();
+    if (this.eventLog === undefined)
+      throw new ConfigError(`store ${this.dir} has no event ring; open it for writing with events: { size: '64MiB' } (or events: true) to add one`);
+    return this.eventLog;
+  }
+
+  /** True when the store has an event ring. */
+  get hasEvents(): boolean {
+    return this.eventLog !== undefined;
+  }
+
+  /**
+   * Creates a topic with a schema in fossil's syntax (default: its parent's, else string);
+   * idempotent for the same schema. Numeric topics may also be recorded as a series.
+   */
+  createTopic(topic: string, schema?: string, options: CreateTopicOptions = {}): TopicInfo {
+    this.assertWritable();
+    return this.events_().create(topic, schema, options).info;
+  }
+
+  /** Every topic with its id and schema, in creation order. */
+  topics(): readonly TopicInfo[] {
+    return this.events_().list();
+  }
+
+  /**
+   * Appends a datum to a topic (created on first use with its parent's schema, else string).
+   * A datum that does not conform to the topic's schema goes to /nonconformant. tsNs: ns since
+   * the epoch (default now). Returns the topic the datum went to.
+   */
+  append(topic: string, data: unknown, tsNs?: bigint): string {
+    this.assertWritable();
+    const log = this.events_();
+    if (tsNs !== undefined && typeof tsNs !== 'bigint') throw new InvalidTimestampError(`tsNs ${String(tsNs)} must be a bigint of ns since the epoch`);
+    try {
+      return log.append(topic, data, tsNs, (t, v, ts) => this.recordTopicSeries(t, v, ts)).info.name;
+    } catch (e) {
+      throw nativeError(e, path.join(this.dir, EVENTS_FILE));
+    }
+  }
+
+  private recordTopicSeries(t: { info: TopicInfo; seriesHandle?: unknown }, v: number, tsNs: bigint | undefined): void {
+    const s = t.info.series!;
+    let h = t.seriesHandle as SeriesHandle | undefined;
+    if (h === undefined) {
+      h = this.register(s.name, s.labels);
+      t.seriesHandle = h;
+    }
+    try {
+      this.record(h, v, tsNs === undefined ? Date.now() : Number(tsNs / 1_000_000n));
+    } catch (e) {
+      // The event is kept; a point the ring of numbers refuses (late, out of range) is not.
+      if (!(e instanceof LateWriteError || e instanceof InvalidTimestampError || e instanceof InvalidValueError)) throw e;
+    }
+  }
+
+  /** Events, oldest first: { topic (with its sub-topics unless subtopics: false), start, end, limit, after }. */
+  events(query: EventQuery = {}): EventRecord[] {
+    return this.events_().read(query).records;
+  }
+
+  /** events() with the position to continue from (for following a ring). */
+  eventPage(query: EventQuery = {}): EventPage {
+    return this.events_().read(query);
+  }
+
+  /** The ring's counts and bytes, and its oldest and newest record's time. */
+  eventStats(): EventStats {
+    return this.events_().stats();
+  }
+
   // ---- backup ----
 
   /**
@@ -960,80 +1034,6 @@ export class Store {
       },
       mapped: (f) => this.mapped(f),
     };
-  }
-
-  // ---- events (docs/events.md) ----
-
-  private events_(): EventLog {
-    this.assertOpen();
-    if (this.eventLog === undefined)
-      throw new ConfigError(`store ${this.dir} has no event ring; open it for writing with events: { size: '64MiB' } (or events: true) to add one`);
-    return this.eventLog;
-  }
-
-  /** True when the store has an event ring. */
-  get hasEvents(): boolean {
-    return this.eventLog !== undefined;
-  }
-
-  /**
-   * Creates a topic with a schema in fossil's syntax (default: its parent's, else string);
-   * idempotent for the same schema. Numeric topics may also be recorded as a series.
-   */
-  createTopic(topic: string, schema?: string, options: CreateTopicOptions = {}): TopicInfo {
-    this.assertWritable();
-    return this.events_().create(topic, schema, options).info;
-  }
-
-  /** Every topic with its id and schema, in creation order. */
-  topics(): readonly TopicInfo[] {
-    return this.events_().list();
-  }
-
-  /**
-   * Appends a datum to a topic (created on first use with its parent's schema, else string).
-   * A datum that does not conform to the topic's schema goes to /nonconformant. tsNs: ns since
-   * the epoch (default now). Returns the topic the datum went to.
-   */
-  append(topic: string, data: unknown, tsNs?: bigint): string {
-    this.assertWritable();
-    const log = this.events_();
-    if (tsNs !== undefined && typeof tsNs !== 'bigint') throw new InvalidTimestampError(`tsNs ${String(tsNs)} must be a bigint of ns since the epoch`);
-    try {
-      return log.append(topic, data, tsNs, (t, v, ts) => this.recordTopicSeries(t, v, ts)).info.name;
-    } catch (e) {
-      throw nativeError(e, path.join(this.dir, EVENTS_FILE));
-    }
-  }
-
-  private recordTopicSeries(t: { info: TopicInfo; seriesHandle?: unknown }, v: number, tsNs: bigint | undefined): void {
-    const s = t.info.series!;
-    let h = t.seriesHandle as SeriesHandle | undefined;
-    if (h === undefined) {
-      h = this.register(s.name, s.labels);
-      t.seriesHandle = h;
-    }
-    try {
-      this.record(h, v, tsNs === undefined ? Date.now() : Number(tsNs / 1_000_000n));
-    } catch (e) {
-      // The event is kept; a point the ring of numbers refuses (late, out of range) is not.
-      if (!(e instanceof LateWriteError || e instanceof InvalidTimestampError || e instanceof InvalidValueError)) throw e;
-    }
-  }
-
-  /** Events, oldest first: { topic (with its sub-topics unless subtopics: false), start, end, limit, after }. */
-  events(query: EventQuery = {}): EventRecord[] {
-    return this.events_().read(query).records;
-  }
-
-  /** events() with the position to continue from (for following a ring). */
-  eventPage(query: EventQuery = {}): EventPage {
-    return this.events_().read(query);
-  }
-
-  /** The ring's counts and bytes, and its oldest and newest record's time. */
-  eventStats(): EventStats {
-    return this.events_().stats();
   }
 
   // ---- lifecycle ----
