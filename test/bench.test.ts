@@ -107,7 +107,12 @@ describe('npm run bench -- --quick', () => {
       "Native capture (the KVM layer's vCPU exit path)",
       'Against the reference design (the Rust rondo), same shapes, same run',
       'Codecs: Gorilla in C++ and TypeScript, bytes per point beside Prometheus',
+      'Event rings: append from JavaScript and native threads, the fossil door',
     ]);
+    // Event rings: appends from JavaScript and from native threads timed.
+    const ev = t.get('Event rings: append from JavaScript and native threads, the fossil door')![0]!.rows.map((r) => r[0]!);
+    for (const what of ['`store.append()` of a 64-byte Buffer', 'native `rondo::EventRing::Append` (C++), 1 thread'])
+      expect(ev.some((n) => n.startsWith(what)), `a row ${what}`).toBe(true);
     // The codecs: both Gorilla implementations timed, and bytes per point beside Prometheus's blocks.
     const [speed, size] = t.get('Codecs: Gorilla in C++ and TypeScript, bytes per point beside Prometheus')!;
     for (const what of ['gorilla encode, C++', 'gorilla decode, C++', 'gorilla encode, TypeScript', 'gorilla decode, TypeScript'])
