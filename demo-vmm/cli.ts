@@ -19,7 +19,7 @@ rondo-vmm <command> --help shows a command's options. Needs /dev/kvm (root, or t
 
 const RUN_HELP = `usage: rondo-vmm run [--duration 5s] [--vcpus 2] [--store ./vm-metrics] [--remote-write URL]
                     [--external-label k=v]... [--push-interval 5s] [--guest micro|internal-error|fail-entry]
-                    [--device /dev/kvm] [--id NAME] [--events-size 8MiB]
+                    [--device /dev/kvm] [--id NAME] [--events-size 1MiB]
        rondo-vmm run --kernel <vmlinux|bzImage> [--initrd <cpio>] [--cmdline "..."] [--memory 256M]
                     [--duration <limit>] [--hide-cpuid cx16,...] [--store ./vm-metrics] [--remote-write URL] ...
 
@@ -45,7 +45,7 @@ The store also keeps the VM's events (docs/events.md): every console line in /vm
 the lifecycle (created, started, vcpu_up, vcpu_exit, ended with the exit reason) in
 /vm/<id>/lifecycle, and KVM's details of an internal error or failed entry in /vm/<id>/error.
 --id names the VM (default: the store directory's name); --events-size sizes the event ring
-(default 8MiB). Read them with: rondo events <store> --topic /vm/<id>
+(default 1MiB: about 10,000 console lines). Read them with: rondo events <store> --topic /vm/<id>
 
 examples:
   rondo-vmm run --duration 10s

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LIFECYCLE_SCHEMA, runVm, vmTopics, type RunReport } from '../demo-vmm/vmm';
+import { LIFECYCLE_SCHEMA, runVm, VM_EVENTS_SIZE, vmTopics, type RunReport } from '../demo-vmm/vmm';
 import { parseSchema, schemaText, Store } from '../src/index';
 import { probeKvm } from '../src/kvm/index';
 import { ROOT } from './fixtures/build';
@@ -70,6 +70,16 @@ describe.skipIf(!probe.ok)("the demo VMM's events on KVM", () => {
     for (let i = 1; i < ts.length; i++) expect(ts[i]! >= ts[i - 1]!).toBe(true);
     expect(ts[0]! >= BigInt(life[0]!.tsNs)).toBe(true);
     expect(ts.at(-1)! <= BigInt(life.at(-1)!.tsNs)).toBe(true);
+    // The ring of the demo's size, nothing of this VM overwritten.
+    const store = Store.openReadOnly(dir);
+    try {
+      const st = store.eventStats();
+      expect(st.size).toBe(VM_EVENTS_SIZE);
+      expect(st.overwritten).toBe(0);
+      expect(st.records).toBe(got.length + life.length);
+    } finally {
+      store.close();
+    }
   });
 
   it('the lifecycle: created, started, each vCPU up and its exit, ended with the exit reason; typed by its schema', async () => {
