@@ -126,3 +126,12 @@ describe.skipIf(!probe.ok)("the demo VMM's events on KVM", () => {
     }
   }, 60_000);
 });
+
+describe("the demo VMM's event options without KVM", () => {
+  it('rondo-vmm run --id that cannot be a topic segment: exit 2 naming --id, before any VM is made', async () => {
+    const r = await run(VMM, ['run', '--id', 'a/b', '--store', path.join(suiteTempDir('rondo-vmm-events-'), 'x'), '--device', '/dev/kvm-missing']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--id is letters, digits, '\.', '_' or '-'.*not "a\/b"/);
+    expect(() => vmTopics('a b')).toThrow(/a VM id is letters/);
+  });
+});
