@@ -36,8 +36,8 @@ function rawPoints(bytes: Uint8Array, count: number, name: string): Points {
 
 /**
  * deflate: raw's bytes, compressed with zlib's raw deflate (level 6). Chosen over brotli because
- * it decodes about twice as fast and every tool reads it; brotli makes these bytes about a third
- * smaller (bench/codec.js measures both, on the same chunks).
+ * it decodes about twice as fast (bench/codec.js) and every tool reads it; brotli
+ * makes these bytes about a third smaller (bench/codec.js measures both, on the same chunks).
  */
 export const deflateCodec: Codec = {
   name: 'deflate',
