@@ -137,7 +137,7 @@ async function run({ quick, tmp, progress }) {
   const notes = [
     `Each backup, restore and verify is timed whole (median of ${rounds} round${rounds === 1 ? '' : 's'}); throughput is points (every tier's points, each aggregate of a consolidated bucket counted) over that time.`,
     'The backup reads a read-only Store of the directory, as `rondo backup` does, with the default codec (gorilla); the archive B/point counts everything in the file (manifest, chunk keys and frames, the rows chunks).',
-    "The stores are filled first: three series in four counters growing by 0..99 a second, the rest 2-decimal random walks, one point a second each, consolidated every 10 minutes of data. The demo VM's store is its schema (`vmSchemas()` of a 2-vCPU VM: 165 series) after 6 hours.",
+    "The stores are filled first: three series in four counters growing by 0..99 a second, the rest 2-decimal random walks, one point a second each, consolidated every 10 minutes of data. The demo VM's store has the demo VMM's schema (`vmSchemas()`: 1 s × 1 h, 10 s × 6 h, 5 min × 7 d; 168 columns for a 2-vCPU VM) and the 165 series a run of it records, after 6 hours.",
   ];
   if (quick) notes.push(`Quick run: the demo VM's store after 1 hour and, in place of the 1 GiB store, one of 1024 series with tiers of 1 s × 2 h, 10 s × 6 h and 1 min × 1 d, 2 hours recorded; a full run measures both as named.`);
   return { id: 'backup', title, perOp: 'backup, restore or verify', cases, notes, tables: [table] };
