@@ -22,14 +22,15 @@ const GROUPS = {
   capture: require('./capture'),
   reference: require('./reference'),
   codec: require('./codec'),
+  backup: require('./backup'),
 };
 const ROOT = path.join(__dirname, '..');
-const USAGE = `usage: node bench/run.js [--quick] [--out FILE] [--group write|read|export|server|capture|reference|codec]... [--no-prometheus]
+const USAGE = `usage: node bench/run.js [--quick] [--out FILE] [--group write|read|export|server|capture|reference|codec|backup]... [--no-prometheus]
 
   --quick          a short run (under a minute): fewer rounds and samples; printed, and written
                    only with --out
   --out FILE       write the report to FILE (default for a full run of every group: BENCHMARKS.md)
-  --group G        run only group G (write, read, export, server, capture, reference or codec); may be
+  --group G        run only group G (write, read, export, server, capture, reference, codec or backup); may be
                    given more than once. reference: rondo beside the Rust rondo's own bench
                    binary, named by RONDO_REFERENCE_BIN (skipped, with the reason printed, when it
                    is not set)

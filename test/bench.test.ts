@@ -107,7 +107,19 @@ describe('npm run bench -- --quick', () => {
       "Native capture (the KVM layer's vCPU exit path)",
       'Against the reference design (the Rust rondo), same shapes, same run',
       'Codecs: Gorilla in C++ and TypeScript, bytes per point beside Prometheus',
+      'Backups: `store.backup()`, restore and verify',
     ]);
+    // Backups: backup, restore and verify timed for the demo VM's store and the big one, with the archive's size.
+    const [backups, sizes] = t.get('Backups: `store.backup()`, restore and verify')!;
+    for (const op of ['backup', 'restore', 'verify']) {
+      const rows = backups!.rows.filter((r) => r[0]!.startsWith(`${op}, `)).map((r) => r[0]!);
+      expect(rows, op).toHaveLength(2);
+      expect(rows[0], op).toMatch(/^\w+, a demo VM's store \(/);
+      expect(rows[1], op).toMatch(/^\w+, a ([\d.]+ MiB|1 GiB) store \(.*1024 series/);
+    }
+    expect(sizes!.head).toEqual(['store', 'on disk', 'points in the archive', 'archive', 'archive B/point', 'backup', 'restore', 'verify']);
+    expect(sizes!.rows).toHaveLength(2);
+    for (const r of sizes!.rows) expect(r[4], r[0]).toMatch(/^\d+\.\d{3}$/);
     // The codecs: both Gorilla implementations timed, and bytes per point beside Prometheus's blocks.
     const [speed, size] = t.get('Codecs: Gorilla in C++ and TypeScript, bytes per point beside Prometheus')!;
     for (const what of ['gorilla encode, C++', 'gorilla decode, C++', 'gorilla encode, TypeScript', 'gorilla decode, TypeScript'])
