@@ -153,12 +153,19 @@ async function waitCounter(count, target, stallMs = 1500) {
   return lastAt;
 }
 
-/** Points of MEASUREMENT stored at seconds [fromS, toS] (PromQL, rondo and VictoriaMetrics). */
-async function promCount(api, fromS, toS, measurement = MEASUREMENT) {
-  const q = `sum(count_over_time({__name__=~"${measurement}_.+"}[${toS - fromS + 1}s]))`;
-  const j = JSON.parse(await text(`${api}/api/v1/query?query=${encodeURIComponent(q)}&time=${toS}`));
-  if (j.status !== 'success') throw new Error(`${api}: ${q}: ${JSON.stringify(j).slice(0, 300)}`);
-  return j.data.result.length === 0 ? 0 : Number(j.data.result[0].value[1]);
+/** Points of MEASUREMENT's fields stored at seconds [fromS, toS] (PromQL, rondo and
+ *  VictoriaMetrics), a query per field: series `<measurement>_<field>`. */
+async function promCount(api, fromS, toS, measurement = MEASUREMENT, fields = FIELDS) {
+  let n = 0;
+  for (let f = 0; f < fields; f++) {
+    // A window of (to - from) s + 500 ms: every second from..to, whether the window is open or
+    // closed on the left (Prometheus 2.x and rondo close it, VictoriaMetrics opens it).
+    const q = `sum(count_over_time(${measurement}_f${f}[${(toS - fromS) * 1000 + 500}ms]))`;
+    const j = JSON.parse(await text(`${api}/api/v1/query?query=${encodeURIComponent(q)}&time=${toS}`));
+    if (j.status !== 'success') throw new Error(`${api}: ${q}: ${JSON.stringify(j).slice(0, 300)}`);
+    n += j.data.result.length === 0 ? 0 : Number(j.data.result[0].value[1]);
+  }
+  return n;
 }
 
 /** Points of MEASUREMENT stored at seconds [fromS, toS] in InfluxDB's database `db`. */
