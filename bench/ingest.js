@@ -346,8 +346,8 @@ async function sendPaced(port, datagrams, rate) {
 async function udpFigure({ quick, tmp, progress, cases, notes, skipped }) {
   const series = 1000;
   const perDatagram = 10; // lines: 100 points, about 1.5 KB, one Ethernet frame's worth of Telegraf's udp_payload
-  const rates = quick ? [200e3, 800e3, 3.2e6] : [100e3, 200e3, 400e3, 800e3, 1.6e6, 3.2e6];
-  const seconds = quick ? 0.5 : 2;
+  const rates = quick ? [250e3, 500e3, 1e6, 2e6] : [125e3, 250e3, 500e3, 1e6, 2e6, 4e6];
+  const seconds = quick ? 0.5 : 1;
   const reps = quick ? 1 : 3;
   const pointsPerRound = series * FIELDS;
   const receivers = [];
@@ -392,7 +392,9 @@ async function udpFigure({ quick, tmp, progress, cases, notes, skipped }) {
     // Seconds of data: every step of every rep has its own, so each is counted on its own.
     const stepRounds = rates.map((r) => Math.max(1, Math.round((r * seconds) / pointsPerRound)));
     const total = (stepRounds.reduce((a, b) => a + b, 0) + 1) * (reps + 1);
+    // All of it inside the last hour (the store's finest ring): 788 seconds of data a full rep.
     const t0s = Math.floor(Date.now() / 1000) - Math.max(total + 60, 600);
+    if (total + 60 > 3500) throw new Error(`udp: ${total} seconds of data would not fit the last hour`);
     let k = 0;
     const datagramsOf = (from, to) => {
       const lines = linesOf(series, from, to, t0s);
