@@ -21,6 +21,9 @@ export interface IngestSample {
   source: string;
   /** True for a Prometheus stale marker (NaN with payload 0x7ff0000000000002): skipped, counted. */
   stale?: boolean;
+  /** seriesKey(name, labels), when the caller has it already (a door that keeps its series'
+   *  samples' labels across requests computes it once per series): saves ingest() making it. */
+  key?: string;
 }
 
 /** Why a sample was not stored. The first five are refusals (the sender is told); the last two
@@ -104,7 +107,7 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
     if (s.labels === lastLabels && s.name === lastName) continue;
     lastLabels = s.labels;
     lastName = s.name;
-    const key = known === undefined ? '' : quickKey(s.name, s.labels);
+    const key = known === undefined ? '' : (s.key ?? quickKey(s.name, s.labels));
     const hit = key === '' ? undefined : known?.get(key);
     if (hit !== undefined && !store.isClosed) {
       runs.push(hit);
@@ -144,6 +147,11 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
   const chosen: IngestSample[] = [];
   const sortTimes: number[] = [];
   const seriesNewest = new Map<SeriesHandle, number>();
+  // What the finest ring of each schema reaches back to from now: an older sample is refused as
+  // too old (the ring could only take it into a row it would give away at once).
+  const horizons = horizonsOf(store);
+  const nowMs = Date.now();
+  let horizon = -Infinity;
   let run = -1;
   let handle: SeriesHandle | undefined;
   let handleError: [IngestReason, string] | undefined;
@@ -156,6 +164,7 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
       const r = runs[++run];
       handle = Array.isArray(r) ? undefined : r;
       handleError = Array.isArray(r) ? r : undefined;
+      horizon = handle === undefined ? -Infinity : nowMs - (horizons.get(handle.schema) ?? Infinity);
     }
     if (s.stale === true) {
       skip('stale_marker');
@@ -173,6 +182,10 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
     // A sample sorts by the newest time of its series so far: a series' own order is kept (an
     // out-of-order sample stays after the newer one and is refused, as Prometheus does).
     const t = typeof s.timestampMs === 'number' ? s.timestampMs : 0;
+    if (t < horizon) {
+      refuse('too_old', `${handle.key} at ${Number.isFinite(t) && Math.abs(t) < 8.64e15 ? new Date(t).toISOString() : String(t)} is before what the ring of schema "${handle.schema}" holds (${new Date(horizon).toISOString()} and after)`);
+      continue;
+    }
     const newest = Math.max(seriesNewest.get(handle) ?? -Infinity, t);
     seriesNewest.set(handle, newest);
     handles.push(handle);
@@ -199,6 +212,25 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
     if (m !== undefined) result.messages.push(m);
   }
   return result;
+}
+
+/** Per store: each schema's finest retention, ms (schemas never change while a store is open). */
+const storeHorizons = new WeakMap<Store, Map<string, number>>();
+
+function horizonsOf(store: Store): Map<string, number> {
+  let m = storeHorizons.get(store);
+  if (m === undefined) {
+    m = new Map();
+    for (const s of store.info({ series: false }).schemas) m.set(s.name, s.tiers[0]?.retentionMs ?? Infinity);
+    storeHorizons.set(store, m);
+  }
+  return m;
+}
+
+/** The identity ingest() keeps a series by (name and labels, in the order given): what a caller
+ *  may pass as IngestSample.key. */
+export function seriesKey(name: string, labels: Labels): string {
+  return quickKey(name, labels);
 }
 
 /** Per store: a series' quickKey → its handle (handles live as long as their store). */

@@ -12,6 +12,9 @@ export type { Aggregation, Precision, SchemaOptions, TierOptions, SchemaSpec, Ti
 export { SERIES_LIMITS, validateSeries } from './series';
 export type { Labels, SeriesKind } from './series';
 export { Exporter } from './exporter';
+// Metadata files (JSON with a checksum, replaced atomically), for other rooms' files in a store
+// directory (the ingest room's influx.json).
+export { readMetaFile, writeMetaFile } from './metafile';
 export type { ExportBatch, ExporterOptions, NextOptions, ExportPosition } from './exporter';
 export type { ExportSeries } from './export-series';
 // For rondo bench (cli/bench.ts), not the package: the slab format, a Slab of the store's file
