@@ -9,7 +9,8 @@ import { parseExpr, typeOf, type Node } from './parse';
 
 export { PromqlError } from './errors';
 export type { PromqlErrorType } from './errors';
-export { chooseTier } from './tiers';
+export { chooseTier, tierKeeps } from './tiers';
+export type { TierNeed } from './tiers';
 export { formatFloat } from './format';
 
 export interface PromqlOptions {

@@ -20,6 +20,7 @@ import { decompressSnappy, snappyDeclaredLength, SnappyError } from './snappy';
 import { decodeWriteRequest, ProtoError } from './write-request';
 import { decodeReadRequest, encodeReadResponse, readSeries } from './remote';
 import { compressSnappy } from '../export';
+import { runInfluxQL } from '../influxql';
 
 export interface ServeOptions {
   /** host:port to listen on; default 127.0.0.1:9464 (port 0: any free port). */
@@ -82,6 +83,9 @@ const DEFAULTS = {
   maxReadSamples: 50_000_000,
   queryTimeoutMs: 120_000,
 };
+
+/** The InfluxDB version /query answers name (X-Influxdb-Version): the 1.x API it follows. */
+const INFLUXDB_VERSION = '1.6.7~rondo';
 
 /** Prometheus's limit on the points of one series of a range query. */
 export const MAX_RANGE_POINTS = 11_000;
@@ -522,6 +526,37 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     }
     ctx.res.writeHead(204);
     ctx.res.end();
+  });
+
+  // InfluxQL, as InfluxDB 1.x's /query: q in the URL or a form body, db ignored (every name sees
+  // this store), epoch, pretty; errors in InfluxDB's shape ({"error":...}), not Prometheus's.
+  route('/query', GET_POST, async (ctx) => {
+    const sendInflux = (status: number, body: string): void => {
+      ctx.res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'X-Influxdb-Version': INFLUXDB_VERSION });
+      ctx.res.end(body);
+    };
+    let p = ctx.url.searchParams;
+    if (ctx.req.method === 'POST') {
+      const type = (ctx.req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      let body: Buffer;
+      try {
+        body = await readBody(ctx, limits.maxBodyBytes);
+      } catch (e) {
+        if (e instanceof ApiError) {
+          sendInflux(e.status, JSON.stringify({ error: e.message }));
+          return;
+        }
+        throw e;
+      }
+      // As Go's FormValue: a form body's parameters, then the URL's; other bodies are not read.
+      if (type === 'application/x-www-form-urlencoded' && body.length > 0) {
+        const merged = new URLSearchParams(body.toString('utf8'));
+        for (const [k, v] of p) merged.append(k, v);
+        p = merged;
+      }
+    }
+    const a = runInfluxQL(store, p.get('q') ?? '', { epoch: p.get('epoch') ?? undefined, pretty: p.get('pretty') === 'true' });
+    sendInflux(a.status, a.body);
   });
 
   route('/metrics', ['GET'], (ctx) => {
