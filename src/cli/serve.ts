@@ -1,6 +1,7 @@
 // rondo serve <dir> [--listen 127.0.0.1:9464] [--schema schemas.json] [--read-only]
 //             [--auth-token-file F] [--tls-cert F --tls-key F] [--insecure-listen]
 //             [--max-points N] [--max-body BYTES] [--query-timeout D]
+//             [--influx-udp HOST:PORT] [--influx-tcp HOST:PORT]
 import * as fs from 'node:fs';
 import { ConfigError, StoreLockedError } from '../errors';
 import { Store, type SchemaOptions } from '../store';
@@ -11,12 +12,15 @@ import { parseDurationFlag } from './time';
 export const SERVE_HELP = `usage: rondo serve <dir> [--listen 127.0.0.1:9464] [--schema schemas.json] [--read-only]
                    [--auth-token-file F] [--tls-cert F --tls-key F] [--insecure-listen]
                    [--max-points N] [--max-body BYTES] [--query-timeout D]
+                   [--influx-udp HOST:PORT] [--influx-tcp HOST:PORT]
 
 Serves the store in <dir> over HTTP: Prometheus's HTTP API (/api/v1/query, query_range, series,
 labels, label/<name>/values, metadata, status/buildinfo, status/runtimeinfo), remote read
 (POST /api/v1/read), remote-write receive (POST /api/v1/write) and its own figures on /metrics.
 Grafana's Prometheus data source, promtool and Prometheus's remote_read and remote_write talk to
-it as to a Prometheus. See docs/server.md.
+it as to a Prometheus. InfluxDB 1.x clients write Influx line protocol to it (POST /write,
+POST /api/v2/write, GET /ping; UDP and TCP with the flags below). See docs/server.md and
+docs/ingest.md.
 
 The store is opened as its writer (created when missing, from --schema or the default schema:
 1s for 1h, 10s for 6h, 5m for 7d, 256 series), so remote writes are stored, the server's own
@@ -39,6 +43,10 @@ options
   --max-body BYTES          largest request body, compressed and decompressed (default 32MiB;
                             a number of bytes, or with KiB, MiB or GiB).
   --query-timeout D         longest a query may run (default 2m); a duration such as 30s.
+  --influx-udp HOST:PORT    also take Influx line protocol over UDP, one datagram = lines
+                            (InfluxDB's is 8089). Loopback only unless --insecure-listen.
+  --influx-tcp HOST:PORT    also take Influx line protocol over TCP, lines ended by newlines
+                            (a line over 64 KiB is refused). Loopback only unless --insecure-listen.
 
 It runs until SIGINT or SIGTERM, then stops listening, lets requests in flight finish, records
 its last figures, flushes and closes the store. One line on stdout says where it listens.
@@ -52,6 +60,7 @@ examples
   rondo serve ./metrics --listen 0.0.0.0:9464 --auth-token-file /etc/rondo/token \\
       --tls-cert /etc/rondo/cert.pem --tls-key /etc/rondo/key.pem
   rondo serve ./new-store --schema schemas.json --max-body 8MiB --query-timeout 30s
+  rondo serve ./metrics --influx-udp 127.0.0.1:8089 --influx-tcp 127.0.0.1:8094
   promtool query instant http://127.0.0.1:9464 'rate(vcpu_exits_total[1m])'`;
 
 const SIZE_RE = /^(\d+)(|B|KiB|MiB|GiB|k|M|G)$/;
@@ -69,7 +78,7 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(
     'serve',
     argv,
-    ['listen', 'schema', 'auth-token-file', 'tls-cert', 'tls-key', 'max-points', 'max-body', 'query-timeout'],
+    ['listen', 'schema', 'auth-token-file', 'tls-cert', 'tls-key', 'max-points', 'max-body', 'query-timeout', 'influx-udp', 'influx-tcp'],
     ['read-only', 'insecure-listen'],
   );
   const [dir] = args.positional;
@@ -108,6 +117,22 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     const bytes = m === null ? NaN : Number(m[1]) * SIZE_UNITS[m[2]!]!;
     if (!(bytes >= 1024)) throw new UsageError(`rondo serve: --max-body must be a size of at least 1024 bytes such as 1048576 or 8MiB, not ${JSON.stringify(maxBody)}`);
     options.maxBodyBytes = bytes;
+  }
+  for (const [name, key] of [
+    ['influx-udp', 'influxUdp'],
+    ['influx-tcp', 'influxTcp'],
+  ] as const) {
+    const v = flag(args, name);
+    if (v === undefined) continue;
+    let h: string;
+    try {
+      h = parseListen(v).host;
+    } catch (e) {
+      throw new UsageError(`rondo serve: --${name}: ${(e as Error).message}`);
+    }
+    if (!isLoopback(h) && !options.insecureListen)
+      throw new UsageError(`rondo serve: --${name} ${h} is not a loopback address and this door takes no token: give --insecure-listen to take it from anyone who can reach it`);
+    options[key] = v;
   }
   const timeout = flag(args, 'query-timeout');
   if (timeout !== undefined) options.queryTimeoutMs = parseDurationFlag('serve', 'query-timeout', timeout);
@@ -154,12 +179,17 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     if (e instanceof ConfigError) throw new UsageError(`rondo serve: ${e.message.split('\n')[0]}`);
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
-      process.stderr.write(`rondo serve: cannot listen on ${options.listen}: ${err.code}\n`);
+      const where = (err as NodeJS.ErrnoException & { port?: number }).port;
+      process.stderr.write(`rondo serve: cannot listen on ${where !== undefined && !(options.listen ?? '').endsWith(`:${where}`) ? `port ${where}` : options.listen}: ${err.code}\n`);
       return 1;
     }
     throw e;
   }
-  process.stdout.write(`rondo serve: serving ${store.dir} on ${server.url}${note}\n`);
+  const doors = [
+    server.influxUdp !== undefined ? `, Influx UDP on ${server.influxUdp.host}:${server.influxUdp.port}` : '',
+    server.influxTcp !== undefined ? `, Influx TCP on ${server.influxTcp.host}:${server.influxTcp.port}` : '',
+  ].join('');
+  process.stdout.write(`rondo serve: serving ${store.dir} on ${server.url}${doors}${note}\n`);
 
   await new Promise<void>((resolve) => {
     const stop = (): void => {

@@ -625,8 +625,17 @@ export function keyOf(buf: Buffer, scan: LineScan): { measurement: string; tags:
  */
 export function forEachLine(buf: Buffer, start: number, end: number, line: (s: number, e: number) => void): void {
   let pos = start;
+  // The next '"' at or after pos (end when none): a line without one ends at its '\n' (found by
+  // indexOf, native), unless a backslash stands before that '\n' (influxd joins the next line).
+  let quote = -1;
   while (pos < end) {
-    const le = lineEnd(buf, pos, end);
+    if (quote < pos) {
+      quote = buf.indexOf(QUOTE, pos);
+      if (quote < 0 || quote >= end) quote = end;
+    }
+    let le = buf.indexOf(NL, pos);
+    if (le < 0 || le > end) le = end;
+    if (quote < le || (le > pos && buf[le - 1] === BS)) le = lineEnd(buf, pos, end);
     const s = skipWhitespace(buf, pos, le);
     pos = le + 1;
     if (s >= le || buf[s] === 0x23) continue;

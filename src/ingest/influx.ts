@@ -15,6 +15,8 @@ export interface InfluxIngestOptions {
   nowMs?: number;
   /** Most bad lines whose text is kept in the result (all are counted). Default 100. */
   maxErrorLines?: number;
+  /** A longer line is refused (reason line_too_long) without being parsed. Default: no limit. */
+  maxLineBytes?: number;
 }
 
 export interface InfluxIngestResult {
@@ -33,8 +35,8 @@ export interface InfluxIngestResult {
   /** The first write refusal in InfluxDB's words ("field type conflict: ...", "points beyond
    *  retention policy"), when any point was dropped. */
   writeError?: string;
-  /** Everything refused or skipped, by reason: parse, string_field, type_conflict, invalid_field,
-   *  name_conflict, and ingest()'s (too_old, out_of_bounds, out_of_order, series_limit,
+  /** Everything refused or skipped, by reason: parse, line_too_long, string_field, type_conflict,
+   *  invalid_field, name_conflict, and ingest()'s (too_old, out_of_bounds, out_of_order, series_limit,
    *  invalid_series, non_finite). */
   errors: Partial<Record<string, number>>;
   /** What ingest() said. */
@@ -88,6 +90,7 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
   const precisionNs = PRECISION_NS[options.precision ?? 'n'] ?? 1;
   const nowMs = options.nowMs ?? Date.now();
   const maxErrorLines = options.maxErrorLines ?? 100;
+  const maxLineBytes = options.maxLineBytes ?? Infinity;
   const catalog = InfluxCatalog.of(store);
   const cache = cacheOf(store);
   if (cache.keys.size > CACHE_MAX) cache.keys.clear();
@@ -105,6 +108,10 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
   const scan = SCAN;
   forEachLine(body, 0, body.length, (s, e) => {
     result.lines++;
+    if (e - s > maxLineBytes) {
+      count('line_too_long');
+      return;
+    }
     const why = scanLine(body, s, e, precisionNs, nowMs, scan);
     if (why !== null) {
       result.parseErrorCount++;

@@ -196,7 +196,14 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
   // Recorded in time order across series (stable), so a request of many series takes each
   // interval's row once and the rest of that interval's values go down the fast path, rather
   // than every sample of a series older than the newest row taking the slow one.
-  if (order.length > 1) order.sort((a, b) => (sortTimes[a] as number) - (sortTimes[b] as number));
+  // (Already in order, as a batch of one timestamp is: no sort.)
+  let sorted = true;
+  for (let i = 1; i < sortTimes.length; i++)
+    if ((sortTimes[i] as number) < (sortTimes[i - 1] as number)) {
+      sorted = false;
+      break;
+    }
+  if (!sorted) order.sort((a, b) => (sortTimes[a] as number) - (sortTimes[b] as number));
   for (const i of order) {
     const s = chosen[i] as IngestSample;
     try {

@@ -13,7 +13,8 @@ import { CapacityError, ConfigError, InvalidQueryError, InvalidSelectorError, Ro
 import { PACKAGE_ROOT } from '../package-root';
 import { parseSelector, type Selector } from '../selector';
 import type { SeriesHandle, Store } from '../store';
-import { ingest, REFUSAL_REASONS, type IngestReason } from '../ingest';
+import { ingest, IngestCounters, REFUSAL_REASONS, type IngestReason } from '../ingest';
+import { errorAnswer, INFLUX_VERSION, influxBody, InfluxHttpError, influxWrite, listenerAddress, listenInfluxTcp, listenInfluxUdp, v2Precision, type InfluxAnswer, type InfluxListener } from './influx';
 import { ApiError, badData, durationParam, formatTextFloat, timeParam, MAX_TIME_MS, MIN_TIME_MS } from './params';
 import { formatFloat as formatFloatValue, instantQuery, PromqlError, rangeQuery, type PromqlData, type PromqlOptions } from '../promql';
 import { decompressSnappy, snappyDeclaredLength, SnappyError } from './snappy';
@@ -53,6 +54,11 @@ export interface ServeOptions {
   consolidateEveryMs?: number;
   /** Warnings and errors (a handler's unexpected fault); default: none printed. */
   logger?: (level: 'warn' | 'error', message: string) => void;
+  /** host:port to listen on for Influx line protocol over UDP (one datagram = lines), e.g.
+   *  127.0.0.1:8089. A non-loopback address needs insecureListen (these doors take no token). */
+  influxUdp?: string;
+  /** host:port to listen on for Influx line protocol over TCP (newline-framed), e.g. 127.0.0.1:8094. */
+  influxTcp?: string;
 }
 
 export interface ServerStats {
@@ -61,6 +67,8 @@ export interface ServerStats {
   receivedSamples: number;
   refusedSamples: Partial<Record<IngestReason, number>>;
   skippedSamples: Partial<Record<IngestReason, number>>;
+  /** The ingest doors' counts (Influx, StatsD): "protocol reason" → refused, protocol → stored. */
+  ingest: { errors: Record<string, number>; points: Record<string, number> };
 }
 
 export interface RondoServer {
@@ -69,6 +77,9 @@ export interface RondoServer {
   readonly host: string;
   readonly port: number;
   readonly readOnly: boolean;
+  /** Where the Influx UDP and TCP listeners listen, when started. */
+  readonly influxUdp?: { host: string; port: number };
+  readonly influxTcp?: { host: string; port: number };
   stats(): ServerStats;
   /** Stops listening, lets requests in flight finish, records the last figures and flushes a
    *  writable store. Does not close the store. */
@@ -161,6 +172,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
   const received = { samples: 0 };
   const refused: Partial<Record<IngestReason, number>> = {};
   const skipped: Partial<Record<IngestReason, number>> = {};
+  const ingestCounters = new IngestCounters();
   let figuresChanged = true;
   const note = (handler: string, code: number, seconds: number): void => {
     const key = `${handler}\0${code}`;
@@ -174,8 +186,9 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
 
   const own = new Map<string, SeriesHandle | null>();
   const recordFigures = (): void => {
-    if (store.readOnly || store.isClosed || options.recordOwnMetrics === false || !figuresChanged) return;
+    if (store.readOnly || store.isClosed || options.recordOwnMetrics === false || !(figuresChanged || ingestCounters.changed)) return;
     figuresChanged = false;
+    ingestCounters.changed = false;
     const now = Date.now();
     const figures: Array<{ key: string; name: string; labels: Record<string, string>; value: number }> = [];
     const add = (name: string, labels: Record<string, string>, value: number): void => {
@@ -192,6 +205,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     add('rondo_remote_write_received_samples_total', {}, received.samples);
     for (const [reason, n] of Object.entries(refused)) add('rondo_remote_write_refused_samples_total', { reason }, n);
     for (const [reason, n] of Object.entries(skipped)) add('rondo_remote_write_skipped_samples_total', { reason }, n);
+    for (const f of ingestCounters.figures()) add(f.name, f.labels, f.value);
     // New figures (a handler or code seen for the first time) are registered together: one
     // write of the series index, not one each.
     const fresh = figures.filter((f) => !own.has(f.key));
@@ -559,8 +573,71 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     sendInflux(a.status, a.body);
   });
 
+  // ---- Influx line protocol (v1 /write, v2 /api/v2/write) and /ping, in InfluxDB's shapes ----
+  const sendInflux = (ctx: Ctx, a: InfluxAnswer): void => {
+    const headers: Record<string, string | number> = { 'X-Influxdb-Version': INFLUX_VERSION, 'X-Influxdb-Build': 'rondo' };
+    if (a.error !== undefined) headers['X-Influxdb-Error'] = a.error.replace(/[\r\n]+/g, ' ').replace(/[^\t\x20-\x7e]/g, '?').slice(0, 4096);
+    if (a.body === undefined) {
+      ctx.res.writeHead(a.status, headers);
+      ctx.res.end();
+      return;
+    }
+    headers['Content-Type'] = 'application/json';
+    headers['Content-Length'] = Buffer.byteLength(a.body);
+    ctx.res.writeHead(a.status, headers);
+    ctx.res.end(a.body);
+  };
+  const influxWriteRoute = (v2: boolean) => async (ctx: Ctx): Promise<void> => {
+    const protocol = 'influx_http';
+    const p = ctx.url.searchParams;
+    if (store.readOnly) {
+      ingestCounters.error(protocol, 'read_only');
+      sendInflux(
+        ctx,
+        errorAnswer(
+          405,
+          `write refused: this server's store ${store.dir} is open read-only (rondo serve --read-only, or another process holds its writer lock)`,
+          v2,
+        ),
+      );
+      return;
+    }
+    let precision: string;
+    if (v2) {
+      const given = v2Precision(p.get('precision'));
+      if (given === undefined) {
+        ingestCounters.error(protocol, 'bad_request');
+        sendInflux(ctx, errorAnswer(400, 'invalid precision; valid precision units are ns, us, ms, and s', true));
+        return;
+      }
+      precision = given;
+    } else precision = p.get('precision') ?? 'n';
+    let body: Buffer;
+    try {
+      const raw = await readBody(ctx, limits.maxBodyBytes);
+      body = influxBody(raw, ctx.req.headers['content-encoding'], limits.maxBodyBytes);
+    } catch (e) {
+      if (e instanceof InfluxHttpError) {
+        ingestCounters.error(protocol, e.reason);
+        sendInflux(ctx, errorAnswer(e.status, e.message, v2));
+      } else if (e instanceof ApiError && e.status === 413) {
+        ingestCounters.error(protocol, 'body_too_large');
+        sendInflux(ctx, errorAnswer(413, 'http: request body too large', v2));
+      } else throw e;
+      if (!ctx.req.complete) ctx.res.once('finish', () => ctx.req.socket.destroy());
+      return;
+    }
+    sendInflux(ctx, influxWrite(store, body, precision, ingestCounters, protocol, v2));
+  };
+  route('/write', ['POST'], influxWriteRoute(false));
+  route('/api/v2/write', ['POST'], influxWriteRoute(true));
+  route('/ping', ['GET', 'HEAD'], (ctx) => {
+    if (ctx.url.searchParams.get('verbose') === 'true') sendInflux(ctx, { status: 200, body: JSON.stringify({ version: INFLUX_VERSION }) });
+    else sendInflux(ctx, { status: 204 });
+  });
+
   route('/metrics', ['GET'], (ctx) => {
-    const body = metricsText(requests, durations, received.samples, refused, skipped);
+    const body = metricsText(requests, durations, received.samples, refused, skipped) + ingestCounters.metricsText();
     ctx.res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
     ctx.res.end(body);
   });
@@ -662,6 +739,28 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     });
   });
   server.on('error', (e) => log('error', `server: ${e.message}`));
+  // The Influx UDP and TCP listeners, in this process; closed with the server.
+  const listeners: InfluxListener[] = [];
+  const listenerOptions = { store, counters: ingestCounters, log };
+  let influxUdp: InfluxListener | undefined;
+  let influxTcp: InfluxListener | undefined;
+  try {
+    if (options.influxUdp !== undefined) {
+      const a = listenerAddress('Influx UDP', options.influxUdp, parseListen, isLoopback, options.insecureListen === true);
+      influxUdp = await listenInfluxUdp(a.host, a.port, listenerOptions);
+      listeners.push(influxUdp);
+    }
+    if (options.influxTcp !== undefined) {
+      const a = listenerAddress('Influx TCP', options.influxTcp, parseListen, isLoopback, options.insecureListen === true);
+      influxTcp = await listenInfluxTcp(a.host, a.port, listenerOptions);
+      listeners.push(influxTcp);
+    }
+  } catch (e) {
+    clearInterval(timer);
+    await Promise.allSettled(listeners.map((l) => l.close()));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw e;
+  }
   const addr = server.address() as net.AddressInfo;
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   let closing: Promise<void> | undefined;
@@ -671,15 +770,19 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     host: addr.address,
     port: addr.port,
     readOnly: store.readOnly,
+    ...(influxUdp !== undefined ? { influxUdp: { host: influxUdp.host, port: influxUdp.port } } : {}),
+    ...(influxTcp !== undefined ? { influxTcp: { host: influxTcp.host, port: influxTcp.port } } : {}),
     stats: () => ({
       requests: Object.fromEntries([...requests].map(([k, n]) => [k.replace('\0', ' '), n])),
       receivedSamples: received.samples,
       refusedSamples: { ...refused },
       skippedSamples: { ...skipped },
+      ingest: ingestCounters.snapshot(),
     }),
     close: () => {
       closing ??= (async () => {
         clearInterval(timer);
+        await Promise.allSettled(listeners.map((l) => l.close()));
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
@@ -708,8 +811,9 @@ function positive(v: number | undefined, dflt: number, what: string): number {
 
 function authorized(req: http.IncomingMessage, digest: Buffer): boolean {
   const h = req.headers.authorization;
-  if (typeof h !== 'string' || !/^bearer /i.test(h)) return false;
-  const given = crypto.createHash('sha256').update(h.slice(7).trim()).digest();
+  // "Bearer <token>", or "Token <token>" as InfluxDB clients send it
+  if (typeof h !== 'string' || !/^(?:bearer|token) /i.test(h)) return false;
+  const given = crypto.createHash('sha256').update(h.slice(h.indexOf(' ') + 1).trim()).digest();
   return crypto.timingSafeEqual(given, digest);
 }
 
