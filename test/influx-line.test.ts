@@ -289,6 +289,39 @@ describe('ingestInflux into a store', () => {
     store.close();
   });
 
+  it('a field "time" is left out of a point that has other fields, as influxd leaves it', () => {
+    const store = Store.open(tempDir(), { schemas: SCHEMAS });
+    const t = nowS();
+    const r = ingestInflux(store, Buffer.from(`m v=1,time=2 ${t}`), { precision: 's' });
+    expect(r.writeError).toBeUndefined();
+    expect(r.stored).toBe(1);
+    expect(r.errors).toEqual({ time_field: 1 });
+    expect(store.series().map((h) => h.name)).toEqual(['m_v']);
+    store.close();
+  });
+
+  it('names that sanitize to the same metric or label are refused, not merged (name_conflict)', () => {
+    const store = Store.open(tempDir(), { schemas: SCHEMAS });
+    const t = nowS();
+    const r = ingestInflux(store, Buffer.from(`m a-b=1 ${t}\nm a.b=2 ${t}\nn,k-1=x,k.1=y v=1 ${t}\nn,k-1=x v=2 ${t}\nn,k.1=y v=3 ${t + 1}`), { precision: 's' });
+    expect(r.errors).toEqual({ name_conflict: 3 });
+    expect(r.writeError).toBe('field "a.b" of measurement "m" would be stored as m_a_b, which already holds field "a-b" of measurement "m"');
+    expect(r.stored).toBe(2);
+    store.close();
+  });
+
+  it('newline framing (the TCP door): every newline ends a line, even inside quotes', () => {
+    const store = Store.open(tempDir(), { schemas: SCHEMAS });
+    const t = nowS();
+    const body = Buffer.from(`q s="a\nb",v=1 ${t}\nq2 v=2\n`);
+    expect(ingestInflux(store, body, { precision: 's' }).errors).toEqual({ string_field: 1 });
+    const framed = ingestInflux(store, body, { precision: 's', newlineFramed: true, maxLineBytes: 16 });
+    expect(framed.lines).toBe(3);
+    expect(framed.errors).toEqual({ parse: 1, line_too_long: 1 }); // 'q s="a'; 'b",v=1 <t>' (17 bytes)
+    expect(framed.stored).toBe(1); // 'q2 v=2'
+    store.close();
+  });
+
   it("the issue's 2009 line is refused as too old; the same line now is stored", () => {
     const store = Store.open(tempDir(), { schemas: SCHEMAS });
     const old = ingestInflux(store, Buffer.from('test,host=server,region=us-east1 value=0.80 1234567890000000000\n'));
@@ -308,6 +341,29 @@ describe('ingestInflux into a store', () => {
     ingestInflux(store, Buffer.from(`m v=1 ${t}\nm v=2 ${t + 300}\nm v=3 ${t + 999}`), { precision: 'ms' });
     const s = store.select('m_v', { start: t, end: t + 999 });
     expect([...s[0]!.values].filter((v) => v === v)).toEqual([3]);
+    store.close();
+  });
+
+  it('a key whose fields come in another order, or other fields, still finds each field its series', () => {
+    const store = Store.open(tempDir(), { schemas: SCHEMAS });
+    const t = nowS();
+    const r = ingestInflux(store, Buffer.from(`k,h=1 a=1,b=2 ${t}\nk,h=1 b=3,a=4 ${t + 1}\nk,h=1 c=5,a=6 ${t + 2}\nk,h=1 a=7i ${t + 3}`), { precision: 's' });
+    expect(r.stored).toBe(6);
+    expect(r.errors).toEqual({ type_conflict: 1 });
+    const q = (sel: string) => store.select(sel, { start: t * 1000, end: (t + 3) * 1000 }).map((x) => [...x.values].filter((v) => v === v));
+    expect(q('k_a')).toEqual([[1, 4, 6]]);
+    expect(q('k_b')).toEqual([[2, 3]]);
+    expect(q('k_c')).toEqual([[5]]);
+    store.close();
+  });
+
+  it('many points stamped ahead of the clock are all refused as out_of_bounds', () => {
+    const store = Store.open(tempDir(), { schemas: SCHEMAS });
+    const ahead = Math.floor(Date.now() / 1000) + 3600;
+    const lines = Array.from({ length: 2000 }, (_, i) => `f,s=${i % 10} v=${i} ${ahead + (i % 7)}`).join('\n');
+    const r = ingestInflux(store, Buffer.from(lines), { precision: 's' });
+    expect(r.errors).toEqual({ out_of_bounds: 2000 });
+    expect(r.stored).toBe(0);
     store.close();
   });
 

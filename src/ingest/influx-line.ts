@@ -621,10 +621,25 @@ export function keyOf(buf: Buffer, scan: LineScan): { measurement: string; tags:
 /**
  * Calls `line` for every line of buf[start, end) that is not blank nor a comment (`#` after
  * optional whitespace), with the line's bounds (leading whitespace, the newline and one trailing
- * CR taken off).
+ * CR taken off). Lines end as influxd ends them (a '\n' inside a quoted string value or after a
+ * backslash does not), or, newlineFramed, at every '\n'.
  */
-export function forEachLine(buf: Buffer, start: number, end: number, line: (s: number, e: number) => void): void {
+export function forEachLine(buf: Buffer, start: number, end: number, line: (s: number, e: number) => void, newlineFramed = false): void {
   let pos = start;
+  if (newlineFramed) {
+    // every '\n' ends a line (a stream's framing), whatever quotes and backslashes say
+    while (pos < end) {
+      let le = buf.indexOf(NL, pos);
+      if (le < 0 || le > end) le = end;
+      const s = skipWhitespace(buf, pos, le);
+      pos = le + 1;
+      if (s >= le || buf[s] === 0x23) continue;
+      let e = le;
+      if (buf[e - 1] === CR) e--;
+      if (e > s) line(s, e);
+    }
+    return;
+  }
   // The next '"' at or after pos (end when none): a line without one ends at its '\n' (found by
   // indexOf, native), unless a backslash stands before that '\n' (influxd joins the next line).
   let quote = -1;

@@ -17,6 +17,9 @@ export interface InfluxIngestOptions {
   maxErrorLines?: number;
   /** A longer line is refused (reason line_too_long) without being parsed. Default: no limit. */
   maxLineBytes?: number;
+  /** Every '\n' ends a line, even inside a quoted string (a stream's framing: the TCP door).
+   *  Default false: lines end as influxd ends them. */
+  newlineFramed?: boolean;
 }
 
 export interface InfluxIngestResult {
@@ -36,7 +39,8 @@ export interface InfluxIngestResult {
    *  retention policy"), when any point was dropped. */
   writeError?: string;
   /** Everything refused or skipped, by reason: parse, line_too_long, string_field, type_conflict,
-   *  invalid_field, name_conflict, and ingest()'s (too_old, out_of_bounds, out_of_order, series_limit,
+   *  invalid_field (a tag key "time", or no field but "time"), time_field (a field "time" left
+   *  out of a point that has others), name_conflict, and ingest()'s (too_old, out_of_bounds, out_of_order, series_limit,
    *  invalid_series, non_finite). */
   errors: Partial<Record<string, number>>;
   /** What ingest() said. */
@@ -52,6 +56,13 @@ interface FieldSeries {
 }
 
 interface KeyEntry {
+  /** The key's bytes as written (the cache is keyed by their hash; these settle a collision). */
+  raw: Uint8Array;
+  /** Another key of the same hash. */
+  next?: KeyEntry;
+  /** The series of the field at each position of the last line of this key, with the field key's
+   *  bytes: a line of a key usually has the fields of the line before, in the same order. */
+  byPosition: Array<{ raw: Uint8Array; fs: FieldSeries } | undefined>;
   measurement: string;
   tags: Array<[string, string]>;
   /** Sanitized label → value, one object for every series of this key. */
@@ -65,7 +76,20 @@ interface KeyEntry {
 }
 
 interface StoreCache {
-  keys: Map<string, KeyEntry>;
+  /** hash of the key's bytes → the key (and its collisions, chained) */
+  keys: Map<number, KeyEntry>;
+}
+
+function hashBytes(buf: Buffer, s: number, e: number): number {
+  let h = 0x811c9dc5;
+  for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  return h;
+}
+
+function sameBytes(buf: Buffer, s: number, e: number, raw: Uint8Array): boolean {
+  if (e - s !== raw.length) return false;
+  for (let i = 0; i < raw.length; i++) if (buf[s + i] !== raw[i]) return false;
+  return true;
 }
 
 const caches = new WeakMap<Store, StoreCache>();
@@ -100,10 +124,15 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
     errors[reason] = (errors[reason] ?? 0) + n;
   };
   const result: InfluxIngestResult = { lines: 0, points: 0, stored: 0, parseErrors: [], parseErrorCount: 0, dropped: 0, errors, ingest: undefined as unknown as IngestResult };
-  const drop = (reason: string, message: string): void => {
+  // influxd checks the tags of every point (a tag key "time") before the fields of any, so a
+  // tag refusal is the one it names even after a field refusal on an earlier line.
+  let tagError: string | undefined;
+  let fieldError: string | undefined;
+  const drop = (reason: string, message: string, tag = false): void => {
     count(reason);
     result.dropped++;
-    result.writeError ??= message;
+    if (tag) tagError ??= message;
+    else fieldError ??= message;
   };
   const scan = SCAN;
   forEachLine(body, 0, body.length, (s, e) => {
@@ -120,28 +149,51 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
       return;
     }
     result.points++;
-    const rawKey = body.toString('latin1', scan.keyStart, scan.keyEnd);
-    let k = cache.keys.get(rawKey);
+    const hash = hashBytes(body, scan.keyStart, scan.keyEnd);
+    const head = cache.keys.get(hash);
+    let k = head;
+    while (k !== undefined && !sameBytes(body, scan.keyStart, scan.keyEnd, k.raw)) k = k.next;
     if (k === undefined) {
       k = keyEntry(body, scan);
-      cache.keys.set(rawKey, k);
+      if (head !== undefined) k.next = head;
+      cache.keys.set(hash, k);
     }
     if (k.refusal !== undefined) {
-      drop(k.refusal[0], k.refusal[1]);
+      drop(k.refusal[0], k.refusal[1], k.refusal[0] === 'invalid_field');
       return;
     }
     // First the whole point is checked (InfluxDB drops a point with any conflicting field), then
     // its numeric fields become samples.
     const n = scan.fieldCount;
     const first = samples.length;
+    // A field "time" is left out, as influxd leaves it out; a point of no other field is refused.
+    let timeFields = 0;
     for (let f = 0; f < n; f++) {
       const type = scan.fieldType[f]!;
-      const rawField = body.toString('latin1', scan.fieldKeyStart[f]!, scan.fieldKeyEnd[f]!);
+      const ks = scan.fieldKeyStart[f]!;
+      const ke = scan.fieldKeyEnd[f]!;
+      const at = k.byPosition[f];
+      if (at !== undefined && type !== 'string' && sameBytes(body, ks, ke, at.raw)) {
+        // the usual case: the field of the line before at this position
+        const hit = at.fs;
+        if (hit.field.type !== type) {
+          samples.length = first;
+          drop('type_conflict', influxTypeConflict(k.measurement, hit.field.field, type, hit.field.type));
+          return;
+        }
+        samples.push({ name: hit.name, labels: hit.labels, value: scan.fieldValue[f]!, timestampMs: scan.timeMs, kind: 'gauge', source: 'influx', key: hit.key });
+        continue;
+      }
+      const rawField = body.toString('latin1', ks, ke);
       let fs = k.fields.get(rawField);
       if (type === 'string') {
         // rondo stores numbers: a string field is skipped (counted), unless the field is known as
         // a number, which InfluxDB refuses as a type conflict
         const name = fs === undefined || Array.isArray(fs) ? unescapeName(body, scan.fieldKeyStart[f]!, scan.fieldKeyEnd[f]!) : fs.field.field;
+        if (name === 'time') {
+          timeFields++;
+          continue;
+        }
         const known = catalog.field(k.measurement, name);
         if (known !== undefined) {
           samples.length = first;
@@ -155,11 +207,16 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
         fs = fieldSeries(catalog, k, unescapeName(body, scan.fieldKeyStart[f]!, scan.fieldKeyEnd[f]!), type);
         if (!Array.isArray(fs)) k.fields.set(rawField, fs);
       }
+      if (Array.isArray(fs) && fs[0] === 'time_field') {
+        timeFields++;
+        continue;
+      }
       if (Array.isArray(fs)) {
         samples.length = first;
         drop(fs[0], fs[1]);
         return;
       }
+      if (f < 64) k.byPosition[f] = { raw: Uint8Array.prototype.slice.call(body, ks, ke), fs };
       if (fs.field.type !== type) {
         samples.length = first;
         drop('type_conflict', influxTypeConflict(k.measurement, fs.field.field, type, fs.field.type));
@@ -167,8 +224,13 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
       }
       samples.push({ name: fs.name, labels: fs.labels, value: scan.fieldValue[f]!, timestampMs: scan.timeMs, kind: 'gauge', source: 'influx', key: fs.key });
     }
-  });
+    if (timeFields > 0) {
+      if (timeFields === n) drop('invalid_field', `invalid field name: input field "time" on measurement ${JSON.stringify(k.measurement)} is invalid`);
+      else count('time_field', timeFields);
+    }
+  }, options.newlineFramed === true);
   catalog.save();
+  result.writeError = tagError ?? fieldError;
   const r = ingest(store, samples);
   result.ingest = r;
   result.stored = r.stored;
@@ -206,13 +268,13 @@ function keyEntry(body: Buffer, scan: LineScan): KeyEntry {
     originals.set(label, key);
     labels[label] = value;
   }
-  const e: KeyEntry = { measurement, tags, labels, originals, fields: new Map() };
+  const e: KeyEntry = { raw: Uint8Array.prototype.slice.call(body, scan.keyStart, scan.keyEnd), byPosition: [], measurement, tags, labels, originals, fields: new Map() };
   if (refusal !== undefined) e.refusal = refusal;
   return e;
 }
 
 function fieldSeries(catalog: InfluxCatalog, k: KeyEntry, field: string, type: InfluxFieldType): FieldSeries | [string, string] {
-  if (field === 'time') return ['invalid_field', `invalid field name: input field "time" on measurement ${JSON.stringify(k.measurement)} is invalid`];
+  if (field === 'time') return ['time_field', 'a field named time'];
   const entry = catalog.claim(k.measurement, field, type);
   if (typeof entry === 'string') return [entry.startsWith('field type conflict') ? 'type_conflict' : 'name_conflict', entry];
   for (const [label, original] of k.originals) {

@@ -204,14 +204,23 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
       break;
     }
   if (!sorted) order.sort((a, b) => (sortTimes[a] as number) - (sortTimes[b] as number));
+  // Past the first timestamp the store found too far in the future, the rest are refused here:
+  // a sender stamping everything ahead of the clock costs one store error, not one per sample.
+  let futureFloor = Infinity;
   for (const i of order) {
     const s = chosen[i] as IngestSample;
+    if (s.timestampMs >= futureFloor) {
+      refuse('out_of_bounds', '');
+      continue;
+    }
     try {
       store.record(handles[i] as SeriesHandle, s.value, s.timestampMs);
       result.stored++;
     } catch (e) {
       if (!(e instanceof InvalidTimestampError || e instanceof InvalidValueError || e instanceof CapacityError)) throw e;
-      refuse(reasonOf(e, s.timestampMs), messageOf(e));
+      const reason = reasonOf(e, s.timestampMs);
+      if (reason === 'out_of_bounds' && e instanceof InvalidTimestampError) futureFloor = Math.min(futureFloor, s.timestampMs);
+      refuse(reason, messageOf(e));
     }
   }
   for (const reason of REFUSAL_REASONS) {

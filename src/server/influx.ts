@@ -112,9 +112,9 @@ function refuseReadOnly(o: ListenerOptions, protocol: string): boolean {
   return true;
 }
 
-function ingestCounted(o: ListenerOptions, protocol: string, body: Buffer, maxLineBytes?: number): void {
+function ingestCounted(o: ListenerOptions, protocol: string, body: Buffer, stream = false): void {
   try {
-    const r = ingestInflux(o.store, body, maxLineBytes === undefined ? {} : { maxLineBytes });
+    const r = ingestInflux(o.store, body, stream ? { maxLineBytes: MAX_TCP_LINE_BYTES, newlineFramed: true } : {});
     countInflux(o.counters, protocol, r);
   } catch (e) {
     // the store's own failure (disk, closed): counted and logged, the listener keeps serving
@@ -146,7 +146,8 @@ export async function listenInfluxUdp(host: string, port: number, o: ListenerOpt
   };
 }
 
-/** Listens for Influx lines on TCP at host:port (newline-framed; a line over 64 KiB is refused). */
+/** Listens for Influx lines on TCP at host:port: every '\n' ends a line (a string field cannot
+ *  hold a newline here, as with Telegraf's socket_listener); a line over 64 KiB is refused. */
 export async function listenInfluxTcp(host: string, port: number, o: ListenerOptions): Promise<InfluxListener> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
@@ -181,11 +182,11 @@ export async function listenInfluxTcp(host: string, port: number, o: ListenerOpt
       const rest = data.subarray(last + 1);
       if (rest.length > 0) pending = Buffer.from(rest);
       if (refuseReadOnly(o, 'influx_tcp')) return;
-      ingestCounted(o, 'influx_tcp', lines, MAX_TCP_LINE_BYTES);
+      ingestCounted(o, 'influx_tcp', lines, true);
     });
     socket.on('end', () => {
       // a last line without its newline is a line too
-      if (pending !== undefined && !skipping && !refuseReadOnly(o, 'influx_tcp')) ingestCounted(o, 'influx_tcp', pending, MAX_TCP_LINE_BYTES);
+      if (pending !== undefined && !skipping && !refuseReadOnly(o, 'influx_tcp')) ingestCounted(o, 'influx_tcp', pending, true);
       pending = undefined;
       socket.end();
     });
