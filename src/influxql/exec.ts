@@ -28,6 +28,10 @@ export interface ExecContext {
   now: number;
   /** Databases known (created or written); SHOW DATABASES lists them. */
   databases: Set<string>;
+  /** What SHOW DATABASES lists when no database was created or written. */
+  defaultDatabase: string;
+  /** Most intervals one query may read (the server's --max-points). */
+  maxPoints: number;
   /** Tiers read, for the answer's figures and tests: "tier index:aggregates". */
   plan: string[];
 }
@@ -158,28 +162,34 @@ function refersTime(e: Expr): boolean {
   return false;
 }
 
-/** Splits WHERE into the time range (conditions on time, ANDed at the top) and the rest. */
+/**
+ * Splits WHERE into the time range and the rest. As InfluxDB 1.x does, a comparison of time is
+ * taken out wherever it stands (an AND or OR it was part of keeps its other side) and the range
+ * is the intersection of them all.
+ */
 function splitWhere(where: Expr | undefined, now: number): { range: TimeRange; cond: Expr | undefined } {
   const range: TimeRange = { min: -Infinity, max: Infinity, hasMin: false, hasMax: false };
-  const rest: Expr[] = [];
-  const visit = (e: Expr): void => {
-    if (e.k === 'bin' && e.op === 'AND') {
-      visit(e.l);
-      visit(e.r);
-      return;
+  const lower = (v: number): void => {
+    range.min = Math.max(range.min, v);
+    range.hasMin = true;
+  };
+  const upper = (v: number): void => {
+    range.max = Math.min(range.max, v);
+    range.hasMax = true;
+  };
+  const flip: Record<string, string> = { '<': '>', '<=': '>=', '>': '<', '>=': '<=', '=': '=' };
+  const strip = (e: Expr): Expr | undefined => {
+    if (e.k === 'bin' && (e.op === 'AND' || e.op === 'OR')) {
+      const l = strip(e.l);
+      const r = strip(e.r);
+      if (l === undefined) return r;
+      if (r === undefined) return l;
+      return l === e.l && r === e.r ? e : { k: 'bin', op: e.op, l, r };
     }
-    if (e.k === 'bin' && (isTime(e.l) || isTime(e.r)) && ['=', '<', '<=', '>', '>='].includes(e.op)) {
-      const flip: Record<string, string> = { '<': '>', '<=': '>=', '>': '<', '>=': '<=', '=': '=' };
+    if (e.k === 'bin' && (isTime(e.l) || isTime(e.r))) {
+      if (!['=', '<', '<=', '>', '>='].includes(e.op)) throw new StatementError(`invalid time comparison operator: ${e.op}`);
       const op = isTime(e.l) ? e.op : flip[e.op]!;
       const t = timeValue(isTime(e.l) ? e.r : e.l, now);
-      const lower = (v: number): void => {
-        range.min = Math.max(range.min, v);
-        range.hasMin = true;
-      };
-      const upper = (v: number): void => {
-        range.max = Math.min(range.max, v);
-        range.hasMax = true;
-      };
       // Times are whole milliseconds in the store: > t is >= t + 1 ms.
       if (op === '>') lower(Math.floor(t) + 1);
       else if (op === '>=') lower(Math.ceil(t));
@@ -189,14 +199,12 @@ function splitWhere(where: Expr | undefined, now: number): { range: TimeRange; c
         lower(Math.ceil(t));
         upper(Math.floor(t));
       }
-      return;
+      return undefined;
     }
-    if (e.k === 'bin' && (e.op === 'OR' || e.op === 'AND') && refersTime(e)) throw new StatementError('invalid time condition: time conditions may only be combined with AND at the top of WHERE');
     if (refersTime(e)) throw new StatementError(`invalid time comparison: ${exprText(e)}`);
-    rest.push(e);
+    return e;
   };
-  if (where !== undefined) visit(where);
-  const cond = rest.reduce<Expr | undefined>((a, e) => (a === undefined ? e : { k: 'bin', op: 'AND', l: a, r: e }), undefined);
+  const cond = where === undefined ? undefined : strip(where);
   return { range, cond };
 }
 
@@ -275,6 +283,10 @@ function operand(e: Expr, scope: Scope): Cell | undefined {
       if (typeof l !== 'number' || typeof r !== 'number') return null;
       return arith(e.op, l, r);
     }
+    case 'call':
+      // influxd 1.x does not evaluate a function in WHERE (the condition matches nothing): refused
+      // here, so that a query does not come back empty without a word.
+      throw new StatementError(`a function in WHERE (${e.name}()) is not supported by rondo; influxd 1.x does not evaluate one either`);
     default:
       throw new StatementError(`invalid condition operand: ${exprText(e)}`);
   }
@@ -317,17 +329,63 @@ const FUNCTIONS: Record<string, { kind: FnKind; args: [number, number] }> = {
   derivative: { kind: 'transform', args: [1, 2] },
   non_negative_derivative: { kind: 'transform', args: [1, 2] },
   difference: { kind: 'transform', args: [1, 1] },
+  non_negative_difference: { kind: 'transform', args: [1, 1] },
+  cumulative_sum: { kind: 'transform', args: [1, 1] },
   moving_average: { kind: 'transform', args: [2, 2] },
 };
 
 /** InfluxDB 1.x functions rondo does not answer (refused by name rather than as undefined). */
 const NOT_SUPPORTED = new Set([
-  'distinct', 'integral', 'mode', 'bottom', 'top', 'sample', 'cumulative_sum', 'elapsed', 'non_negative_difference',
+  'distinct', 'integral', 'mode', 'bottom', 'top', 'sample', 'elapsed',
   'holt_winters', 'holt_winters_with_fit', 'chande_momentum_oscillator', 'exponential_moving_average',
   'double_exponential_moving_average', 'kaufmans_efficiency_ratio', 'kaufmans_adaptive_moving_average',
   'triple_exponential_moving_average', 'triple_exponential_derivative', 'relative_strength_index',
-  'abs', 'sin', 'cos', 'tan', 'asin', 'acos', 'atan', 'atan2', 'exp', 'log', 'ln', 'log2', 'log10', 'sqrt', 'pow', 'floor', 'ceil', 'round',
 ]);
+
+/** Math functions of a row's (or a bucket's) values, as InfluxDB 1.6 has them: arguments, and the function. */
+const MATH: Record<string, { args: [number, number]; f: (...x: number[]) => number }> = {
+  abs: { args: [1, 1], f: Math.abs },
+  sin: { args: [1, 1], f: Math.sin },
+  cos: { args: [1, 1], f: Math.cos },
+  tan: { args: [1, 1], f: Math.tan },
+  asin: { args: [1, 1], f: Math.asin },
+  acos: { args: [1, 1], f: Math.acos },
+  atan: { args: [1, 1], f: Math.atan },
+  atan2: { args: [2, 2], f: Math.atan2 },
+  exp: { args: [1, 1], f: Math.exp },
+  ln: { args: [1, 1], f: Math.log },
+  log: { args: [2, 2], f: (x, b) => Math.log(x) / Math.log(b) },
+  log2: { args: [1, 1], f: Math.log2 },
+  log10: { args: [1, 1], f: Math.log10 },
+  sqrt: { args: [1, 1], f: Math.sqrt },
+  pow: { args: [2, 2], f: Math.pow },
+  floor: { args: [1, 1], f: Math.floor },
+  ceil: { args: [1, 1], f: Math.ceil },
+  // Go's math.Round: halves away from zero.
+  round: { args: [1, 1], f: (x) => Math.sign(x) * Math.round(Math.abs(x)) },
+};
+
+/** A math function's value (null when an argument is not a number or the result is not finite). */
+function math(name: string, args: readonly Cell[]): number | null {
+  if (!args.every((a): a is number => typeof a === 'number')) return null;
+  const v = MATH[name]!.f(...args);
+  return Number.isFinite(v) ? v : null;
+}
+
+/** Checks the math functions of an expression (their argument counts). */
+function checkMath(e: Expr): void {
+  if (e.k === 'bin') {
+    checkMath(e.l);
+    checkMath(e.r);
+  } else if (e.k === 'call') {
+    const m = MATH[e.name];
+    if (m !== undefined) {
+      const [lo, hi] = m.args;
+      if (e.args.length < lo || e.args.length > hi) throw new StatementError(`invalid number of arguments for ${e.name}, expected ${lo}, got ${e.args.length}`);
+    }
+    for (const a of e.args) checkMath(a);
+  }
+}
 
 function checkCall(e: Expr & { k: 'call' }, grouped: boolean): void {
   const f = FUNCTIONS[e.name];
@@ -390,17 +448,25 @@ class Reader {
     return this.info.schemas.find((s) => s.name === h.schema)?.tiers ?? [];
   }
 
+  /** Intervals read so far, for the limit a query may read (as the PromQL engine's maxPoints). */
+  private read = 0;
+
+  count(n: number): void {
+    this.read += n;
+    if (this.read > this.ctx.maxPoints) throw new StatementError(`query would read more than ${this.ctx.maxPoints} points; narrow its time range or the series it selects`);
+  }
+
   note(s: string): void {
     if (!this.ctx.plan.includes(s)) this.ctx.plan.push(s);
   }
 
-  /** The raw points of a series (tier 0) in the range, missing intervals left out. */
-  raw(h: SeriesHandle): Points {
-    const { min, max } = this.range;
-    if (max < min) return { t: new Float64Array(0), v: new Float64Array(0) };
+  /** The raw points of a series (tier 0) in the range (or [lo, hi]), missing intervals left out. */
+  raw(h: SeriesHandle, lo = this.range.min, hi = this.range.max): Points {
+    if (hi < lo) return { t: new Float64Array(0), v: new Float64Array(0) };
     this.note('tier 0:raw');
-    const r = this.ctx.store.query(h, { start: min, end: max, tier: 0 });
+    const r = this.ctx.store.query(h, { start: lo, end: hi, tier: 0 });
     const n = r.values.length;
+    this.count(n);
     let j = 0;
     const t = new Float64Array(n);
     const v = new Float64Array(n);
@@ -414,25 +480,47 @@ class Reader {
   }
 
   /**
-   * Partial aggregates of a series for buckets of `every` ms at `offset`: from the tier chooseTier
-   * picks for what `need` asks, when its buckets nest in the query's and the range's edges fall on
-   * them; from tier 0's points otherwise.
+   * Partial aggregates of a series for buckets of `every` ms at `offset`. The tier is the one
+   * chooseTier picks for what `need` asks; a consolidated tier is read when its buckets nest in the
+   * query's, and only for the part of the range tier 0's ring no longer holds (its buckets wholly
+   * inside that part: one an edge cuts is left out, as the PromQL engine's selectors leave it
+   * out); tier 0's points answer the rest, as they answer everything otherwise.
    */
   partials(h: SeriesHandle, need: TierNeed, every: number, offset: number): Partials {
     const { min, max } = this.range;
     const tiers = this.tiersOf(h);
     const tier = h.kind === 'counter' ? undefined : chooseTier(tiers, min, every, need);
+    const rawPartials = (p: Points): Partials => ({ t: p.t, sum: p.v, count: new Float64Array(p.v.length).fill(1), min: p.v, max: p.v });
     const iv = tier?.intervalMs ?? 0;
-    const nests = tier !== undefined && tier.index > 0 && every % iv === 0 && offset % iv === 0 && (min - offset) % iv === 0 && (max + 1 - offset) % iv === 0;
-    if (tier === undefined || !nests) {
-      const p = this.raw(h);
-      return { t: p.t, sum: p.v, count: new Float64Array(p.v.length).fill(1), min: p.v, max: p.v };
-    }
+    if (tier === undefined || tier.index === 0 || every % iv !== 0 || offset % iv !== 0) return rawPartials(this.raw(h));
+    // Tier 0 from the oldest interval its ring holds; the consolidated tier before that.
+    const t0 = tiers[0];
+    const seam = t0 === undefined || t0.oldest === null ? max + 1 : Math.min(max + 1, Math.max(min, t0.oldest));
+    const fine = seam <= max ? rawPartials(this.raw(h, seam, max)) : undefined;
+    const from = Math.ceil(min / iv) * iv;
+    const to = seam - iv;
+    if (to < from) return fine ?? rawPartials(this.raw(h));
+    const coarse = this.consolidated(h, tier, need, from, to, t0?.intervalMs ?? 1000);
+    if (fine === undefined || fine.t.length === 0) return coarse;
+    const cat = (a: Float64Array, b: Float64Array): Float64Array => {
+      const out = new Float64Array(a.length + b.length);
+      out.set(a);
+      out.set(b, a.length);
+      return out;
+    };
+    return { t: cat(coarse.t, fine.t), sum: cat(coarse.sum, fine.sum), count: cat(coarse.count, fine.count), min: cat(coarse.min, fine.min), max: cat(coarse.max, fine.max) };
+  }
+
+  /** A consolidated tier's buckets from..to (bucket starts) as partials; a tier that keeps no count has its buckets count as full. */
+  private consolidated(h: SeriesHandle, tier: TierInfo, need: TierNeed, from: number, to: number, rawInterval: number): Partials {
+    const iv = tier.intervalMs;
     const keeps = (a: Aggregation): boolean => tier.aggregates.includes(a);
-    const q = (agg: Aggregation): Float64Array => this.ctx.store.query(h, { start: min, end: max, tier: tier.index, agg }).values;
-    const base = this.ctx.store.query(h, { start: min, end: max, tier: tier.index, agg: need === 'avg-weighted' ? 'avg' : (need as Aggregation) });
+    const q = (agg: Aggregation): Float64Array => this.ctx.store.query(h, { start: from, end: to, tier: tier.index, agg }).values;
+    const base = this.ctx.store.query(h, { start: from, end: to, tier: tier.index, agg: need === 'avg-weighted' ? 'avg' : (need as Aggregation) });
     const n = base.values.length;
+    this.count(n);
     const nan = (): Float64Array => new Float64Array(n).fill(NaN);
+    const counts = (): Float64Array => (keeps('count') ? q('count') : new Float64Array(n).fill(iv / rawInterval));
     let sum = nan();
     let count = nan();
     let mn = nan();
@@ -444,7 +532,7 @@ class Reader {
         this.note(`tier ${tier.index}:sum,count`);
       } else {
         const avg = base.values;
-        count = keeps('count') ? q('count') : new Float64Array(n).fill(1);
+        count = counts();
         for (let i = 0; i < n; i++) sum[i] = avg[i]! * count[i]!;
         this.note(`tier ${tier.index}:avg${keeps('count') ? ',count' : ''}`);
       }
@@ -454,7 +542,7 @@ class Reader {
       else if (need === 'count') count = base.values;
       else if (need === 'min') mn = base.values;
       else if (need === 'max') mx = base.values;
-      if (need !== 'count') count = keeps('count') ? q('count') : new Float64Array(n).fill(1);
+      if (need !== 'count') count = counts();
     }
     // Buckets that hold nothing are left out.
     const keep: number[] = [];
@@ -508,7 +596,8 @@ function columnName(e: Expr): string {
 }
 
 function calls(e: Expr, out: Array<Expr & { k: 'call' }> = []): Array<Expr & { k: 'call' }> {
-  if (e.k === 'call') out.push(e);
+  if (e.k === 'call' && MATH[e.name] !== undefined) for (const a of e.args) calls(a, out);
+  else if (e.k === 'call') out.push(e);
   else if (e.k === 'bin') {
     calls(e.l, out);
     calls(e.r, out);
@@ -540,14 +629,6 @@ function groups(srcs: readonly Src[], dims: readonly string[]): Group[] {
   return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
-function fieldType(srcs: readonly Src[], name: string): InfluxFieldType | undefined {
-  for (const s of srcs) {
-    const f = s.fields.get(name);
-    if (f !== undefined) return f.type;
-  }
-  return undefined;
-}
-
 /** Column names, made unique as InfluxDB makes them (name, name_1, name_2 ...). */
 function uniqueNames(names: readonly string[], aliased: readonly boolean[]): string[] {
   const used = new Map<string, number>();
@@ -567,14 +648,54 @@ function uniqueNames(names: readonly string[], aliased: readonly boolean[]): str
   });
 }
 
-export function executeSelect(st: SelectStatement, ctx: ExecContext): OutSeries[] {
+/**
+ * `f(*)` and `f(/re/)` as one call per field (named f_field), and a bare `/re/` as the fields and
+ * tags it matches, as InfluxDB expands them. Functions other than count, first and last skip
+ * boolean fields.
+ */
+function expandFields(fields: readonly Field[], wildFields: readonly string[], wildTags: readonly string[], srcs: readonly Src[]): Field[] {
+  const typeOf = (f: string): InfluxFieldType | undefined => {
+    for (const s of srcs) {
+      const t = s.fields.get(f)?.type;
+      if (t !== undefined) return t;
+    }
+    return undefined;
+  };
+  return fields.flatMap((f): Field[] => {
+    const e = f.expr;
+    if (e.k === 'regex') {
+      const m = regexMatcher(e.src);
+      return [...new Set([...wildFields, ...wildTags])].filter(m).sort().map((k) => ({ expr: { k: 'ref', name: k } }));
+    }
+    if (e.k === 'call' && FUNCTIONS[e.name] !== undefined && (e.args[0]?.k === 'wild' || e.args[0]?.k === 'regex')) {
+      const a0 = e.args[0];
+      const m = a0.k === 'regex' ? regexMatcher(a0.src) : () => true;
+      const anyType = e.name === 'count' || e.name === 'first' || e.name === 'last';
+      return wildFields
+        .filter((k) => m(k) && (anyType || typeOf(k) !== 'boolean'))
+        .map((k) => ({ expr: { ...e, args: [{ k: 'ref', name: k }, ...e.args.slice(1)] }, alias: `${f.alias ?? e.name}_${k}` }));
+    }
+    return [f];
+  });
+}
+
+export function executeSelect(st0: SelectStatement, ctx: ExecContext): OutSeries[] {
   const all = sources(InfluxCatalog.of(ctx.store).view());
-  const { range, cond } = splitWhere(st.where, ctx.now);
+  const { range, cond } = splitWhere(st0.where, ctx.now);
+  const chosen = measurementsOf(all, st0.sources);
+  // A wildcard stands for the fields and tags of every measurement of FROM together, as InfluxDB expands it.
+  const everySrc = chosen.flatMap((m) => all.get(m)!);
+  const wildTags = [...new Set(everySrc.flatMap((s) => Object.keys(s.tags)))].sort();
+  const wildFields = [...new Set(everySrc.flatMap((s) => [...s.fields.keys()]))].sort();
+  const st: SelectStatement = { ...st0, fields: expandFields(st0.fields, wildFields, wildTags, everySrc) };
+  if (st.fields.length === 0) return [];
   const grouped = st.interval !== undefined;
+  for (const f of st.fields) checkMath(f.expr);
+  if (cond !== undefined) checkMath(cond);
   for (const f of st.fields) for (const c of calls(f.expr)) checkCall(c, grouped);
   const fieldCalls = st.fields.map((f) => calls(f.expr));
   const anyCall = fieldCalls.some((c) => c.length > 0);
-  const transforms = st.fields.filter((f) => f.expr.k === 'call' && FUNCTIONS[f.expr.name]!.kind === 'transform').length;
+  const transforms = st.fields.filter((f) => f.expr.k === 'call' && FUNCTIONS[f.expr.name]?.kind === 'transform').length;
   if (transforms > 0 && transforms !== st.fields.length)
     throw new StatementError('mixing transformations (derivative, difference, moving_average ...) with other fields is not supported by rondo');
   for (const f of st.fields)
@@ -591,11 +712,11 @@ export function executeSelect(st: SelectStatement, ctx: ExecContext): OutSeries[
   }
   const now = ctx.now;
   const out: OutSeries[] = [];
-  for (const m of measurementsOf(all, st.sources)) {
+  for (const m of chosen) {
     const srcs0 = all.get(m)!;
     const tagKeys = [...new Set(srcs0.flatMap((s) => Object.keys(s.tags)))].sort();
     const fieldKeys = [...new Set(srcs0.flatMap((s) => [...s.fields.keys()]))].sort();
-    const isTag = (n: string): boolean => tagKeys.includes(n) && !fieldKeys.includes(n);
+    const isTag = (n: string): boolean => (tagKeys.includes(n) || wildTags.includes(n)) && !fieldKeys.includes(n);
     const condRefs = refs(cond);
     const rowCond = [...condRefs].some((r) => fieldKeys.includes(r));
     // Series-level condition (tags only).
@@ -607,7 +728,7 @@ export function executeSelect(st: SelectStatement, ctx: ExecContext): OutSeries[
     const cols: Col[] = [];
     for (const f of st.fields) {
       if (f.expr.k === 'wild') {
-        for (const k of [...fieldKeys, ...tagKeys.filter((t) => !dims.includes(t))].sort()) cols.push({ name: k, expr: { k: 'ref', name: k }, aliased: false });
+        for (const k of [...new Set([...wildFields, ...wildTags.filter((t) => !dims.includes(t))])].sort()) cols.push({ name: k, expr: { k: 'ref', name: k }, aliased: false });
         continue;
       }
       cols.push({ name: f.alias ?? columnName(f.expr), expr: f.expr, aliased: f.alias !== undefined });
@@ -632,7 +753,8 @@ export function executeSelect(st: SelectStatement, ctx: ExecContext): OutSeries[
     }
     out.push(...series);
   }
-  let res = out;
+  // ORDER BY time DESC orders the series descending too (measurement, then tags), as influxd does.
+  let res = st.desc ? out.reverse() : out;
   if (st.soffset > 0) res = res.slice(st.soffset);
   if (st.slimit > 0) res = res.slice(0, st.slimit);
   return res;
@@ -674,6 +796,9 @@ function evalRow(e: Expr, scope: Scope): Cell {
       if (typeof l !== 'number' || typeof r !== 'number') return null;
       return arith(e.op, l, r);
     }
+    case 'call':
+      if (MATH[e.name] !== undefined) return math(e.name, e.args.map((a) => evalRow(a, scope)));
+      throw new StatementError(`invalid expression in SELECT: ${exprText(e)}`);
     default:
       throw new StatementError(`invalid expression in SELECT: ${exprText(e)}`);
   }
@@ -766,16 +891,18 @@ function limitRows<T>(rows: T[], st: SelectStatement): T[] {
   return r;
 }
 
-/** derivative, non_negative_derivative, difference, moving_average over points (t, v), as InfluxDB computes them. */
-function transformPoints(e: Expr & { k: 'call' }, t: ArrayLike<number>, v: ArrayLike<number>): Array<[number, number]> {
+/** derivative, non_negative_derivative, difference, non_negative_difference, cumulative_sum, moving_average over points (t, v), as InfluxDB computes them. */
+function transformPoints(e: Expr & { k: 'call' }, t: ArrayLike<number>, v: ArrayLike<number>, every = 0): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   const n = t.length;
+  if (e.name === 'cumulative_sum') {
+    let sum = 0;
+    for (let i = 0; i < n; i++) out.push([t[i]!, (sum += v[i]!)]);
+    return out;
+  }
   if (e.name === 'moving_average') {
     const w = (e.args[1] as Expr & { k: 'num' }).v;
-    let sum = 0;
     for (let i = 0; i < n; i++) {
-      sum += v[i]!;
-      if (i >= w) sum -= v[i - w]!;
       if (i >= w - 1) {
         // Summed afresh over the window, as InfluxDB's reducer sums its buffer.
         let s = 0;
@@ -785,11 +912,12 @@ function transformPoints(e: Expr & { k: 'call' }, t: ArrayLike<number>, v: Array
     }
     return out;
   }
-  const unit = e.args[1]?.k === 'dur' ? e.args[1].ms : 1000;
+  // The unit: the one given, else the GROUP BY interval, else a second (InfluxDB's defaults).
+  const unit = e.args[1]?.k === 'dur' ? e.args[1].ms : every > 0 ? every : 1000;
   for (let i = 1; i < n; i++) {
     const dv = v[i]! - v[i - 1]!;
-    if (e.name === 'difference') {
-      out.push([t[i]!, dv]);
+    if (e.name === 'difference' || e.name === 'non_negative_difference') {
+      if (e.name === 'difference' || dv >= 0) out.push([t[i]!, dv]);
       continue;
     }
     const dt = t[i]! - t[i - 1]!;
@@ -810,6 +938,13 @@ interface Picked {
   src: Src | undefined;
 }
 
+/** What a bucket gathers for one call: the points (for the functions that need them), their sum and count. */
+interface Acc {
+  pts: Picked[];
+  sum: number;
+  count: number;
+}
+
 function aggregateMeasurement(
   m: string,
   gs: Group[],
@@ -825,30 +960,25 @@ function aggregateMeasurement(
   const every = st.interval?.every ?? 0;
   const offset = st.interval?.offset ?? 0;
   const bucketOf = (t: number): number => (every > 0 ? Math.floor((t - offset) / every) * every + offset : 0);
-  // Transforms of aggregates need buckets before the first: one (derivative, difference) or
-  // window - 1 (moving_average), as InfluxDB reads them.
+  // Transforms of aggregates read one interval before the range's start, as InfluxDB 1.x does
+  // (for moving_average too: its first windows are short of buckets then, and give nothing).
   let back = 0;
-  for (const c of cols)
-    if (c.expr.k === 'call' && FUNCTIONS[c.expr.name]!.kind === 'transform')
-      back = Math.max(back, c.expr.name === 'moving_average' ? (c.expr.args[1] as Expr & { k: 'num' }).v - 1 : 1);
-  const aggCalls = cols.flatMap((c) => (c.expr.k === 'call' && FUNCTIONS[c.expr.name]!.kind === 'transform' ? [c.expr.args[0] as Expr & { k: 'call' }] : calls(c.expr)));
+  for (const c of cols) if (c.expr.k === 'call' && FUNCTIONS[c.expr.name]?.kind === 'transform' && c.expr.name !== 'cumulative_sum') back = 1;
+  const aggCalls = cols.flatMap((c) => (c.expr.k === 'call' && FUNCTIONS[c.expr.name]?.kind === 'transform' ? [c.expr.args[0] as Expr & { k: 'call' }] : calls(c.expr)));
   // The range read: whole buckets, the first one holding the range's start.
-  let readLo = r.lo;
-  let readHi = r.hi;
-  if (every > 0) {
-    readLo = bucketOf(r.lo) - back * every;
-    readHi = bucketOf(r.hi) + every - 1;
-  }
+  // The points read are those of the range (the first and last buckets may hold only part of theirs).
+  const readLo = r.lo - back * every;
+  const readHi = r.hi;
   const reader = new Reader(ctx, { min: readLo, max: readHi });
   const fieldsNeeded = [...new Set([...aggCalls.map((c) => (c.args[0] as Expr & { k: 'ref' }).name), ...(rowCond ? [...refs(cond)] : [])])];
   const needRaw = rowCond || every === 0;
   // Per group, per call: per bucket, the values (raw points) or partials.
   const out: OutSeries[] = [];
   let globalFirst = Infinity;
-  type GroupData = { g: Group; perCall: Array<Map<number, { pts: Picked[]; sum: number; count: number; min: number; max: number; minT: number; maxT: number }>>; any: boolean };
+  type GroupData = { g: Group; perCall: Array<Map<number, Acc>>; any: boolean };
   const data: GroupData[] = [];
   for (const g of gs) {
-    const perCall = aggCalls.map(() => new Map<number, { pts: Picked[]; sum: number; count: number; min: number; max: number; minT: number; maxT: number }>());
+    const perCall = aggCalls.map(() => new Map<number, Acc>());
     let any = false;
     for (const s of g.srcs) {
       // Raw rows of this series when a field condition filters them.
@@ -874,9 +1004,15 @@ function aggregateMeasurement(
         if (fh === undefined) return;
         const buckets = perCall[ci]!;
         const need = NEEDS[c.name];
-        const add = (b: number): { pts: Picked[]; sum: number; count: number; min: number; max: number; minT: number; maxT: number } => {
+        // Points come in time order: most fall in the bucket of the point before.
+        let lastB = NaN;
+        let lastX: Acc | undefined;
+        const add = (b: number): Acc => {
+          if (b === lastB) return lastX!;
           let x = buckets.get(b);
-          if (x === undefined) buckets.set(b, (x = { pts: [], sum: 0, count: 0, min: Infinity, max: -Infinity, minT: 0, maxT: 0 }));
+          if (x === undefined) buckets.set(b, (x = { pts: [], sum: 0, count: 0 }));
+          lastB = b;
+          lastX = x;
           return x;
         };
         if (!needRaw && need !== undefined && c.name !== 'min' && c.name !== 'max') {
@@ -905,12 +1041,14 @@ function aggregateMeasurement(
           return;
         }
         const p = reader.raw(fh.handle);
+        // mean, sum and count need only the running sum and count, not the points.
+        const keepPoints = c.name !== 'mean' && c.name !== 'sum' && c.name !== 'count';
         for (let i = 0; i < p.t.length; i++) {
           const t = p.t[i]!;
           if (allowed !== undefined && !allowed.has(t)) continue;
           const x = add(bucketOf(t));
           const v = p.v[i]!;
-          x.pts.push({ v, t, src: s });
+          if (keepPoints) x.pts.push({ v, t, src: s });
           x.sum += v;
           x.count += 1;
           any = true;
@@ -926,7 +1064,7 @@ function aggregateMeasurement(
     if (!any) continue;
     let bucketTimes: number[];
     if (every > 0) {
-      const b0 = bucketOf(firstT) - back * every;
+      const b0 = bucketOf(firstT - back * every);
       const b1 = bucketOf(r.hi);
       if ((b1 - b0) / every > 1_000_000) throw new StatementError('too many buckets for this GROUP BY time interval and range (more than 1,000,000); narrow the range or widen the interval');
       bucketTimes = [];
@@ -941,7 +1079,7 @@ function aggregateMeasurement(
     );
     const singleSelector = every === 0 && aggCalls.length === 1 && FUNCTIONS[aggCalls[0]!.name]!.kind === 'selector';
     let rows: Cell[][] = [];
-    const isTransform = cols[0]!.expr.k === 'call' && FUNCTIONS[cols[0]!.expr.name]!.kind === 'transform';
+    const isTransform = cols[0]!.expr.k === 'call' && FUNCTIONS[cols[0]!.expr.name]?.kind === 'transform';
     if (isTransform) {
       const results = cols.map((c, ci) => {
         const vals = callVals[ci]!;
@@ -953,7 +1091,7 @@ function aggregateMeasurement(
             vs.push(p.v);
           }
         });
-        return transformPoints(c.expr as Expr & { k: 'call' }, ts, vs).filter(([t]) => t >= bucketOf(firstT));
+        return transformPoints(c.expr as Expr & { k: 'call' }, ts, vs, every).filter(([t]) => t >= bucketOf(firstT));
       });
       const times = [...new Set(results.flatMap((x) => x.map((p) => p[0])))].sort((a, b) => a - b);
       for (const t of times) rows.push([t, ...results.map((x) => x.find((p) => p[0] === t)?.[1] ?? null)]);
@@ -1030,6 +1168,7 @@ function applyFill(rows: Cell[][], fill: Fill): Cell[][] {
 function evalAgg(e: Expr, callVals: Map<Expr, number | null>, sel: Picked | null, reader: Reader): Cell {
   switch (e.k) {
     case 'call':
+      if (MATH[e.name] !== undefined) return math(e.name, e.args.map((a) => evalAgg(a, callVals, sel, reader)));
       return callVals.get(e) ?? null;
     case 'num':
       return e.v;
@@ -1148,7 +1287,9 @@ function limitValues(values: Cell[][], st: { limit: number; offset: number }): C
 export function executeShow(st: ShowStatement, ctx: ExecContext): OutSeries[] {
   const cat = InfluxCatalog.of(ctx.store);
   if (st.type === 'show databases') {
-    const names = [...ctx.databases].sort();
+    // The default only while no database was created or written.
+    const named = [...ctx.databases].filter((n) => n !== ctx.defaultDatabase);
+    const names = named.length > 0 ? named.sort() : [ctx.defaultDatabase];
     return [{ name: 'databases', columns: ['name'], values: names.map((n) => [n]), time: false }];
   }
   if (st.type === 'show retention policies') {
@@ -1237,4 +1378,3 @@ export function executeStatement(st: Statement, ctx: ExecContext): OutSeries[] {
   return executeShow(st, ctx);
 }
 
-export type { Field };

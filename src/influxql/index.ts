@@ -13,10 +13,10 @@ export const DEFAULT_DATABASE = 'rondo';
 
 const databases = new WeakMap<Store, Set<string>>();
 
-/** The databases SHOW DATABASES lists for this store: the default, and every one created or noted. */
+/** The databases created or written on this store (SHOW DATABASES lists them, or the default when none). */
 export function databasesOf(store: Store): Set<string> {
   let s = databases.get(store);
-  if (s === undefined) databases.set(store, (s = new Set([DEFAULT_DATABASE])));
+  if (s === undefined) databases.set(store, (s = new Set()));
   return s;
 }
 
@@ -32,6 +32,8 @@ export interface InfluxQLOptions {
   now?: number;
   /** Indent the JSON (pretty=true). */
   pretty?: boolean;
+  /** Most intervals (points or empty slots) one query may read; default 50,000,000. */
+  maxPoints?: number;
 }
 
 export interface InfluxQLAnswer {
@@ -94,7 +96,7 @@ export function runInfluxQL(store: Store, q: string, opts: InfluxQLOptions = {})
     if (e instanceof InfluxQLSyntaxError || e instanceof UnsupportedError) return err(400, `error parsing query: ${e.message}`);
     throw e;
   }
-  const ctx: ExecContext = { store, now: opts.now ?? Date.now(), databases: databasesOf(store), plan: [] };
+  const ctx: ExecContext = { store, now: opts.now ?? Date.now(), databases: databasesOf(store), defaultDatabase: DEFAULT_DATABASE, maxPoints: opts.maxPoints ?? 50_000_000, plan: [] };
   const results: string[] = [];
   for (let i = 0; i < statements.length; i++) {
     try {

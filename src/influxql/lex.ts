@@ -49,6 +49,7 @@ export function where(src: string, pos: number): string {
       col = 1;
     } else col++;
   }
+  if (pos > src.length) col += pos - src.length;
   return `at line ${line}, char ${col}`;
 }
 
@@ -113,7 +114,8 @@ export class Lexer {
       break;
     }
     const pos = this.pos;
-    if (pos >= s.length) return { kind: 'eof', text: 'EOF', pos };
+    // InfluxDB's scanner places EOF one character past the end.
+    if (pos >= s.length) return { kind: 'eof', text: 'EOF', pos: s.length + 1 };
     const c = s[pos]!;
     if (c === '"' || c === "'") {
       const text = this.quoted(c);

@@ -9,7 +9,7 @@ import { parseExpr, typeOf, type Node } from './parse';
 
 export { PromqlError } from './errors';
 export type { PromqlErrorType } from './errors';
-export { chooseTier, tierKeeps } from './tiers';
+export { chooseTier } from './tiers';
 export type { TierNeed } from './tiers';
 export { formatFloat } from './format';
 

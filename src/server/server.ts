@@ -21,7 +21,7 @@ import { decompressSnappy, snappyDeclaredLength, SnappyError } from './snappy';
 import { decodeWriteRequest, ProtoError } from './write-request';
 import { decodeReadRequest, encodeReadResponse, readSeries } from './remote';
 import { compressSnappy } from '../export';
-import { runInfluxQL } from '../influxql';
+import { noteDatabase, runInfluxQL } from '../influxql';
 
 export interface ServeOptions {
   /** host:port to listen on; default 127.0.0.1:9464 (port 0: any free port). */
@@ -94,9 +94,6 @@ const DEFAULTS = {
   maxReadSamples: 50_000_000,
   queryTimeoutMs: 120_000,
 };
-
-/** The InfluxDB version /query answers name (X-Influxdb-Version): the 1.x API it follows. */
-const INFLUXDB_VERSION = '1.6.7~rondo';
 
 /** Prometheus's limit on the points of one series of a range query. */
 export const MAX_RANGE_POINTS = 11_000;
@@ -542,37 +539,6 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     ctx.res.end();
   });
 
-  // InfluxQL, as InfluxDB 1.x's /query: q in the URL or a form body, db ignored (every name sees
-  // this store), epoch, pretty; errors in InfluxDB's shape ({"error":...}), not Prometheus's.
-  route('/query', GET_POST, async (ctx) => {
-    const sendInflux = (status: number, body: string): void => {
-      ctx.res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'X-Influxdb-Version': INFLUXDB_VERSION });
-      ctx.res.end(body);
-    };
-    let p = ctx.url.searchParams;
-    if (ctx.req.method === 'POST') {
-      const type = (ctx.req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      let body: Buffer;
-      try {
-        body = await readBody(ctx, limits.maxBodyBytes);
-      } catch (e) {
-        if (e instanceof ApiError) {
-          sendInflux(e.status, JSON.stringify({ error: e.message }));
-          return;
-        }
-        throw e;
-      }
-      // As Go's FormValue: a form body's parameters, then the URL's; other bodies are not read.
-      if (type === 'application/x-www-form-urlencoded' && body.length > 0) {
-        const merged = new URLSearchParams(body.toString('utf8'));
-        for (const [k, v] of p) merged.append(k, v);
-        p = merged;
-      }
-    }
-    const a = runInfluxQL(store, p.get('q') ?? '', { epoch: p.get('epoch') ?? undefined, pretty: p.get('pretty') === 'true' });
-    sendInflux(a.status, a.body);
-  });
-
   // ---- Influx line protocol (v1 /write, v2 /api/v2/write) and /ping, in InfluxDB's shapes ----
   const sendInflux = (ctx: Ctx, a: InfluxAnswer): void => {
     const headers: Record<string, string | number> = { 'X-Influxdb-Version': INFLUX_VERSION, 'X-Influxdb-Build': 'rondo' };
@@ -627,6 +593,8 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
       if (!ctx.req.complete) ctx.res.once('finish', () => ctx.req.socket.destroy());
       return;
     }
+    // The database written to is listed by InfluxQL's SHOW DATABASES (all of them see this one store).
+    noteDatabase(store, (v2 ? (p.get('bucket') ?? '').split('/')[0] : p.get('db')) ?? '');
     sendInflux(ctx, influxWrite(store, body, precision, ingestCounters, protocol, v2));
   };
   route('/write', ['POST'], influxWriteRoute(false));
@@ -634,6 +602,34 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
   route('/ping', ['GET', 'HEAD'], (ctx) => {
     if (ctx.url.searchParams.get('verbose') === 'true') sendInflux(ctx, { status: 200, body: JSON.stringify({ version: INFLUX_VERSION }) });
     else sendInflux(ctx, { status: 204 });
+  });
+
+  // InfluxQL, as InfluxDB 1.x's /query: q in the URL or a form body, db ignored (every name sees
+  // this store), epoch, pretty; errors in InfluxDB's shape ({"error":...}), not Prometheus's.
+  route('/query', GET_POST, async (ctx) => {
+    let p = ctx.url.searchParams;
+    if (ctx.req.method === 'POST') {
+      const type = (ctx.req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      let body: Buffer;
+      try {
+        body = await readBody(ctx, limits.maxBodyBytes);
+      } catch (e) {
+        if (e instanceof ApiError) {
+          sendInflux(ctx, { status: e.status, body: JSON.stringify({ error: e.message }) });
+          if (!ctx.req.complete) ctx.res.once('finish', () => ctx.req.socket.destroy());
+          return;
+        }
+        throw e;
+      }
+      // As Go's FormValue: a form body's parameters, then the URL's; other bodies are not read.
+      if (type === 'application/x-www-form-urlencoded' && body.length > 0) {
+        const merged = new URLSearchParams(body.toString('utf8'));
+        for (const [k, v] of p) merged.append(k, v);
+        p = merged;
+      }
+    }
+    const a = runInfluxQL(store, p.get('q') ?? '', { epoch: p.get('epoch') ?? undefined, pretty: p.get('pretty') === 'true', maxPoints: limits.maxPoints });
+    sendInflux(ctx, { status: a.status, body: a.body });
   });
 
   route('/metrics', ['GET'], (ctx) => {
