@@ -578,9 +578,7 @@ async function iqlFigure({ quick, tmp, progress, cases, notes, skipped }) {
         if (t === first) continue;
         if (w === undefined || v === null || w === null) continue;
         compared++;
-        const rel = Math.abs(v - w) / Math.max(Math.abs(w), 1e-300);
-        if (process.env.RONDO_BENCH_DEBUG && rel > 1e-9) process.stderr.write(`iql: ${t}: ${v} vs ${w}\n`);
-        worst = Math.max(worst, rel);
+        worst = Math.max(worst, Math.abs(v - w) / Math.max(Math.abs(w), 1e-300));
       }
     }
     for (let round = 0; round < rounds; round++)
