@@ -204,9 +204,12 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     server.influxTcp !== undefined ? `tcp://${server.influxTcp.host}:${server.influxTcp.port}` : '',
   ].filter((d) => d !== '');
   // (the URL stays followed by a space: scripts take the word after "on")
-  const doors =
-    (influx.length > 0 ? ` (and Influx line protocol on ${influx.join(', ')})` : '') +
-    (server.statsd !== undefined ? ` (and StatsD on udp://${server.statsd.host}:${server.statsd.port})` : '');
+  // Every other door in one parenthesis: "(and Influx line protocol on udp://…, tcp://…; StatsD on udp://…)".
+  const others = [
+    influx.length > 0 ? `Influx line protocol on ${influx.join(', ')}` : '',
+    server.statsd !== undefined ? `StatsD on udp://${server.statsd.host}:${server.statsd.port}` : '',
+  ].filter((d) => d !== '');
+  const doors = others.length > 0 ? ` (and ${others.join('; ')})` : '';
   process.stdout.write(`rondo serve: serving ${store.dir} on ${server.url}${doors}${note}\n`);
 
   await new Promise<void>((resolve) => {
