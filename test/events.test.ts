@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, InvalidValueError, NONCONFORMANT_TOPIC, Store, parseSchema, schemaText, type EventData } from '../src/index';
+import { devAddon } from '../src/store/dev-addon';
 import { tempDir } from './helpers';
 
 // [schema, value appended, value read back]
@@ -270,6 +271,28 @@ describe('event rings: older stores', () => {
     Store.open(dir).close();
     expect(version(dir)).toBe(3);
     for (const f of slabs) expect(fs.readFileSync(path.join(dir, f)).equals(before.get(f)!), f).toBe(true);
+  });
+});
+
+describe('event rings: native writers', () => {
+  it('native threads appending at once through rondo::EventRing (a mapping of their own) leave only whole records, none lost but those overwritten', () => {
+    const dir = tempDir();
+    const s = open(dir, '256KiB');
+    const topic = s.createTopic('/native', 'binary');
+    expect(topic.id).toBe(1); // the bench's threads append to topic 1
+    s.append('/native', Buffer.from('from js'));
+    const r = devAddon().bench.eventAppends(path.join(dir, 'events.slab'), 4, 20_000, 64);
+    expect(r.appends).toBe(80_000);
+    const stats = s.eventStats();
+    expect(stats.appended).toBe(80_001);
+    const got = s.events({ topic: '/native' });
+    expect(got.length).toBe(stats.records);
+    expect(stats.overwritten).toBe(80_001 - got.length);
+    // 256 KiB holds 2730 records of 96 bytes, less what a pad marker takes.
+    expect(got.length).toBeGreaterThan(2700);
+    const want = Buffer.alloc(64, 0x5a);
+    expect(got.findIndex((e) => !(e.data as Buffer).equals(want))).toBe(-1);
+    s.close();
   });
 });
 
