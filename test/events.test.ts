@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, InvalidValueError, NONCONFORMANT_TOPIC, Store, parseSchema, schemaText, type EventData } from '../src/index';
+import { ConfigError, CorruptFileError, InvalidValueError, NONCONFORMANT_TOPIC, Store, parseSchema, schemaText, type EventData } from '../src/index';
 import { devAddon } from '../src/store/dev-addon';
 import { tempDir } from './helpers';
 
@@ -313,6 +313,18 @@ describe('event rings: the store', () => {
     const u = Store.open(dir);
     expect(u.events().map((r) => r.data)).toEqual(['x']);
     u.close();
+  });
+
+  it('a ring cut short under its mapping is refused with CorruptFileError, and the process lives on', () => {
+    const dir = tempDir();
+    const s = open(dir, '64KiB');
+    s.append('/a', 'before');
+    fs.truncateSync(path.join(dir, 'events.slab'), 0);
+    expect(() => s.append('/a', 'after')).toThrow(CorruptFileError);
+    expect(() => s.events()).toThrow(CorruptFileError);
+    expect(() => s.append('/a', 'again')).toThrow(CorruptFileError);
+    s.close();
+    expect(() => Store.open(dir)).toThrow(CorruptFileError);
   });
 
   it('a reader sees topics and events appended after it opened', () => {
