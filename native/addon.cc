@@ -530,17 +530,18 @@ class EventRingWrap : public Napi::ObjectWrap<EventRingWrap> {
     }
     const void* data = nullptr;
     size_t len = 0;
-    std::string text;
     napi_typedarray_type at;
     napi_value ab;
     size_t offset;
     if (napi_get_typedarray_info(env, info[2], &at, &len, const_cast<void**>(&data), &ab, &offset) == napi_ok) {
       if (at != napi_uint8_array && at != napi_uint8_clamped_array && at != napi_int8_array)
         throw ArgTypeError(env, "data must be a Uint8Array (a Buffer) or a string");
-    } else if (info[2].IsString()) {
-      text = info[2].As<Napi::String>().Utf8Value();
-      data = text.data();
-      len = text.size();
+    } else if (napi_get_value_string_utf8(env, info[2], nullptr, 0, &len) == napi_ok) {
+      // The UTF-8 of a string, into a buffer of this thread's kept from call to call.
+      thread_local std::vector<char> utf8;
+      if (utf8.size() < len + 1) utf8.resize(len + 1);
+      napi_get_value_string_utf8(env, info[2], utf8.data(), len + 1, &len);
+      data = utf8.data();
     } else {
       throw ArgTypeError(env, "data must be a Uint8Array (a Buffer) or a string");
     }
