@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { AGGREGATIONS, AggregateNotKeptError, CorruptFileError, MigrationNeededError, SchemaMismatchError, Store, type Aggregation, type QueryOptions, type SchemaOptions } from '../src/index';
 import { instantQuery, rangeQuery, type PromqlData } from '../src/promql';
 import { addon, format } from '../src/store/native';
-import { slabParams } from '../src/store/layout';
+import { slabParams, STORE_VERSION } from '../src/store/layout';
 import { MIGRATION_DIR, MIGRATION_JOURNAL, setFormatMigrationHook } from '../src/store/migrate';
 import { tempDir } from './helpers';
 
@@ -241,7 +241,7 @@ describe('a store of storage format 1', () => {
     const v1Bytes = SLABS.reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
     Store.open(dir).close();
     for (const f of SLABS) expect(headerVersion(path.join(dir, f)), f).toBe(format.formatVersion);
-    expect(storeFileVersion(dir)).toBe(2);
+    expect(storeFileVersion(dir)).toBe(STORE_VERSION);
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     const v2Bytes = SLABS.reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
     expect(v2Bytes).toBeLessThan(v1Bytes / 2);
@@ -303,7 +303,7 @@ describe('a store of storage format 1', () => {
     expect(SLABS.map((f) => headerVersion(path.join(dir, f)))).toEqual([1, 1, 1, 1, 2]);
     expect(storeFileVersion(dir)).toBe(1);
     Store.open(dir, { schemas: all }).close();
-    expect(storeFileVersion(dir)).toBe(2);
+    expect(storeFileVersion(dir)).toBe(STORE_VERSION);
     const ro = Store.openReadOnly(dir);
     try {
       checkAnswers(ro, true);
@@ -358,7 +358,7 @@ describe('a store of storage format 1', () => {
 
     Store.open(dir).close();
     expect(SLABS.map((f) => headerVersion(path.join(dir, f)))).toEqual([2, 2, 2, 2, 2]);
-    expect(storeFileVersion(dir)).toBe(2);
+    expect(storeFileVersion(dir)).toBe(STORE_VERSION);
     expect(fs.existsSync(path.join(dir, MIGRATION_DIR)) || fs.existsSync(path.join(dir, MIGRATION_JOURNAL))).toBe(false);
     const ro = Store.openReadOnly(dir);
     try {
@@ -447,7 +447,7 @@ describe('a store of storage format 1', () => {
 
     Store.open(dir).close();
     expect(SLABS.map((f) => headerVersion(path.join(dir, f)))).toEqual([2, 2, 2, 2, 2]);
-    expect(storeFileVersion(dir)).toBe(2);
+    expect(storeFileVersion(dir)).toBe(STORE_VERSION);
     // The slabs already migrated are kept as they were.
     for (const [f, ino] of done) expect(fs.statSync(path.join(dir, f)).ino, f).toBe(ino);
     const ro = Store.openReadOnly(dir);
@@ -467,7 +467,7 @@ describe('a store of storage format 1', () => {
     for (const f of SLABS) fs.copyFileSync(path.join(probe, f), path.join(dir, f));
     const slabs = new Map(SLABS.map((f) => [f, fs.statSync(path.join(dir, f)).ino]));
     Store.open(dir).close();
-    expect(storeFileVersion(dir)).toBe(2);
+    expect(storeFileVersion(dir)).toBe(STORE_VERSION);
     for (const f of SLABS) expect(fs.statSync(path.join(dir, f)).ino, f).toBe(slabs.get(f));
     const ro = Store.openReadOnly(dir);
     try {
@@ -594,6 +594,8 @@ describe('a store of storage format 2 (the current one)', () => {
     expect(storeFileVersion(dir)).toBe(2);
     expect(SLABS.map((f) => headerVersion(path.join(dir, f)))).toEqual([2, 2, 2, 2, 2]);
     const before = snapshot(dir);
+    const storeBody = () => (JSON.parse(fs.readFileSync(path.join(dir, 'rondo.json'), 'utf8')) as { body: unknown }).body;
+    const body = storeBody();
     const ro = Store.openReadOnly(dir);
     try {
       checkV2Answers(ro);
@@ -606,8 +608,35 @@ describe('a store of storage format 2 (the current one)', () => {
     } finally {
       rw.close();
     }
-    // No migration: not a file of the store changed (the exporters' lock files aside).
-    expect(snapshot(dir)).toEqual(before);
+    // No migration of its data: not a file of the store changed (the exporters' lock files
+    // aside) but the store file, rewritten by the writer as version 3 (storage format 3: the
+    // same slabs, and an event ring may be added) with the same body.
+    expect(storeFileVersion(dir)).toBe(STORE_VERSION);
+    expect(storeBody()).toEqual(body);
+    const after = snapshot(dir);
+    after.delete('rondo.json');
+    before.delete('rondo.json');
+    expect(after).toEqual(before);
     expect(fs.existsSync(path.join(dir, MIGRATION_DIR))).toBe(false);
+  });
+
+  it('test/fixtures/v2-store opened with an event ring gets one, and answers as before', () => {
+    const dir = path.join(tempDir(), 'store');
+    fs.cpSync(V2_FIXTURE, dir, { recursive: true });
+    const rw = Store.open(dir, { events: { size: '64KiB' } });
+    try {
+      rw.append('/vm/1/lifecycle', 'created', 1n);
+      checkV2Answers(rw);
+    } finally {
+      rw.close();
+    }
+    expect(storeFileVersion(dir)).toBe(STORE_VERSION);
+    const ro = Store.openReadOnly(dir);
+    try {
+      checkV2Answers(ro);
+      expect(ro.events().map((e) => [e.topic, e.data])).toEqual([['/vm/1/lifecycle', 'created']]);
+    } finally {
+      ro.close();
+    }
   });
 });
