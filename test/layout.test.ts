@@ -14,10 +14,11 @@ const ALLOWED: Record<string, readonly string[]> = {
   export: ['store'],
   ingest: ['store', 'selector'],
   promql: ['store', 'selector'],
-  server: ['store', 'selector', 'export', 'ingest', 'promql'],
+  fossil: ['store', 'ingest', 'promql'],
+  server: ['store', 'selector', 'export', 'ingest', 'promql', 'fossil'],
   agent: ['store', 'selector', 'export'],
   kvm: ['agent'],
-  cli: ['store', 'selector', 'export', 'server'],
+  cli: ['store', 'selector', 'export', 'server', 'fossil'],
 };
 
 function sources(dir: string): string[] {
