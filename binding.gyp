@@ -46,6 +46,7 @@
       "target_name": "rondo",
       "sources": [
         "native/rondo/slab.cc",
+        "native/rondo/events.cc",
         "native/rondo/sigbus.cc",
         "native/addon.cc"
       ]
@@ -63,6 +64,7 @@
             "native/kvm/stats.cc",
             "native/kvm/capture.cc",
             "native/rondo/slab.cc",
+            "native/rondo/events.cc",
             "native/rondo/sigbus.cc",
             "native/kvm/guest.S",
             "native/kvm/e820.cc",
@@ -86,6 +88,7 @@
           "target_name": "rondo_dev",
           "sources": [
             "native/rondo/slab.cc",
+            "native/rondo/events.cc",
             "native/rondo/sigbus.cc",
             "native/dev_addon.cc",
             "native/testing.cc",

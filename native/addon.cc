@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -27,6 +29,7 @@
 #include "common/napi_util.h"
 #include "common/raii.h"
 #include "common/slab_errors.h"
+#include "rondo/events.h"
 #include "rondo/slab.h"
 
 #if !defined(LOCK_EX) || defined(RONDO_LOCK_WITH_FCNTL)
@@ -151,6 +154,7 @@ class StoreAddon : public Napi::Addon<StoreAddon> {
  public:
   StoreAddon(Napi::Env env, Napi::Object exports);
   Napi::FunctionReference slab_class;
+  Napi::FunctionReference event_ring_class;
 };
 
 Napi::Function SlabWrap::Define(Napi::Env env) {
@@ -450,6 +454,184 @@ Napi::Value SlabWrap::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// An event ring (rondo/events.h) for src/store/events.ts.
+class EventRingWrap : public Napi::ObjectWrap<EventRingWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "EventRing",
+                       {
+                           InstanceMethod("append", &EventRingWrap::Append),
+                           InstanceMethod("read", &EventRingWrap::Read),
+                           InstanceMethod("stats", &EventRingWrap::Stats),
+                           InstanceMethod("params", &EventRingWrap::Params),
+                           InstanceMethod("flush", &EventRingWrap::Flush),
+                           InstanceMethod("close", &EventRingWrap::Close),
+                       });
+  }
+  // new EventRing(path, mode: 'create' | 'rw' | 'ro' | 'attach', params?: { size, createdMs, fileMode? })
+  explicit EventRingWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EventRingWrap>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString()) throw ArgTypeError(env, "new EventRing(path, mode, params?): path must be a string");
+    if (!info[1].IsString()) throw ArgTypeError(env, "new EventRing(path, mode, params?): mode must be a string");
+    const std::string path = info[0].As<Napi::String>();
+    const std::string mode = info[1].As<Napi::String>();
+    rondo::OpenMode m;
+    uint64_t size = 0, created = 0;
+    uint32_t file_mode = 0600;
+    if (mode == "create") {
+      m = rondo::OpenMode::kCreate;
+      if (!info[2].IsObject()) throw ArgTypeError(env, "new EventRing(path, 'create', params): params must be an object");
+      Napi::Object o = info[2].As<Napi::Object>();
+      size = static_cast<uint64_t>(IntegerIn(env, o.Get("size"), "size", static_cast<double>(rondo::kEvMinCapacity),
+                                             static_cast<double>(rondo::kEvMaxCapacity)));
+      created = static_cast<uint64_t>(IntegerIn(env, o.Get("createdMs"), "createdMs", 0, static_cast<double>(rondo::kMaxCreatedMs)));
+      if (!o.Get("fileMode").IsUndefined())
+        file_mode = static_cast<uint32_t>(IntegerIn(env, o.Get("fileMode"), "fileMode", 0, rondo::kMaxFileMode));
+    } else if (mode == "rw") {
+      m = rondo::OpenMode::kReadWrite;
+    } else if (mode == "ro") {
+      m = rondo::OpenMode::kReadOnly;
+    } else if (mode == "attach") {
+      m = rondo::OpenMode::kAttach;
+    } else {
+      throw ArgTypeError(env, "mode must be create, rw, ro or attach");
+    }
+    ring_ = WithSlabErrors(env, [&] { return rondo::EventRing::Open(path, m, size, created, file_mode); });
+  }
+
+ private:
+  rondo::EventRing& Live(Napi::Env env) {
+    if (!ring_) throw CodedError(env, codes::kClosed, "event ring is closed");
+    return *ring_;
+  }
+
+  // append(topic, typeAndFlags, data: Uint8Array | string, tsNs?: bigint) -> position
+  Napi::Value Append(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    rondo::EventRing& r = Live(env);
+    if (!info[0].IsNumber() || !info[1].IsNumber()) throw ArgTypeError(env, "append(topic, type, data, tsNs?): topic and type must be numbers");
+    const uint32_t topic = info[0].As<Napi::Number>().Uint32Value();
+    const uint32_t tf = info[1].As<Napi::Number>().Uint32Value();
+    int64_t ts;
+    if (info[3].IsBigInt()) {
+      bool lossless = false;
+      ts = info[3].As<Napi::BigInt>().Int64Value(&lossless);
+      if (!lossless) throw ArgRangeError(env, "tsNs must fit a signed 64-bit integer");
+    } else if (info[3].IsUndefined()) {
+      struct timespec now;
+      ::clock_gettime(CLOCK_REALTIME, &now);
+      ts = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+    } else {
+      throw ArgTypeError(env, "tsNs must be a bigint (ns since the epoch)");
+    }
+    const void* data;
+    size_t len;
+    std::string text;
+    if (info[2].IsTypedArray()) {
+      Napi::TypedArray a = info[2].As<Napi::TypedArray>();
+      data = static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+      len = a.ByteLength();
+    } else if (info[2].IsString()) {
+      text = info[2].As<Napi::String>().Utf8Value();
+      data = text.data();
+      len = text.size();
+    } else {
+      throw ArgTypeError(env, "data must be a Uint8Array or a string");
+    }
+    if (len > 0xFFFFFFFFu) throw ArgRangeError(env, "an event's data must be under 4 GiB");
+    const uint64_t pos = WithSlabErrors(env, [&] {
+      return r.Append(ts, topic, static_cast<uint8_t>(tf), static_cast<uint8_t>(tf >> 8), data, static_cast<uint32_t>(len));
+    });
+    return Napi::Number::New(env, static_cast<double>(pos));
+  }
+
+  // read(from, startNs: bigint | null, endNs: bigint | null, topics: Uint8Array | null, limit, maxBytes)
+  //   -> { next, records: [{ pos, ts, topic, type, flags, data }] }
+  Napi::Value Read(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    rondo::EventRing& r = Live(env);
+    const uint64_t from = U53Arg(info, 0, "from");
+    rondo::EventFilter f;
+    bool lossless = false;
+    if (info[1].IsBigInt()) f.start_ns = info[1].As<Napi::BigInt>().Int64Value(&lossless);
+    else if (!info[1].IsNull() && !info[1].IsUndefined()) throw ArgTypeError(env, "startNs must be a bigint or null");
+    if (info[2].IsBigInt()) f.end_ns = info[2].As<Napi::BigInt>().Int64Value(&lossless);
+    else if (!info[2].IsNull() && !info[2].IsUndefined()) throw ArgTypeError(env, "endNs must be a bigint or null");
+    Napi::Uint8Array topics;
+    if (info[3].IsTypedArray() && info[3].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+      topics = info[3].As<Napi::Uint8Array>();
+      f.topics = topics.Data();
+      f.ntopics = static_cast<uint32_t>(std::min<size_t>(topics.ElementLength(), 0xFFFFFFFFu));
+    } else if (!info[3].IsNull() && !info[3].IsUndefined()) {
+      throw ArgTypeError(env, "topics must be a Uint8Array or null");
+    }
+    f.limit = U32Arg(info, 4, "limit");
+    if (!info[5].IsUndefined()) f.max_bytes = U53Arg(info, 5, "maxBytes");
+    std::vector<rondo::EventRecord> recs;
+    const uint64_t next = WithSlabErrors(env, [&] { return r.Read(from, f, &recs); });
+    Napi::Array arr = Napi::Array::New(env, recs.size());
+    for (size_t i = 0; i < recs.size(); i++) {
+      const rondo::EventRecord& e = recs[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("pos", static_cast<double>(e.position));
+      o.Set("ts", Napi::BigInt::New(env, e.ts_ns));
+      o.Set("topic", e.topic);
+      o.Set("type", static_cast<uint32_t>(e.type));
+      o.Set("flags", static_cast<uint32_t>(e.flags));
+      o.Set("data", Napi::Buffer<uint8_t>::Copy(env, e.data.data(), e.data.size()));
+      arr.Set(static_cast<uint32_t>(i), o);
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("next", static_cast<double>(next));
+    out.Set("records", arr);
+    return out;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    rondo::EventRing& r = Live(env);
+    const rondo::EventStats s = WithSlabErrors(env, [&] { return r.Stats(); });
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("capacity", static_cast<double>(s.capacity));
+    o.Set("tail", static_cast<double>(s.tail));
+    o.Set("published", static_cast<double>(s.published));
+    o.Set("appends", static_cast<double>(s.appends));
+    o.Set("dropped", static_cast<double>(s.dropped));
+    o.Set("repairs", static_cast<double>(s.repairs));
+    o.Set("oldestNs", s.has_oldest ? Napi::Value(Napi::BigInt::New(env, s.oldest_ns)) : env.Null());
+    o.Set("newestNs", s.has_newest ? Napi::Value(Napi::BigInt::New(env, s.newest_ns)) : env.Null());
+    return o;
+  }
+
+  Napi::Value Params(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    rondo::EventRing& r = Live(env);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("size", static_cast<double>(r.capacity()));
+    o.Set("createdMs", static_cast<double>(r.created_ms()));
+    o.Set("fileBytes", static_cast<double>(r.size()));
+    o.Set("maxPayload", static_cast<double>(r.max_payload()));
+    return o;
+  }
+
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    rondo::EventRing& r = Live(info.Env());
+    WithSlabErrors(info.Env(), [&] { r.Flush(); });
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (ring_) {
+      std::shared_ptr<rondo::EventRing> r = std::move(ring_);
+      ring_.reset();
+      WithSlabErrors(info.Env(), [&] { r->Flush(); });
+    }
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<rondo::EventRing> ring_;
+};
+
 namespace {
 
 // The slab format (rondo/slab.h), for src/store/native.ts: the one source of these numbers.
@@ -629,6 +811,9 @@ StoreAddon::StoreAddon(Napi::Env env, Napi::Object exports) {
   Napi::Function slab = SlabWrap::Define(env);
   slab_class = Napi::Persistent(slab);
   exports.Set("Slab", slab);
+  Napi::Function ring = EventRingWrap::Define(env);
+  event_ring_class = Napi::Persistent(ring);
+  exports.Set("EventRing", ring);
   exports.Set("lockStore", Napi::Function::New(env, LockStore, "lockStore"));
   exports.Set("unlockStore", Napi::Function::New(env, UnlockStore, "unlockStore"));
   exports.Set("cellLayout", Napi::Function::New(env, CellLayoutOf, "cellLayout"));

@@ -13,6 +13,10 @@ export {
   LIMITS,
   SERIES_LIMITS,
   Exporter,
+  NONCONFORMANT_TOPIC,
+  DEFAULT_EVENTS_SIZE,
+  parseSchema,
+  schemaText,
 } from './store';
 export type {
   StoreOptions,
@@ -40,6 +44,14 @@ export type {
   NextOptions,
   ExportPosition,
   ExportSeries,
+  EventRecord,
+  EventQuery,
+  EventPage,
+  EventStats,
+  TopicInfo,
+  CreateTopicOptions,
+  EventData,
+  Schema,
 } from './store';
 export { parseSelector, formatSeries, MAX_SELECTOR_LENGTH, MAX_REGEX_LENGTH } from './selector';
 export type { Selector, LabelMatcher, MatchOp } from './selector';

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { AGGREGATIONS, AggregateNotKeptError, CorruptFileError, MigrationNeededError, SchemaMismatchError, Store, type Aggregation, type QueryOptions, type SchemaOptions } from '../src/index';
 import { instantQuery, rangeQuery, type PromqlData } from '../src/promql';
 import { addon, format } from '../src/store/native';
-import { slabParams } from '../src/store/layout';
+import { slabParams, STORE_VERSION } from '../src/store/layout';
 import { tempDir } from './helpers';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'v1-store');
@@ -238,7 +238,7 @@ describe('a store of storage format 1', () => {
     const v1Bytes = SLABS.reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
     Store.open(dir).close();
     for (const f of SLABS) expect(headerVersion(path.join(dir, f)), f).toBe(format.formatVersion);
-    expect(storeFileVersion(dir)).toBe(2);
+    expect(storeFileVersion(dir)).toBe(STORE_VERSION);
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     const v2Bytes = SLABS.reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
     expect(v2Bytes).toBeLessThan(v1Bytes / 2);
@@ -300,7 +300,7 @@ describe('a store of storage format 1', () => {
     expect(SLABS.map((f) => headerVersion(path.join(dir, f)))).toEqual([1, 1, 1, 1, 2]);
     expect(storeFileVersion(dir)).toBe(1);
     Store.open(dir, { schemas: all }).close();
-    expect(storeFileVersion(dir)).toBe(2);
+    expect(storeFileVersion(dir)).toBe(STORE_VERSION);
     const ro = Store.openReadOnly(dir);
     try {
       checkAnswers(ro, true);
@@ -357,7 +357,7 @@ describe('a store of storage format 1', () => {
 
     Store.open(dir).close();
     expect(SLABS.map((f) => headerVersion(path.join(dir, f)))).toEqual([2, 2, 2, 2, 2]);
-    expect(storeFileVersion(dir)).toBe(2);
+    expect(storeFileVersion(dir)).toBe(STORE_VERSION);
     const ro = Store.openReadOnly(dir);
     try {
       checkAnswers(ro);
@@ -375,7 +375,7 @@ describe('a store of storage format 1', () => {
     for (const f of SLABS) fs.copyFileSync(path.join(probe, f), path.join(dir, f));
     const slabs = new Map(SLABS.map((f) => [f, fs.statSync(path.join(dir, f)).ino]));
     Store.open(dir).close();
-    expect(storeFileVersion(dir)).toBe(2);
+    expect(storeFileVersion(dir)).toBe(STORE_VERSION);
     for (const f of SLABS) expect(fs.statSync(path.join(dir, f)).ino, f).toBe(slabs.get(f));
     const ro = Store.openReadOnly(dir);
     try {

@@ -13,7 +13,13 @@ export const STORE_FILE = 'rondo.json';
 export const SERIES_FILE = 'series.json';
 export const LOCK_FILE = 'LOCK';
 /** What a crash part-way through creating a store can leave: the next open recreates over it. */
-const LEFTOVER_RE = /^(series\.json|rondo\.json|LOCK|.*\.slab)(\.tmp)?$/;
+const LEFTOVER_RE = /^(series\.json|rondo\.json|topics\.json|LOCK|.*\.slab)(\.tmp)?$/;
+/**
+ * The store file's version: 1 storage format 1 (migrate.ts), 2 format 2, 3 format 3 (format 2's
+ * slabs, and the event ring and topics files: docs/storage-format.md). A writer's open rewrites a
+ * version-2 store file as version 3.
+ */
+export const STORE_VERSION = 3;
 
 /** Makes the directory when missing, and takes the writer lock: the lock's fd. */
 export function lockStoreDir(dir: string, dirMode: number, fileMode: number): number {
@@ -91,7 +97,7 @@ export function createSlabs(dir: string, spec: SchemaSpec, createdMs: number, fi
 
 /** Writes the store file last of all a new store's files, so that it marks a whole store. */
 export function writeStoreFile(dir: string, createdMs: number, specs: readonly SchemaSpec[], fileMode: number): void {
-  writeMetaFile(path.join(dir, STORE_FILE), 'rondo-store', { createdMs, schemas: specs }, fileMode);
+  writeMetaFile(path.join(dir, STORE_FILE), 'rondo-store', { createdMs, schemas: specs }, fileMode, STORE_VERSION);
   fsyncDir(dir);
 }
 

@@ -9,7 +9,7 @@ import { CorruptFileError, StorageError } from '../errors';
 /** The envelope version written. Version 1 files (rondo 0.1's, storage format 1) are read too: their
  *  envelope is the same; a store file of version 1 marks a store still to migrate (migrate.ts). */
 export const META_VERSION = 2;
-const READ_VERSIONS: readonly number[] = [1, 2];
+const READ_VERSIONS: readonly number[] = [1, 2, 3];
 
 /** Largest metadata file read: longer than any string Node can hold, so larger means damaged. */
 export const MAX_META_BYTES = 512 * 1024 * 1024 - 64;
@@ -21,9 +21,9 @@ interface Envelope {
   body: unknown;
 }
 
-export function writeMetaFile(file: string, format: string, body: unknown, mode = 0o600): void {
+export function writeMetaFile(file: string, format: string, body: unknown, mode = 0o600, version = META_VERSION): void {
   const text = JSON.stringify(body);
-  const envelope: Envelope = { format, version: META_VERSION, crc32: crc32(text), body };
+  const envelope: Envelope = { format, version, crc32: crc32(text), body };
   const tmp = `${file}.tmp`;
   let renamed = false;
   try {
@@ -102,7 +102,7 @@ export function readMetaFileVersioned(file: string, format: string): { version: 
   if (typeof env !== 'object' || env === null || env.format !== format)
     throw damaged(`not a ${format} file`);
   if (!READ_VERSIONS.includes(env.version))
-    throw damaged(`format version ${String(env.version)}, this rondo reads versions ${READ_VERSIONS.join(' and ')}`);
+    throw damaged(`format version ${String(env.version)}, this rondo reads versions ${READ_VERSIONS.join(', ')}`);
   let sum: number;
   try {
     sum = crc32(JSON.stringify(env.body));

@@ -127,7 +127,42 @@ export interface SlabFormat {
   errorCodes: string[];
 }
 
+/** One record as the addon reads it from an event ring (native/rondo/events.h). */
+export interface NativeEventRecord {
+  /** Its position in the ring (bytes appended before it). */
+  pos: number;
+  ts: bigint;
+  topic: number;
+  type: number;
+  flags: number;
+  data: Buffer;
+}
+
+export interface NativeEventStats {
+  capacity: number;
+  tail: number;
+  published: number;
+  appends: number;
+  dropped: number;
+  repairs: number;
+  oldestNs: bigint | null;
+  newestNs: bigint | null;
+}
+
+/** An event ring (events.slab): see docs/storage-format.md, "The event ring". */
+export interface NativeEventRing {
+  /** Appends a record: typeAndFlags = type | flags << 8; tsNs default the clock (CLOCK_REALTIME). Its position. */
+  append(topic: number, typeAndFlags: number, data: Uint8Array | string, tsNs?: bigint): number;
+  /** Records from position `from` on (clamped to the oldest) with start <= ts < end, of the topics whose topics[id] is 1 (null: all), at most limit of them. */
+  read(from: number, startNs: bigint | null, endNs: bigint | null, topics: Uint8Array | null, limit: number, maxBytes?: number): { next: number; records: NativeEventRecord[] };
+  stats(): NativeEventStats;
+  params(): { size: number; createdMs: number; fileBytes: number; maxPayload: number };
+  flush(): void;
+  close(): void;
+}
+
 export interface Addon {
+  EventRing: new (path: string, mode: 'create' | 'rw' | 'ro' | 'attach', params?: { size: number; createdMs: number; fileMode?: number }) => NativeEventRing;
   /** 'attach': another read-write mapping of a slab this process has open for writing (no repair). */
   Slab: new (path: string, mode: 'create' | 'rw' | 'ro' | 'attach', params?: SlabCreateParams) => NativeSlab;
   lockStore(path: string, mode?: number): number;

@@ -24,12 +24,13 @@ import { formatSeries, parseSelector } from '../selector';
 import { formatDuration } from '../duration';
 import { clampToHeld, queryTier, resolveQuery, TierView, type QueryOptions, type QueryResult } from './query';
 import { Exporter, type ExporterOptions, type ExportSource } from './exporter';
-import { createSlabs, hasStoreFile, lockStoreDir, openSlabs, readStoreFile, SERIES_FILE, STORE_FILE, writeStoreFile } from './layout';
+import { createSlabs, STORE_VERSION, hasStoreFile, lockStoreDir, openSlabs, readStoreFile, SERIES_FILE, STORE_FILE, writeStoreFile } from './layout';
 import { readSeriesIndex, seriesIndexStamp, writeSeriesIndex, type SeriesRecord } from './series-index';
 import { consolidateSchema } from './consolidate';
 import { migrateStore, migrationNeeded, V1_STORE_VERSION } from './migrate';
 import { migrateSchemas, recoverSwitch, removeLeftovers, schemasDiffer, switchInProgress, type MigrationReport } from './schema-migrate';
 import { tierInfo, type StoreInfo, type TierInfo } from './info';
+import { EventLog, parseEventsSize, EVENTS_FILE, TOPICS_FILE, type CreateTopicOptions, type EventPage, type EventQuery, type EventRecord, type EventStats, type TopicInfo } from './events';
 import { BatchPlan, EMPTY, MIN_TIMESTAMP, RawWriter, SeriesHandle, sameAndFinite, storeContiguous, storeRun } from './write';
 
 export interface StoreOptions {
@@ -51,6 +52,12 @@ export interface StoreOptions {
    * report is `store.migration`. Consolidated tiers are filled up to `clock()`.
    */
   migrate?: boolean;
+  /**
+   * An event ring (docs/events.md): true for one of 16 MiB, or { size } in bytes or as '64MiB'.
+   * Made on the first open that asks for it (a store without one gets it added); its size is
+   * then fixed. Omit it to use the ring the store has, if any.
+   */
+  events?: boolean | { size?: number | string };
 }
 
 export interface MigrateStoreOptions extends Pick<StoreOptions, 'clock' | 'fileMode'> {
@@ -113,6 +120,9 @@ export class Store {
   // recordBatch(): the handles array of the last call, and the plan made once one came twice.
   private lastBatch: readonly SeriesHandle[] | undefined;
   private batchPlan: BatchPlan | undefined;
+  /** The event ring and topics, when the store has a ring. */
+  private eventLog: EventLog | undefined;
+  private readonly eventsSize: number | undefined;
 
   /** Opens (or creates) a store for writing. Only one writer per store: others get StoreLockedError. */
   static open(dir: string, options: StoreOptions = {}): Store {
@@ -165,9 +175,12 @@ export class Store {
     if (!Number.isInteger(this.fileMode) || this.fileMode < 0 || this.fileMode > 0o777)
       throw new ConfigError(`fileMode ${String(options.fileMode)} must be a permission mode such as 0o600`);
     const given = options.schemas === undefined ? undefined : normalizeSchemas(options.schemas);
+    this.eventsSize = parseEventsSize(options.events);
     try {
       if (readOnly) this.openExisting(undefined);
       else this.openForWriting(given, options.dirMode ?? 0o700, options.migrate === true, dryRun);
+      if (!dryRun && (this.eventsSize !== undefined || EventLog.exists(this.dir)))
+        this.eventLog = EventLog.open(this.dir, { size: this.eventsSize, readOnly, createdMs: this.createdMs, fileMode: this.fileMode });
     } catch (e) {
       this.releaseAll();
       throw e;
@@ -239,6 +252,10 @@ export class Store {
     if (version === V1_STORE_VERSION) {
       if (this.readOnly) throw migrationNeeded(this.dir);
       migrateStore(this.dir, createdMs, schemas, this.fileMode);
+    } else if (version < STORE_VERSION && !this.readOnly) {
+      // Format 2 to 3: the slabs are the same; format 3 adds the event ring and topics files,
+      // which an older rondo would not know, so the store file says the store may have them.
+      writeStoreFile(this.dir, createdMs, schemas, this.fileMode);
     }
     this.createdMs = createdMs;
     for (const spec of schemas) this.addSchema(spec, openSlabs(this.dir, spec, this.readOnly));
@@ -813,11 +830,92 @@ export class Store {
     };
   }
 
+  // ---- events (docs/events.md) ----
+
+  private events_(): EventLog {
+    this.assertOpen();
+    if (this.eventLog === undefined)
+      throw new ConfigError(`store ${this.dir} has no event ring; open it for writing with events: { size: '64MiB' } (or events: true) to add one`);
+    return this.eventLog;
+  }
+
+  /** True when the store has an event ring. */
+  get hasEvents(): boolean {
+    return this.eventLog !== undefined;
+  }
+
+  /**
+   * Creates a topic with a schema in fossil's syntax (default: its parent's, else string);
+   * idempotent for the same schema. Numeric topics may also be recorded as a series.
+   */
+  createTopic(topic: string, schema?: string, options: CreateTopicOptions = {}): TopicInfo {
+    this.assertWritable();
+    return this.events_().create(topic, schema, options).info;
+  }
+
+  /** Every topic with its id and schema, in creation order. */
+  topics(): readonly TopicInfo[] {
+    return this.events_().list();
+  }
+
+  /**
+   * Appends a datum to a topic (created on first use with its parent's schema, else string).
+   * A datum that does not conform to the topic's schema goes to /nonconformant. tsNs: ns since
+   * the epoch (default now). Returns the topic the datum went to.
+   */
+  append(topic: string, data: unknown, tsNs?: bigint): string {
+    this.assertWritable();
+    const log = this.events_();
+    if (tsNs !== undefined && typeof tsNs !== 'bigint') throw new InvalidTimestampError(`tsNs ${String(tsNs)} must be a bigint of ns since the epoch`);
+    try {
+      return log.append(topic, data, tsNs, (t, v, ts) => this.recordTopicSeries(t, v, ts)).info.name;
+    } catch (e) {
+      throw nativeError(e, path.join(this.dir, EVENTS_FILE));
+    }
+  }
+
+  private recordTopicSeries(t: { info: TopicInfo; seriesHandle?: unknown }, v: number, tsNs: bigint | undefined): void {
+    const s = t.info.series!;
+    let h = t.seriesHandle as SeriesHandle | undefined;
+    if (h === undefined) {
+      h = this.register(s.name, s.labels);
+      t.seriesHandle = h;
+    }
+    try {
+      this.record(h, v, tsNs === undefined ? Date.now() : Number(tsNs / 1_000_000n));
+    } catch (e) {
+      // The event is kept; a point the ring of numbers refuses (late, out of range) is not.
+      if (!(e instanceof LateWriteError || e instanceof InvalidTimestampError || e instanceof InvalidValueError)) throw e;
+    }
+  }
+
+  /** Events, oldest first: { topic (with its sub-topics unless subtopics: false), start, end, limit, after }. */
+  events(query: EventQuery = {}): EventRecord[] {
+    return this.events_().read(query).records;
+  }
+
+  /** events() with the position to continue from (for following a ring). */
+  eventPage(query: EventQuery = {}): EventPage {
+    return this.events_().read(query);
+  }
+
+  /** The ring's counts and bytes, and its oldest and newest record's time. */
+  eventStats(): EventStats {
+    return this.events_().stats();
+  }
+
   // ---- lifecycle ----
 
   /** Writes the mapped pages to disk (msync). After it returns, a power loss costs nothing recorded before it. */
   flush(): void {
     this.assertWritable();
+    if (this.eventLog !== undefined) {
+      try {
+        this.eventLog.ring.flush();
+      } catch (e) {
+        throw nativeError(e, path.join(this.dir, EVENTS_FILE));
+      }
+    }
     for (const s of this.schemas)
       for (const slab of s.slabs) {
         try {
@@ -841,6 +939,14 @@ export class Store {
     this.closed = true;
     let first: unknown;
     for (const e of this.exporters.values()) e.close();
+    if (this.eventLog !== undefined) {
+      try {
+        this.eventLog.close();
+      } catch (e) {
+        first ??= e;
+      }
+      this.eventLog = undefined;
+    }
     for (const s of this.schemas) {
       s.writer.disable();
       for (const v of s.views) v.release();
@@ -865,6 +971,8 @@ export class Store {
       // A failed open: nothing hands these out, so close what was opened.
       for (const s of this.schemas) for (const slab of s.slabs) slab.close();
       this.schemas.length = 0;
+      this.eventLog?.close();
+      this.eventLog = undefined;
     }
     if (this.lockFd >= 0) {
       addon.unlockStore(this.lockFd);
