@@ -135,7 +135,7 @@ class Raw {
 }
 
 async function startServer(extra: { fossilRoot?: string } = {}): Promise<{ store: Store; server: RondoServer; port: number }> {
-  const store = Store.open(suiteTempDir('rondo-fossil-'));
+  const store = Store.open(suiteTempDir('rondo-fossil-'), { events: true });
   const server = await serve(store, { listen: '127.0.0.1:0', fossil: '127.0.0.1:0', recordOwnMetrics: false, ...extra });
   return { store, server, port: server.fossil!.port };
 }
@@ -170,7 +170,15 @@ describe('fossil transcripts replayed', () => {
 
   // What rondo answers differently from the recorded fossil, on purpose (docs/events.md, "What
   // differs from fossil"), with what rondo answers instead.
-  const DIFFERS: Record<string, (a: Answer | null) => void> = {
+  const DIFFERS: Record<string, (a: Answer | null, recorded: string | null) => void> = {
+    // a datum that does not conform is kept under /nonconformant (the issue's rule; fossil drops
+    // it), so that topic is listed too, in the order it was made
+    'LIST after a failed USE': (a, recorded) => {
+      const fossil = listOf({ cmd: 'LIST', data: Buffer.from(recorded!, 'hex').subarray(12), raw: Buffer.alloc(0) });
+      const rondo = listOf(a!);
+      expect(rondo.filter((t) => t !== '/nonconformant')).toEqual(fossil);
+      expect(rondo).toContain('/nonconformant');
+    },
     // fossil reads an int32 datum as unsigned (-4 becomes 4294967292) and re-encodes a filtered
     // datum as int64; rondo reads it signed and passes a filtered datum through unchanged
     'QUERY all in /metrics | map x -> x * 2': (a) => {
@@ -197,7 +205,8 @@ describe('fossil transcripts replayed', () => {
     STATS: (a) => {
       expect(a!.cmd).toBe('STATS');
       expect(a!.data.length).toBeGreaterThan(32);
-      expect(a!.data.readBigUInt64BE(24)).toBe(5n); // the 5 topics the session made
+      // the 5 topics the session made, and /nonconformant, where rondo keeps the datum fossil refused
+      expect(a!.data.readBigUInt64BE(24)).toBe(6n);
       expect(a!.data.subarray(32).toString()).toMatch(/^(\d+h)?(\d+m)?\d+(\.\d+)?(s|ms|µs|ns)$/);
     },
     // fossil answers an unknown database with an empty LIST frame (its two messages are
@@ -219,7 +228,7 @@ describe('fossil transcripts replayed', () => {
     it(`session "${name}": each answer is the real fossil's, byte for byte (times normalised), but for the documented differences`, async () => {
       // each session runs on its own fresh database, as it was recorded
       const root = suiteTempDir('rondo-fossil-replay-');
-      const store = Store.open(path.join(root, 's'));
+      const store = Store.open(path.join(root, 's'), { events: true });
       const server = await serve(store, { listen: '127.0.0.1:0', fossil: '127.0.0.1:0', recordOwnMetrics: false });
       try {
         const raw = await Raw.open(server.fossil!.port);
@@ -229,7 +238,7 @@ describe('fossil transcripts replayed', () => {
           const a = await raw.next(st.recv === null ? 500 : 10_000);
           const check = DIFFERS[st.label.replace(/ \(.*\)$/, '') === 'STATS' ? 'STATS' : st.label];
           if (check !== undefined) {
-            check(a);
+            check(a, st.recv);
             continue;
           }
           expect(normalise(a === null ? null : a.raw.toString('hex')), st.label).toBe(normalise(st.recv));
@@ -292,7 +301,7 @@ describe('every command and answer code', () => {
     expect(listOf(root).map((l) => l.split('\t')[1])).toEqual(['/']);
   });
 
-  it('CREATE: OK 200; a schema it cannot parse ERR 500; typed appends: OK when the datum conforms, ERR 503 "Data does not conform to <schema>" (and nothing stored) when not', async () => {
+  it('CREATE: OK 200; a schema it cannot parse ERR 500; typed appends: OK when the datum conforms, ERR 503 "Data does not conform to <schema>" when not (kept under /nonconformant, not under its topic)', async () => {
     expect(codeOf(await raw.ask(frame('CREATE', topicData('/t/i16', 'int16'))))).toBe(200);
     expect(codeOf(await raw.ask(frame('CREATE', topicData('/t/arr', '[3]float64'))))).toBe(200);
     const bad = await raw.ask(frame('CREATE', topicData('/t/bad', '[2]string')));
@@ -305,6 +314,8 @@ describe('every command and answer code', () => {
     expect(textOf(sub)).toBe('Data does not conform to int16');
     const q = await raw.ask(frame('QUERY', 'all in /t'));
     expect(listOf(q).map((l) => l.split('\t').slice(1))).toEqual([['/t/i16', Buffer.from([1, 2]).toString('base64'), 'int16']]);
+    const nc = await raw.ask(frame('QUERY', 'all in /nonconformant'));
+    expect(listOf(nc).map((l) => Buffer.from(l.split('\t')[2]!, 'base64').toString('hex'))).toEqual(['010203', Buffer.from('abc').toString('hex')]);
   });
 
   it('LIST: "" and "databases" list the databases, "topics" the topics, "schemas" the non-string ones as "<topic> <schema>"', async () => {
@@ -312,7 +323,7 @@ describe('every command and answer code', () => {
     expect(listOf(await raw.ask(frame('LIST', 'databases')))).toEqual(['default']);
     const topics = listOf(await raw.ask(frame('LIST', 'topics')));
     expect(topics).toEqual(expect.arrayContaining(['/', '/after/use', '/no/slash', '/t/i16', '/t/arr']));
-    expect(listOf(await raw.ask(frame('LIST', 'schemas'))).sort()).toEqual(['/t/arr [3]float64', '/t/i16 int16']);
+    expect(listOf(await raw.ask(frame('LIST', 'schemas'))).sort()).toEqual(['/t/arr [3]float64', '/t/i16 int16', '/t/i16/child int16']);
   });
 
   it('QUERY: QUERY with a count and one TAB-separated line per entry; an empty result is count 0; a bad query ERR 504 with its position', async () => {
@@ -327,7 +338,7 @@ describe('every command and answer code', () => {
     const a = await raw.ask(frame('STATS'));
     expect(a.cmd).toBe('STATS');
     expect(a.data.readBigUInt64BE(0)).toBeGreaterThan(0n);
-    expect(a.data.readBigUInt64BE(16)).toBe(4n); // x, root, y, the int16
+    expect(a.data.readBigUInt64BE(16)).toBe(6n); // x, root, y, the int16, and the 2 refused ones under /nonconformant
     expect(Number(a.data.readBigUInt64BE(24))).toBeGreaterThanOrEqual(5);
     expect(a.data.subarray(32).toString()).toMatch(/^(\d+h)?(\d+m)?\d+(\.\d+)?(s|ms|µs|ns)$/);
   });
@@ -567,7 +578,7 @@ describe('databases and the door\'s address', () => {
   });
 
   it('a non-loopback address is refused without insecureListen, as for the other doors', async () => {
-    const store = Store.open(suiteTempDir('rondo-fossil-lb-'));
+    const store = Store.open(suiteTempDir('rondo-fossil-lb-'), { events: true });
     try {
       await expect(serve(store, { listen: '127.0.0.1:0', fossil: '0.0.0.0:0', recordOwnMetrics: false })).rejects.toBeInstanceOf(ConfigError);
     } finally {

@@ -124,7 +124,7 @@ const run = (q: string): string[] => runQuery(source, q, { nowNs: NOW }).map((r)
 const rows = (q: string) => runQuery(source, q, { nowNs: NOW });
 
 beforeAll(() => {
-  store = Store.open(suiteTempDir('rondo-fossil-query-'));
+  store = Store.open(suiteTempDir('rondo-fossil-query-'), { events: true });
   source = eventsOf(store);
   for (const t of ['/flags', '/pair', '/temp', '/cpu']) source.createTopic(t, EVENTS.find((e) => e.topic === t)!.schema);
   for (const e of EVENTS) source.append(e.topic, bytesOf(e.value, e.schema), e.ts);

@@ -186,7 +186,8 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     note = ' (read-only: --read-only)';
   } else {
     try {
-      store = Store.open(dir, schemas === undefined ? {} : { schemas });
+      // the fossil door appends events: the store gets an event ring if it has none
+      store = Store.open(dir, { ...(schemas === undefined ? {} : { schemas }), ...(options.fossil !== undefined ? { events: true } : {}) });
     } catch (e) {
       if (e instanceof ConfigError && schemaFile !== undefined) throw new UsageError(`rondo serve: --schema: ${e.message.split('\n')[0]}`);
       if (!(e instanceof StoreLockedError)) throw e;

@@ -1,5 +1,5 @@
-// fossil's schemas and datums: the schema text of a topic, whether a datum's bytes conform to it,
-// and the values the query language computes with (decoded from a datum, encoded back into one).
+// The values fossil's query language computes with: a datum's bytes decoded by its topic's
+// schema, and computed values encoded back into a datum with the schema text fossil gives them.
 
 export type FixedType =
   | 'boolean'
@@ -87,25 +87,6 @@ export function schemaText(s: Schema): string {
   }
 }
 
-/** True when the datum's bytes have the schema's shape. */
-export function conforms(bytes: Buffer, s: Schema): boolean {
-  switch (s.kind) {
-    case 'string':
-    case 'binary':
-      return true;
-    case 'fixed':
-      return bytes.length === SIZE[s.type];
-    case 'array':
-      return bytes.length === SIZE[s.type] * s.length;
-    case 'composite':
-      try {
-        return decodeComposite(bytes, s) !== undefined;
-      } catch {
-        return false;
-      }
-  }
-}
-
 // ---- values of the query language ----
 
 export type Value =
@@ -144,6 +125,7 @@ function readFixed(b: Buffer, p: number, t: FixedType): Value {
 }
 
 function decodeComposite(b: Buffer, s: Extract<Schema, { kind: 'composite' }>): Value | undefined {
+  // the store's composite encoding: fields in schema order, fixed ones in place, strings with a u32 LE length
   const m = new Map<string, Value>();
   let p = 0;
   for (const f of s.fields) {
@@ -241,62 +223,4 @@ export function encodeValue(v: Value): { bytes: Buffer; schema: string } {
     return { bytes: Buffer.concat(chunks), schema: `{${fields.join(',')}}` };
   }
   throw new Error('value cannot be returned');
-}
-
-/** The bytes a value given to append() would have under a schema (numbers and booleans per
- *  the fixed type; strings as UTF-8; arrays of numbers; Buffers unchanged). */
-export function toDatumBytes(data: unknown, s: Schema): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (data instanceof Uint8Array) return Buffer.from(data);
-  if (typeof data === 'string') return Buffer.from(data, s.kind === 'binary' ? 'latin1' : 'utf8');
-  const writeFixed = (x: unknown, t: FixedType): Buffer => {
-    const b = Buffer.alloc(SIZE[t]);
-    const n = typeof x === 'boolean' ? (x ? 1 : 0) : x;
-    switch (t) {
-      case 'boolean':
-        b[0] = n ? 1 : 0;
-        break;
-      case 'int8':
-        b.writeInt8(Number(n));
-        break;
-      case 'int16':
-        b.writeInt16LE(Number(n));
-        break;
-      case 'int32':
-        b.writeInt32LE(Number(n));
-        break;
-      case 'int64':
-        b.writeBigInt64LE(BigInt(n as number));
-        break;
-      case 'uint8':
-        b.writeUInt8(Number(n));
-        break;
-      case 'uint16':
-        b.writeUInt16LE(Number(n));
-        break;
-      case 'uint32':
-        b.writeUInt32LE(Number(n));
-        break;
-      case 'uint64':
-        b.writeBigUInt64LE(BigInt(n as number));
-        break;
-      case 'float32':
-        b.writeFloatLE(Number(n));
-        break;
-      case 'float64':
-        b.writeDoubleLE(Number(n));
-        break;
-    }
-    return b;
-  };
-  if (s.kind === 'fixed') return writeFixed(data, s.type);
-  if (s.kind === 'array' && Array.isArray(data)) return Buffer.concat(data.map((x) => writeFixed(x, s.type)));
-  if (typeof data === 'number' || typeof data === 'bigint') {
-    const b = Buffer.alloc(8);
-    if (typeof data === 'bigint' || Number.isInteger(data)) b.writeBigInt64LE(BigInt(data));
-    else b.writeDoubleLE(data);
-    return b;
-  }
-  if (typeof data === 'boolean') return Buffer.from([data ? 1 : 0]);
-  return Buffer.from(JSON.stringify(data) ?? '', 'utf8');
 }

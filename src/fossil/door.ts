@@ -13,11 +13,10 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { IngestCounters } from '../ingest';
 import { Store as StoreClass, type Store } from '../store';
-import { StoreLockedError } from '../errors';
+import { ConfigError, InvalidValueError, StoreLockedError } from '../errors';
 
 /** The file that makes a directory a store (the store's layout). */
 const STORE_FILE = 'rondo.json';
-import { conforms, parseSchema, schemaText } from './datum';
 import { runQuery } from './evaluate';
 import { FossilQueryError } from './parse';
 import { eventsOf, type EventSource } from './source';
@@ -92,7 +91,7 @@ export function fossilDatabases(store: Store, root?: string): FossilDatabases & 
       const dir = path.join(root!, name);
       let s: Store;
       try {
-        s = StoreClass.open(dir);
+        s = StoreClass.open(dir, { events: true });
       } catch (e) {
         if (!(e instanceof StoreLockedError)) throw e;
         s = StoreClass.openReadOnly(dir);
@@ -207,17 +206,16 @@ export async function startFossil(databases: FossilDatabases, host: string, port
           }
           const ev = eventsOf(store);
           try {
-            const schema = topicSchema(ev, parts.topic);
-            if (schema !== 'string' && !conforms(parts.rest, parseSchema(schema))) {
-              // refused as fossil refuses it: not recorded (the store's own append routes a
-              // non-conforming datum to "nonconformant"; a refused wire input is not kept)
+            const went = ev.append(parts.topic, parts.rest);
+            if (went !== parts.topic) {
+              // the store kept it under /nonconformant; the client hears fossil's refusal
+              const schema = ev.topics().find((t) => t.topic === parts.topic)?.schema ?? inheritedSchema(ev, parts.topic);
               count('nonconformant');
               reply(errFrame(CODES.nonconformant, `Data does not conform to ${schema}`));
               return;
             }
-            ev.append(parts.topic, parts.rest);
           } catch (e) {
-            count('store');
+            count(e instanceof InvalidValueError ? 'bad_topic' : 'store');
             reply(errFrame(CODES.error, (e as Error).message.split('\n')[0]!));
             return;
           }
@@ -266,19 +264,11 @@ export async function startFossil(databases: FossilDatabases, host: string, port
             send(errFrame(CODES.error, store === undefined ? 'unknown database' : 'the database is open read-only'));
             return;
           }
-          let text: string;
+          const text = parts.rest.toString('utf8').trim() || 'string';
           try {
-            text = schemaText(parseSchema(parts.rest.toString('utf8')));
+            eventsOf(store).createTopic(parts.topic, text);
           } catch (e) {
-            count('bad_schema');
-            send(errFrame(CODES.error, `invalid schema: ${(e as Error).message}`));
-            return;
-          }
-          try {
-            const ev = eventsOf(store);
-            ev.createTopic(parts.topic, text);
-            forgetSchemas(ev);
-          } catch (e) {
+            count(e instanceof ConfigError ? 'bad_schema' : 'bad_create');
             send(errFrame(CODES.error, (e as Error).message.split('\n')[0]!));
             return;
           }
@@ -366,20 +356,6 @@ export async function startFossil(databases: FossilDatabases, host: string, port
 
 /** The schema a datum appended to `topic` must have: its own, else the nearest ancestor's
  *  non-string one (fossil's inheritance), else string. */
-const schemaCache = new WeakMap<object, Map<string, string>>();
-function forgetSchemas(ev: EventSource): void {
-  schemaCache.delete(ev);
-}
-function topicSchema(ev: EventSource, topic: string): string {
-  let cache = schemaCache.get(ev);
-  if (cache === undefined) schemaCache.set(ev, (cache = new Map()));
-  const hit = cache.get(topic);
-  if (hit !== undefined) return hit;
-  const s = inheritedSchema(ev, topic);
-  if (cache.size > 100_000) cache.clear();
-  cache.set(topic, s);
-  return s;
-}
 function inheritedSchema(ev: EventSource, topic: string): string {
   const all = new Map(ev.topics().map((t) => [t.topic, t.schema]));
   const own = all.get(topic);

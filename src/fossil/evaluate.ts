@@ -1,6 +1,6 @@
 // Runs a parsed query over a store's events: select by topic and time, sample, then the
 // pipeline's stages in order. The answer is what a QUERY frame carries: one row per entry.
-import { decodeDatum, encodeValue, parseSchema, toDatumBytes, type Schema, type Value } from './datum';
+import { decodeDatum, encodeValue, parseSchema, type Schema, type Value } from './datum';
 import { FossilQueryError, parseQuery, type Expr, type Query, type TimeExpr } from './parse';
 import type { EventSource } from './source';
 
@@ -73,7 +73,7 @@ export function runParsed(source: EventSource, q: Query, options: RunOptions = {
     tsNs: r.tsNs,
     topic: r.topic,
     schema: r.schema,
-    bytes: toDatumBytes(r.data, schemaOf(r.schema)),
+    bytes: r.data,
   }));
   if (q.quantifier.kind === 'sample') items = sample(items, q.quantifier.everyNs);
   for (const st of q.stages) {

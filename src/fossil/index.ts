@@ -8,7 +8,7 @@ export { parseQuery, FossilQueryError, UNIT_NS } from './parse';
 export type { Query, Stage, Expr } from './parse';
 export { runQuery, runParsed } from './evaluate';
 export type { QueryRow, RunOptions } from './evaluate';
-export { parseSchema, schemaText, conforms, decodeDatum, encodeValue } from './datum';
+export { decodeDatum, encodeValue } from './datum';
 export type { Schema, Value } from './datum';
 export { eventsOf } from './source';
 export type { EventSource, EventRow, TopicRow } from './source';
