@@ -7,6 +7,7 @@ import { QUERY_HELP, queryCommand } from './query';
 import { PUSH_HELP, pushCommand } from './push';
 import { SERVE_HELP, serveCommand } from './serve';
 import { MIGRATE_HELP, migrateCommand } from './migrate';
+import { FOSSIL_CLIENT_HELP, fossilClientCommand } from './fossil-client';
 
 interface Command {
   /** One line for rondo --help. */
@@ -23,13 +24,14 @@ const COMMANDS: Record<string, Command> = {
   push: { summary: 'send what is new to a Prometheus remote-write receiver, once', help: PUSH_HELP, run: pushCommand },
   serve: { summary: 'Prometheus HTTP API, remote read and remote-write receive over a store', help: SERVE_HELP, run: serveCommand },
   migrate: { summary: 'carry a store\'s data over to other schemas (retention, tiers, maxSeries, routing)', help: MIGRATE_HELP, run: migrateCommand },
+  'fossil-client': { summary: 'append, query, list and stats over fossil\'s TCP protocol (rondo serve --fossil)', help: FOSSIL_CLIENT_HELP, run: fossilClientCommand },
 };
 
 const USAGE = `usage: rondo <command> [options]
 
 commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(name.length > 8 ? name.length : 8)} ${c.summary}`)
   .join('\n')}
 
 rondo <command> --help shows a command's options. info, query and push open the store
