@@ -366,3 +366,54 @@ describe('malformed queries: positioned errors', () => {
     }
   });
 });
+
+describe('sample() over numeric topics recorded as series', () => {
+  it('sample(@minute) reads the consolidated 1-minute tier; an interval no tier has samples the events', () => {
+    const s = Store.open(suiteTempDir('rondo-fossil-tiers-'), {
+      events: true,
+      schemas: [{ name: 'm', match: {}, maxSeries: 16, tiers: [{ interval: '1s', retention: '1h' }, { interval: '1m', retention: '1d' }] }],
+    });
+    try {
+      s.createTopic('/load', 'float64', { series: true });
+      const minuteNs = 60n * S;
+      const nowNs = BigInt(Date.now()) * 1_000_000n;
+      const base = (nowNs / minuteNs) * minuteNs - 5n * minuteNs;
+      for (let i = 0; i < 180; i++) s.append('/load', i + 0.5, base + BigInt(i) * S);
+      s.consolidate();
+      const tier = s.info().schemas[0]!.tiers[1]!;
+      const agg = (xs: number[]): number => {
+        switch (tier.consolidate) {
+          case 'avg':
+            return xs.reduce((a, b) => a + b, 0) / xs.length;
+          case 'last':
+            return xs[xs.length - 1]!;
+          case 'max':
+            return Math.max(...xs);
+          case 'min':
+            return Math.min(...xs);
+          case 'sum':
+            return xs.reduce((a, b) => a + b, 0);
+          default:
+            throw new Error(`consolidate ${tier.consolidate}`);
+        }
+      };
+      const want = [0, 1, 2].map((m) => ({
+        ts: base + BigInt(m) * minuteNs,
+        v: agg(Array.from({ length: 60 }, (_, i) => m * 60 + i + 0.5)),
+      }));
+      const src = eventsOf(s);
+      const got = runQuery(src, 'sample(@minute) in /load').map((r) => ({ ts: r.tsNs, v: r.bytes.readDoubleLE(0), topic: r.topic, schema: r.schema }));
+      expect(got).toEqual(want.map((w) => ({ ts: w.ts, v: w.v, topic: '/load', schema: 'float64' })));
+      // no 30 s tier: the events themselves, one at least every 30 s
+      const ev = runQuery(src, 'sample(@second * 30) in /load').map((r) => r.bytes.readDoubleLE(0));
+      expect(ev).toEqual([0, 30, 60, 90, 120, 150].map((i) => i + 0.5));
+      // a topic under the prefix that is not a series: the events are sampled
+      s.append('/load/note', 'restart', base + 5n * S);
+      const mixed = runQuery(src, 'sample(@minute) in /load').map((r) => r.topic);
+      expect(mixed).toEqual(['/load', '/load', '/load']);
+      expect(runQuery(src, 'sample(@minute) in /load').map((r) => r.bytes.readDoubleLE(0))).toEqual([0.5, 60.5, 120.5]);
+    } finally {
+      s.close();
+    }
+  });
+});

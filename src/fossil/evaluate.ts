@@ -62,7 +62,9 @@ export function runParsed(source: EventSource, q: Query, options: RunOptions = {
   const now = options.nowNs ?? BigInt(Date.now()) * 1_000_000n;
   const range = timeRange(q, now);
   const limit = options.maxEntries ?? 10_000_000;
-  const rows = source.events({
+  const fromTiers =
+    q.quantifier.kind === 'sample' ? source.sampleFromTiers?.(q.topic, q.quantifier.everyNs, range.start, range.end) : undefined;
+  const rows = fromTiers ?? source.events({
     ...(q.topic !== undefined && q.topic !== '/' ? { topic: q.topic } : {}),
     ...(range.start !== undefined ? { start: range.start } : {}),
     ...(range.end !== undefined ? { end: range.end } : {}),
@@ -75,7 +77,7 @@ export function runParsed(source: EventSource, q: Query, options: RunOptions = {
     schema: r.schema,
     bytes: r.data,
   }));
-  if (q.quantifier.kind === 'sample') items = sample(items, q.quantifier.everyNs);
+  if (q.quantifier.kind === 'sample' && fromTiers === undefined) items = sample(items, q.quantifier.everyNs);
   for (const st of q.stages) {
     const valueOf = (it: Item): Value => (it.value ??= decodeDatum(it.bytes!, schemaOf(it.schema)));
     if (st.kind === 'filter') {
