@@ -33,6 +33,7 @@ import {
   okFrame,
   splitTopic,
   type Frame,
+  type TopicCache,
 } from './wire';
 
 const PROTOCOL = 'fossil';
@@ -141,6 +142,7 @@ export async function startFossil(databases: FossilDatabases, host: string, port
     sock.setNoDelay(true);
     const reader = new FrameReader();
     let dbName = 'default';
+    const topicCache: TopicCache = { bytes: Buffer.alloc(0), topic: '' };
     let fireAndForget = false;
     let closing = false;
     const out: Buffer[] = [];
@@ -185,7 +187,7 @@ export async function startFossil(databases: FossilDatabases, host: string, port
           return;
         }
         case 'APPEND': {
-          const parts = splitTopic(f.data);
+          const parts = splitTopic(f.data, topicCache);
           const reply = (b: Buffer): void => {
             if (!fireAndForget) send(b);
           };

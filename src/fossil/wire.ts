@@ -103,14 +103,35 @@ export function topicAndRest(topic: string, rest: Buffer | string): Buffer {
 
 /** Splits an APPEND or CREATE request; undefined when the topic length runs past the data.
  *  Topic length 0 means "/"; a topic without a leading "/" gets one. */
-export function splitTopic(data: Buffer): { topic: string; rest: Buffer } | undefined {
+export function splitTopic(data: Buffer, cache?: TopicCache): { topic: string; rest: Buffer } | undefined {
   if (data.length < 4) return undefined;
   const n = data.readUInt32BE(0);
   if (4 + n > data.length) return undefined;
+  if (cache !== undefined && cache.bytes.length === n && data.compare(cache.bytes, 0, n, 4, 4 + n) === 0) return { topic: cache.topic, rest: data.subarray(4 + n) };
   let topic = data.toString('utf8', 4, 4 + n);
   if (topic === '') topic = '/';
   else if (!topic.startsWith('/')) topic = `/${topic}`;
+  if (cache !== undefined && n <= 1024) {
+    cache.bytes = Buffer.from(data.subarray(4, 4 + n));
+    cache.topic = topic;
+  }
   return { topic, rest: data.subarray(4 + n) };
+}
+
+/** The last topic a connection appended to, its bytes and its name. */
+export interface TopicCache {
+  bytes: Buffer;
+  topic: string;
+}
+
+const APPE = 0x41505045; // "APPE"
+const ND00 = 0x4e440000; // "ND\0\0"
+
+/** The command of the 8 bytes at p: NULs stripped, upper-cased (APPEND, the hot one, without
+ *  making strings). */
+function commandAt(buf: Buffer, p: number): string {
+  if (buf.readUInt32BE(p) === APPE && buf.readUInt32BE(p + 4) === ND00) return 'APPEND';
+  return buf.toString('latin1', p, p + COMMAND_WIDTH).replace(/\0/g, '').toUpperCase();
 }
 
 export type FrameEvent = { frame: Frame } | { error: 'too_large' | 'short_frame' | 'truncated'; length: number };
@@ -145,7 +166,7 @@ export class FrameReader {
         break;
       }
       if (buf.length - p - 4 < len) break;
-      const cmd = buf.toString('latin1', p + 4, p + 4 + COMMAND_WIDTH).replace(/\0/g, '').toUpperCase();
+      const cmd = commandAt(buf, p + 4);
       out.push({ frame: { command: cmd, data: buf.subarray(p + 4 + COMMAND_WIDTH, p + 4 + len) } });
       p += 4 + len;
     }
