@@ -4,6 +4,7 @@
 // client modes; malformed frames answered with fossil's error and the connection closed while
 // the server keeps serving others; the inputs that crash the real server answered; refusals
 // counted as rondo_ingest_errors_total{protocol="fossil",reason}.
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -584,5 +585,73 @@ describe('databases and the door\'s address', () => {
     } finally {
       store.close();
     }
+  });
+});
+
+describe('the command line: rondo serve --fossil and rondo fossil-client', () => {
+  const CLI = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
+  const run = (args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = execFile(process.execPath, [CLI, ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
+      });
+      if (input !== undefined) child.stdin!.end(input);
+      else child.stdin!.end();
+    });
+
+  it('serves a store with a fossil door, and fossil-client appends, creates, lists, queries and reports stats through it', async () => {
+    const dir = path.join(suiteTempDir('rondo-fossil-cli-'), 's');
+    const child = spawn(process.execPath, [CLI, 'serve', dir, '--listen', '127.0.0.1:0', '--fossil', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (c: Buffer) => {
+          out += c.toString();
+          if (out.includes('\n')) resolve(out);
+        });
+        child.on('exit', (code) => reject(new Error(`rondo serve exited ${code}`)));
+      });
+      const m = /\(and fossil on (fossil:\/\/127\.0\.0\.1:\d+)\)/.exec(line);
+      expect(m, line).not.toBeNull();
+      const url = m![1]!;
+      expect((await run(['fossil-client', url, 'append', '/vm/7/console', 'hello', 'there'])).code).toBe(0);
+      const script = ['create topic /vm/7/load float64', 'append /vm/7/load abc', 'list topics', 'list schemas', 'stats', 'query all in /vm/7'].join('\n');
+      const r = await run(['fossil-client', `${url}/default`], `${script}\n`);
+      expect(r.code, r.stderr).toBe(1); // the non-conforming append failed
+      expect(r.stderr).toContain('503 Data does not conform to float64');
+      const lines = r.stdout.trim().split('\n');
+      expect(lines).toContain('/vm/7/console');
+      expect(lines).toContain('/vm/7/load float64');
+      expect(lines.some((l) => /^uptime\t/.test(l))).toBe(true);
+      expect(lines.filter((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z\t\/vm\/7\/console\tstring\thello there$/.test(l))).toHaveLength(1);
+      const j = await run(['fossil-client', url, '--output', 'json', 'query', 'all in /vm/7/console']);
+      expect(JSON.parse(j.stdout).results.map((x: { data: string }) => Buffer.from(x.data, 'base64').toString())).toEqual(['hello there']);
+      const ff = await run(['fossil-client', url, '--fire-and-forget'], 'append /ff one\nappend /ff two\nquery all\n');
+      expect(ff.code).toBe(1);
+      expect(ff.stderr).toContain('500 command not allowed in fire-and-forget mode');
+      const back = await run(['fossil-client', url, 'query', 'all in /ff']);
+      expect(back.stdout.trim().split('\n').map((l) => l.split('\t')[3])).toEqual(['one', 'two']);
+      const bad = await run(['fossil-client', url, 'query', 'all in']);
+      expect([bad.code, bad.stderr.split('\n')[0]]).toEqual([1, "504 unexpected the end of the query, expected a topic after 'in' (such as /vm/42/console) (at offset 6)"]);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    // the events are in the store after it closed
+    const s = Store.openReadOnly(dir);
+    try {
+      expect(s.events({ topic: '/vm/7/console' }).map((e) => e.raw.toString())).toEqual(['hello there']);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('refuses a non-loopback --fossil without --insecure-listen, and a bad connection string', async () => {
+    const dir = path.join(suiteTempDir('rondo-fossil-cli2-'), 's');
+    const r = await run(['serve', dir, '--fossil', '0.0.0.0:8001']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--fossil');
+    const c = await run(['fossil-client', 'http://127.0.0.1:1/x', 'stats']);
+    expect(c.code).toBe(2);
   });
 });
