@@ -48,6 +48,8 @@
         "native/rondo/slab.cc",
         "native/rondo/events.cc",
         "native/rondo/sigbus.cc",
+        "native/codec/gorilla.cc",
+        "native/codec/codec_napi.cc",
         "native/addon.cc"
       ]
     }

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <napi.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +26,8 @@
 #include "common/napi_util.h"
 #include "common/raii.h"
 #include "dev_addon.h"
+#include "common/slab_errors.h"
+#include "rondo/events.h"
 #include "rondo/slab.h"
 
 namespace rondo_addon {
@@ -322,6 +325,48 @@ Napi::Value StartCLoop(const Napi::CallbackInfo& info) {
   return obj;
 }
 
+// eventAppends(path, threads, perThread, payloadBytes) -> { ns, appends }: `threads` native
+// threads each append `perThread` events of `payloadBytes` bytes (topic 1, type binary, the clock
+// read per event) to the event ring at `path` (mapped again, kAttach: the store has it open for
+// writing), all at once; ns is the wall time from their start to the last one's end. Blocks the
+// calling thread until they are done.
+Napi::Value EventAppends(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw ArgTypeError(env, "eventAppends(path, threads, perThread, payloadBytes): path must be a string");
+  const std::string path = info[0].As<Napi::String>();
+  const uint32_t threads = static_cast<uint32_t>(NumArg(info, 1, "threads", 1, 64));
+  const uint64_t per = static_cast<uint64_t>(NumArg(info, 2, "perThread", 1, 1e9));
+  const uint32_t bytes = static_cast<uint32_t>(NumArg(info, 3, "payloadBytes", 0, 65536));
+  std::shared_ptr<rondo::EventRing> ring = WithSlabErrors(env, [&] { return rondo::EventRing::Open(path, rondo::OpenMode::kAttach); });
+  std::vector<uint8_t> payload(bytes, 0x5A);
+  std::vector<std::thread> ts;
+  std::atomic<bool> go{false};
+  std::atomic<bool> failed{false};
+  for (uint32_t t = 0; t < threads; t++)
+    ts.emplace_back([&, t] {
+      while (!go.load(std::memory_order_acquire)) {
+      }
+      try {
+        for (uint64_t i = 0; i < per; i++) {
+          struct timespec now;
+          ::clock_gettime(CLOCK_REALTIME, &now);
+          ring->Append(static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec, 1 + t % 1, 0, 0, payload.data(), bytes);
+        }
+      } catch (...) {
+        failed.store(true);
+      }
+    });
+  const auto t0 = std::chrono::steady_clock::now();
+  go.store(true, std::memory_order_release);
+  for (auto& th : ts) th.join();
+  const auto t1 = std::chrono::steady_clock::now();
+  if (failed.load()) throw CodedError(env, rondo::codes::kIo, "an append of the event bench failed");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ns", static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
+  o.Set("appends", static_cast<double>(per * threads));
+  return o;
+}
+
 }  // namespace
 
 Napi::Function InitBench(Napi::Env env, Napi::Object exports) {
@@ -335,6 +380,7 @@ Napi::Function InitBench(Napi::Env env, Napi::Object exports) {
   Napi::Object bench = Napi::Object::New(env);
   bench.Set("startNative", Napi::Function::New(env, StartNative));
   bench.Set("startCLoop", Napi::Function::New(env, StartCLoop));
+  bench.Set("eventAppends", Napi::Function::New(env, EventAppends));
   exports.Set("bench", bench);
   return cls;
 }

@@ -27,6 +27,7 @@ TESTS=(
   test/reader-process.test.ts
   test/crash.test.ts
   test/migrate.test.ts
+  test/codec.test.ts
 )
 [ $# -gt 0 ] && TESTS=("$@")
 

@@ -17,11 +17,13 @@ export {
   DEFAULT_EVENTS_SIZE,
   parseSchema,
   schemaText,
+  BACKUP_FORMAT_VERSION,
 } from './store';
 export type {
   StoreOptions,
   MigrateStoreOptions,
   MigrationReport,
+  FormatMigration,
   RegisterOptions,
   StoreInfo,
   TierInfo,
@@ -52,6 +54,13 @@ export type {
   CreateTopicOptions,
   EventData,
   Schema,
+  BackupOptions,
+  BackupSummary,
+  BackupTier,
+  BackupManifest,
+  RestoreOptions,
+  RestoreReport,
+  VerifyReport,
 } from './store';
 export { FossilClient, FossilError, parseFossilUrl } from './fossil';
 export type { FossilEntry, FossilStatsAnswer, FossilClientOptions } from './fossil';
@@ -111,3 +120,20 @@ export { serve } from './server';
 export type { ServeOptions, RondoServer, ServerStats } from './server';
 export { instantQuery, rangeQuery, parsePromql, PromqlError } from './promql';
 export type { PromqlOptions, PromqlData, PromqlErrorType, PromqlSamplePair, PromqlVectorSample, PromqlMatrixSeries } from './promql';
+export {
+  registerCodec,
+  codecByName,
+  codecs,
+  encodeChunk,
+  decodeChunk,
+  readChunkHeader,
+  chunkLength,
+  encodeContainer,
+  decodeContainer,
+  CodecExistsError,
+  UnknownCodecError,
+  MAX_CHUNK_POINTS,
+  DEFAULT_CODEC,
+  GORILLA_MAX_TIMESTAMP,
+} from './codec';
+export type { Codec, Points, ChunkHeader, DecodedChunk, ContainerSeries, ReadSeries } from './codec';

@@ -106,7 +106,14 @@ describe('npm run bench -- --quick', () => {
       'Serving (rondo serve next to Prometheus and VictoriaMetrics)',
       "Native capture (the KVM layer's vCPU exit path)",
       'Against the reference design (the Rust rondo), same shapes, same run',
+      'Codecs: Gorilla in C++ and TypeScript, bytes per point beside Prometheus',
     ]);
+    // The codecs: both Gorilla implementations timed, and bytes per point beside Prometheus's blocks.
+    const [speed, size] = t.get('Codecs: Gorilla in C++ and TypeScript, bytes per point beside Prometheus')!;
+    for (const what of ['gorilla encode, C++', 'gorilla decode, C++', 'gorilla encode, TypeScript', 'gorilla decode, TypeScript'])
+      expect(speed!.rows.some((r) => r[0]!.startsWith(what)), `a row ${what}`).toBe(true);
+    expect(size!.head.slice(0, 6)).toEqual(['data', 'points', 'gorilla payload B/pt', 'gorilla chunks B/pt', 'gorilla container B/pt', 'Prometheus block chunks B/sample']);
+    for (const r of size!.rows) for (const c of r.slice(2, 6)) expect(c, r[0]).toMatch(/^\d+\.\d{3}$/);
     for (const [heading, [main]] of t) {
       if (heading === 'Targets') continue;
       expect(main!.head.slice(0, 2)).toEqual(['operation', 'kind']);

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, InvalidValueError, NONCONFORMANT_TOPIC, Store, parseSchema, schemaText, type EventData } from '../src/index';
+import { devAddon } from '../src/store/dev-addon';
 import { tempDir } from './helpers';
 
 // [schema, value appended, value read back]
@@ -217,6 +218,80 @@ describe('event rings: schemas and nonconformant data', () => {
     const h = s.find('rondo_topic', { topic: '/vm/1/temp' })!;
     expect(h).toBeDefined();
     expect(s.lastPoint(h)?.[1]).toBe(21.5);
+    s.close();
+  });
+});
+
+describe('event rings: older stores', () => {
+  // test/fixtures/v1-store is a store of storage format 1 (see test/migrate.test.ts), and its
+  // answers what that rondo answered about it.
+  const FIXTURE = path.join(__dirname, 'fixtures', 'v1-store');
+  type Answer = { series: string; options: { tier?: number }; result: { values: Array<number | null> } };
+  const ANSWERS = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'v1-store-answers.json'), 'utf8')) as { queries: Answer[] };
+  const version = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, 'rondo.json'), 'utf8')) as { version: number }).version;
+
+  it('a store of format 1 opened with events is migrated to format 3, gets its ring, and answers as before', () => {
+    const dir = path.join(tempDir(), 'store');
+    fs.cpSync(FIXTURE, dir, { recursive: true });
+    const s = open(dir, '64KiB');
+    expect(version(dir)).toBe(3);
+    s.append('/vm/1/console', 'booted', 1n);
+    s.close();
+    const r = Store.openReadOnly(dir);
+    expect(r.events().map((e) => e.data)).toEqual(['booted']);
+    let compared = 0;
+    for (const q of ANSWERS.queries) {
+      if (q.options.tier !== 0) continue;
+      const h = r.series().find((x) => x.key === q.series)!;
+      const got = Array.from(r.query(h, q.options).values, (v) => (Number.isNaN(v) ? null : v));
+      expect(got, `${q.series} ${JSON.stringify(q.options)}`).toEqual(q.result.values);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(5);
+    r.close();
+  });
+
+  it('a store of format 2 is moved to format 3 by a writer (the store file alone), and read as before by a reader first', () => {
+    const dir = tempDir();
+    const s = Store.open(dir);
+    s.record(s.register('m'), 5, Date.now());
+    s.close();
+    // Make it the store file of format 2 that the previous rondo wrote: the same body, version 2.
+    const file = path.join(dir, 'rondo.json');
+    const env = JSON.parse(fs.readFileSync(file, 'utf8')) as { version: number };
+    env.version = 2;
+    fs.writeFileSync(file, JSON.stringify(env) + '\n');
+    const slabs = fs.readdirSync(dir).filter((f) => f.endsWith('.slab'));
+    const before = new Map(slabs.map((f) => [f, fs.readFileSync(path.join(dir, f))]));
+    const r = Store.openReadOnly(dir);
+    expect(r.lastPoint(r.find('m')!)?.[1]).toBe(5);
+    expect(r.hasEvents).toBe(false);
+    r.close();
+    expect(version(dir)).toBe(2);
+    Store.open(dir).close();
+    expect(version(dir)).toBe(3);
+    for (const f of slabs) expect(fs.readFileSync(path.join(dir, f)).equals(before.get(f)!), f).toBe(true);
+  });
+});
+
+describe('event rings: native writers', () => {
+  it('native threads appending at once through rondo::EventRing (a mapping of their own) leave only whole records, none lost but those overwritten', () => {
+    const dir = tempDir();
+    const s = open(dir, '256KiB');
+    const topic = s.createTopic('/native', 'binary');
+    expect(topic.id).toBe(1); // the bench's threads append to topic 1
+    s.append('/native', Buffer.from('from js'));
+    const r = devAddon().bench.eventAppends(path.join(dir, 'events.slab'), 4, 20_000, 64);
+    expect(r.appends).toBe(80_000);
+    const stats = s.eventStats();
+    expect(stats.appended).toBe(80_001);
+    const got = s.events({ topic: '/native' });
+    expect(got.length).toBe(stats.records);
+    expect(stats.overwritten).toBe(80_001 - got.length);
+    // 256 KiB holds 2730 records of 96 bytes, less what a pad marker takes.
+    expect(got.length).toBeGreaterThan(2700);
+    const want = Buffer.alloc(64, 0x5a);
+    expect(got.findIndex((e) => !(e.data as Buffer).equals(want))).toBe(-1);
     s.close();
   });
 });

@@ -81,6 +81,9 @@ describe('@influxdata/influxdb-client (v2 write API)', () => {
     bad.writePoint(new Point('m').floatField('v', 2).timestamp(t0 + 1));
     await expect(bad.close()).rejects.toThrow(/401|unauthorized/i);
     expect(values(store, 'm_v', t0 * 1000)).toEqual([[1.5]]);
+    // /ping needs no token, as influxd's
+    expect((await fetch(`${server.url}/ping`)).status).toBe(204);
+    expect((await fetch(`${server.url}/write?db=x`, { method: 'POST', body: 'm v=3' })).status).toBe(401);
   });
 
   it('a bad point is refused with InfluxDB v2\'s error shape, which the client reports', async () => {

@@ -218,6 +218,14 @@ describe('Influx doors under hostile input', () => {
     expect(r.status).toBe(400); // precision ns: a seconds timestamp is 1970, older than the ring
     r = await fetch(`${server.url}/write?db=x&precision=s`, { method: 'POST', body: zlib.gzipSync(`gz_ok v=7 ${nowS()}`), headers: { 'Content-Encoding': 'gzip' } });
     expect(r.status).toBe(204);
+    // v1 precision as influxd 1.x takes it: n u ms s m h, anything else (us too) nanoseconds
+    const sec = nowS();
+    r = await fetch(`${server.url}/write?db=x&precision=us`, { method: 'POST', body: `prec_us v=1 ${sec}000000` });
+    expect(r.status).toBe(400); // microseconds read as nanoseconds: 1970, older than the ring
+    r = await fetch(`${server.url}/write?db=x&precision=u`, { method: 'POST', body: `prec_u v=1 ${sec}000000` });
+    expect(r.status).toBe(204);
+    r = await fetch(`${server.url}/api/v2/write?bucket=x&precision=us`, { method: 'POST', body: `prec_v2us v=1 ${sec}000000` });
+    expect(r.status).toBe(204);
     const e = errors();
     expect(e['influx_http bad_gzip']).toBe(2);
     expect(e['influx_http body_too_large']).toBe(3);

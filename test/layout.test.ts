@@ -10,15 +10,17 @@ const SHARED = new Set(['errors', 'duration', 'package-root', 'index']);
 /** Which rooms each room may import (through their index). */
 const ALLOWED: Record<string, readonly string[]> = {
   selector: [],
-  store: ['selector'],
+  codec: [],
+  store: ['selector', 'codec'],
   export: ['store'],
   ingest: ['store', 'selector'],
   promql: ['store', 'selector'],
+  influxql: ['store', 'selector', 'ingest', 'promql'],
   fossil: ['store', 'ingest', 'promql'],
-  server: ['store', 'selector', 'export', 'ingest', 'promql', 'fossil'],
+  server: ['store', 'selector', 'export', 'ingest', 'promql', 'influxql', 'fossil'],
   agent: ['store', 'selector', 'export'],
   kvm: ['agent'],
-  cli: ['store', 'selector', 'export', 'server', 'fossil'],
+  cli: ['store', 'selector', 'export', 'server', 'codec', 'fossil'],
 };
 
 function sources(dir: string): string[] {

@@ -4,8 +4,10 @@
 // (test/fixtures/make-v1-store.js made both): a copy opened here must answer the same, gauges of
 // the consolidated tiers within float32's precision (they are float32 now), counters and tier 0
 // exactly; aggregates the migrated tiers no longer keep are refused by name. A reader cannot
-// migrate and says so; a second open changes nothing; a migration cut off part-way is finished by
-// the next writer's open.
+// migrate and says so; a second open changes nothing; a migration cut off part-way is rolled back
+// or finished by the next writer's open (test/format-migrate-crash.test.ts kills one at every step).
+// test/fixtures/v2-store/ is a store of format 2, the current one (test/fixtures/make-v2-store.js):
+// it opens as it is and answers as recorded.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +15,7 @@ import { AGGREGATIONS, AggregateNotKeptError, CorruptFileError, MigrationNeededE
 import { instantQuery, rangeQuery, type PromqlData } from '../src/promql';
 import { addon, format } from '../src/store/native';
 import { slabParams, STORE_VERSION } from '../src/store/layout';
+import { MIGRATION_DIR, MIGRATION_JOURNAL, setFormatMigrationHook } from '../src/store/migrate';
 import { tempDir } from './helpers';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'v1-store');
@@ -337,9 +340,95 @@ describe('a store of storage format 1', () => {
     }
   });
 
-  it('a migration cut off part-way is finished by the next writer, and answers the same', () => {
+  it('a migration cut off mid-switch (after its journal) is finished by the next writer, and answers the same', () => {
     const dir = copyFixture();
-    // As if a writer died migrating: two slabs done (renamed into place), one half-written under
+    setFormatMigrationHook((step) => {
+      if (step === 'switched fx.t0.slab') throw new Error('cut off');
+    });
+    try {
+      expect(() => Store.open(dir)).toThrow('cut off');
+    } finally {
+      setFormatMigrationHook(undefined);
+    }
+    // Two slabs switched in, the others still staged; the store file of version 1 and the journal.
+    expect(SLABS.map((f) => headerVersion(path.join(dir, f)))).toEqual([2, 2, 2, 1, 1]);
+    expect(fs.readdirSync(path.join(dir, MIGRATION_DIR)).sort()).toEqual(['fx.t1.slab', 'fx.t2.slab', 'rondo.json']);
+    expect(storeFileVersion(dir)).toBe(1);
+    expect(() => Store.openReadOnly(dir)).toThrow(/storage format 1 \(its migration was cut off after the new files were made: a writer's open finishes it\)/);
+
+    Store.open(dir).close();
+    expect(SLABS.map((f) => headerVersion(path.join(dir, f)))).toEqual([2, 2, 2, 2, 2]);
+    expect(storeFileVersion(dir)).toBe(STORE_VERSION);
+    expect(fs.existsSync(path.join(dir, MIGRATION_DIR)) || fs.existsSync(path.join(dir, MIGRATION_JOURNAL))).toBe(false);
+    const ro = Store.openReadOnly(dir);
+    try {
+      checkAnswers(ro);
+    } finally {
+      ro.close();
+    }
+  });
+
+  it('a migration that fails or is cut off before its journal leaves the old store as it was: the next writer forgets what was staged and migrates again', () => {
+    const dir = copyFixture();
+    const before = snapshot(dir);
+    // A failure while staging (here the last step before the commit): what was staged is removed.
+    setFormatMigrationHook((step) => {
+      if (step === 'staged rondo.json') throw new Error('failed');
+    });
+    try {
+      expect(() => Store.open(dir, { backupBeforeMigrate: false })).toThrow('failed');
+    } finally {
+      setFormatMigrationHook(undefined);
+    }
+    expect(snapshot(dir)).toEqual(before);
+    // A kill while staging leaves the staging directory: two slabs made, one half-made.
+    const probe = copyFixture();
+    setFormatMigrationHook((step) => {
+      if (step === 'committed') throw new Error('stop');
+    });
+    try {
+      expect(() => Store.open(probe)).toThrow('stop');
+    } finally {
+      setFormatMigrationHook(undefined);
+    }
+    fs.mkdirSync(path.join(dir, MIGRATION_DIR));
+    for (const f of ['fb.t0.slab', 'fb.t1.slab']) fs.copyFileSync(path.join(probe, MIGRATION_DIR, f), path.join(dir, MIGRATION_DIR, f));
+    fs.writeFileSync(path.join(dir, MIGRATION_DIR, 'fx.t0.slab.tmp'), Buffer.alloc(1000, 7));
+    const now = snapshot(dir);
+    for (const [f, v] of before) expect(now.get(f), f).toBe(v);
+    expect(() => Store.openReadOnly(dir)).toThrow(MigrationNeededError);
+
+    Store.open(dir).close();
+    expect(SLABS.map((f) => headerVersion(path.join(dir, f)))).toEqual([2, 2, 2, 2, 2]);
+    expect(fs.existsSync(path.join(dir, MIGRATION_DIR))).toBe(false);
+    const ro = Store.openReadOnly(dir);
+    try {
+      checkAnswers(ro);
+    } finally {
+      ro.close();
+    }
+  });
+
+  it('a damaged journal stops a writer before anything is renamed', () => {
+    const dir = copyFixture();
+    setFormatMigrationHook((step) => {
+      if (step === 'committed') throw new Error('cut off');
+    });
+    try {
+      expect(() => Store.open(dir)).toThrow('cut off');
+    } finally {
+      setFormatMigrationHook(undefined);
+    }
+    const journal = path.join(dir, MIGRATION_JOURNAL);
+    fs.writeFileSync(journal, fs.readFileSync(journal, 'utf8').replace('"to":2', '"to":3'));
+    expect(() => Store.open(dir)).toThrow(CorruptFileError);
+    expect(SLABS.map((f) => headerVersion(path.join(dir, f)))).toEqual([1, 1, 1, 1, 1]);
+    expect(fs.readdirSync(path.join(dir, MIGRATION_DIR)).length).toBe(SLABS.length + 1);
+  });
+
+  it('an in-place migration of an earlier rondo cut off part-way is finished by the next writer, and answers the same', () => {
+    const dir = copyFixture();
+    // As if a writer of an earlier rondo (which migrated each slab in place) died migrating: two slabs done (renamed into place), one half-written under
     // its temporary name, the store file still of version 1.
     const body = (JSON.parse(fs.readFileSync(path.join(dir, 'rondo.json'), 'utf8')) as { body: { createdMs: number } }).body;
     const probe = Store.open(copyFixture());
@@ -353,11 +442,14 @@ describe('a store of storage format 1', () => {
     }
     fs.writeFileSync(path.join(dir, 'fx.t2.slab.tmp'), Buffer.alloc(1000, 7));
     expect(SLABS.map((f) => headerVersion(path.join(dir, f)))).toEqual([2, 1, 1, 2, 1]);
+    const done = new Map(['fb.t0.slab', 'fx.t1.slab'].map((f) => [f, fs.statSync(path.join(dir, f)).ino]));
     expect(() => Store.openReadOnly(dir)).toThrow(MigrationNeededError);
 
     Store.open(dir).close();
     expect(SLABS.map((f) => headerVersion(path.join(dir, f)))).toEqual([2, 2, 2, 2, 2]);
     expect(storeFileVersion(dir)).toBe(STORE_VERSION);
+    // The slabs already migrated are kept as they were.
+    for (const [f, ino] of done) expect(fs.statSync(path.join(dir, f)).ino, f).toBe(ino);
     const ro = Store.openReadOnly(dir);
     try {
       checkAnswers(ro);
@@ -366,7 +458,7 @@ describe('a store of storage format 1', () => {
     }
   });
 
-  it('the store file rewritten last: all slabs migrated but the store file not yet, the next open only rewrites it', () => {
+  it('an in-place migration of an earlier rondo with all slabs migrated but the store file not yet: the next open only rewrites it', () => {
     const dir = copyFixture();
     const probe = path.join(tempDir(), 'probe');
     fs.cpSync(FIXTURE, probe, { recursive: true });
@@ -385,6 +477,72 @@ describe('a store of storage format 1', () => {
     }
   });
 
+  it('writes a backup archive first, which verifies and restores a store that answers exactly as format 1 did', () => {
+    const dir = copyFixture();
+    const before = Date.now();
+    const s = Store.open(dir);
+    const m = s.formatMigration!;
+    s.close();
+    expect(m.from).toBe(1);
+    expect(m.to).toBe(format.formatVersion);
+    const archive = m.backup!.file;
+    expect(path.dirname(archive)).toBe(path.join(dir, 'backups'));
+    expect(path.basename(archive)).toMatch(/^pre-migrate-v1-\d{8}T\d{6}Z\.rbak$/);
+    expect(fs.readdirSync(path.join(dir, 'backups'))).toEqual([path.basename(archive)]);
+    expect(m.backup!.asOfMs).toBeGreaterThanOrEqual(before);
+    expect(m.backup!.series).toBe(6);
+    const v = Store.verifyBackup(archive);
+    expect(v.damaged).toEqual([]);
+    // Moved away from the store (as a user keeps it), and restored elsewhere.
+    const kept = path.join(tempDir(), 'pre.rbak');
+    fs.copyFileSync(archive, kept);
+    const restored = path.join(tempDir(), 'restored');
+    const report = Store.restore(kept, restored);
+    expect(report.damaged).toEqual([]);
+    const ro = Store.openReadOnly(restored);
+    try {
+      // Every aggregate as float64 in every consolidated tier: every answer exactly format 1's.
+      expect(ro.info({ series: false }).schemas.flatMap((x) => x.tiers.slice(1).map((t) => [t.aggregates.join(), t.precision]))).toEqual(
+        Array(3).fill(['avg,min,max,sum,count,last', 'float64']),
+      );
+      checkAnswers(ro, true);
+    } finally {
+      ro.close();
+    }
+  });
+
+  it('backupBeforeMigrate: false writes none, a path writes it there', () => {
+    const none = copyFixture();
+    const s = Store.open(none, { backupBeforeMigrate: false });
+    expect(s.formatMigration).toEqual({ from: 1, to: format.formatVersion, backup: undefined });
+    s.close();
+    expect(fs.existsSync(path.join(none, 'backups'))).toBe(false);
+    const there = copyFixture();
+    const file = path.join(tempDir(), 'a', 'before.rbak');
+    Store.open(there, { backupBeforeMigrate: file }).close();
+    expect(fs.existsSync(path.join(there, 'backups'))).toBe(false);
+    expect(Store.verifyBackup(file).damaged).toEqual([]);
+    // A store already of format 2: nothing migrated, nothing written.
+    const again = Store.open(there);
+    expect(again.formatMigration).toBeUndefined();
+    again.close();
+    expect(fs.existsSync(path.join(there, 'backups'))).toBe(false);
+    expect(() => Store.open(copyFixture(), { backupBeforeMigrate: 7 as unknown as boolean })).toThrow(/backupBeforeMigrate must be/);
+  });
+
+  it('a backup that cannot be written stops the migration, the store left as it was', () => {
+    const dir = copyFixture();
+    const before = snapshot(dir);
+    const notADir = path.join(tempDir(), 'file');
+    fs.writeFileSync(notADir, 'x');
+    expect(() => Store.open(dir, { backupBeforeMigrate: path.join(notADir, 'a.rbak') })).toThrow(
+      /the backup of store .* before its migration from storage format 1 failed, and the store is left as it was: .*(EEXIST|ENOTDIR).*backupBeforeMigrate/,
+    );
+    expect(snapshot(dir)).toEqual(before);
+    expect(fs.existsSync(path.join(dir, MIGRATION_DIR))).toBe(false);
+    expect(() => Store.openReadOnly(dir)).toThrow(MigrationNeededError);
+  });
+
   it('a damaged format-1 slab is refused with CorruptFileError, and the store stays of version 1', () => {
     const dir = copyFixture();
     const file = path.join(dir, 'fx.t1.slab');
@@ -394,5 +552,91 @@ describe('a store of storage format 1', () => {
     expect(() => Store.open(dir)).toThrow(CorruptFileError);
     expect(() => Store.open(dir)).toThrow(/fx\.t1\.slab: header checksum mismatch/);
     expect(storeFileVersion(dir)).toBe(1);
+  });
+});
+
+const V2_FIXTURE = path.join(__dirname, 'fixtures', 'v2-store');
+const V2_ANSWERS = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'v2-store-answers.json'), 'utf8')) as Omit<Answers, 'selects'> & { madeBy: { formatVersion: number }; range: { start: number; end: number } };
+
+/** Every answer the format-2 build that made test/fixtures/v2-store gave about it, exactly. */
+function checkV2Answers(store: Store): void {
+  for (const q of V2_ANSWERS.queries) {
+    const h = store.series().find((x) => x.key === q.series)!;
+    const r = store.query(h, q.options);
+    const what = `${q.series} ${JSON.stringify(q.options)}`;
+    expect({ tier: r.tier, step: r.step, agg: r.agg, segments: r.segments, points: r.timestamps.length }, what).toEqual({
+      tier: q.result.tier,
+      step: q.result.step,
+      agg: q.result.agg,
+      segments: q.result.segments,
+      points: q.result.points,
+    });
+    expectValues(nums(r.values), q.result.values, false, what);
+  }
+  const info = store.info() as unknown as Answers['info'];
+  expect({ ...info, dir: undefined, readOnly: undefined }).toEqual({ ...V2_ANSWERS.info, dir: undefined, readOnly: undefined });
+  for (const p of V2_ANSWERS.promql) {
+    const got = p.type === 'instant' ? instantQuery(store, p.expr, p.args[0]!) : rangeQuery(store, p.expr, p.args[0]!, p.args[1]!, p.args[2]!);
+    expect(got, p.expr).toEqual(p.result);
+  }
+  for (const e of V2_ANSWERS.exports) {
+    const b = store.exporter(`t${e.tier}`, { tier: e.tier }).next({ maxSamples: 100_000, until: V2_ANSWERS.range.end });
+    expect(b.samples).toBe(e.samples);
+    expect(b.series.map((s) => ({ id: s.id, kind: s.kind, timestamps: Array.from(s.timestamps), values: nums(Float64Array.from(s.values)) }))).toEqual(e.series);
+  }
+}
+
+describe('a store of storage format 2 (the current one)', () => {
+  it('test/fixtures/v2-store opens as it is, for reading and for writing, and answers exactly as the build that made it', () => {
+    expect(V2_ANSWERS.madeBy.formatVersion).toBe(format.formatVersion);
+    const dir = path.join(tempDir(), 'store');
+    fs.cpSync(V2_FIXTURE, dir, { recursive: true });
+    expect(storeFileVersion(dir)).toBe(2);
+    expect(SLABS.map((f) => headerVersion(path.join(dir, f)))).toEqual([2, 2, 2, 2, 2]);
+    const before = snapshot(dir);
+    const storeBody = () => (JSON.parse(fs.readFileSync(path.join(dir, 'rondo.json'), 'utf8')) as { body: unknown }).body;
+    const body = storeBody();
+    const ro = Store.openReadOnly(dir);
+    try {
+      checkV2Answers(ro);
+    } finally {
+      ro.close();
+    }
+    const rw = Store.open(dir);
+    try {
+      checkV2Answers(rw);
+    } finally {
+      rw.close();
+    }
+    // No migration of its data: not a file of the store changed (the exporters' lock files
+    // aside) but the store file, rewritten by the writer as version 3 (storage format 3: the
+    // same slabs, and an event ring may be added) with the same body.
+    expect(storeFileVersion(dir)).toBe(STORE_VERSION);
+    expect(storeBody()).toEqual(body);
+    const after = snapshot(dir);
+    after.delete('rondo.json');
+    before.delete('rondo.json');
+    expect(after).toEqual(before);
+    expect(fs.existsSync(path.join(dir, MIGRATION_DIR))).toBe(false);
+  });
+
+  it('test/fixtures/v2-store opened with an event ring gets one, and answers as before', () => {
+    const dir = path.join(tempDir(), 'store');
+    fs.cpSync(V2_FIXTURE, dir, { recursive: true });
+    const rw = Store.open(dir, { events: { size: '64KiB' } });
+    try {
+      rw.append('/vm/1/lifecycle', 'created', 1n);
+      checkV2Answers(rw);
+    } finally {
+      rw.close();
+    }
+    expect(storeFileVersion(dir)).toBe(STORE_VERSION);
+    const ro = Store.openReadOnly(dir);
+    try {
+      checkV2Answers(ro);
+      expect(ro.events().map((e) => [e.topic, e.data])).toEqual([['/vm/1/lifecycle', 'created']]);
+    } finally {
+      ro.close();
+    }
   });
 });

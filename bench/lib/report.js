@@ -72,6 +72,8 @@ function renderGroup(g) {
     ]);
     out.push(table(rh, rr, rh.map((_, i) => (i === 0 ? 'l' : 'r'))));
   }
+  // A group's own tables (markdown), after the figures: e.g. the codecs' bytes per point.
+  for (const t of g.tables ?? []) out.push('', t);
   if (g.notes?.length) out.push('', ...g.notes.map((n) => `- ${n}`));
   return out.join('\n');
 }

@@ -915,7 +915,8 @@ void Slab::Flush() {
 }
 
 void Slab::MigrateV1(const std::string& path, const SlabParams& p, const uint8_t* kinds,
-                     uint32_t nkinds) {
+                     uint32_t nkinds, const std::string& dest) {
+  const std::string& out = dest.empty() ? path : dest;
   const CellLayout l = CheckParams(p, path);
   size_t size = 0;
   UniqueFd in = OpenToMap(path, true, kV1HeaderBytes, &size);
@@ -954,7 +955,7 @@ void Slab::MigrateV1(const std::string& path, const SlabParams& p, const uint8_t
 
   const uint64_t rb2 = row_bytes_for(p.kind, l, p.max_series);
   const uint64_t total = kHeaderBytes + rb2 * slots;
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = out + ".tmp";
   UniqueFd fd = CreateFile(tmp, p, l, rb2, total);
   {
     Mapping m = Mapping::Map(total, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get());
@@ -1005,7 +1006,7 @@ void Slab::MigrateV1(const std::string& path, const SlabParams& p, const uint8_t
       throw SlabIoError(e);
     }
   }
-  Commit(std::move(fd), tmp, path);
+  Commit(std::move(fd), tmp, out);
 }
 
 ClaimResult Writer::RecordSlow(uint32_t col, uint64_t ts_ms, double value) {

@@ -161,14 +161,14 @@ class Slab {
   static std::shared_ptr<Slab> Open(const std::string& path, OpenMode mode,
                                     const SlabParams* create_params);
   // Rewrites a format-1 slab file as a format-2 one of the given parameters (which must describe
-  // the same ring: kind, series, slots, interval, tier and schema), built under path + ".tmp" and
-  // renamed over path. Consolidated cells keep the aggregates of `p`, made from format 1's sum,
+  // the same ring: kind, series, slots, interval, tier and schema), built under dest + ".tmp" and
+  // renamed to dest (path itself when dest is empty; the format-1 file is only read). Consolidated cells keep the aggregates of `p`, made from format 1's sum,
   // count, min, max and last; `kinds` says which columns are counters (kinds[c] != 0), which
   // keep their last value; columns from nkinds on hold no series. Raw rows are copied as they
   // are, and so are the header's counters. Throws CorruptSlab (not a valid format-1 slab, or
   // not the one described), SlabIoError, std::invalid_argument.
   static void MigrateV1(const std::string& path, const SlabParams& p, const uint8_t* kinds,
-                        uint32_t nkinds);
+                        uint32_t nkinds, const std::string& dest = std::string());
   Slab(const Slab&) = delete;
   Slab& operator=(const Slab&) = delete;
   ~Slab();

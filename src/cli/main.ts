@@ -7,6 +7,8 @@ import { QUERY_HELP, queryCommand } from './query';
 import { PUSH_HELP, pushCommand } from './push';
 import { SERVE_HELP, serveCommand } from './serve';
 import { MIGRATE_HELP, migrateCommand } from './migrate';
+import { EXPORT_HELP, exportCommand } from './export';
+import { BACKUP_HELP, RESTORE_HELP, VERIFY_HELP, backupCommand, restoreCommand, verifyCommand } from './backup';
 import { FOSSIL_CLIENT_HELP, fossilClientCommand } from './fossil-client';
 
 interface Command {
@@ -22,6 +24,10 @@ const COMMANDS: Record<string, Command> = {
   bench: { summary: 'write-path benchmark against a raw C mmap loop (temporary store)', help: BENCH_HELP, run: benchCommand },
   query: { summary: 'series a selector matches, over a time range, as csv, json, a table or charts', help: QUERY_HELP, run: queryCommand },
   push: { summary: 'send what is new to a Prometheus remote-write receiver, once', help: PUSH_HELP, run: pushCommand },
+  export: { summary: 'points a selector matches as csv, OpenMetrics text or Gorilla chunks, to move them out', help: EXPORT_HELP, run: exportCommand },
+  backup: { summary: 'a hot, consistent backup archive of a store (full, or --since an earlier one)', help: BACKUP_HELP, run: backupCommand },
+  restore: { summary: 'a store rebuilt from a backup archive and its incrementals', help: RESTORE_HELP, run: restoreCommand },
+  verify: { summary: 'check backup archives without restoring them; names damaged chunks', help: VERIFY_HELP, run: verifyCommand },
   serve: { summary: 'Prometheus HTTP API, remote read and remote-write receive over a store', help: SERVE_HELP, run: serveCommand },
   migrate: { summary: 'carry a store\'s data over to other schemas (retention, tiers, maxSeries, routing)', help: MIGRATE_HELP, run: migrateCommand },
   'fossil-client': { summary: 'append, query, list and stats over fossil\'s TCP protocol (rondo serve --fossil)', help: FOSSIL_CLIENT_HELP, run: fossilClientCommand },
@@ -34,8 +40,8 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(name.length > 8 ? name.length : 8)} ${c.summary}`)
   .join('\n')}
 
-rondo <command> --help shows a command's options. info, query and push open the store
-read-only and may run while another process writes it (push moves only its exporter's cursor);
+rondo <command> --help shows a command's options. info, query, export, backup and push open the
+store read-only and may run while another process writes it (push moves only its exporter's cursor);
 serve opens it as its writer when no other process is, read-only otherwise; migrate opens it
 as its writer.`;
 

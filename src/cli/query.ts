@@ -140,7 +140,7 @@ function keyOf(r: SelectResult): string {
   return formatSeries(r.name, r.labels);
 }
 
-function toCsv(results: readonly SelectResult[]): string {
+export function toCsv(results: readonly SelectResult[]): string {
   const out: string[] = ['series,timestamp,value'];
   for (const r of results) {
     const key = csvField(keyOf(r));

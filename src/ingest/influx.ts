@@ -59,7 +59,7 @@ interface KeyEntry {
   /** The key's bytes as written (the cache is keyed by their hash; these settle a collision). */
   raw: Uint8Array;
   /** Another key of the same hash. */
-  next?: KeyEntry;
+  next: KeyEntry | undefined;
   /** The series of the field at each position of the last line of this key, with the field key's
    *  bytes: a line of a key usually has the fields of the line before, in the same order. */
   byPosition: Array<{ raw: Uint8Array; fs: FieldSeries } | undefined>;
@@ -70,7 +70,7 @@ interface KeyEntry {
   /** label → original tag key. */
   originals: Map<string, string>;
   /** Why every point of this key is refused, if it is (tag key "time", a label clash). */
-  refusal?: [string, string];
+  refusal: [string, string] | undefined;
   /** raw field key (latin1 of its bytes) → its series, or why it is refused. */
   fields: Map<string, FieldSeries | [string, string]>;
 }
@@ -268,9 +268,8 @@ function keyEntry(body: Buffer, scan: LineScan): KeyEntry {
     originals.set(label, key);
     labels[label] = value;
   }
-  const e: KeyEntry = { raw: Uint8Array.prototype.slice.call(body, scan.keyStart, scan.keyEnd), byPosition: [], measurement, tags, labels, originals, fields: new Map() };
-  if (refusal !== undefined) e.refusal = refusal;
-  return e;
+  // every property set here, in one order: one shape for every entry
+  return { raw: Uint8Array.prototype.slice.call(body, scan.keyStart, scan.keyEnd), next: undefined, byPosition: [], measurement, tags, labels, originals, refusal, fields: new Map() };
 }
 
 function fieldSeries(catalog: InfluxCatalog, k: KeyEntry, field: string, type: InfluxFieldType): FieldSeries | [string, string] {

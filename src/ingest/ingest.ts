@@ -143,10 +143,15 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
   }
 
   const handles: SeriesHandle[] = [];
-  const order: number[] = [];
   const chosen: IngestSample[] = [];
   const sortTimes: number[] = [];
-  const seriesNewest = new Map<SeriesHandle, number>();
+  // While the samples come in time order (a batch of one timestamp does), each sorts by its own
+  // time and nothing is sorted; from the first that goes back, each sorts by the newest time of
+  // its series so far (seriesNewest), so that a series' own order is kept (an out-of-order sample
+  // stays after the newer one and is refused, as Prometheus does).
+  let inOrder = true;
+  let lastT = -Infinity;
+  let seriesNewest: Map<SeriesHandle, number> | undefined;
   // What the finest ring of each schema reaches back to from now: an older sample is refused as
   // too old (the ring could only take it into a row it would give away at once).
   const horizons = horizonsOf(store);
@@ -179,35 +184,41 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
       refuse(reason, message);
       continue;
     }
-    // A sample sorts by the newest time of its series so far: a series' own order is kept (an
-    // out-of-order sample stays after the newer one and is refused, as Prometheus does).
     const t = typeof s.timestampMs === 'number' ? s.timestampMs : 0;
     if (t < horizon) {
       refuse('too_old', `${handle.key} at ${Number.isFinite(t) && Math.abs(t) < 8.64e15 ? new Date(t).toISOString() : String(t)} is before what the ring of schema "${handle.schema}" holds (${new Date(horizon).toISOString()} and after)`);
       continue;
     }
-    const newest = Math.max(seriesNewest.get(handle) ?? -Infinity, t);
-    seriesNewest.set(handle, newest);
+    let sortTime = t;
+    if (inOrder) {
+      if (t >= lastT) lastT = t;
+      else {
+        inOrder = false;
+        seriesNewest = new Map();
+        for (let j = 0; j < handles.length; j++) seriesNewest.set(handles[j] as SeriesHandle, sortTimes[j] as number);
+      }
+    }
+    if (!inOrder) {
+      sortTime = Math.max(seriesNewest!.get(handle) ?? -Infinity, t);
+      seriesNewest!.set(handle, sortTime);
+    }
     handles.push(handle);
-    order.push(order.length);
-    sortTimes.push(newest);
+    sortTimes.push(sortTime);
     chosen.push(s);
   }
   // Recorded in time order across series (stable), so a request of many series takes each
   // interval's row once and the rest of that interval's values go down the fast path, rather
   // than every sample of a series older than the newest row taking the slow one.
-  // (Already in order, as a batch of one timestamp is: no sort.)
-  let sorted = true;
-  for (let i = 1; i < sortTimes.length; i++)
-    if ((sortTimes[i] as number) < (sortTimes[i - 1] as number)) {
-      sorted = false;
-      break;
-    }
-  if (!sorted) order.sort((a, b) => (sortTimes[a] as number) - (sortTimes[b] as number));
+  let order: number[] | undefined;
+  if (!inOrder) {
+    order = Array.from({ length: chosen.length }, (_, i) => i);
+    order.sort((a, b) => (sortTimes[a] as number) - (sortTimes[b] as number));
+  }
   // Past the first timestamp the store found too far in the future, the rest are refused here:
   // a sender stamping everything ahead of the clock costs one store error, not one per sample.
   let futureFloor = Infinity;
-  for (const i of order) {
+  for (let x = 0; x < chosen.length; x++) {
+    const i = order === undefined ? x : (order[x] as number);
     const s = chosen[i] as IngestSample;
     if (s.timestampMs >= futureFloor) {
       refuse('out_of_bounds', '');

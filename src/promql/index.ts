@@ -10,6 +10,7 @@ import { parseExpr, typeOf, type Node } from './parse';
 export { PromqlError } from './errors';
 export type { PromqlErrorType } from './errors';
 export { chooseTier } from './tiers';
+export type { TierNeed } from './tiers';
 export { formatFloat } from './format';
 
 export interface PromqlOptions {

@@ -22,6 +22,7 @@ import { decodeWriteRequest, ProtoError } from './write-request';
 import { decodeReadRequest, encodeReadResponse, readSeries } from './remote';
 import { compressSnappy } from '../export';
 import { startStatsd, type StatsdDoor, type StatsdStats } from './statsd';
+import { noteDatabase, runInfluxQL } from '../influxql';
 import { fossilDatabases, startFossil, type FossilDoor, type FossilStats } from '../fossil';
 
 export interface ServeOptions {
@@ -114,6 +115,9 @@ const DEFAULTS = {
   maxReadSamples: 50_000_000,
   queryTimeoutMs: 120_000,
 };
+
+/** The precisions influxd 1.x's /write knows. */
+const V1_PRECISIONS: ReadonlySet<string> = new Set(['n', 'u', 'ms', 's', 'm', 'h']);
 
 /** Prometheus's limit on the points of one series of a range query. */
 export const MAX_RANGE_POINTS = 11_000;
@@ -603,7 +607,11 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
         return;
       }
       precision = given;
-    } else precision = p.get('precision') ?? 'n';
+    } else {
+      // influxd 1.x knows n, u, ms, s, m and h; anything else (ns, us too) is nanoseconds
+      const given = p.get('precision') ?? 'n';
+      precision = V1_PRECISIONS.has(given) ? given : 'n';
+    }
     let body: Buffer;
     try {
       const raw = await readBody(ctx, limits.maxBodyBytes);
@@ -619,6 +627,8 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
       if (!ctx.req.complete) ctx.res.once('finish', () => ctx.req.socket.destroy());
       return;
     }
+    // The database written to is listed by InfluxQL's SHOW DATABASES (all of them see this one store).
+    noteDatabase(store, (v2 ? (p.get('bucket') ?? '').split('/')[0] : p.get('db')) ?? '');
     sendInflux(ctx, influxWrite(store, body, precision, ingestCounters, protocol, v2));
   };
   route('/write', ['POST'], influxWriteRoute(false));
@@ -626,6 +636,34 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
   route('/ping', ['GET', 'HEAD'], (ctx) => {
     if (ctx.url.searchParams.get('verbose') === 'true') sendInflux(ctx, { status: 200, body: JSON.stringify({ version: INFLUX_VERSION }) });
     else sendInflux(ctx, { status: 204 });
+  });
+
+  // InfluxQL, as InfluxDB 1.x's /query: q in the URL or a form body, db ignored (every name sees
+  // this store), epoch, pretty; errors in InfluxDB's shape ({"error":...}), not Prometheus's.
+  route('/query', GET_POST, async (ctx) => {
+    let p = ctx.url.searchParams;
+    if (ctx.req.method === 'POST') {
+      const type = (ctx.req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      let body: Buffer;
+      try {
+        body = await readBody(ctx, limits.maxBodyBytes);
+      } catch (e) {
+        if (e instanceof ApiError) {
+          sendInflux(ctx, { status: e.status, body: JSON.stringify({ error: e.message }) });
+          if (!ctx.req.complete) ctx.res.once('finish', () => ctx.req.socket.destroy());
+          return;
+        }
+        throw e;
+      }
+      // As Go's FormValue: a form body's parameters, then the URL's; other bodies are not read.
+      if (type === 'application/x-www-form-urlencoded' && body.length > 0) {
+        const merged = new URLSearchParams(body.toString('utf8'));
+        for (const [k, v] of p) merged.append(k, v);
+        p = merged;
+      }
+    }
+    const a = runInfluxQL(store, p.get('q') ?? '', { epoch: p.get('epoch') ?? undefined, pretty: p.get('pretty') === 'true', maxPoints: limits.maxPoints });
+    sendInflux(ctx, { status: a.status, body: a.body });
   });
 
   route('/metrics', ['GET'], (ctx) => {
@@ -657,7 +695,9 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     }
     const ctx: Ctx = { req, res, url, handler: 'other' };
     try {
-      if (tokenDigest !== undefined && !authorized(req, tokenDigest)) {
+      // /ping answers without the token, as influxd's does: InfluxDB clients ping before they
+      // authenticate, and it tells nothing but that a server is there.
+      if (tokenDigest !== undefined && url.pathname !== '/ping' && !authorized(req, tokenDigest)) {
         ctx.handler = routes.get(url.pathname)?.handler ?? 'other';
         sendError(ctx, new ApiError(401, 'unauthorized', 'unauthorized: send "Authorization: Bearer <token>"'), {
           'WWW-Authenticate': 'Bearer realm="rondo"',

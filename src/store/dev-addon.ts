@@ -71,6 +71,8 @@ export interface DevAddon {
     ): NativeBenchRun;
     /** The physical limit: a raw store loop into a new mmap'd `file` of slots rows of rowWords words; join() removes it. */
     startCLoop(file: string, rowWords: number, slots: number, ncols: number, threads: number, warmRounds: number, rounds: number, chunkOps: number): NativeBenchRun;
+    /** Threads appending perThread events of payloadBytes each to the event ring `file` (the store has it open) through rondo::EventRing, at once; blocks until done. */
+    eventAppends(file: string, threads: number, perThread: number, payloadBytes: number): { ns: number; appends: number };
   };
   /** Test-only, Linux x64 builds (native/kvm/devices_testing.cc): the Linux guest's port devices, without KVM. */
   kvmTesting?: {

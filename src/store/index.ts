@@ -1,7 +1,7 @@
 // The store room: what the other rooms (export, agent, cli, kvm) and the package may use.
 // Everything else under store/ is its own business.
 export { Store } from './store';
-export type { StoreOptions, RegisterOptions, SelectResult, ConsolidateOptions, MigrateStoreOptions } from './store';
+export type { StoreOptions, RegisterOptions, SelectResult, ConsolidateOptions, MigrateStoreOptions, FormatMigration } from './store';
 export type { MigrationReport } from './schema-migrate';
 export type { StoreInfo, TierInfo, SeriesInfo } from './info';
 export { SeriesHandle, MIN_TIMESTAMP } from './write';
@@ -18,6 +18,8 @@ export { Exporter } from './exporter';
 // Metadata files (JSON with a checksum, replaced atomically), for other rooms' files in a store
 // directory (the ingest room's influx.json).
 export { readMetaFile, writeMetaFile } from './metafile';
+export { BACKUP_FORMAT_VERSION, readManifest } from './backup';
+export type { BackupOptions, BackupSummary, BackupTier, BackupManifest, RestoreOptions, RestoreReport, VerifyReport } from './backup';
 export type { ExportBatch, ExporterOptions, NextOptions, ExportPosition } from './exporter';
 export type { ExportSeries } from './export-series';
 // For rondo bench (cli/bench.ts), not the package: the slab format, a Slab of the store's file

@@ -169,8 +169,9 @@ export interface Addon {
   unlockStore(fd: number): void;
   /** The cell layout of a consolidated tier keeping these aggregates (a mask) at this value size. */
   cellLayout(aggregates: number, valueBytes: number): { cellBytes: number; offsets: number[] };
-  /** Rewrites a format-1 slab file as format 2 of these parameters (docs/storage-format.md, migration). */
-  migrateV1Slab(path: string, params: SlabCreateParams, kinds: Uint8Array): void;
+  /** Rewrites a format-1 slab file as format 2 of these parameters (docs/storage-format.md, migration),
+   *  at `dest` when given (the format-1 file is then only read), else over `path`. */
+  migrateV1Slab(path: string, params: SlabCreateParams, kinds: Uint8Array, dest?: string): void;
   format: SlabFormat;
 }
 

@@ -3,7 +3,7 @@
 // into native code only to take a new row.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { addon, type NativeSlab } from './native';
+import { addon, format, type NativeSlab } from './native';
 import { nativeError, StorageError } from '../errors';
 import {
   CapacityError,
@@ -27,10 +27,21 @@ import { Exporter, type ExporterOptions, type ExportSource } from './exporter';
 import { createSlabs, STORE_VERSION, hasStoreFile, lockStoreDir, openSlabs, readStoreFile, SERIES_FILE, STORE_FILE, writeStoreFile } from './layout';
 import { readSeriesIndex, seriesIndexStamp, writeSeriesIndex, type SeriesRecord } from './series-index';
 import { consolidateSchema } from './consolidate';
-import { migrateStore, migrationNeeded, V1_STORE_VERSION } from './migrate';
+import { defaultMigrationBackup, finishFormatMigration, migrateStore, migrationNeeded, V1_STORE_VERSION } from './migrate';
 import { migrateSchemas, recoverSwitch, removeLeftovers, schemasDiffer, switchInProgress, type MigrationReport } from './schema-migrate';
 import { tierInfo, type StoreInfo, type TierInfo } from './info';
-import { EventLog, parseEventsSize, EVENTS_FILE, TOPICS_FILE, type CreateTopicOptions, type EventPage, type EventQuery, type EventRecord, type EventStats, type TopicInfo } from './events';
+import { EventLog, parseEventsSize, EVENTS_FILE, type CreateTopicOptions, type EventPage, type EventQuery, type EventRecord, type EventStats, type TopicInfo } from './events';
+import {
+  capture,
+  restoreArchives,
+  verifyArchive,
+  type BackupOptions,
+  type BackupSource,
+  type BackupSummary,
+  type RestoreOptions,
+  type RestoreReport,
+  type VerifyReport,
+} from './backup';
 import { BatchPlan, EMPTY, MIN_TIMESTAMP, RawWriter, SeriesHandle, sameAndFinite, storeContiguous, storeRun } from './write';
 
 export interface StoreOptions {
@@ -58,6 +69,13 @@ export interface StoreOptions {
    * then fixed. Omit it to use the ring the store has, if any.
    */
   events?: boolean | { size?: number | string };
+  /**
+   * A store of an older storage format is migrated by a writer's open; before it, a backup
+   * archive of it is written (docs/migrations.md, "Format migrations"): true (default) to
+   * `<dir>/backups/pre-migrate-v<format>-<UTC time>.rbak`, a path for another file, false
+   * for none.
+   */
+  backupBeforeMigrate?: boolean | string;
 }
 
 export interface MigrateStoreOptions extends Pick<StoreOptions, 'clock' | 'fileMode'> {
@@ -65,6 +83,14 @@ export interface MigrateStoreOptions extends Pick<StoreOptions, 'clock' | 'fileM
   schemas: readonly SchemaOptions[];
   /** Only say what would be done: the store is not changed. */
   dryRun?: boolean;
+}
+
+/** What a writer's open did to a store of an older storage format (Store.formatMigration). */
+export interface FormatMigration {
+  from: number;
+  to: number;
+  /** The archive written before the migration, unless disabled. */
+  backup: BackupSummary | undefined;
 }
 
 export interface RegisterOptions {
@@ -117,6 +143,9 @@ export class Store {
   private readonly exporters = new Map<string, Exporter>();
   /** What the schema migration made by this open did (Store.open with migrate: true), if it made one. */
   migration: MigrationReport | undefined;
+  private readonly backupBeforeMigrate: boolean | string;
+  /** What this open did to a store of an older storage format, if it migrated one. */
+  formatMigration: FormatMigration | undefined;
   // recordBatch(): the handles array of the last call, and the plan made once one came twice.
   private lastBatch: readonly SeriesHandle[] | undefined;
   private batchPlan: BatchPlan | undefined;
@@ -172,6 +201,9 @@ export class Store {
     if (options.clock !== undefined && typeof options.clock !== 'function') throw new ConfigError('clock must be a function returning ms since the epoch, like Date.now');
     this.clock = options.clock ?? Date.now;
     this.fileMode = options.fileMode ?? 0o600;
+    this.backupBeforeMigrate = options.backupBeforeMigrate ?? true;
+    if (typeof this.backupBeforeMigrate !== 'boolean' && (typeof this.backupBeforeMigrate !== 'string' || this.backupBeforeMigrate === ''))
+      throw new ConfigError('backupBeforeMigrate must be true, false or the path of the archive to write');
     if (!Number.isInteger(this.fileMode) || this.fileMode < 0 || this.fileMode > 0o777)
       throw new ConfigError(`fileMode ${String(options.fileMode)} must be a permission mode such as 0o600`);
     const given = options.schemas === undefined ? undefined : normalizeSchemas(options.schemas);
@@ -193,6 +225,8 @@ export class Store {
     recoverSwitch(this.dir, this.fileMode);
     this.lockFd = lockStoreDir(this.dir, dirMode, this.fileMode);
     removeLeftovers(this.dir);
+    // A format migration cut off part-way is finished (or forgotten) before anything is read.
+    finishFormatMigration(this.dir);
     if (!hasStoreFile(this.dir)) {
       if (dryRun) throw new NotAStoreError(`${this.dir} is not a rondo store (no ${STORE_FILE}); there is nothing to migrate`);
       this.create(given ?? normalizeSchemas(DEFAULT_SCHEMAS));
@@ -203,7 +237,8 @@ export class Store {
       if (onDisk.version === V1_STORE_VERSION && schemasDiffer(given, onDisk.schemas, this.dir)) {
         // Format 1 first (to the schemas on disk), then the schemas.
         if (dryRun) throw new MigrationNeededError(`${migrationNeeded(this.dir).message}; then migrate its schemas`);
-        migrateStore(this.dir, onDisk.createdMs, onDisk.schemas, this.fileMode);
+        const backup = migrateStore(this.dir, onDisk.createdMs, onDisk.schemas, this.fileMode, this.migrationBackup(V1_STORE_VERSION));
+        this.formatMigration = { from: V1_STORE_VERSION, to: format.formatVersion, backup };
         onDisk = readStoreFile(this.dir, undefined);
       }
       if (onDisk.version !== V1_STORE_VERSION && schemasDiffer(given, onDisk.schemas, this.dir)) {
@@ -251,7 +286,8 @@ export class Store {
     const { createdMs, schemas, version } = readStoreFile(this.dir, given);
     if (version === V1_STORE_VERSION) {
       if (this.readOnly) throw migrationNeeded(this.dir);
-      migrateStore(this.dir, createdMs, schemas, this.fileMode);
+      const backup = migrateStore(this.dir, createdMs, schemas, this.fileMode, this.migrationBackup(version));
+      this.formatMigration = { from: version, to: format.formatVersion, backup };
     } else if (version < STORE_VERSION && !this.readOnly) {
       // Format 2 to 3: the slabs are the same; format 3 adds the event ring and topics files,
       // which an older rondo would not know, so the store file says the store may have them.
@@ -260,6 +296,12 @@ export class Store {
     this.createdMs = createdMs;
     for (const spec of schemas) this.addSchema(spec, openSlabs(this.dir, spec, this.readOnly));
     this.loadSeriesIndex(true);
+  }
+
+  /** Where the archive written before a format migration goes (backupBeforeMigrate), or false. */
+  private migrationBackup(version: number): string | false {
+    const b = this.backupBeforeMigrate;
+    return b === false ? false : b === true ? defaultMigrationBackup(this.dir, version) : path.resolve(b);
   }
 
   private addSchema(spec: SchemaSpec, slabs: NativeSlab[]): void {
@@ -902,6 +944,96 @@ export class Store {
   /** The ring's counts and bytes, and its oldest and newest record's time. */
   eventStats(): EventStats {
     return this.events_().stats();
+  }
+
+  // ---- backup ----
+
+  /**
+   * Writes a backup archive of the store to `file` (docs/backup-format.md) while writers keep
+   * recording: every row read whole (the seqlock), the series, schemas and other metadata files
+   * taken at one instant, which the archive states (`asOfMs`). `since`: an archive of this store,
+   * to write only what is newer than its instant (an incremental). Works on read-only stores.
+   * The instant is taken when this is called; the rows are read a span at a time, letting the
+   * event loop run between spans (the JavaScript thread keeps recording meanwhile).
+   */
+  backup(file: string, options: BackupOptions = {}): Promise<BackupSummary> {
+    return new Promise((resolve, reject) => {
+      let gen: Generator<void, BackupSummary>;
+      const step = (): void => {
+        try {
+          const r = gen.next();
+          if (r.done) resolve(r.value);
+          else setImmediate(step);
+        } catch (e) {
+          reject(e);
+        }
+      };
+      try {
+        this.assertOpen();
+        gen = capture(this.backupSource(), file, options);
+      } catch (e) {
+        reject(e);
+        return;
+      }
+      step();
+    });
+  }
+
+  /** backup(), in one go: nothing else runs on this thread until the archive is written. */
+  backupSync(file: string, options: BackupOptions = {}): BackupSummary {
+    this.assertOpen();
+    const gen = capture(this.backupSource(), file, options);
+    for (;;) {
+      const r = gen.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * Rebuilds a store in `dir` (new, or an empty directory) from a full archive and, after it,
+   * the incrementals made --since it, in order. Every intact chunk is restored; damaged or
+   * missing ones are listed in the report's `damaged` (not thrown). Unreadable archives, or
+   * archives out of order, throw.
+   */
+  static restore(files: string | readonly string[], dir: string, options: RestoreOptions = {}): RestoreReport {
+    return restoreArchives(
+      typeof files === 'string' ? [files] : files,
+      dir,
+      options,
+      (d, schemas, dirMode, fileMode) => {
+        const s = Store.open(d, { schemas, dirMode, fileMode });
+        return {
+          register: (series) =>
+            s.registerMany(series.map((r) => ({ name: r.name, labels: r.labels, kind: r.kind }))).map((g, i) => {
+              if (g instanceof Error) throw new CorruptFileError(`restore: series ${i} of the archive cannot be registered: ${g.message}`);
+              return { schema: g.schema, column: g.column };
+            }),
+          close: () => s.close(),
+        };
+      },
+      (d) => Store.openReadOnly(d).close(),
+    );
+  }
+
+  /** Checks an archive without restoring it: every chunk read, decoded and checked. */
+  static verifyBackup(file: string): VerifyReport {
+    return verifyArchive(file);
+  }
+
+  private backupSource(): BackupSource {
+    return {
+      dir: this.dir,
+      createdMs: this.createdMs,
+      isClosed: () => this.closed,
+      snapshot: () => {
+        if (this.readOnly) this.loadSeriesIndex(false);
+        return {
+          schemas: this.schemas.map((s) => ({ spec: s.spec, slabs: s.slabs })),
+          series: this.all.map((h) => ({ name: h.name, labels: { ...h.labels }, kind: h.kind, schema: h.schema, column: h.column })),
+        };
+      },
+      mapped: (f) => this.mapped(f),
+    };
   }
 
   // ---- lifecycle ----

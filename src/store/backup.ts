@@ -1,0 +1,945 @@
+// Hot, consistent backups of a store (docs/backup-format.md): capture() reads every tier's rows
+// through the slab's seqlock reads (readRows, as exporters do) while writers keep recording, and
+// writes an archive of checksummed records holding codec chunks; readArchive() finds every intact
+// record of an archive, however damaged; restoreArchives() rebuilds a store from a base archive
+// and its incrementals; verifyArchives() checks them without restoring.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ConfigError, CorruptFileError, StoreClosedError } from '../errors';
+import { codecByName, decodeChunk, encodeChunk, crc32, readChunkHeader, DEFAULT_CODEC, type Codec } from '../codec';
+import { addon, format, type NativeSlab } from './native';
+import { AGGREGATIONS, normalizeSchemas, type SchemaOptions, type SchemaSpec } from './schema';
+import { validateSeries, type SeriesKind } from './series';
+import { formatSeries } from '../selector';
+import { SERIES_FILE, STORE_FILE, writeStoreFile } from './layout';
+import { fsyncDir } from './metafile';
+import { EXPORTERS_DIR } from './exporter';
+import type { SeriesRecord } from './series-index';
+
+/** The archive format's version (docs/backup-format.md). */
+export const BACKUP_FORMAT_VERSION = 1;
+export const BACKUP_MAGIC = 'RONDOBAK';
+const FILE_HEADER_BYTES = 16;
+const RECORD_SYNC = 'RBKR';
+const RECORD_HEADER_BYTES = 16;
+/** The largest record body an archive may hold (a chunk record is far smaller). */
+const MAX_RECORD_BYTES = 1 << 30;
+const RECORD = { manifest: 1, chunk: 2, end: 3 } as const;
+const CHUNK_KEY_BYTES = 12;
+/** Chunk fields: an aggregate's number (AGGREGATIONS), a raw value, or the rows a span holds. */
+const FIELD_VALUE = 6;
+const FIELD_ROWS = 7;
+const FIELD_NAMES = [...AGGREGATIONS, 'value', 'rows'] as const;
+/** The most cells one read of rows takes (rows × columns): bounds a backup's memory. */
+const READ_CELLS = 1 << 19;
+const MAX_CHUNK_ROWS = 4096;
+const EMPTY_F32_BITS = 0x7ff80000;
+
+export interface BackupOptions {
+  /** An archive of this store (a full one or an incremental): only what is newer than its instant is written. */
+  since?: string;
+  /** The codec of the chunks (a registered name). Default gorilla. */
+  codec?: string;
+}
+
+/** One tier's part of an archive: the interval numbers it covers and the slab's counters as of its instant. */
+export interface BackupTier {
+  schema: string;
+  tier: number;
+  intervalMs: number;
+  /** Interval (or bucket) numbers [from, to] the archive holds rows of; empty when to < from. */
+  from: number;
+  to: number;
+  /** The newest interval that had ended at asOfMs (tier 0), or the newest bucket consolidated (tiers 1…). */
+  complete: number;
+  head: number;
+  cursor: number;
+  claims: number;
+  lateWrites: number;
+  repairs: number;
+  /** Rows per chunk. */
+  chunkRows: number;
+  /** Columns (series of the schema) the archive holds. */
+  columns: number;
+}
+
+export interface BackupManifest {
+  format: 'rondo-backup';
+  version: number;
+  id: string;
+  /** The id of the archive this one is incremental to, or null (a full archive). */
+  base: string | null;
+  asOfMs: number;
+  codec: string;
+  store: { createdMs: number; schemas: SchemaSpec[] };
+  series: SeriesRecord[];
+  /** Other metadata files of the store directory, verbatim: influx.json, exporters/<name>.json. */
+  files: Record<string, string>;
+  tiers: BackupTier[];
+}
+
+export interface BackupSummary {
+  file: string;
+  id: string;
+  base: string | null;
+  asOfMs: number;
+  codec: string;
+  chunks: number;
+  points: number;
+  bytes: number;
+  series: number;
+  files: string[];
+  tiers: BackupTier[];
+}
+
+/** What the Store hands capture(): its slabs and series as they are now. */
+export interface BackupSource {
+  dir: string;
+  createdMs: number;
+  isClosed(): boolean;
+  /** Schemas with their slabs, and the series: taken together, in one turn of the event loop. */
+  snapshot(): { schemas: Array<{ spec: SchemaSpec; slabs: NativeSlab[] }>; series: SeriesRecord[] };
+  mapped<T>(f: () => T): T;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capture
+
+function fieldsOf(tier: number, kind: SeriesKind, spec: SchemaSpec): number[] {
+  if (tier === 0) return [FIELD_VALUE];
+  if (kind === 'counter') return [AGGREGATIONS.indexOf('last')];
+  return spec.tiers[tier]!.aggregates.map((a) => AGGREGATIONS.indexOf(a));
+}
+
+function chunkRowsFor(columns: number): number {
+  return Math.max(16, Math.min(MAX_CHUNK_ROWS, Math.floor(READ_CELLS / Math.max(1, columns))));
+}
+
+class RecordWriter {
+  private parts: Buffer[] = [];
+  private pending = 0;
+  bytes = 0;
+  constructor(private readonly fd: number) {}
+  put(type: number, body: Uint8Array): void {
+    const head = Buffer.alloc(RECORD_HEADER_BYTES);
+    head.write(RECORD_SYNC, 0, 'latin1');
+    head[4] = type;
+    head.writeUInt32LE(body.length, 8);
+    head.writeUInt32LE(crc32(head.subarray(0, 12)), 12);
+    const tail = Buffer.alloc(4);
+    tail.writeUInt32LE(crc32(body), 0);
+    this.parts.push(head, Buffer.from(body.buffer, body.byteOffset, body.length), tail);
+    this.pending += body.length + RECORD_HEADER_BYTES + 4;
+    if (this.pending >= 1 << 20) this.flush();
+  }
+  raw(b: Buffer): void {
+    this.parts.push(b);
+    this.pending += b.length;
+  }
+  flush(): void {
+    if (this.parts.length === 0) return;
+    let off = 0;
+    const all = Buffer.concat(this.parts, this.pending);
+    while (off < all.length) off += fs.writeSync(this.fd, all, off, all.length - off);
+    this.bytes += all.length;
+    this.parts = [];
+    this.pending = 0;
+  }
+}
+
+function chunkKey(schema: number, tier: number, field: number, column: number, j: number): Buffer {
+  const b = Buffer.alloc(CHUNK_KEY_BYTES);
+  b.writeUInt16LE(schema, 0);
+  b[2] = tier;
+  b[3] = field;
+  b.writeUInt32LE(column, 4);
+  b.writeUInt32LE(j, 8);
+  return b;
+}
+
+/** Reads the store directory's other metadata files: influx.json and the like, and exporter cursors. */
+function metadataFiles(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const read = (rel: string): void => {
+    try {
+      out[rel] = fs.readFileSync(path.join(dir, rel), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  };
+  for (const f of fs.readdirSync(dir).sort())
+    if (f.endsWith('.json') && f !== STORE_FILE && f !== SERIES_FILE && EXTRA_FILE_RE.test(f)) read(f);
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(path.join(dir, EXPORTERS_DIR)).sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  for (const f of names) if (EXTRA_FILE_RE.test(f) && f.endsWith('.json')) read(`${EXPORTERS_DIR}/${f}`);
+  return out;
+}
+const EXTRA_FILE_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/** The manifest of an archive: from its first record, or its end record when the first is damaged. */
+export function readManifest(file: string): BackupManifest {
+  const a = readArchive(fs.readFileSync(file), file);
+  return a.manifest;
+}
+
+/**
+ * Writes an archive of the store to `file` (through `file`.tmp, renamed into place when whole).
+ * A generator: it yields between spans of rows, so an async caller can let the event loop run.
+ */
+export function* capture(src: BackupSource, file: string, options: BackupOptions = {}): Generator<void, BackupSummary> {
+  if (typeof file !== 'string' || file === '') throw new ConfigError('backup: file must be a non-empty path string');
+  if (typeof options !== 'object' || options === null) throw new ConfigError('backup: options must be an object');
+  const codecName = options.codec ?? DEFAULT_CODEC;
+  const codec: Codec = codecByName(codecName);
+  let base: BackupManifest | undefined;
+  if (options.since !== undefined) {
+    if (typeof options.since !== 'string') throw new ConfigError('backup: since must be the path of an archive of this store');
+    base = readManifest(options.since);
+  }
+
+  // One point: the instant, the series and schemas, the other metadata files and the counters
+  // of every slab, in one turn of the event loop (nothing in this process records meanwhile).
+  const asOfMs = Date.now();
+  const snap = src.snapshot();
+  const files = metadataFiles(src.dir);
+  const specs = snap.schemas.map((s) => s.spec);
+  if (base !== undefined) {
+    if (JSON.stringify(base.store.schemas) !== JSON.stringify(specs) || base.store.createdMs !== src.createdMs)
+      throw new ConfigError(`backup --since ${options.since}: that archive is of another store (or of its schemas before a migration); make a full backup`);
+    if (base.asOfMs > asOfMs) throw new ConfigError(`backup --since ${options.since}: that archive is from the future (${new Date(base.asOfMs).toISOString()}); check the clock`);
+  }
+  const tiers: BackupTier[] = [];
+  snap.schemas.forEach(({ spec, slabs }) => {
+    const columns = snap.series.filter((r) => r.schema === spec.name).length;
+    spec.tiers.forEach((t, i) => {
+      const c = src.mapped(() => slabs[i]!.counters());
+      let to: number;
+      let complete: number;
+      if (i === 0) {
+        to = c.head;
+        complete = Math.min(c.head, Math.floor(asOfMs / t.intervalMs) - 1);
+      } else {
+        to = c.cursor > 0 ? Math.min(c.head, c.cursor - 1) : 0;
+        complete = to;
+      }
+      let from = Math.max(1, to - t.slots + 1);
+      const b = base?.tiers.find((x) => x.schema === spec.name && x.tier === i);
+      if (b !== undefined) from = Math.max(from, b.complete + 1);
+      tiers.push({
+        schema: spec.name,
+        tier: i,
+        intervalMs: t.intervalMs,
+        from,
+        to,
+        complete,
+        head: c.head,
+        cursor: c.cursor,
+        claims: c.claims,
+        lateWrites: c.lateWrites,
+        repairs: c.repairs,
+        chunkRows: chunkRowsFor(columns),
+        columns,
+      });
+    });
+  });
+  const manifest: BackupManifest = {
+    format: 'rondo-backup',
+    version: BACKUP_FORMAT_VERSION,
+    id: crypto.randomBytes(12).toString('hex'),
+    base: base?.id ?? null,
+    asOfMs,
+    codec: codec.name,
+    store: { createdMs: src.createdMs, schemas: specs },
+    series: snap.series,
+    files,
+    tiers,
+  };
+
+  const tmp = `${file}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  let done = false;
+  try {
+    const w = new RecordWriter(fd);
+    const head = Buffer.alloc(FILE_HEADER_BYTES);
+    head.write(BACKUP_MAGIC, 0, 'latin1');
+    head.writeUInt32LE(BACKUP_FORMAT_VERSION, 8);
+    w.raw(head);
+    const manifestBytes = Buffer.from(JSON.stringify(manifest), 'utf8');
+    w.put(RECORD.manifest, manifestBytes);
+    let chunks = 0;
+    let points = 0;
+    for (let si = 0; si < snap.schemas.length; si++) {
+      const { spec, slabs } = snap.schemas[si]!;
+      const cols = snap.series.filter((r) => r.schema === spec.name);
+      const kinds = new Uint8Array(Math.max(1, cols.length));
+      cols.forEach((r) => (kinds[r.column] = r.kind === 'counter' ? 1 : 0));
+      for (let ti = 0; ti < spec.tiers.length; ti++) {
+        const bt = tiers.find((x) => x.schema === spec.name && x.tier === ti)!;
+        const slab = slabs[ti]!;
+        const ncols = cols.length;
+        const R = bt.chunkRows;
+        const iv = bt.intervalMs;
+        // The aggregates to read, one readRows pass each: every kept one in a consolidated tier
+        // with gauges; one pass otherwise (raw values; counters read their last value in any pass).
+        const passes = ti === 0 || !cols.some((r) => r.kind === 'gauge') ? [AGGREGATIONS.indexOf('last')] : spec.tiers[ti]!.aggregates.map((a) => AGGREGATIONS.indexOf(a));
+        const buf = new Float64Array(R * Math.max(1, ncols));
+        const ts = new Float64Array(R);
+        const vs = new Float64Array(R);
+        for (let j = 0, k0 = bt.from; k0 <= bt.to; j++, k0 += R) {
+          if (src.isClosed()) throw new StoreClosedError(`store ${src.dir} was closed during its backup to ${file}; the archive was not written`);
+          const n = Math.min(R, bt.to - k0 + 1);
+          const present = new Uint8Array(n);
+          for (let p = 0; p < passes.length; p++) {
+            const agg = passes[p]!;
+            const found = src.mapped(() => slab.readRows(k0, n, ncols, agg, kinds, buf));
+            if (p === 0) {
+              // A row is there when any of its cells is; rows of all-missing cells are asked one by one.
+              let seen = 0;
+              for (let r = 0; r < n; r++) {
+                for (let c = 0; c < ncols; c++)
+                  if (!Number.isNaN(buf[r * ncols + c]!)) {
+                    present[r] = 1;
+                    seen++;
+                    break;
+                  }
+              }
+              if (found > seen) for (let r = 0; r < n; r++) if (present[r] === 0) present[r] = src.mapped(() => slab.readRows(k0 + r, 1, 0, agg, kinds, vs)) > 0 ? 1 : 0;
+              let m = 0;
+              for (let r = 0; r < n; r++) if (present[r] === 1) ts[m++] = (k0 + r) * iv;
+              w.put(RECORD.chunk, withKey(chunkKey(si, ti, FIELD_ROWS, 0, j), encodeChunk(codec, ts.subarray(0, m), new Float64Array(m))));
+              chunks++;
+            }
+            for (const rec of cols) {
+              const c = rec.column;
+              const fields = fieldsOf(ti, rec.kind, spec);
+              const field = ti === 0 ? FIELD_VALUE : rec.kind === 'counter' ? (p === 0 ? fields[0]! : -1) : agg;
+              if (field < 0 || !fields.includes(field)) continue;
+              let m = 0;
+              for (let r = 0; r < n; r++) {
+                const v = buf[r * ncols + c]!;
+                if (present[r] === 1 && !Number.isNaN(v)) {
+                  ts[m] = (k0 + r) * iv;
+                  vs[m++] = v;
+                }
+              }
+              w.put(RECORD.chunk, withKey(chunkKey(si, ti, field, c, j), encodeChunk(codec, ts.subarray(0, m), vs.subarray(0, m))));
+              chunks++;
+              points += m;
+            }
+          }
+          yield;
+        }
+      }
+    }
+    w.put(RECORD.end, Buffer.from(JSON.stringify({ ...manifest, end: { chunks, points } }), 'utf8'));
+    w.flush();
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    done = true;
+    fs.renameSync(tmp, file);
+    fsyncDir(path.dirname(path.resolve(file)));
+    return {
+      file,
+      id: manifest.id,
+      base: manifest.base,
+      asOfMs,
+      codec: codec.name,
+      chunks,
+      points,
+      bytes: w.bytes,
+      series: snap.series.length,
+      files: Object.keys(files),
+      tiers,
+    };
+  } catch (e) {
+    if (!done) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // already closed
+      }
+    }
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // never made, or renamed
+    }
+    throw e;
+  }
+}
+
+function withKey(key: Buffer, chunk: Uint8Array): Buffer {
+  return Buffer.concat([key, chunk]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading an archive
+
+interface ChunkRecord {
+  schema: number;
+  tier: number;
+  field: number;
+  column: number;
+  j: number;
+  /** The codec chunk (frame and all). */
+  bytes: Uint8Array;
+  at: number;
+}
+
+export interface ParsedArchive {
+  file: string;
+  manifest: BackupManifest;
+  /** Intact chunk records, in file order. */
+  chunks: ChunkRecord[];
+  /** Damage found while reading: unreadable byte ranges, records whose checksum fails. */
+  problems: string[];
+  /** The end record was found: the archive was written whole. */
+  complete: boolean;
+  end?: { chunks: number; points: number };
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/**
+ * Every intact record of an archive. A damaged manifest falls back on the copy in the end record;
+ * with neither, or with the bytes of something that is not an archive, CorruptFileError.
+ */
+export function readArchive(bytes: Uint8Array, file: string): ParsedArchive {
+  const problems: string[] = [];
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  let pos = FILE_HEADER_BYTES;
+  if (buf.length < FILE_HEADER_BYTES || buf.toString('latin1', 0, 8) !== BACKUP_MAGIC) {
+    if (buf.indexOf(RECORD_SYNC, 0, 'latin1') < 0) throw new CorruptFileError(`${file} is not a rondo backup archive (no ${BACKUP_MAGIC} header and no records)`);
+    problems.push(`the file header (bytes 0-15) is damaged`);
+    pos = 0;
+  } else {
+    const v = buf.readUInt32LE(8);
+    if (v !== BACKUP_FORMAT_VERSION) throw new CorruptFileError(`${file} is a backup archive of format version ${v}; this rondo reads version ${BACKUP_FORMAT_VERSION}`);
+  }
+  let manifest: unknown;
+  let endBody: unknown;
+  const chunks: ChunkRecord[] = [];
+  let badFrom = -1;
+  const noteBad = (upTo: number): void => {
+    if (badFrom >= 0) problems.push(`bytes ${badFrom}-${upTo - 1} are not a readable record`);
+    badFrom = -1;
+  };
+  while (pos < buf.length) {
+    const ok = pos + RECORD_HEADER_BYTES <= buf.length && buf.toString('latin1', pos, pos + 4) === RECORD_SYNC && buf.readUInt32LE(pos + 12) === crc32(buf.subarray(pos, pos + 12));
+    if (!ok) {
+      if (badFrom < 0) badFrom = pos;
+      const next = buf.indexOf(RECORD_SYNC, pos + 1, 'latin1');
+      pos = next < 0 ? buf.length : next;
+      continue;
+    }
+    const type = buf[pos + 4]!;
+    const len = buf.readUInt32LE(pos + 8);
+    const end = pos + RECORD_HEADER_BYTES + len + 4;
+    if (len > MAX_RECORD_BYTES || end > buf.length) {
+      noteBad(pos);
+      problems.push(`the record at byte ${pos} says ${len} bytes, but the file ends ${buf.length - pos - RECORD_HEADER_BYTES} bytes later (cut short)`);
+      const next = buf.indexOf(RECORD_SYNC, pos + 1, 'latin1');
+      pos = next < 0 ? buf.length : next;
+      continue;
+    }
+    noteBad(pos);
+    const body = buf.subarray(pos + RECORD_HEADER_BYTES, pos + RECORD_HEADER_BYTES + len);
+    const sum = buf.readUInt32LE(end - 4);
+    if (sum !== crc32(body)) {
+      problems.push(`the ${type === RECORD.chunk ? 'chunk' : type === RECORD.manifest ? 'manifest' : type === RECORD.end ? 'end' : `type-${type}`} record at byte ${pos} fails its checksum (stored ${hex(sum)})`);
+      pos = end;
+      continue;
+    }
+    if (type === RECORD.manifest || type === RECORD.end) {
+      try {
+        const j: unknown = JSON.parse(body.toString('utf8'));
+        if (type === RECORD.manifest) manifest ??= j;
+        else endBody = j;
+      } catch {
+        problems.push(`the ${type === RECORD.manifest ? 'manifest' : 'end'} record at byte ${pos} is not JSON`);
+      }
+    } else if (type === RECORD.chunk && len >= CHUNK_KEY_BYTES) {
+      chunks.push({
+        schema: body.readUInt16LE(0),
+        tier: body[2]!,
+        field: body[3]!,
+        column: body.readUInt32LE(4),
+        j: body.readUInt32LE(8),
+        bytes: body.subarray(CHUNK_KEY_BYTES),
+        at: pos,
+      });
+    } else {
+      problems.push(`the record at byte ${pos} is of an unknown type ${type}`);
+    }
+    pos = end;
+  }
+  noteBad(buf.length);
+  let m: BackupManifest | undefined;
+  let why = 'it has no manifest record';
+  for (const cand of [manifest, endBody]) {
+    if (cand === undefined) continue;
+    try {
+      m = checkManifest(cand);
+      break;
+    } catch (e) {
+      why = (e as Error).message;
+    }
+  }
+  if (m === undefined) throw new CorruptFileError(`${file}: the archive's manifest is damaged in both copies (${why}); nothing can be restored from it`);
+  const e = (endBody as { end?: { chunks?: unknown; points?: unknown } } | undefined)?.end;
+  const endOk = e !== undefined && typeof e.chunks === 'number' && typeof e.points === 'number' && (endBody as { id?: unknown }).id === m.id;
+  if (!endOk) problems.push('the end record is missing or damaged: the archive may be cut short');
+  return { file, manifest: m, chunks, problems, complete: endOk, end: endOk ? { chunks: e.chunks as number, points: e.points as number } : undefined };
+}
+
+const isInt = (v: unknown, lo = 0, hi = Number.MAX_SAFE_INTEGER): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= lo && v <= hi;
+
+/** The manifest's shape, every field checked (a hostile archive can say anything). */
+function checkManifest(x: unknown): BackupManifest {
+  const bad = (what: string): never => {
+    throw new CorruptFileError(`manifest: ${what}`);
+  };
+  if (typeof x !== 'object' || x === null) bad('not an object');
+  const m = x as Record<string, unknown>;
+  if (m.format !== 'rondo-backup') bad('not a rondo-backup manifest');
+  if (m.version !== BACKUP_FORMAT_VERSION) bad(`version ${String(m.version)}, this rondo reads ${BACKUP_FORMAT_VERSION}`);
+  if (typeof m.id !== 'string' || !/^[0-9a-f]{24}$/.test(m.id)) bad('bad id');
+  if (m.base !== null && (typeof m.base !== 'string' || !/^[0-9a-f]{24}$/.test(m.base))) bad('bad base');
+  if (!isInt(m.asOfMs)) bad('bad asOfMs');
+  if (typeof m.codec !== 'string') bad('bad codec');
+  const store = m.store as { createdMs?: unknown; schemas?: unknown } | undefined;
+  if (typeof store !== 'object' || store === null || !isInt(store.createdMs) || !Array.isArray(store.schemas)) bad('bad store');
+  let specs: SchemaSpec[] = [];
+  try {
+    specs = normalizeSchemas((store!.schemas as SchemaSpec[]).map(specOptions));
+  } catch (e) {
+    bad(`schemas: ${(e as Error).message}`);
+  }
+  if (JSON.stringify(specs) !== JSON.stringify(store!.schemas)) bad('schemas are not in their normalized form');
+  if (!Array.isArray(m.series)) bad('no series list');
+  const taken = new Map<string, number>();
+  const series = (m.series as unknown[]).map((r0, id): SeriesRecord => {
+    const r = r0 as Partial<SeriesRecord>;
+    let labels: Record<string, string> = {};
+    try {
+      labels = validateSeries(r?.name as string, r?.labels);
+    } catch (e) {
+      bad(`series ${id}: ${(e as Error).message}`);
+    }
+    const spec = specs.find((s) => s.name === r?.schema);
+    const col = spec === undefined ? -1 : (taken.get(spec.name) ?? 0);
+    if (spec === undefined || r.column !== col || col >= spec.maxSeries || (r.kind !== 'gauge' && r.kind !== 'counter')) bad(`series ${id} does not fit the schemas`);
+    taken.set(spec!.name, col + 1);
+    return { name: r.name as string, labels, kind: r.kind as SeriesKind, schema: spec!.name, column: col };
+  });
+  const files = m.files as Record<string, unknown>;
+  if (typeof files !== 'object' || files === null || Array.isArray(files)) bad('bad files');
+  for (const [k, v] of Object.entries(files)) if (!extraFileOk(k) || typeof v !== 'string') bad(`bad file entry ${JSON.stringify(k)}`);
+  if (!Array.isArray(m.tiers)) bad('no tiers');
+  const tiers = m.tiers as BackupTier[];
+  const want = specs.flatMap((s) => s.tiers.map((t) => ({ s, t })));
+  if (tiers.length !== want.length) bad('tiers do not match the schemas');
+  tiers.forEach((bt, i) => {
+    const { s, t } = want[i]!;
+    if (typeof bt !== 'object' || bt === null || bt.schema !== s.name || bt.tier !== t.index || bt.intervalMs !== t.intervalMs) bad(`tier ${i} does not match the schemas`);
+    for (const k of ['from', 'to', 'complete', 'head', 'cursor', 'claims', 'lateWrites', 'repairs'] as const) if (!isInt(bt[k])) bad(`tier ${i}: bad ${k}`);
+    if (!isInt(bt.chunkRows, 1, MAX_CHUNK_ROWS) || bt.columns !== (taken.get(s.name) ?? 0)) bad(`tier ${i}: bad chunkRows or columns`);
+    if (bt.from < 1 || (bt.to >= bt.from && bt.to - bt.from >= t.slots)) bad(`tier ${i}: window [${bt.from}, ${bt.to}] does not fit the ring`);
+  });
+  return { ...(m as unknown as BackupManifest), series, store: { createdMs: store!.createdMs as number, schemas: specs }, files: files as Record<string, string> };
+}
+
+function extraFileOk(name: string): boolean {
+  const parts = name.split('/');
+  if (parts.length === 2 && parts[0] === EXPORTERS_DIR) return EXTRA_FILE_RE.test(parts[1]!) && name.endsWith('.json');
+  return parts.length === 1 && EXTRA_FILE_RE.test(name) && name.endsWith('.json') && name !== STORE_FILE && name !== SERIES_FILE;
+}
+
+/** A normalized schema back as the options that make it. */
+export function specOptions(s: SchemaSpec): SchemaOptions {
+  return {
+    name: s.name,
+    match: s.match,
+    maxSeries: s.maxSeries,
+    tiers: s.tiers.map((t, i) => ({
+      interval: t.intervalMs,
+      retention: t.retentionMs,
+      consolidate: t.consolidate,
+      xff: t.xff,
+      ...(i === 0 ? {} : { aggregates: t.aggregates, precision: t.precision }),
+    })),
+  };
+}
+
+/** Every chunk an archive's manifest says it holds, by key, with its rows. */
+function expectedChunks(m: BackupManifest): Map<string, { name: string; si: number; ti: number; field: number; column: number; j: number; k0: number; k1: number }> {
+  const out = new Map<string, { name: string; si: number; ti: number; field: number; column: number; j: number; k0: number; k1: number }>();
+  const specs = m.store.schemas;
+  let ti0 = 0;
+  specs.forEach((spec, si) => {
+    const cols = m.series.filter((r) => r.schema === spec.name);
+    spec.tiers.forEach((_t, ti) => {
+      const bt = m.tiers[ti0 + ti]!;
+      for (let j = 0, k0 = bt.from; k0 <= bt.to; j++, k0 += bt.chunkRows) {
+        const k1 = Math.min(bt.to, k0 + bt.chunkRows - 1);
+        const span = `${new Date(k0 * bt.intervalMs).toISOString()} to ${new Date((k1 + 1) * bt.intervalMs).toISOString()}`;
+        out.set(keyString(si, ti, FIELD_ROWS, 0, j), { name: `schema ${spec.name} tier ${ti} rows, ${span} (chunk ${j})`, si, ti, field: FIELD_ROWS, column: 0, j, k0, k1 });
+        for (const r of cols)
+          for (const f of fieldsOf(ti, r.kind, spec))
+            out.set(keyString(si, ti, f, r.column, j), {
+              name: `schema ${spec.name} tier ${ti} ${formatSeries(r.name, r.labels)} ${FIELD_NAMES[f]}, ${span} (chunk ${j})`,
+              si,
+              ti,
+              field: f,
+              column: r.column,
+              j,
+              k0,
+              k1,
+            });
+      }
+    });
+    ti0 += spec.tiers.length;
+  });
+  return out;
+}
+
+const keyString = (si: number, ti: number, field: number, column: number, j: number): string => `${si}/${ti}/${field}/${column}/${j}`;
+
+/** A chunk's points, checked against the rows it covers; CorruptFileError when they do not fit. */
+function chunkPoints(c: ChunkRecord, k0: number, k1: number, iv: number): { ks: Float64Array; values: Float64Array } {
+  // At most one point a row: a count beyond that is damage, refused before any codec allocates for it.
+  const count = readChunkHeader(c.bytes, 0).count;
+  if (count > k1 - k0 + 1) throw new CorruptFileError(`the chunk says ${count} points, more than its ${k1 - k0 + 1} rows`);
+  const d = decodeChunk(c.bytes);
+  const ks = new Float64Array(d.timestamps.length);
+  let prev = -1;
+  for (let i = 0; i < ks.length; i++) {
+    const k = d.timestamps[i]! / iv;
+    if (!Number.isInteger(k) || k < k0 || k > k1 || k <= prev) throw new CorruptFileError(`point ${i} at ${d.timestamps[i]} is not one of the chunk's intervals`);
+    ks[i] = prev = k;
+  }
+  return { ks, values: d.values };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verify
+
+export interface VerifyReport {
+  file: string;
+  id: string;
+  base: string | null;
+  asOfMs: number;
+  codec: string;
+  series: number;
+  chunks: number;
+  intactChunks: number;
+  points: number;
+  /** Chunks the manifest lists that are damaged or missing, by name. */
+  damaged: string[];
+  /** Other damage: unreadable bytes, records that fail their checksum, a missing end record. */
+  problems: string[];
+}
+
+/** Checks an archive without restoring it: every chunk decoded and checked against its rows. */
+export function verifyArchive(file: string): VerifyReport {
+  const a = readArchive(readArchiveFile(file), file);
+  const expected = expectedChunks(a.manifest);
+  const intact = new Set<string>();
+  let points = 0;
+  const problems = [...a.problems];
+  for (const c of a.chunks) {
+    const key = keyString(c.schema, c.tier, c.field, c.column, c.j);
+    const e = expected.get(key);
+    if (e === undefined) {
+      problems.push(`the chunk record at byte ${c.at} (${key}) is not one the manifest lists`);
+      continue;
+    }
+    if (intact.has(key)) continue;
+    try {
+      const bt = a.manifest.tiers.find((t) => t.schema === a.manifest.store.schemas[e.si]!.name && t.tier === e.ti)!;
+      const p = chunkPoints(c, e.k0, e.k1, bt.intervalMs);
+      if (e.field !== FIELD_ROWS) points += p.ks.length;
+      intact.add(key);
+    } catch (err) {
+      problems.push(`${e.name}: ${(err as Error).message}`);
+    }
+  }
+  const damaged = [...expected].filter(([k]) => !intact.has(k)).map(([, e]) => e.name);
+  const m = a.manifest;
+  return { file, id: m.id, base: m.base, asOfMs: m.asOfMs, codec: m.codec, series: m.series.length, chunks: expected.size, intactChunks: intact.size, points, damaged, problems };
+}
+
+function readArchiveFile(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ConfigError(`${file}: no such archive`);
+    if (code === 'ERR_FS_FILE_TOO_LARGE' || code === 'ERR_BUFFER_TOO_LARGE') throw new CorruptFileError(`${file} is larger than this rondo reads at once`);
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restore
+
+export interface RestoreOptions {
+  /** Mode of the new store directory. Default 0o700. */
+  dirMode?: number;
+  /** Mode of its files. Default 0o600. */
+  fileMode?: number;
+}
+
+export interface RestoreReport {
+  dir: string;
+  /** The instant the restored store is as of: the last archive's. */
+  asOfMs: number;
+  archives: Array<{ file: string; id: string; base: string | null; asOfMs: number }>;
+  chunks: number;
+  restoredChunks: number;
+  points: number;
+  series: number;
+  files: string[];
+  /** Chunks that could not be restored (damaged or missing), by name; empty when all were. */
+  damaged: string[];
+  problems: string[];
+}
+
+/** Creates the store of a manifest in `dir` (empty): schemas, series, the store file's creation time. */
+type OpenStore = (dir: string, schemas: SchemaOptions[], dirMode: number, fileMode: number) => { register(series: SeriesRecord[]): Array<{ schema: string; column: number }>; close(): void };
+
+/**
+ * Rebuilds a store in `dir` (which must not exist, or be empty) from a full archive and the
+ * incrementals made after it, in order. Every intact chunk is restored; the damaged and missing
+ * ones are named in the report (restore does not throw for them).
+ */
+export function restoreArchives(files: readonly string[], dir: string, options: RestoreOptions, openStore: OpenStore, validate: (dir: string) => void): RestoreReport {
+  if (!Array.isArray(files) || files.length === 0 || files.some((f) => typeof f !== 'string' || f === ''))
+    throw new ConfigError('restore: give one or more archive files: a full backup, then its incrementals in order');
+  if (typeof dir !== 'string' || dir === '') throw new ConfigError('restore: the store directory must be a non-empty path');
+  const dirMode = options.dirMode ?? 0o700;
+  const fileMode = options.fileMode ?? 0o600;
+  const archives = files.map((f) => readArchive(readArchiveFile(f), f));
+  archives.forEach((a, i) => {
+    const m = a.manifest;
+    if (i === 0 && m.base !== null)
+      throw new ConfigError(`restore: ${a.file} is an incremental archive (made --since ${m.base}); give its full archive first, then the incrementals in order`);
+    if (i > 0) {
+      const prev = archives[i - 1]!.manifest;
+      if (m.base !== prev.id)
+        throw new ConfigError(`restore: ${a.file} is not the incremental made --since ${archives[i - 1]!.file} (it follows archive ${m.base ?? 'none: it is a full one'}); give the archives in the order they were made`);
+      if (JSON.stringify(m.store) !== JSON.stringify(prev.store)) throw new CorruptFileError(`restore: ${a.file} is of a store with other schemas than ${archives[i - 1]!.file}`);
+    }
+  });
+  const target = path.resolve(dir);
+  if (fs.existsSync(target)) {
+    if (!fs.statSync(target).isDirectory() || fs.readdirSync(target).length > 0)
+      throw new ConfigError(`restore: ${target} exists and is not an empty directory; restore into a new directory`);
+  }
+  const last = archives[archives.length - 1]!.manifest;
+  const specs = last.store.schemas;
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.restore-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+  const damaged: string[] = [];
+  const problems: string[] = [];
+  let chunks = 0;
+  let restoredChunks = 0;
+  let points = 0;
+  try {
+    const s = openStore(tmp, specs.map(specOptions), dirMode, fileMode);
+    try {
+      const got = s.register(last.series);
+      got.forEach((g, i) => {
+        const r = last.series[i]!;
+        if (g.schema !== r.schema || g.column !== r.column) throw new CorruptFileError(`restore: series ${i} (${r.name}) lands in schema ${g.schema} column ${g.column}, not ${r.schema} column ${r.column}`);
+      });
+    } finally {
+      s.close();
+    }
+    writeStoreFile(tmp, last.store.createdMs, specs, fileMode);
+
+    const expectedOf = archives.map((a) => expectedChunks(a.manifest));
+    let tierIndex = 0;
+    specs.forEach((spec, si) => {
+      spec.tiers.forEach((t, ti) => {
+        const slab = new addon.Slab(path.join(tmp, t.file), 'rw');
+        try {
+          const r = restoreTier(slab, spec, si, ti, tierIndex + ti, archives, expectedOf);
+          chunks += r.chunks;
+          restoredChunks += r.restored;
+          points += r.points;
+          damaged.push(...r.damaged);
+          problems.push(...r.problems);
+          slab.flush();
+        } finally {
+          slab.close();
+        }
+      });
+      tierIndex += spec.tiers.length;
+    });
+    for (const a of archives) for (const p of a.problems) problems.push(`${a.file}: ${p}`);
+    for (const [name, text] of Object.entries(last.files)) {
+      const to = path.join(tmp, ...name.split('/'));
+      fs.mkdirSync(path.dirname(to), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(to, text, { mode: fileMode });
+    }
+    validate(tmp);
+    fsyncDir(tmp);
+    if (fs.existsSync(target)) fs.rmdirSync(target);
+    fs.renameSync(tmp, target);
+    fsyncDir(path.dirname(target));
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    dir: target,
+    asOfMs: last.asOfMs,
+    archives: archives.map((a) => ({ file: a.file, id: a.manifest.id, base: a.manifest.base, asOfMs: a.manifest.asOfMs })),
+    chunks,
+    restoredChunks,
+    points,
+    series: last.series.length,
+    files: Object.keys(last.files),
+    damaged,
+    problems,
+  };
+}
+
+/**
+ * One tier of the new store, written straight into its slab (the store is closed, nothing else
+ * maps it): archive by archive, the rows of its window are cleared, then its rows made (stamp or
+ * tag, every cell empty) and its points stored. A row of a later archive replaces an earlier one;
+ * two intervals of one slot keep the newer, as the ring does.
+ */
+function restoreTier(
+  slab: NativeSlab,
+  spec: SchemaSpec,
+  si: number,
+  ti: number,
+  tierIndex: number,
+  archives: ParsedArchive[],
+  expectedOf: Array<ReturnType<typeof expectedChunks>>,
+): { chunks: number; restored: number; points: number; damaged: string[]; problems: string[] } {
+  const p = slab.params();
+  const ab = slab.buffer();
+  const dv = new DataView(ab);
+  const hb = format.headerBytes;
+  const consolidated = ti > 0;
+  const rowBytes = p.rowBytes;
+  const slots = p.slots;
+  const cb = p.cellBytes;
+  const layout = consolidated ? addon.cellLayout(p.aggregates, p.valueBytes) : undefined;
+  const rowAt = (k: number): number => hb + (k % slots) * rowBytes;
+  const stampOf = (k: number): number => {
+    const at = rowAt(k);
+    return consolidated ? Number(dv.getBigUint64(at, true) >> 8n) : dv.getFloat64(at, true);
+  };
+  const ncolsMax = p.maxSeries;
+  const clearRow = (at: number): void => {
+    new Uint8Array(ab, at, rowBytes).fill(0);
+  };
+  const makeRow = (k: number): void => {
+    const at = rowAt(k);
+    if (consolidated) {
+      dv.setBigUint64(at, BigInt(k) << BigInt(format.tag.bucketShift), true);
+      const u = new Uint32Array(ab, at + 8, (rowBytes - 8) / 4);
+      u.fill(EMPTY_F32_BITS);
+      const co = layout!.offsets[AGGREGATIONS.indexOf('count')]!;
+      if (co >= 0) for (let c = 0; c < ncolsMax; c++) dv.setUint32(at + 8 + c * cb + co, 0, true);
+    } else {
+      dv.setFloat64(at, k, true);
+      dv.setBigUint64(at + 8, 0n, true);
+      new Float64Array(ab, at + 16, ncolsMax).fill(NaN);
+    }
+  };
+  const put = (k: number, column: number, field: number, v: number): void => {
+    const at = rowAt(k);
+    if (!consolidated) return dv.setFloat64(at + 16 + 8 * column, v, true);
+    const cell = at + 8 + column * cb;
+    const off = layout!.offsets[field]!;
+    if (!(off >= 0)) return;
+    if (field === AGGREGATIONS.indexOf('count')) dv.setUint32(cell + off, v, true);
+    else if (p.valueBytes === 4) dv.setFloat32(cell + off, v, true);
+    else dv.setFloat64(cell + off, v, true);
+  };
+  let chunks = 0;
+  let restored = 0;
+  let points = 0;
+  const damaged: string[] = [];
+  const problems: string[] = [];
+  let last: BackupTier | undefined;
+  archives.forEach((a, ai) => {
+    const bt = a.manifest.tiers[tierIndex]!;
+    last = bt;
+    const kinds = new Map(a.manifest.series.filter((r) => r.schema === spec.name).map((r) => [r.column, r.kind]));
+    // Rows of this archive's window made by an earlier archive give way to this one's.
+    if (bt.to >= bt.from)
+      for (let s = 0; s < slots; s++) {
+        const at = hb + s * rowBytes;
+        const k = consolidated ? Number(dv.getBigUint64(at, true) >> 8n) : dv.getFloat64(at, true);
+        if (k >= bt.from && k <= bt.to) clearRow(at);
+      }
+    const expected = expectedOf[ai]!;
+    const intact = new Set<string>();
+    const rowsSeen = new Set<number>();
+    for (const c of a.chunks) {
+      if (c.schema !== si || c.tier !== ti) continue;
+      const key = keyString(si, ti, c.field, c.column, c.j);
+      const e = expected.get(key);
+      if (e === undefined || intact.has(key)) continue;
+      let pts: { ks: Float64Array; values: Float64Array };
+      try {
+        pts = chunkPoints(c, e.k0, e.k1, bt.intervalMs);
+      } catch (err) {
+        problems.push(`${a.file}: ${e.name}: ${(err as Error).message}`);
+        continue;
+      }
+      intact.add(key);
+      if (c.field === FIELD_ROWS) {
+        rowsSeen.add(c.j);
+        for (const k of pts.ks) if (stampOf(k) < k) makeRow(k);
+        continue;
+      }
+      const kind = kinds.get(c.column);
+      const field = kind === 'counter' && consolidated ? -1 : c.field;
+      for (let i = 0; i < pts.ks.length; i++) {
+        const k = pts.ks[i]!;
+        const s = stampOf(k);
+        // A span whose rows chunk is damaged: its rows are made by the points found in it.
+        if (s < k && !rowsSeen.has(c.j)) makeRow(k);
+        if (stampOf(k) !== k) continue;
+        if (field === -1) dv.setFloat64(rowAt(k) + 8 + c.column * cb, pts.values[i]!, true);
+        else put(k, c.column, field, pts.values[i]!);
+        points++;
+      }
+    }
+    for (const [k, e] of expected) {
+      if (e.si !== si || e.ti !== ti) continue;
+      chunks++;
+      if (intact.has(k)) restored++;
+      else damaged.push(`${a.file}: ${e.name}`);
+    }
+  });
+  // The header's counters: the head is the newest row made, the rest as the last archive found them.
+  let head = 0;
+  for (let s = 0; s < slots; s++) {
+    const at = hb + s * rowBytes;
+    const k = consolidated ? Number(dv.getBigUint64(at, true) >> 8n) : dv.getFloat64(at, true);
+    if (k > head) head = k;
+  }
+  const o = format.offsets;
+  const setU64 = (off: number, v: number): void => dv.setBigUint64(off, BigInt(v), true);
+  setU64(o.head, head);
+  if (last !== undefined) {
+    setU64(o.cursor, consolidated ? last.cursor : 0);
+    setU64(o.claims, last.claims);
+    setU64(o.lateWrites, last.lateWrites);
+    setU64(o.repairs, last.repairs);
+  }
+  return { chunks, restored, points, damaged, problems };
+}
