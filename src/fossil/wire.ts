@@ -107,7 +107,7 @@ export function splitTopic(data: Buffer, cache?: TopicCache): { topic: string; r
   if (data.length < 4) return undefined;
   const n = data.readUInt32BE(0);
   if (4 + n > data.length) return undefined;
-  if (cache !== undefined && cache.bytes.length === n && data.compare(cache.bytes, 0, n, 4, 4 + n) === 0) return { topic: cache.topic, rest: data.subarray(4 + n) };
+  if (cache !== undefined && cache.bytes.length === n && sameBytes(cache.bytes, data, 4)) return { topic: cache.topic, rest: data.subarray(4 + n) };
   let topic = data.toString('utf8', 4, 4 + n);
   if (topic === '') topic = '/';
   else if (!topic.startsWith('/')) topic = `/${topic}`;
@@ -116,6 +116,12 @@ export function splitTopic(data: Buffer, cache?: TopicCache): { topic: string; r
     cache.topic = topic;
   }
   return { topic, rest: data.subarray(4 + n) };
+}
+
+/** a equals b[at, at + a.length) (a byte loop: cheaper than Buffer.compare for a topic). */
+function sameBytes(a: Buffer, b: Buffer, at: number): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[at + i]) return false;
+  return true;
 }
 
 /** The last topic a connection appended to, its bytes and its name. */
