@@ -8,7 +8,7 @@ import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FossilClient, FossilError } from '../src/fossil';
 import { serve, type RondoServer } from '../src/server';
 import { Store } from '../src/store';
@@ -16,6 +16,7 @@ import { ConfigError } from '../src/errors';
 import { suiteTempDir } from './helpers';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'fossil');
+vi.setConfig({ testTimeout: 30_000 });
 
 interface Step {
   label: string;
@@ -644,7 +645,7 @@ describe('the command line: rondo serve --fossil and rondo fossil-client', () =>
     } finally {
       s.close();
     }
-  });
+  }, 60_000);
 
   it('refuses a non-loopback --fossil without --insecure-listen, and a bad connection string', async () => {
     const dir = path.join(suiteTempDir('rondo-fossil-cli2-'), 's');
@@ -653,5 +654,5 @@ describe('the command line: rondo serve --fossil and rondo fossil-client', () =>
     expect(r.stderr).toContain('--fossil');
     const c = await run(['fossil-client', 'http://127.0.0.1:1/x', 'stats']);
     expect(c.code).toBe(2);
-  });
+  }, 60_000);
 });
