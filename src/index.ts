@@ -62,6 +62,8 @@ export type {
   RestoreReport,
   VerifyReport,
 } from './store';
+export { FossilClient, FossilError, parseFossilUrl } from './fossil';
+export type { FossilEntry, FossilStatsAnswer, FossilClientOptions } from './fossil';
 export { parseSelector, formatSeries, MAX_SELECTOR_LENGTH, MAX_REGEX_LENGTH } from './selector';
 export type { Selector, LabelMatcher, MatchOp } from './selector';
 export { parseDuration, formatDuration, MAX_DURATION_MS } from './duration';

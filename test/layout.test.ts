@@ -16,10 +16,11 @@ const ALLOWED: Record<string, readonly string[]> = {
   ingest: ['store', 'selector'],
   promql: ['store', 'selector'],
   influxql: ['store', 'selector', 'ingest', 'promql'],
-  server: ['store', 'selector', 'export', 'ingest', 'promql', 'influxql'],
+  fossil: ['store', 'ingest', 'promql'],
+  server: ['store', 'selector', 'export', 'ingest', 'promql', 'influxql', 'fossil'],
   agent: ['store', 'selector', 'export'],
   kvm: ['agent'],
-  cli: ['store', 'selector', 'export', 'server', 'codec'],
+  cli: ['store', 'selector', 'export', 'server', 'codec', 'fossil'],
 };
 
 function sources(dir: string): string[] {

@@ -3,6 +3,7 @@
 //             [--max-points N] [--max-body BYTES] [--query-timeout D]
 //             [--influx-udp HOST:PORT] [--influx-tcp HOST:PORT]
 //             [--statsd HOST:PORT [--statsd-quantiles 0.5,0.9,0.99]]
+//             [--fossil HOST:PORT [--fossil-root DIR]]
 import * as fs from 'node:fs';
 import { ConfigError, StoreLockedError } from '../errors';
 import { Store, type SchemaOptions } from '../store';
@@ -15,6 +16,7 @@ export const SERVE_HELP = `usage: rondo serve <dir> [--listen 127.0.0.1:9464] [-
                    [--max-points N] [--max-body BYTES] [--query-timeout D]
                    [--influx-udp HOST:PORT] [--influx-tcp HOST:PORT]
                    [--statsd HOST:PORT [--statsd-quantiles 0.5,0.9,0.99]]
+                   [--fossil HOST:PORT [--fossil-root DIR]]
 
 Serves the store in <dir> over HTTP: Prometheus's HTTP API (/api/v1/query, query_range, series,
 labels, label/<name>/values, metadata, status/buildinfo, status/runtimeinfo), remote read
@@ -53,6 +55,12 @@ options
                             aggregated per tier-0 interval (docs/ingest.md, "StatsD"). Loopback
                             only unless --insecure-listen (UDP carries no token).
   --statsd-quantiles LIST   the quantiles timers and histograms report (default 0.5,0.9,0.99).
+  --fossil HOST:PORT        also speak fossil's TCP protocol there (e.g. 127.0.0.1:8001): events
+                            appended and queried by fossil clients (docs/events.md, "The fossil
+                            protocol"); the store is database "default". Loopback only unless
+                            --insecure-listen (the protocol carries no token).
+  --fossil-root DIR         further fossil databases: each sub-directory of DIR holding a store,
+                            by its name (USE <name>).
 
 It runs until SIGINT or SIGTERM, then stops listening, lets requests in flight finish, records
 its last figures, flushes and closes the store. One line on stdout says where it listens.
@@ -84,7 +92,7 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(
     'serve',
     argv,
-    ['listen', 'schema', 'auth-token-file', 'tls-cert', 'tls-key', 'max-points', 'max-body', 'query-timeout', 'influx-udp', 'influx-tcp', 'statsd', 'statsd-quantiles'],
+    ['listen', 'schema', 'auth-token-file', 'tls-cert', 'tls-key', 'max-points', 'max-body', 'query-timeout', 'influx-udp', 'influx-tcp', 'statsd', 'statsd-quantiles', 'fossil', 'fossil-root'],
     ['read-only', 'insecure-listen'],
   );
   const [dir] = args.positional;
@@ -128,6 +136,7 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     ['influx-udp', 'influxUdp'],
     ['influx-tcp', 'influxTcp'],
     ['statsd', 'statsd'],
+    ['fossil', 'fossil'],
   ] as const) {
     const v = flag(args, name);
     if (v === undefined) continue;
@@ -147,6 +156,11 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     if (options.statsd === undefined) throw new UsageError('rondo serve: --statsd-quantiles needs --statsd');
     if (qs.some((q) => !(q > 0 && q < 1))) throw new UsageError(`rondo serve: --statsd-quantiles must be numbers between 0 and 1 separated by commas, such as 0.5,0.9,0.99, not ${JSON.stringify(quantiles)}`);
     options.statsdQuantiles = qs;
+  }
+  const fossilRoot = flag(args, 'fossil-root');
+  if (fossilRoot !== undefined) {
+    if (options.fossil === undefined) throw new UsageError('rondo serve: --fossil-root needs --fossil');
+    options.fossilRoot = fossilRoot;
   }
   const timeout = flag(args, 'query-timeout');
   if (timeout !== undefined) options.queryTimeoutMs = parseDurationFlag('serve', 'query-timeout', timeout);
@@ -172,7 +186,8 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     note = ' (read-only: --read-only)';
   } else {
     try {
-      store = Store.open(dir, schemas === undefined ? {} : { schemas });
+      // the fossil door appends events: the store gets an event ring if it has none
+      store = Store.open(dir, { ...(schemas === undefined ? {} : { schemas }), ...(options.fossil !== undefined ? { events: true } : {}) });
     } catch (e) {
       if (e instanceof ConfigError && schemaFile !== undefined) throw new UsageError(`rondo serve: --schema: ${e.message.split('\n')[0]}`);
       if (!(e instanceof StoreLockedError)) throw e;
@@ -204,10 +219,11 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     server.influxTcp !== undefined ? `tcp://${server.influxTcp.host}:${server.influxTcp.port}` : '',
   ].filter((d) => d !== '');
   // (the URL stays followed by a space: scripts take the word after "on")
-  // Every other door in one parenthesis: "(and Influx line protocol on udp://…, tcp://…; StatsD on udp://…)".
+  // Every other door in one parenthesis: "(and Influx line protocol on udp://…, tcp://…; StatsD on udp://…; fossil on fossil://…)".
   const others = [
     influx.length > 0 ? `Influx line protocol on ${influx.join(', ')}` : '',
     server.statsd !== undefined ? `StatsD on udp://${server.statsd.host}:${server.statsd.port}` : '',
+    server.fossil !== undefined ? `fossil on fossil://${server.fossil.host}:${server.fossil.port}` : '',
   ].filter((d) => d !== '');
   const doors = others.length > 0 ? ` (and ${others.join('; ')})` : '';
   process.stdout.write(`rondo serve: serving ${store.dir} on ${server.url}${doors}${note}\n`);

@@ -23,6 +23,7 @@ import { decodeReadRequest, encodeReadResponse, readSeries } from './remote';
 import { compressSnappy } from '../export';
 import { startStatsd, type StatsdDoor, type StatsdStats } from './statsd';
 import { noteDatabase, runInfluxQL } from '../influxql';
+import { fossilDatabases, startFossil, type FossilDoor, type FossilStats } from '../fossil';
 
 export interface ServeOptions {
   /** host:port to listen on; default 127.0.0.1:9464 (port 0: any free port). */
@@ -65,6 +66,12 @@ export interface ServeOptions {
   influxUdp?: string;
   /** host:port to listen on for Influx line protocol over TCP (newline-framed), e.g. 127.0.0.1:8094. */
   influxTcp?: string;
+  /** host:port of a fossil-protocol (TCP) listener, e.g. 127.0.0.1:8001; loopback unless
+   *  insecureListen (docs/events.md, "The fossil protocol"). Its database "default" is the store. */
+  fossil?: string;
+  /** A directory whose sub-directories holding a store are further fossil databases, by name
+   *  (opened on first USE, closed with the server). */
+  fossilRoot?: string;
 }
 
 export interface ServerStats {
@@ -77,6 +84,8 @@ export interface ServerStats {
   ingest: { errors: Record<string, number>; points: Record<string, number> };
   /** The StatsD door's counts, when it runs. */
   statsd?: StatsdStats;
+  /** The fossil door's counts, when it runs. */
+  fossil?: FossilStats;
 }
 
 export interface RondoServer {
@@ -90,6 +99,8 @@ export interface RondoServer {
   readonly influxTcp?: { host: string; port: number };
   /** Where the StatsD door listens, when started (options.statsd). */
   readonly statsd?: { host: string; port: number };
+  /** Where the fossil door listens, when started (options.fossil). */
+  readonly fossil?: { host: string; port: number };
   stats(): ServerStats;
   /** Stops listening, lets requests in flight finish, records the last figures and flushes a
    *  writable store. Does not close the store. */
@@ -151,6 +162,7 @@ interface Ctx {
 export async function serve(store: Store, options: ServeOptions = {}): Promise<RondoServer> {
   const { host, port } = parseListen(options.listen ?? DEFAULTS.listen);
   const statsdAddr = options.statsd === undefined ? undefined : listenerAddress('StatsD', options.statsd, parseListen, isLoopback, options.insecureListen === true);
+  const fossilAddr = options.fossil === undefined ? undefined : listenerAddress('fossil', options.fossil, parseListen, isLoopback, options.insecureListen === true);
   let token = options.authToken;
   if (options.authTokenFile !== undefined) {
     try {
@@ -765,6 +777,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
   let influxUdp: InfluxListener | undefined;
   let influxTcp: InfluxListener | undefined;
   let statsdDoor: StatsdDoor | undefined;
+  let fossilDoor: FossilDoor | undefined;
   try {
     if (options.influxUdp !== undefined) {
       const a = listenerAddress('Influx UDP', options.influxUdp, parseListen, isLoopback, options.insecureListen === true);
@@ -785,6 +798,15 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
       listeners.push(statsdDoor);
       beforeConsolidate.push(statsdDoor.flush);
     }
+    if (fossilAddr !== undefined) {
+      const dbs = fossilDatabases(store, options.fossilRoot);
+      const door = await startFossil(dbs, fossilAddr.host, fossilAddr.port, { counters: ingestCounters, logger: log }).catch((e: unknown) => {
+        dbs.close();
+        throw e;
+      });
+      fossilDoor = door;
+      listeners.push({ host: door.host, port: door.port, close: async () => (await door.close(), dbs.close()) });
+    }
   } catch (e) {
     clearInterval(timer);
     await Promise.allSettled(listeners.map((l) => l.close()));
@@ -803,7 +825,9 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     ...(influxUdp !== undefined ? { influxUdp: { host: influxUdp.host, port: influxUdp.port } } : {}),
     ...(influxTcp !== undefined ? { influxTcp: { host: influxTcp.host, port: influxTcp.port } } : {}),
     ...(statsdDoor === undefined ? {} : { statsd: { host: statsdDoor.host, port: statsdDoor.port } }),
+    ...(fossilDoor === undefined ? {} : { fossil: { host: fossilDoor.host, port: fossilDoor.port } }),
     stats: () => ({
+      ...(fossilDoor === undefined ? {} : { fossil: fossilDoor.stats() }),
       ...(statsdDoor === undefined ? {} : { statsd: statsdDoor.stats() }),
       requests: Object.fromEntries([...requests].map(([k, n]) => [k.replace('\0', ' '), n])),
       receivedSamples: received.samples,
