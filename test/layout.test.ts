@@ -11,15 +11,16 @@ const SHARED = new Set(['errors', 'duration', 'package-root', 'index']);
 const ALLOWED: Record<string, readonly string[]> = {
   selector: [],
   codec: [],
-  store: ['selector', 'codec'],
+  hooks: [],
+  store: ['selector', 'codec', 'hooks'],
   export: ['store'],
-  ingest: ['store', 'selector'],
+  ingest: ['store', 'selector', 'hooks'],
   promql: ['store', 'selector'],
   influxql: ['store', 'selector', 'ingest', 'promql'],
-  server: ['store', 'selector', 'export', 'ingest', 'promql', 'influxql'],
-  agent: ['store', 'selector', 'export'],
+  server: ['store', 'selector', 'export', 'ingest', 'promql', 'influxql', 'hooks'],
+  agent: ['store', 'selector', 'export', 'hooks'],
   kvm: ['agent'],
-  cli: ['store', 'selector', 'export', 'server', 'codec'],
+  cli: ['store', 'selector', 'export', 'server', 'codec', 'hooks'],
 };
 
 function sources(dir: string): string[] {

@@ -1,0 +1,1 @@
+export type { SampleSource, HookSample, HookResult, RollupContext, Hook } from './types';
