@@ -136,6 +136,18 @@ describe('JavaScript hooks on record()', () => {
 });
 
 describe('JavaScript hooks on ingest()', () => {
+  it("gives each door's samples their source: remote-write, influx, statsd, fossil", () => {
+    const dir = tempDir();
+    const seen: HookSample[] = [];
+    const store = Store.open(dir, { schemas: SCHEMAS, hooks: [{ name: 'see', onSample: (s) => void seen.push(s) }] });
+    const t = alignedPast(60_000, 1000);
+    const doors = ['remote_write', 'influx', 'statsd', 'fossil'];
+    const r = ingest(store, doors.map((source, i) => ({ name: `m${i}`, labels: {}, value: i, timestampMs: t, source })));
+    expect(r.stored).toBe(4);
+    expect(seen.map((s) => s.source)).toEqual(['remote-write', 'influx', 'statsd', 'fossil']);
+    store.close();
+  });
+
   it('sees remote-write samples with their source and makes every decision before registering', () => {
     const dir = tempDir();
     const seen: HookSample[] = [];
