@@ -295,6 +295,30 @@ describe('rollups', () => {
   });
 });
 
+describe('rollups of counters and per schema', () => {
+  it("a counter's bucket keeps the rollup's value; a schema the hook does not name keeps the built-in aggregates", () => {
+    const dir = tempDir();
+    const schemas: SchemaOptions[] = [
+      { name: 'c', match: { kind: 'c' }, maxSeries: 8, tiers: [{ interval: '1s', retention: '10m' }, { interval: '10s', retention: '1h' }] },
+      { name: 'rest', match: {}, maxSeries: 8, tiers: [{ interval: '1s', retention: '10m' }, { interval: '10s', retention: '1h' }] },
+    ];
+    // The increase over the bucket's raw points (last - first): what a rate rollup starts from.
+    const hook: Hook = { name: 'increase', schemas: ['c'], rollup: { 1: (_ts, vs) => vs[vs.length - 1]! - vs[0]! } };
+    const store = Store.open(dir, { schemas, hooks: [hook] });
+    const c = store.register('bytes_total', { kind: 'c' }, { kind: 'counter' });
+    const g = store.register('temp');
+    const start = alignedPast(200_000, 10_000);
+    for (let i = 0; i < 10; i++) {
+      store.record(c, 1000 + i * i, start + i * 1000);
+      store.record(g, i, start + i * 1000);
+    }
+    store.consolidate({ now: start + 10_000 });
+    expect(store.query(c, { start, end: start, tier: 1 }).values[0]).toBe(81);
+    expect(store.query(g, { start, end: start, tier: 1 }).values[0]).toBe(4.5);
+    store.close();
+  });
+});
+
 describe('faults', () => {
   it('a throwing hook is counted, its sample kept (keep) or dropped (drop), and it is disabled after N with a logged reason', () => {
     const dir = tempDir();
