@@ -11,16 +11,17 @@ const SHARED = new Set(['errors', 'duration', 'package-root', 'index']);
 const ALLOWED: Record<string, readonly string[]> = {
   selector: [],
   codec: [],
-  store: ['selector', 'codec'],
+  hooks: [],
+  store: ['selector', 'codec', 'hooks'],
   export: ['store'],
-  ingest: ['store', 'selector'],
+  ingest: ['store', 'selector', 'hooks'],
   promql: ['store', 'selector'],
   influxql: ['store', 'selector', 'ingest', 'promql'],
   fossil: ['store', 'ingest', 'promql'],
-  server: ['store', 'selector', 'export', 'ingest', 'promql', 'influxql', 'fossil'],
-  agent: ['store', 'selector', 'export'],
+  server: ['store', 'selector', 'export', 'ingest', 'promql', 'influxql', 'fossil', 'hooks'],
+  agent: ['store', 'selector', 'export', 'hooks'],
   kvm: ['agent'],
-  cli: ['store', 'selector', 'export', 'server', 'codec', 'fossil'],
+  cli: ['store', 'selector', 'export', 'server', 'codec', 'fossil', 'hooks'],
 };
 
 function sources(dir: string): string[] {

@@ -147,8 +147,10 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
   // no sample objects and no ingest() (which finds each sample's series in a Map). That is the
   // steady state of a sender (Telegraf, the same hosts every interval). The first line that
   // cannot take it, and every line after it in this body, goes through ingest() as before, so a
-  // body is still recorded in its own order where it is not in time order.
-  const fast = store.readOnly ? undefined : { stored: 0, refused: {} as Partial<Record<IngestReason, number>>, messages: new Map<IngestReason, string>() };
+  // body is still recorded in its own order where it is not in time order. A store with hooks
+  // that see samples (docs/hooks.md) takes no fast path: every line goes through ingest(), where
+  // the hooks run.
+  const fast = store.readOnly || store.hasSampleHooks ? undefined : { stored: 0, refused: {} as Partial<Record<IngestReason, number>>, messages: new Map<IngestReason, string>() };
   let fastOn = fast !== undefined;
   const clock = Date.now();
   let fastNewest = -Infinity;

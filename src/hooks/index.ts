@@ -1,0 +1,2 @@
+export type { SampleSource, HookSample, HookResult, RollupContext, Hook } from './types';
+export { HookChain, type HookChainOptions, type HookFigures, type RollupFn } from './chain';
