@@ -107,7 +107,12 @@ describe('npm run bench -- --quick', () => {
       "Native capture (the KVM layer's vCPU exit path)",
       'Against the reference design (the Rust rondo), same shapes, same run',
       'Codecs: Gorilla in C++ and TypeScript, bytes per point beside Prometheus',
+      'Hooks: a no-op JavaScript and WebAssembly hook per sample, a p99 rollup per bucket',
     ]);
+    // Hooks: a no-op JavaScript and Wasm hook alone, on record() and on the ingest path.
+    const hookRows = t.get('Hooks: a no-op JavaScript and WebAssembly hook per sample, a p99 rollup per bucket')![0]!.rows.map((r) => r[0]!);
+    for (const what of ['on_sample alone: no-op Wasm hook, metered', '`record()`, no-op Wasm hook', 'ingest path (`ingest()`, 100 series a request), no-op JavaScript hook'])
+      expect(hookRows.some((n) => n.startsWith(what)), `a row ${what}`).toBe(true);
     // The codecs: both Gorilla implementations timed, and bytes per point beside Prometheus's blocks.
     const [speed, size] = t.get('Codecs: Gorilla in C++ and TypeScript, bytes per point beside Prometheus')!;
     for (const what of ['gorilla encode, C++', 'gorilla decode, C++', 'gorilla encode, TypeScript', 'gorilla decode, TypeScript'])
