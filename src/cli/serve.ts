@@ -2,13 +2,14 @@
 //             [--auth-token-file F] [--tls-cert F --tls-key F] [--insecure-listen]
 //             [--max-points N] [--max-body BYTES] [--query-timeout D]
 //             [--influx-udp HOST:PORT] [--influx-tcp HOST:PORT]
-//             [--statsd HOST:PORT [--statsd-quantiles 0.5,0.9,0.99]]
+//             [--statsd HOST:PORT [--statsd-quantiles 0.5,0.9,0.99]] [--hook FILE]...
 import * as fs from 'node:fs';
 import { ConfigError, StoreLockedError } from '../errors';
 import { Store, type SchemaOptions } from '../store';
 import { isLoopback, parseListen, serve, type ServeOptions } from '../server';
 import { flag, parseArgs, UsageError } from './common';
 import { parseDurationFlag } from './time';
+import { loadHookFiles } from './hooks';
 
 export const SERVE_HELP = `usage: rondo serve <dir> [--listen 127.0.0.1:9464] [--schema schemas.json] [--read-only]
                    [--auth-token-file F] [--tls-cert F --tls-key F] [--insecure-listen]
@@ -53,6 +54,9 @@ options
                             aggregated per tier-0 interval (docs/ingest.md, "StatsD"). Loopback
                             only unless --insecure-listen (UDP carries no token).
   --statsd-quantiles LIST   the quantiles timers and histograms report (default 0.5,0.9,0.99).
+  --hook FILE               a hook (docs/hooks.md): a JavaScript module exporting a hook or an
+                            array of hooks, run on every sample written (trusted code, in this
+                            process). Repeatable: the hooks run in the order given.
 
 It runs until SIGINT or SIGTERM, then stops listening, lets requests in flight finish, records
 its last figures, flushes and closes the store. One line on stdout says where it listens.
@@ -84,7 +88,7 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(
     'serve',
     argv,
-    ['listen', 'schema', 'auth-token-file', 'tls-cert', 'tls-key', 'max-points', 'max-body', 'query-timeout', 'influx-udp', 'influx-tcp', 'statsd', 'statsd-quantiles'],
+    ['listen', 'schema', 'auth-token-file', 'tls-cert', 'tls-key', 'max-points', 'max-body', 'query-timeout', 'influx-udp', 'influx-tcp', 'statsd', 'statsd-quantiles', 'hook'],
     ['read-only', 'insecure-listen'],
   );
   const [dir] = args.positional;
@@ -165,6 +169,10 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     schemas = parsed as SchemaOptions[];
   }
 
+  const hookFiles = args.values.get('hook') ?? [];
+  const hooks = await loadHookFiles('serve', hookFiles);
+  if (hooks.length > 0 && args.switches.has('read-only')) throw new UsageError('rondo serve: --hook needs a store to write; not with --read-only');
+
   let store: Store;
   let note = '';
   if (args.switches.has('read-only')) {
@@ -172,8 +180,9 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     note = ' (read-only: --read-only)';
   } else {
     try {
-      store = Store.open(dir, schemas === undefined ? {} : { schemas });
+      store = Store.open(dir, { ...(schemas === undefined ? {} : { schemas }), ...(hooks.length === 0 ? {} : { hooks, hookLog: (m: string) => process.stderr.write(`${m}\n`) }) });
     } catch (e) {
+      if (e instanceof ConfigError && hooks.length > 0 && /hook/.test(e.message)) throw new UsageError(`rondo serve: --hook: ${e.message.split('\n')[0]}`);
       if (e instanceof ConfigError && schemaFile !== undefined) throw new UsageError(`rondo serve: --schema: ${e.message.split('\n')[0]}`);
       if (!(e instanceof StoreLockedError)) throw e;
       store = Store.openReadOnly(dir);

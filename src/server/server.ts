@@ -217,6 +217,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     for (const [reason, n] of Object.entries(refused)) add('rondo_remote_write_refused_samples_total', { reason }, n);
     for (const [reason, n] of Object.entries(skipped)) add('rondo_remote_write_skipped_samples_total', { reason }, n);
     for (const f of ingestCounters.figures()) add(f.name, f.labels, f.value);
+    for (const f of store.hookFigures()) add('rondo_hook_errors_total', { hook: f.hook }, f.errors);
     // New figures (a handler or code seen for the first time) are registered together: one
     // write of the series index, not one each.
     const fresh = figures.filter((f) => !own.has(f.key));
@@ -655,7 +656,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
   });
 
   route('/metrics', ['GET'], (ctx) => {
-    const body = metricsText(requests, durations, received.samples, refused, skipped) + ingestCounters.metricsText();
+    const body = metricsText(requests, durations, received.samples, refused, skipped) + ingestCounters.metricsText() + hookMetricsText(store);
     ctx.res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
     ctx.res.end(body);
   });
@@ -936,6 +937,18 @@ function packageVersion(): string {
   } catch {
     return '0.0.0';
   }
+}
+
+/** /metrics: the store's hooks' faults (docs/hooks.md), when it has hooks. */
+function hookMetricsText(store: Store): string {
+  const figures = store.hookFigures();
+  if (figures.length === 0) return '';
+  const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  const lines = ['# HELP rondo_hook_errors_total Faults of each hook (it threw, trapped or returned what the contract does not allow).', '# TYPE rondo_hook_errors_total counter'];
+  for (const f of figures) lines.push(`rondo_hook_errors_total{hook="${esc(f.hook)}"} ${f.errors}`);
+  lines.push('# HELP rondo_hook_disabled 1 for a hook disabled after too many consecutive faults.', '# TYPE rondo_hook_disabled gauge');
+  for (const f of figures) lines.push(`rondo_hook_disabled{hook="${esc(f.hook)}"} ${f.disabled ? 1 : 0}`);
+  return `${lines.join('\n')}\n`;
 }
 
 /** /metrics: the server's figures in the Prometheus text format. */
