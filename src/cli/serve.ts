@@ -56,7 +56,8 @@ options
   --statsd-quantiles LIST   the quantiles timers and histograms report (default 0.5,0.9,0.99).
   --hook FILE               a hook (docs/hooks.md): a JavaScript module exporting a hook or an
                             array of hooks, run on every sample written (trusted code, in this
-                            process). Repeatable: the hooks run in the order given.
+                            process), or a WebAssembly module (.wasm: metered, memory-limited).
+                            Repeatable: the hooks run in the order given.
 
 It runs until SIGINT or SIGTERM, then stops listening, lets requests in flight finish, records
 its last figures, flushes and closes the store. One line on stdout says where it listens.
