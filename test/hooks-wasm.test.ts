@@ -146,6 +146,32 @@ describe('the AssemblyScript example (examples/hooks/tenant)', () => {
     store.close();
   });
 
+  it("decides on the agent's samples", async () => {
+    const dir = tempDir();
+    const collector: Collector = {
+      name: 'input',
+      collect: (ctx) => {
+        ctx.record('steal_ns', { vm: 'acme-1' }, 5e8);
+        ctx.record('debug_counter', {}, 1);
+        ctx.record('cpu_usage', { host: 'a' }, 0.25);
+      },
+    };
+    const agent = await Agent.start({ dir, schemas: SCHEMAS, hooks: [await loadWasmHook(wasm, { name: 'tenant' })], collectors: [collector], onError: () => {} });
+    const before = agent.stats.ticks;
+    while (agent.stats.ticks < before + 2) await new Promise((r) => setTimeout(r, 100));
+    await agent.stop();
+    const store = Store.openReadOnly(dir);
+    const values = (name: string, labels: Record<string, string>): number[] => {
+      const h = store.find(name, labels);
+      return h === undefined ? [] : Array.from(store.query(h, { tier: 0 }).values).filter((v) => !Number.isNaN(v));
+    };
+    expect(values('steal_seconds', { vm: 'acme-1', tenant: 'acme' })).toContain(0.5);
+    expect(store.find('steal_ns', { vm: 'acme-1' })).toBeUndefined();
+    expect(store.find('debug_counter', {})).toBeUndefined();
+    expect(values('cpu_usage', { host: 'a' })).toContain(0.25);
+    store.close();
+  });
+
   it('runs in rondo serve --hook tenant.wasm on remote-write receive and Influx lines', async () => {
     const dir = tempDir();
     const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'serve', dir, '--listen', '127.0.0.1:0', '--hook', out], {
