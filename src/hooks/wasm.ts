@@ -106,6 +106,7 @@ export const WASM_SOURCE: Readonly<Record<SampleSource, number>> = {
 
 const FUEL_GLOBAL = 'rondo_fuel';
 const METER_IMPORT = 'log_execution';
+const SAMPLE_IMPORTS = new Set(['sample_name', 'sample_labels', 'set_value', 'set_timestamp', 'set_name', 'set_labels']);
 const IMPORTS = new Set(['log', 'sample_name', 'sample_labels', 'set_value', 'set_timestamp', 'set_name', 'set_labels', 'abort', 'seed']);
 
 // binaryen is an ES module with top-level await: loaded once, by a real import() (TypeScript's
@@ -493,19 +494,35 @@ export async function loadWasmHook(source: Uint8Array | ArrayBuffer | string, op
     ...(options.maxConsecutiveFaults !== undefined ? { maxConsecutiveFaults: options.maxConsecutiveFaults } : {}),
   };
   if (exported.get('on_sample') === 'function') {
-    hook.onSample = (s: HookSample): HookResult => {
-      current = s;
-      change = null;
-      let r: number;
-      try {
-        r = onSampleCall!(s.value, s.timestamp, s.kind === 'counter' ? 1 : 0, WASM_SOURCE[s.source] ?? -1);
-      } catch (e) {
-        throw fault(e);
-      }
-      if (r === 0) return change ?? undefined;
-      if (r === 1) return false;
+    const badResult = (r: number): never => {
       throw new WasmHookError(name, 'result', `on_sample returned ${r} (0 keeps, 1 drops)`);
     };
+    const source = (s: HookSample): number => WASM_SOURCE[s.source] ?? -1;
+    // A module that imports none of the sample's functions needs no sample kept for them: the
+    // call alone (the common no-op or value-only hook pays nothing more).
+    const usesSample = WebAssembly.Module.imports(declared).some((i) => SAMPLE_IMPORTS.has(i.name));
+    hook.onSample = usesSample
+      ? (s: HookSample): HookResult => {
+          current = s;
+          change = null;
+          let r: number;
+          try {
+            r = onSampleCall!(s.value, s.timestamp, s.kind === 'counter' ? 1 : 0, source(s));
+          } catch (e) {
+            throw fault(e);
+          }
+          if (r === 0) return change ?? undefined;
+          return r === 1 ? false : badResult(r);
+        }
+      : (s: HookSample): HookResult => {
+          let r: number;
+          try {
+            r = onSampleCall!(s.value, s.timestamp, s.kind === 'counter' ? 1 : 0, source(s));
+          } catch (e) {
+            throw fault(e);
+          }
+          return r === 0 ? undefined : r === 1 ? false : badResult(r);
+        };
   }
   if (rollupTiers.length > 0) {
     const rollup = (tier: number, timestamps: Float64Array, values: Float64Array, _ctx: RollupContext): number => {
