@@ -136,6 +136,18 @@ describe('JavaScript hooks on record()', () => {
 });
 
 describe('JavaScript hooks on ingest()', () => {
+  it("gives each door's samples their source: remote-write, influx, statsd, fossil", () => {
+    const dir = tempDir();
+    const seen: HookSample[] = [];
+    const store = Store.open(dir, { schemas: SCHEMAS, hooks: [{ name: 'see', onSample: (s) => void seen.push(s) }] });
+    const t = alignedPast(60_000, 1000);
+    const doors = ['remote_write', 'influx', 'statsd', 'fossil'];
+    const r = ingest(store, doors.map((source, i) => ({ name: `m${i}`, labels: {}, value: i, timestampMs: t, source })));
+    expect(r.stored).toBe(4);
+    expect(seen.map((s) => s.source)).toEqual(['remote-write', 'influx', 'statsd', 'fossil']);
+    store.close();
+  });
+
   it('sees remote-write samples with their source and makes every decision before registering', () => {
     const dir = tempDir();
     const seen: HookSample[] = [];
@@ -283,6 +295,30 @@ describe('rollups', () => {
   });
 });
 
+describe('rollups of counters and per schema', () => {
+  it("a counter's bucket keeps the rollup's value; a schema the hook does not name keeps the built-in aggregates", () => {
+    const dir = tempDir();
+    const schemas: SchemaOptions[] = [
+      { name: 'c', match: { kind: 'c' }, maxSeries: 8, tiers: [{ interval: '1s', retention: '10m' }, { interval: '10s', retention: '1h' }] },
+      { name: 'rest', match: {}, maxSeries: 8, tiers: [{ interval: '1s', retention: '10m' }, { interval: '10s', retention: '1h' }] },
+    ];
+    // The increase over the bucket's raw points (last - first): what a rate rollup starts from.
+    const hook: Hook = { name: 'increase', schemas: ['c'], rollup: { 1: (_ts, vs) => vs[vs.length - 1]! - vs[0]! } };
+    const store = Store.open(dir, { schemas, hooks: [hook] });
+    const c = store.register('bytes_total', { kind: 'c' }, { kind: 'counter' });
+    const g = store.register('temp');
+    const start = alignedPast(200_000, 10_000);
+    for (let i = 0; i < 10; i++) {
+      store.record(c, 1000 + i * i, start + i * 1000);
+      store.record(g, i, start + i * 1000);
+    }
+    store.consolidate({ now: start + 10_000 });
+    expect(store.query(c, { start, end: start, tier: 1 }).values[0]).toBe(81);
+    expect(store.query(g, { start, end: start, tier: 1 }).values[0]).toBe(4.5);
+    store.close();
+  });
+});
+
 describe('faults', () => {
   it('a throwing hook is counted, its sample kept (keep) or dropped (drop), and it is disabled after N with a logged reason', () => {
     const dir = tempDir();
@@ -330,6 +366,25 @@ describe('faults', () => {
     store.consolidate({ now: start + 10_000 });
     expect(store.query(h, { start, end: start, tier: 1 }).values[0]).toBe(4.5);
     expect(store.hookFigures()[0]!.errors).toBe(1);
+    store.close();
+  });
+});
+
+describe('the example hook examples/hooks/ns-to-seconds.js', () => {
+  it("turns KVM's nanosecond statistics into seconds, as the demo VMM records them", () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const hook = require('../examples/hooks/ns-to-seconds.js') as Hook;
+    const dir = tempDir();
+    const store = Store.open(dir, { schemas: SCHEMAS, hooks: [hook] });
+    const t = alignedPast(60_000, 1000);
+    store.record(store.register('kvm_vcpu_halt_wait_ns', { vcpu: '0' }, { kind: 'counter' }), 2_500_000_000, t);
+    store.record(store.register('kvm_vm_max_ns'), 7e8, t);
+    store.record(store.register('kvm_vcpu_exits', { vcpu: '0' }, { kind: 'counter' }), 12, t);
+    expect(at(store, 'kvm_vcpu_halt_wait_seconds_total', { vcpu: '0' }, t)).toBe(2.5);
+    expect(store.find('kvm_vcpu_halt_wait_seconds_total', { vcpu: '0' })?.kind).toBe('counter');
+    expect(at(store, 'kvm_vm_max_seconds', {}, t)).toBeCloseTo(0.7, 12);
+    expect(at(store, 'kvm_vcpu_exits', { vcpu: '0' }, t)).toBe(12);
+    expect(Number.isNaN(at(store, 'kvm_vcpu_halt_wait_ns', { vcpu: '0' }, t) as number)).toBe(true);
     store.close();
   });
 });

@@ -187,7 +187,7 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
       if (e instanceof ConfigError && schemaFile !== undefined) throw new UsageError(`rondo serve: --schema: ${e.message.split('\n')[0]}`);
       if (!(e instanceof StoreLockedError)) throw e;
       store = Store.openReadOnly(dir);
-      note = ' (read-only: another process holds the writer lock; remote write is refused)';
+      note = ` (read-only: another process holds the writer lock; remote write is refused${hooks.length > 0 ? '; the hooks are not run' : ''})`;
     }
   }
 

@@ -98,6 +98,7 @@ function hookSource(source: string): SampleSource {
  *  counted as skipped (hook_dropped); stale markers and non-finite values go on as they are. */
 function hooked(store: Store, samples: readonly IngestSample[], skip: (reason: IngestReason) => void): IngestSample[] {
   const out: IngestSample[] = [];
+  const known = knownOf(store);
   for (const s of samples) {
     if (s.stale === true || typeof s.value !== 'number' || !Number.isFinite(s.value)) {
       out.push(s);
@@ -106,7 +107,8 @@ function hooked(store: Store, samples: readonly IngestSample[], skip: (reason: I
     const kind = s.kind ?? kindFor(s.name);
     let r;
     try {
-      r = store.applyHooks({ name: s.name, labels: s.labels, value: s.value, timestamp: s.timestampMs, kind, source: hookSource(s.source) });
+      const seen = known.get(s.key ?? quickKey(s.name, s.labels));
+      r = store.applyHooks({ name: s.name, labels: s.labels, value: s.value, timestamp: s.timestampMs, kind, source: hookSource(s.source) }, seen);
     } catch (e) {
       // A series the store refuses (its name or labels): refused below, as without hooks.
       if (!(e instanceof InvalidSeriesError)) throw e;

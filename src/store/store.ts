@@ -240,13 +240,14 @@ export class Store {
    * Runs the store's hooks over a sample of a series that may not be registered yet (the
    * schema its name and labels route to decides which hooks apply): the sample to record, or
    * null when a hook dropped it. For ingest() and the agent, which register what the hooks give.
+   * `schemaOf`: the series' handle, when the caller has it (saves looking the series up).
    */
-  applyHooks(sample: HookSample): HookSample | null {
+  applyHooks(sample: HookSample, schemaOf?: SeriesHandle): HookSample | null {
     const chain = this.hooks;
     if (chain === undefined) return sample;
     let schema: string | undefined;
-    const key = formatSeries(sample.name, sample.labels);
-    const h = this.byKey.get(key);
+    // The caller may know the series already (a handle of this store): its schema, no lookup.
+    const h = schemaOf instanceof SeriesHandle && schemaOf.owner === this ? schemaOf : this.byKey.get(formatSeries(sample.name, sample.labels));
     if (h !== undefined) schema = h.schema;
     else {
       try {
