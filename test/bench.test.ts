@@ -109,6 +109,7 @@ describe('npm run bench -- --quick', () => {
       'Ingest (Influx line protocol) and InfluxQL, next to InfluxDB and VictoriaMetrics',
       'Codecs: Gorilla in C++ and TypeScript, bytes per point beside Prometheus',
       'Backups: `store.backup()`, restore and verify',
+      'Hooks: a no-op JavaScript and WebAssembly hook per sample, a p99 rollup per bucket',
     ]);
     // Backups: backup, restore and verify timed for the demo VM's store and the big one, with the archive's size.
     const [backups, sizes] = t.get('Backups: `store.backup()`, restore and verify')!;
@@ -121,6 +122,10 @@ describe('npm run bench -- --quick', () => {
     expect(sizes!.head).toEqual(['store', 'on disk', 'points in the archive', 'archive', 'archive B/point', 'backup', 'restore', 'verify']);
     expect(sizes!.rows).toHaveLength(2);
     for (const r of sizes!.rows) expect(r[4], r[0]).toMatch(/^\d+\.\d{3}$/);
+    // Hooks: a no-op JavaScript and Wasm hook alone, on record() and on the ingest path.
+    const hookRows = t.get('Hooks: a no-op JavaScript and WebAssembly hook per sample, a p99 rollup per bucket')![0]!.rows.map((r) => r[0]!);
+    for (const what of ['on_sample alone: no-op Wasm hook, metered', '`record()`, no-op Wasm hook', 'ingest path (`ingest()`, 100 series a request), no-op JavaScript hook'])
+      expect(hookRows.some((n) => n.startsWith(what)), `a row ${what}`).toBe(true);
     // The codecs: both Gorilla implementations timed, and bytes per point beside Prometheus's blocks.
     const [speed, size] = t.get('Codecs: Gorilla in C++ and TypeScript, bytes per point beside Prometheus')!;
     for (const what of ['gorilla encode, C++', 'gorilla decode, C++', 'gorilla encode, TypeScript', 'gorilla decode, TypeScript'])

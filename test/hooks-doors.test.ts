@@ -112,14 +112,14 @@ describe('rondo serve --hook', () => {
     store.close();
   });
 
-  it('refuses a .wasm hook until WebAssembly hooks are built in, and a file that is no hook', async () => {
+  it('refuses a .wasm file that is no WebAssembly hook, and a JavaScript file that is no hook', async () => {
     const dir = tempDir();
     const other = tempDir();
     const wasm = path.join(other, 'h.wasm');
     fs.writeFileSync(wasm, Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
     const r = await runServe([dir, '--listen', '127.0.0.1:0', '--hook', wasm]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/WebAssembly hooks are not in this build/);
+    expect(r.stderr).toMatch(/is not a WebAssembly hook: hook h: exports neither on_sample nor rollup/);
     const notHook = path.join(other, 'nothook.js');
     fs.writeFileSync(notHook, 'module.exports = 42;');
     const r2 = await runServe([dir, '--listen', '127.0.0.1:0', '--hook', notHook]);

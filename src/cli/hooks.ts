@@ -3,7 +3,7 @@
 // trusted code, run on its thread (docs/hooks.md). A `.wasm` file is a WebAssembly hook.
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Hook } from '../hooks';
+import { loadWasmHook, type Hook } from '../hooks';
 import { UsageError } from './common';
 
 // A real dynamic import (the build is CommonJS, where `import()` becomes require()): for ES modules.
@@ -14,8 +14,17 @@ export async function loadHookFiles(cmd: string, files: readonly string[]): Prom
   const out: Hook[] = [];
   for (const file of files) {
     const abs = path.resolve(file);
-    if (abs.endsWith('.wasm'))
-      throw new UsageError(`rondo ${cmd}: --hook ${JSON.stringify(file)}: WebAssembly hooks are not in this build of rondo yet; give a JavaScript module (.js, .cjs, .mjs)`);
+    if (abs.endsWith('.wasm')) {
+      // A WebAssembly hook: checked, metered and given its memory limit (docs/hooks.md).
+      try {
+        out.push(await loadWasmHook(abs));
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        const why = err.code === 'ENOENT' ? 'cannot be read (ENOENT)' : `is not a WebAssembly hook: ${String(err.message).split('\n')[0]}`;
+        throw new UsageError(`rondo ${cmd}: --hook ${JSON.stringify(file)} ${why}`);
+      }
+      continue;
+    }
     let mod: unknown;
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports

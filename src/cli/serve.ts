@@ -64,7 +64,8 @@ options
                             by its name (USE <name>).
   --hook FILE               a hook (docs/hooks.md): a JavaScript module exporting a hook or an
                             array of hooks, run on every sample written (trusted code, in this
-                            process). Repeatable: the hooks run in the order given.
+                            process), or a WebAssembly module (.wasm: metered, memory-limited).
+                            Repeatable: the hooks run in the order given.
 
 It runs until SIGINT or SIGTERM, then stops listening, lets requests in flight finish, records
 its last figures, flushes and closes the store. One line on stdout says where it listens.
