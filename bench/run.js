@@ -2,7 +2,7 @@
 // rondo's benchmark suite: `npm run bench` (the full run, written to BENCHMARKS.md) or
 // `npm run bench -- --quick` (a short run, under a minute, printed only).
 //
-//   node bench/run.js [--quick] [--out FILE] [--group write|read|export|server|capture|reference|codec|events ...] [--no-prometheus]
+//   node bench/run.js [--quick] [--out FILE] [--group write|read|export|server|capture|reference|ingest|codec|backup|hooks|events ...] [--no-prometheus]
 //
 // Each group measures rondo's operations next to their peers in the same run, in rounds; it
 // prints a markdown table per group with the median and p99 per operation, the throughput, and
@@ -21,19 +21,24 @@ const GROUPS = {
   server: require('./server'),
   capture: require('./capture'),
   reference: require('./reference'),
+  ingest: require('./ingest'),
   codec: require('./codec'),
+  backup: require('./backup'),
+  hooks: require('./hooks'),
   events: require('./events'),
 };
 const ROOT = path.join(__dirname, '..');
-const USAGE = `usage: node bench/run.js [--quick] [--out FILE] [--group write|read|export|server|capture|reference|codec|events]... [--no-prometheus]
+const USAGE = `usage: node bench/run.js [--quick] [--out FILE] [--group write|read|export|server|capture|reference|ingest|codec|backup|hooks|events]... [--no-prometheus]
 
   --quick          a short run (under a minute): fewer rounds and samples; printed, and written
                    only with --out
   --out FILE       write the report to FILE (default for a full run of every group: BENCHMARKS.md)
-  --group G        run only group G (write, read, export, server, capture, reference, codec or events); may be
-                   given more than once. reference: rondo beside the Rust rondo's own bench
+  --group G        run only group G (write, read, export, server, capture, reference, ingest, codec,
+                   backup, hooks or events); may be given more than once. reference: rondo beside the Rust rondo's own bench
                    binary, named by RONDO_REFERENCE_BIN (skipped, with the reason printed, when it
-                   is not set)
+                   is not set). ingest: Influx line protocol in (TCP, HTTP, UDP) and InfluxQL out,
+                   beside InfluxDB (/usr/bin/influxd) and VictoriaMetrics; a peer whose binary is
+                   missing, or a door this build of rondo serve lacks, is left out with the reason
   --no-prometheus  leave out the push to a real Prometheus`;
 
 function parseArgs(argv) {

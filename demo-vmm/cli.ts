@@ -2,7 +2,8 @@
 // rondo-vmm: the demo VMM. Boots the built-in micro-guest or a Linux kernel on KVM with the rondo
 // agent embedded.
 import { errorLine, flag, parseArgs, UsageError, type ParsedArgs } from './args';
-import { parseDuration, ConfigError } from '../src/index';
+import * as path from 'node:path';
+import { parseDuration, ConfigError, type Hook } from '../src/index';
 import { formatReport, freshStoreDir, runVm } from './vmm';
 import { LINUX_DEFAULT_CMDLINE } from '../src/kvm/index';
 import { captureTable, formatCaptureTable } from './capture';
@@ -19,7 +20,7 @@ rondo-vmm <command> --help shows a command's options. Needs /dev/kvm (root, or t
 
 const RUN_HELP = `usage: rondo-vmm run [--duration 5s] [--vcpus 2] [--store ./vm-metrics] [--remote-write URL]
                     [--external-label k=v]... [--push-interval 5s] [--guest micro|internal-error|fail-entry]
-                    [--device /dev/kvm] [--id NAME] [--events-size 1MiB]
+                    [--device /dev/kvm] [--hook FILE]... [--id NAME] [--events-size 1MiB]
        rondo-vmm run --kernel <vmlinux|bzImage> [--initrd <cpio>] [--cmdline "..."] [--memory 256M]
                     [--duration <limit>] [--hide-cpuid cx16,...] [--store ./vm-metrics] [--remote-write URL] ...
 
@@ -38,6 +39,11 @@ emulated KVM. Prints the guest's console; every second goes into the store (exit
 vCPU, exit-handling and run time, every KVM statistic, recorded by native threads; this
 process's figures, recorded by the agent's tick);
 at the end prints seconds lived and captured, exits by reason and the busiest KVM statistics.
+
+--hook FILE runs a hook (docs/hooks.md: a JavaScript module exporting a hook or an array of
+hooks) on every sample the agent records, e.g. examples/hooks/ns-to-seconds.js (KVM's
+nanosecond statistics in seconds). With a hook, the KVM series are recorded by the agent's tick
+rather than by the native threads, which hooks cannot see.
 The store directory is made anew. With --remote-write the agent pushes on the interval and once
 more at the end (with stale markers: the VM is gone). Exit code 1 if the guest ended in error.
 
@@ -107,11 +113,31 @@ function size(args: ParsedArgs, name: string): number | undefined {
   return Number(m[1]) * unit;
 }
 
+/** --hook FILE: JavaScript modules exporting a hook or an array of hooks (docs/hooks.md). */
+function loadHooks(files: readonly string[]): Hook[] {
+  return files.flatMap((f) => {
+    let m: unknown;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      m = require(path.resolve(f));
+    } catch (e) {
+      throw new UsageError(`rondo-vmm run: --hook ${JSON.stringify(f)} failed to load: ${(e as Error).message.split('\n')[0]}`);
+    }
+    const o = m as { default?: unknown; hooks?: unknown; name?: unknown };
+    const given = typeof o === 'object' && o !== null && typeof o.name !== 'string' ? (o.default ?? o.hooks) : o;
+    const list = Array.isArray(given) ? given : [given];
+    for (const h of list)
+      if (typeof h !== 'object' || h === null || typeof (h as Hook).name !== 'string')
+        throw new UsageError(`rondo-vmm run: --hook ${JSON.stringify(f)} must export a hook ({ name, onSample?, rollup? }) or an array of hooks`);
+    return list as Hook[];
+  });
+}
+
 async function run(argv: readonly string[]): Promise<number> {
   const args = parseArgs(
     'run',
     argv,
-    ['duration', 'vcpus', 'store', 'remote-write', 'external-label', 'push-interval', 'guest', 'device', 'kernel', 'initrd', 'cmdline', 'memory', 'hide-cpuid', 'id', 'events-size'],
+    ['duration', 'vcpus', 'store', 'remote-write', 'external-label', 'push-interval', 'guest', 'device', 'kernel', 'initrd', 'cmdline', 'memory', 'hide-cpuid', 'hook', 'id', 'events-size'],
     [],
   );
   if (args.positional.length > 0) throw new UsageError(`rondo-vmm run: unexpected argument "${args.positional[0]}"; see rondo-vmm run --help`);
@@ -133,6 +159,7 @@ async function run(argv: readonly string[]): Promise<number> {
   if (vmId !== undefined && !/^[A-Za-z0-9._-]+$/.test(vmId))
     throw new UsageError(`rondo-vmm run: --id is letters, digits, '.', '_' or '-' (it goes into the topic /vm/<id>/...), not "${vmId}"`);
   const eventsSize = flag(args, 'events-size');
+  const hooks = loadHooks(args.values.get('hook') ?? []);
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
@@ -155,6 +182,7 @@ async function run(argv: readonly string[]): Promise<number> {
       ...(eventsSize === undefined ? {} : { eventsSize: /^\d+$/.test(eventsSize) ? Number(eventsSize) : eventsSize }),
       ...(remoteWrite === undefined ? {} : { remoteWrite, pushIntervalMs: duration(args, 'push-interval', '5s') }),
       ...(externalLabels === undefined ? {} : { externalLabels }),
+      ...(hooks.length === 0 ? {} : { hooks }),
       console: (text) => process.stdout.write(text),
       onError: (source, e) => process.stderr.write(`rondo-vmm: ${source}: ${(e as Error).message?.split('\n')[0] ?? String(e)}\n`),
       signal: abort.signal,

@@ -4,7 +4,7 @@
 // at the end.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Agent, Store, formatSeries, processCollector, type PushSummary, type SchemaOptions } from '../src/index';
+import { Agent, Store, formatSeries, processCollector, type Hook, type PushSummary, type SchemaOptions } from '../src/index';
 import {
   KVM_EXIT_REASONS,
   KvmVm,
@@ -45,6 +45,8 @@ export interface RunOptions {
   devicePath?: string;
   /** Push to this remote-write URL every pushIntervalMs and once more at the end. */
   remoteWrite?: string;
+  /** Hooks for the agent's store (docs/hooks.md): the KVM collector then records on the tick. */
+  hooks?: readonly Hook[];
   externalLabels?: Record<string, string>;
   pushIntervalMs?: number;
   /** Where the guest's console goes (default: nowhere). */
@@ -198,6 +200,7 @@ export async function runVm(o: RunOptions): Promise<RunReport> {
       dir: o.storeDir,
       schemas: vmSchemas(vcpus, vm.statsDescriptors()),
       collectors: [processCollector(), kvmCollector(vm)],
+      ...(o.hooks === undefined ? {} : { hooks: o.hooks }),
       ...(o.remoteWrite === undefined
         ? {}
         : {

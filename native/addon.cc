@@ -506,44 +506,52 @@ class EventRingWrap : public Napi::ObjectWrap<EventRingWrap> {
     return *ring_;
   }
 
-  // append(topic, typeAndFlags, data: Uint8Array | string, tsNs?: bigint) -> position
+  // append(topic, typeAndFlags, data: Uint8Array | string, tsNs?: bigint) -> position. The hot
+  // path of JavaScript appends: raw N-API calls, as few as the checks need.
   Napi::Value Append(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     rondo::EventRing& r = Live(env);
-    if (!info[0].IsNumber() || !info[1].IsNumber()) throw ArgTypeError(env, "append(topic, type, data, tsNs?): topic and type must be numbers");
-    const uint32_t topic = info[0].As<Napi::Number>().Uint32Value();
-    const uint32_t tf = info[1].As<Napi::Number>().Uint32Value();
+    uint32_t topic, tf;
+    if (napi_get_value_uint32(env, info[0], &topic) != napi_ok || napi_get_value_uint32(env, info[1], &tf) != napi_ok)
+      throw ArgTypeError(env, "append(topic, type, data, tsNs?): topic and type must be numbers");
     int64_t ts;
-    if (info[3].IsBigInt()) {
+    napi_valuetype tt;
+    napi_typeof(env, info[3], &tt);
+    if (tt == napi_bigint) {
       bool lossless = false;
-      ts = info[3].As<Napi::BigInt>().Int64Value(&lossless);
+      napi_get_value_bigint_int64(env, info[3], &ts, &lossless);
       if (!lossless) throw ArgRangeError(env, "tsNs must fit a signed 64-bit integer");
-    } else if (info[3].IsUndefined()) {
+    } else if (tt == napi_undefined) {
       struct timespec now;
       ::clock_gettime(CLOCK_REALTIME, &now);
       ts = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
     } else {
       throw ArgTypeError(env, "tsNs must be a bigint (ns since the epoch)");
     }
-    const void* data;
-    size_t len;
-    std::string text;
-    if (info[2].IsTypedArray()) {
-      Napi::TypedArray a = info[2].As<Napi::TypedArray>();
-      data = static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
-      len = a.ByteLength();
-    } else if (info[2].IsString()) {
-      text = info[2].As<Napi::String>().Utf8Value();
-      data = text.data();
-      len = text.size();
+    const void* data = nullptr;
+    size_t len = 0;
+    napi_typedarray_type at;
+    napi_value ab;
+    size_t offset;
+    if (napi_get_typedarray_info(env, info[2], &at, &len, const_cast<void**>(&data), &ab, &offset) == napi_ok) {
+      if (at != napi_uint8_array && at != napi_uint8_clamped_array && at != napi_int8_array)
+        throw ArgTypeError(env, "data must be a Uint8Array (a Buffer) or a string");
+    } else if (napi_get_value_string_utf8(env, info[2], nullptr, 0, &len) == napi_ok) {
+      // The UTF-8 of a string, into a buffer of this thread's kept from call to call.
+      thread_local std::vector<char> utf8;
+      if (utf8.size() < len + 1) utf8.resize(len + 1);
+      napi_get_value_string_utf8(env, info[2], utf8.data(), len + 1, &len);
+      data = utf8.data();
     } else {
-      throw ArgTypeError(env, "data must be a Uint8Array or a string");
+      throw ArgTypeError(env, "data must be a Uint8Array (a Buffer) or a string");
     }
     if (len > 0xFFFFFFFFu) throw ArgRangeError(env, "an event's data must be under 4 GiB");
     const uint64_t pos = WithSlabErrors(env, [&] {
       return r.Append(ts, topic, static_cast<uint8_t>(tf), static_cast<uint8_t>(tf >> 8), data, static_cast<uint32_t>(len));
     });
-    return Napi::Number::New(env, static_cast<double>(pos));
+    napi_value out;
+    napi_create_double(env, static_cast<double>(pos), &out);
+    return Napi::Value(env, out);
   }
 
   // read(from, startNs: bigint | null, endNs: bigint | null, topics: Uint8Array | null, limit, maxBytes)

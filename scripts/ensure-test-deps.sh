@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests run for real: Debian's prometheus and victoria-metrics (remote-write
 # receivers started by the tests on loopback), influxdb and influxdb-client (the InfluxDB 1.x
-# reference the Influx doors are compared against, and its `influx` CLI), and busybox-static and linux-image-amd64 (the
-# Linux guest that demo-vmm/guest/build.sh makes for test/linux-boot.test.ts). Run by
+# reference the Influx doors are compared against, and its `influx` CLI), netcat-openbsd (`nc`, for
+# the shell examples of the Influx and StatsD doors), and busybox-static and linux-image-amd64 (the
+# Linux guest that demo-vmm/guest/build.sh makes for test/linux-boot.test.ts), and clang and lld (the C
+# example WebAssembly hook, examples/hooks/p99, compiled for wasm32 by test/hooks-wasm.test.ts). Run by
 # `npm test`; does nothing when present.
 set -euo pipefail
 missing=()
@@ -10,8 +12,11 @@ command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing+=
 command -v victoria-metrics >/dev/null 2>&1 || [ -x /usr/bin/victoria-metrics ] || missing+=(victoria-metrics)
 [ -x /usr/bin/influxd ] || missing+=(influxdb)
 [ -x /usr/bin/influx ] || missing+=(influxdb-client)
+[ -x /usr/bin/nc.openbsd ] || missing+=(netcat-openbsd)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" || missing+=(busybox-static)
 ls /boot/vmlinuz-* >/dev/null 2>&1 || missing+=(linux-image-amd64)
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+command -v wasm-ld >/dev/null 2>&1 || missing+=(lld)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "rondo tests need: ${missing[*]} (Debian packages). Install them as root: apt-get install ${missing[*]}" >&2

@@ -62,6 +62,8 @@ export type {
   RestoreReport,
   VerifyReport,
 } from './store';
+export { FossilClient, FossilError, parseFossilUrl } from './fossil';
+export type { FossilEntry, FossilStatsAnswer, FossilClientOptions } from './fossil';
 export { parseSelector, formatSeries, MAX_SELECTOR_LENGTH, MAX_REGEX_LENGTH } from './selector';
 export type { Selector, LabelMatcher, MatchOp } from './selector';
 export { parseDuration, formatDuration, MAX_DURATION_MS } from './duration';
@@ -114,6 +116,9 @@ export type {
 } from './export';
 export { Agent, ClockStepNotice, processCollector, promClientCollector } from './agent';
 export type { AgentOptions, AgentRemoteWrite, AgentStats, Collector, CollectContext, OpenContext } from './agent';
+export type { Hook, HookSample, HookResult, RollupContext, SampleSource, HookFigures } from './hooks';
+export { loadWasmHook, WasmHookError } from './hooks';
+export type { WasmHook, WasmHookOptions } from './hooks';
 export { serve } from './server';
 export type { ServeOptions, RondoServer, ServerStats } from './server';
 export { instantQuery, rangeQuery, parsePromql, PromqlError } from './promql';

@@ -80,7 +80,7 @@ describe('npm run bench -- --quick', () => {
         resolve();
       });
     });
-  }, 180_000);
+  }, 240_000); // the quick run is about a minute alone; the ingest group starts real servers
 
   it('runs to the end and prints a report that names the machine and the command', () => {
     expect(code, stderr).toBe(0);
@@ -106,12 +106,30 @@ describe('npm run bench -- --quick', () => {
       'Serving (rondo serve next to Prometheus and VictoriaMetrics)',
       "Native capture (the KVM layer's vCPU exit path)",
       'Against the reference design (the Rust rondo), same shapes, same run',
+      'Ingest (Influx line protocol) and InfluxQL, next to InfluxDB and VictoriaMetrics',
       'Codecs: Gorilla in C++ and TypeScript, bytes per point beside Prometheus',
+      'Backups: `store.backup()`, restore and verify',
+      'Hooks: a no-op JavaScript and WebAssembly hook per sample, a p99 rollup per bucket',
       'Event rings: append from JavaScript and native threads, the fossil door',
     ]);
+    // Backups: backup, restore and verify timed for the demo VM's store and the big one, with the archive's size.
+    const [backups, sizes] = t.get('Backups: `store.backup()`, restore and verify')!;
+    for (const op of ['backup', 'restore', 'verify']) {
+      const rows = backups!.rows.filter((r) => r[0]!.startsWith(`${op}, `)).map((r) => r[0]!);
+      expect(rows, op).toHaveLength(2);
+      expect(rows[0], op).toMatch(/^\w+, a demo VM's store \(/);
+      expect(rows[1], op).toMatch(/^\w+, a ([\d.]+ MiB|1 GiB) store \(.*1024 series/);
+    }
+    expect(sizes!.head).toEqual(['store', 'on disk', 'points in the archive', 'archive', 'archive B/point', 'backup', 'restore', 'verify']);
+    expect(sizes!.rows).toHaveLength(2);
+    for (const r of sizes!.rows) expect(r[4], r[0]).toMatch(/^\d+\.\d{3}$/);
+    // Hooks: a no-op JavaScript and Wasm hook alone, on record() and on the ingest path.
+    const hookRows = t.get('Hooks: a no-op JavaScript and WebAssembly hook per sample, a p99 rollup per bucket')![0]!.rows.map((r) => r[0]!);
+    for (const what of ['on_sample alone: no-op Wasm hook, metered', '`record()`, no-op Wasm hook', 'ingest path (`ingest()`, 100 series a request), no-op JavaScript hook'])
+      expect(hookRows.some((n) => n.startsWith(what)), `a row ${what}`).toBe(true);
     // Event rings: appends from JavaScript and from native threads timed.
     const ev = t.get('Event rings: append from JavaScript and native threads, the fossil door')![0]!.rows.map((r) => r[0]!);
-    for (const what of ['`store.append()` of a 64-byte Buffer', 'native `rondo::EventRing::Append` (C++), 1 thread'])
+    for (const what of ['`store.append()` of a 64-byte Buffer', 'native `rondo::EventRing::Append` (C++), 1 thread', 'fire-and-forget APPEND over the fossil door', '`all in /vm since ~now - @hour` over'])
       expect(ev.some((n) => n.startsWith(what)), `a row ${what}`).toBe(true);
     // The codecs: both Gorilla implementations timed, and bytes per point beside Prometheus's blocks.
     const [speed, size] = t.get('Codecs: Gorilla in C++ and TypeScript, bytes per point beside Prometheus')!;
@@ -187,6 +205,34 @@ describe('npm run bench -- --quick', () => {
       expect(stdout).toContain('- The reference was not measured: RONDO_REFERENCE_BIN is not set');
     }
 
+    // Ingest: rondo's doors always; each peer on the doors it has when its binary is installed,
+    // else the report says why it is missing. Every row's figure is of points stored (or queries).
+    const ingest = t.get('Ingest (Influx line protocol) and InfluxQL, next to InfluxDB and VictoriaMetrics')!;
+    const ingestRows = ingest[0]!.rows;
+    const influxd = fs.existsSync('/usr/bin/influxd');
+    const vm = fs.existsSync('/usr/bin/victoria-metrics');
+    const figures: Array<[string, string[]]> = [
+      ['Influx line protocol over TCP', ['rondo serve', ...(vm ? ['VictoriaMetrics'] : [])]],
+      ['HTTP `/write`, batches of 5000 lines', ['rondo serve', ...(influxd ? ['InfluxDB 1.'] : []), ...(vm ? ['VictoriaMetrics'] : [])]],
+      ['UDP, highest steady rate stored without loss', ['rondo serve', ...(influxd ? ['InfluxDB 1.'] : []), ...(vm ? ['VictoriaMetrics'] : [])]],
+      ['InfluxQL `GROUP BY time(1m)` over 1 h of 1 s data, 30 series', ['rondo serve', ...(influxd ? ['InfluxDB 1.'] : [])]],
+    ];
+    for (const [what, who] of figures) {
+      const rows = ingestRows.filter((r) => r[0]!.startsWith(`${what}: `));
+      expect(rows.map((r) => r[0]!.slice(what.length + 2).replace(/^(InfluxDB 1\.).*/, '$1')), what).toEqual(who);
+      for (const r of rows) expect(r[4], r[0]).toMatch(what.startsWith('InfluxQL') ? / queries\/s$/ : / points\/s$/);
+    }
+    // The ratios: one row per peer beside rondo on the same figure.
+    const pairs = ingest[1]!;
+    expect(pairs.head).toEqual(['figure', 'rondo', 'peer', "peer's figure", 'rondo is']);
+    expect(pairs.rows.length).toBe(figures.reduce((a, [, who]) => a + who.length - 1, 0));
+    for (const r of pairs.rows) expect(r[4]).toMatch(RATIO);
+    if (!influxd) expect(stdout).toContain('- Left out: InfluxDB');
+    if (!vm) expect(stdout).toContain('- Left out: VictoriaMetrics');
+    // Each receiver stored every point it was sent over TCP and HTTP (the notes say so).
+    for (const m of stdout.matchAll(/Stored, read back, of sent: ([^\n]*)\.$/gm))
+      for (const [, stored, sent] of m[1]!.matchAll(/(\d+) of (\d+)/g)) expect(stored, m[0]).toBe(sent);
+
     // The capture's cost on a vCPU exit (Linux x64, where the KVM layer is built).
     const capture = t.get("Native capture (the KVM layer's vCPU exit path)")![0]!.rows.map((r) => r[0]!);
     if (process.platform === 'linux' && process.arch === 'x64')
@@ -201,7 +247,9 @@ describe('npm run bench -- --quick', () => {
     const cc = spawnSync('cc', ['--version']).status === 0;
     // The server group adds three: query_range latency, instant queries per second, remote-write receive.
     // The reference group adds one per shape measured beside the Rust rondo, or one saying it was not.
-    expect(targets!.rows.length).toBe((cc ? 9 : 8) + 3 + (REFERENCE ? 3 : 1));
+    // The ingest group adds one: Influx line protocol over TCP, ≥ 2 M points/s and ahead of the peers.
+    expect(targets!.rows.length).toBe((cc ? 9 : 8) + 3 + (REFERENCE ? 3 : 1) + 1);
+    expect(targets!.rows.some((r) => r[0] === 'Influx line protocol over TCP into rondo serve' && / points\/s/.test(r[2]!))).toBe(true);
     for (const r of targets!.rows) expect(r[3]).toMatch(/^(met|missed|partly)\b/);
   });
 });

@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, InvalidValueError, NONCONFORMANT_TOPIC, Store, parseSchema, schemaText, type EventData } from '../src/index';
+import { ConfigError, CorruptFileError, InvalidValueError, NONCONFORMANT_TOPIC, Store, parseSchema, schemaText, type EventData } from '../src/index';
+import { devAddon } from '../src/store/dev-addon';
 import { tempDir } from './helpers';
 
 // [schema, value appended, value read back]
@@ -273,6 +274,28 @@ describe('event rings: older stores', () => {
   });
 });
 
+describe('event rings: native writers', () => {
+  it('native threads appending at once through rondo::EventRing (a mapping of their own) leave only whole records, none lost but those overwritten', () => {
+    const dir = tempDir();
+    const s = open(dir, '256KiB');
+    const topic = s.createTopic('/native', 'binary');
+    expect(topic.id).toBe(1); // the bench's threads append to topic 1
+    s.append('/native', Buffer.from('from js'));
+    const r = devAddon().bench.eventAppends(path.join(dir, 'events.slab'), 4, 20_000, 64);
+    expect(r.appends).toBe(80_000);
+    const stats = s.eventStats();
+    expect(stats.appended).toBe(80_001);
+    const got = s.events({ topic: '/native' });
+    expect(got.length).toBe(stats.records);
+    expect(stats.overwritten).toBe(80_001 - got.length);
+    // 256 KiB holds 2730 records of 96 bytes, less what a pad marker takes.
+    expect(got.length).toBeGreaterThan(2700);
+    const want = Buffer.alloc(64, 0x5a);
+    expect(got.findIndex((e) => !(e.data as Buffer).equals(want))).toBe(-1);
+    s.close();
+  });
+});
+
 describe('event rings: the store', () => {
   it('a store without a ring says how to add one; adding one later keeps the metrics; its size is fixed', () => {
     const dir = tempDir();
@@ -290,6 +313,18 @@ describe('event rings: the store', () => {
     const u = Store.open(dir);
     expect(u.events().map((r) => r.data)).toEqual(['x']);
     u.close();
+  });
+
+  it('a ring cut short under its mapping is refused with CorruptFileError, and the process lives on', () => {
+    const dir = tempDir();
+    const s = open(dir, '64KiB');
+    s.append('/a', 'before');
+    fs.truncateSync(path.join(dir, 'events.slab'), 0);
+    expect(() => s.append('/a', 'after')).toThrow(CorruptFileError);
+    expect(() => s.events()).toThrow(CorruptFileError);
+    expect(() => s.append('/a', 'again')).toThrow(CorruptFileError);
+    s.close();
+    expect(() => Store.open(dir)).toThrow(CorruptFileError);
   });
 
   it('a reader sees topics and events appended after it opened', () => {

@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { MigrationNeededError, Store } from '../src/index';
 import { format } from '../src/store/native';
 import { MIGRATION_DIR, MIGRATION_JOURNAL } from '../src/store/migrate';
+import { STORE_VERSION } from '../src/store/layout';
 import { runFixture } from './fixtures/child';
 import { suiteSeed, xorshift32 } from './fixtures/random';
 import { tempDir } from './helpers';
@@ -113,7 +114,7 @@ describe('a storage-format migration killed with SIGKILL', () => {
       const version = storeVersion(dir);
       const now = files(dir);
       const isOld = !journal && version === 1 && [...old].every(([f, b]) => now.get(f)?.equals(b) === true);
-      const isNew = version === 2 && SLABS.every((f) => slabVersion(path.join(dir, f)) === 2);
+      const isNew = version === STORE_VERSION && SLABS.every((f) => slabVersion(path.join(dir, f)) === 2);
       const state = isOld ? 'old' : isNew ? 'new' : journal && version === 1 ? 'switching' : 'broken';
       expect(state, where).not.toBe('broken');
       // Beside the fixture's files, only what a writer's open makes (LOCK) and the migration's own.
@@ -129,7 +130,7 @@ describe('a storage-format migration killed with SIGKILL', () => {
       // the uninterrupted migration made it, and nothing of the migration is left.
       Store.open(dir).close();
       expect(readAnswers(dir), where).toBe(fresh);
-      expect(storeVersion(dir), where).toBe(2);
+      expect(storeVersion(dir), where).toBe(STORE_VERSION);
       expect(SLABS.map((f) => slabVersion(path.join(dir, f))), where).toEqual(SLABS.map(() => 2));
       expect(fs.readdirSync(dir).filter((f) => f.startsWith('format-migration') || f.endsWith('.tmp')), where).toEqual([]);
       // The backup archive of the old store, whole (one per migration that got that far; no half-written one).

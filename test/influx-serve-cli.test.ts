@@ -1,8 +1,9 @@
 // rondo serve --influx-udp / --influx-tcp, the command: the issue's examples verbatim against the
 // listeners on InfluxDB's ports (8089 UDP, 8094 TCP) when they are free here, else on free ports
-// (said in the test's name). nc is not installed on this machine: the bytes `echo ... | nc -u`
-// sends go through dgram and net. Also the flags' loopback rule (exit 2) and what the start line
-// says.
+// (said in the test's name). The UDP example runs as the shell line it is, through the real `nc`
+// (Debian's netcat-openbsd, which the test script installs); nc keeps listening for an answer
+// after sending, so the shell line runs under `timeout`. Also the flags' loopback rule (exit 2)
+// and what the start line says.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
@@ -87,8 +88,15 @@ describe('rondo serve with the Influx listeners', async () => {
           else resolve();
         });
       });
-    // echo "test,host=server,region=us-east1 value=0.80 1234567890000000000" | nc -u 127.0.0.1 8089
-    await send('test,host=server,region=us-east1 value=0.80 1234567890000000000\n');
+    // The issue's shell line, verbatim but for the port when 8089 is busy.
+    await new Promise<void>((resolve, reject) =>
+      execFile(
+        'sh',
+        ['-c', `echo "test,host=server,region=us-east1 value=0.80 1234567890000000000" | timeout 2 nc -u 127.0.0.1 ${udpPort}; true`],
+        { timeout: 10_000 },
+        (e) => (e === null ? resolve() : reject(e)),
+      ),
+    );
     // the same without its 2009 timestamp (server time), over UDP, and another over TCP
     await send('test,host=server,region=us-east1 value=0.80\n');
     await new Promise<void>((resolve, reject) => {

@@ -11,15 +11,17 @@ const SHARED = new Set(['errors', 'duration', 'package-root', 'index']);
 const ALLOWED: Record<string, readonly string[]> = {
   selector: [],
   codec: [],
-  store: ['selector', 'codec'],
+  hooks: [],
+  store: ['selector', 'codec', 'hooks'],
   export: ['store'],
-  ingest: ['store', 'selector'],
+  ingest: ['store', 'selector', 'hooks'],
   promql: ['store', 'selector'],
   influxql: ['store', 'selector', 'ingest', 'promql'],
-  server: ['store', 'selector', 'export', 'ingest', 'promql', 'influxql'],
-  agent: ['store', 'selector', 'export'],
+  fossil: ['store', 'ingest', 'promql'],
+  server: ['store', 'selector', 'export', 'ingest', 'promql', 'influxql', 'fossil', 'hooks'],
+  agent: ['store', 'selector', 'export', 'hooks'],
   kvm: ['agent'],
-  cli: ['store', 'selector', 'export', 'server', 'codec'],
+  cli: ['store', 'selector', 'export', 'server', 'codec', 'fossil', 'hooks'],
 };
 
 function sources(dir: string): string[] {

@@ -72,6 +72,18 @@ function renderGroup(g) {
     ]);
     out.push(table(rh, rr, rh.map((_, i) => (i === 0 ? 'l' : 'r'))));
   }
+  if (g.pairs?.length) {
+    // Figures of one shape on rondo and on peers (the ingest group): throughput against throughput.
+    out.push('', 'Ratios, median against median: rondo beside each peer that took the same input in the same run (throughput at the median).', '');
+    const rr = g.pairs.map(({ figure, ours, peer }) => [
+      figure,
+      fmtRate(ours.summary.throughput, ours.unit),
+      peer.short,
+      fmtRate(peer.summary.throughput, peer.unit),
+      fmtVersus(1 / ours.summary.throughput, 1 / peer.summary.throughput),
+    ]);
+    out.push(table(['figure', 'rondo', 'peer', 'peer\'s figure', 'rondo is'], rr, ['l', 'r', 'l', 'r', 'r']));
+  }
   // A group's own tables (markdown), after the figures: e.g. the codecs' bytes per point.
   for (const t of g.tables ?? []) out.push('', t);
   if (g.notes?.length) out.push('', ...g.notes.map((n) => `- ${n}`));
@@ -186,6 +198,29 @@ function targets(groups) {
   if (qps) row('instant queries per second, keep-alive connections', '≥ 10,000/s', fmtRate(qps.overall, 'queries/s'), ok(qps.overall >= 10_000));
   const recv = serverCase('remote-write receive').find((c) => c.kind === 'rondo')?.summary;
   if (recv) row('remote-write receive', '≥ 1 M samples/s', fmtRate(recv.overall, 'samples/s'), ok(recv.overall >= 1e6));
+  // Influx line protocol over TCP (issue 16): ≥ 2 M points/s stored, ahead of InfluxDB and VictoriaMetrics.
+  const ingest = groups.find((g) => g.id === 'ingest');
+  if (ingest) {
+    const tcp = ingest.cases.filter((c) => c.door === 'tcp');
+    const http = ingest.cases.filter((c) => c.door === 'http');
+    const ours = tcp.find((c) => c.kind === 'rondo')?.summary;
+    const peers = [...tcp, ...http].filter((c) => c.kind === 'peer');
+    // Each peer over TCP, or over HTTP when it has no TCP listener (InfluxDB 1.x).
+    const best = new Map();
+    for (const c of peers) if (!best.has(c.short)) best.set(c.short, c);
+    const beside = [...best.values()].map((c) => `${c.short} ${fmtRate(c.summary.throughput, 'points/s')} (${c.door.toUpperCase()})`);
+    if (ours === undefined) row('Influx line protocol over TCP into rondo serve', '≥ 2 M points/s stored, ahead of InfluxDB and VictoriaMetrics', `not measured: this build of rondo serve has no --influx-tcp${beside.length ? `; ${beside.join(', ')}` : ''}`, 'missed');
+    else {
+      const fast = ours.throughput >= 2e6;
+      const ahead = [...best.values()].every((c) => ours.throughput > c.summary.throughput);
+      row(
+        'Influx line protocol over TCP into rondo serve',
+        '≥ 2 M points/s stored, ahead of InfluxDB and VictoriaMetrics',
+        `${fmtRate(ours.throughput, 'points/s')}${beside.length ? `; ${beside.join(', ')}` : ''}`,
+        fast && ahead ? 'met' : fast || ahead ? `partly: ${fast ? '≥ 2 M points/s, not ahead of every peer' : 'ahead of the peers, under 2 M points/s'}` : 'missed',
+      );
+    }
+  }
   return table(['what', 'target', 'this run', 'status'], rows, ['l', 'l', 'l', 'l']);
 }
 

@@ -288,6 +288,8 @@ uint64_t EventRing::Append(int64_t ts_ns, uint32_t topic, uint8_t type, uint8_t 
   counter(kEvOffAppends).fetch_add(1, std::memory_order_relaxed);
   counter(kEvOffPublished).store(start + need, std::memory_order_release);
   Unlock();
+  // A file cut short under the mapping while this wrote: the record went to zero pages, not the file.
+  ThrowIfDamaged();
   return start;
 }
 
@@ -366,6 +368,8 @@ uint64_t EventRing::Read(uint64_t from, const EventFilter& f, std::vector<EventR
     bytes += len;
     pos += need;
   }
+  // A file cut short under the mapping while this read: what it read may be zero pages.
+  ThrowIfDamaged();
   return pos;
 }
 

@@ -184,6 +184,8 @@ export class Agent {
       ...(o.dirMode === undefined ? {} : { dirMode: o.dirMode }),
       ...(o.fileMode === undefined ? {} : { fileMode: o.fileMode }),
       ...(o.events === undefined ? {} : { events: o.events }),
+      ...(o.hooks === undefined ? {} : { hooks: o.hooks }),
+      ...(o.hookLog === undefined ? {} : { hookLog: o.hookLog }),
       // The future limit follows the agent's lead over the wall clock after a step back, so the
       // timeline's points are not refused as ahead of the clock.
       clock: () => Date.now() + this.statsData.clockOffsetMs,
@@ -240,6 +242,7 @@ export class Agent {
     this.statsData.lastTickMs = now;
     this.recordOne('rondo_agent_ticks_total', {}, this.statsData.ticks, 'counter', now);
     this.recordOne('rondo_agent_tick_duration_seconds', {}, (performance.now() - started) / 1000, 'gauge', now);
+    for (const f of this.store.hookFigures()) this.recordOne('rondo_hook_errors_total', { hook: f.hook }, f.errors, 'counter', now);
     if (this.storeDamaged !== undefined) return;
     if (this.statsData.clockSteps > 0) {
       // Only once the wall clock has stepped: an agent whose clock never steps has no such series.
@@ -306,9 +309,34 @@ export class Agent {
     }
   }
 
+  /** recordOne() when the store has hooks: they see the sample (source 'agent') before its series is registered. */
+  private recordHooked(name: string, labels: Labels, value: number, kind: SeriesKind, now: number): void {
+    let key = formatSeries(name, labels);
+    let h: SeriesHandle | undefined;
+    try {
+      const r = this.store.applyHooks({ name, labels, value, timestamp: now, kind, source: 'agent' });
+      if (r === null) return;
+      key = formatSeries(r.name, r.labels);
+      h = this.handles.get(key);
+      if (h === undefined) {
+        if (this.refused.has(key)) return;
+        h = this.store.register(r.name, r.labels, { kind });
+        this.handles.set(key, h);
+      }
+      this.store.recordUnhooked(h, r.value, r.timestamp);
+    } catch (e) {
+      if (h === undefined && !(e instanceof StorageError)) this.refused.add(key);
+      this.failed(`series ${key}`, e);
+    }
+  }
+
   private recordOne(name: string, labels: Labels, value: number, kind: SeriesKind, now: number): void {
     if (this.storeDamaged !== undefined) return;
     const all = this.withLabels(labels);
+    if (this.store.hasSampleHooks) {
+      this.recordHooked(name, all, value, kind, now);
+      return;
+    }
     const key = formatSeries(name, all);
     let h = this.handles.get(key);
     try {

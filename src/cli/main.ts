@@ -10,6 +10,7 @@ import { MIGRATE_HELP, migrateCommand } from './migrate';
 import { EXPORT_HELP, exportCommand } from './export';
 import { EVENTS_HELP, eventsCommand } from './events';
 import { BACKUP_HELP, RESTORE_HELP, VERIFY_HELP, backupCommand, restoreCommand, verifyCommand } from './backup';
+import { FOSSIL_CLIENT_HELP, fossilClientCommand } from './fossil-client';
 
 interface Command {
   /** One line for rondo --help. */
@@ -31,13 +32,14 @@ const COMMANDS: Record<string, Command> = {
   verify: { summary: 'check backup archives without restoring them; names damaged chunks', help: VERIFY_HELP, run: verifyCommand },
   serve: { summary: 'Prometheus HTTP API, remote read and remote-write receive over a store', help: SERVE_HELP, run: serveCommand },
   migrate: { summary: 'carry a store\'s data over to other schemas (retention, tiers, maxSeries, routing)', help: MIGRATE_HELP, run: migrateCommand },
+  'fossil-client': { summary: 'append, query, list and stats over fossil\'s TCP protocol (rondo serve --fossil)', help: FOSSIL_CLIENT_HELP, run: fossilClientCommand },
 };
 
 const USAGE = `usage: rondo <command> [options]
 
 commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(name.length > 8 ? name.length : 8)} ${c.summary}`)
   .join('\n')}
 
 rondo <command> --help shows a command's options. info, query, events, export, backup and push open the

@@ -3,18 +3,21 @@
 //             [--max-points N] [--max-body BYTES] [--query-timeout D]
 //             [--influx-udp HOST:PORT] [--influx-tcp HOST:PORT]
 //             [--statsd HOST:PORT [--statsd-quantiles 0.5,0.9,0.99]]
+//             [--fossil HOST:PORT [--fossil-root DIR]] [--hook FILE]...
 import * as fs from 'node:fs';
 import { ConfigError, StoreLockedError } from '../errors';
 import { Store, type SchemaOptions } from '../store';
 import { isLoopback, parseListen, serve, type ServeOptions } from '../server';
 import { flag, parseArgs, UsageError } from './common';
 import { parseDurationFlag } from './time';
+import { loadHookFiles } from './hooks';
 
 export const SERVE_HELP = `usage: rondo serve <dir> [--listen 127.0.0.1:9464] [--schema schemas.json] [--read-only]
                    [--auth-token-file F] [--tls-cert F --tls-key F] [--insecure-listen]
                    [--max-points N] [--max-body BYTES] [--query-timeout D]
                    [--influx-udp HOST:PORT] [--influx-tcp HOST:PORT]
                    [--statsd HOST:PORT [--statsd-quantiles 0.5,0.9,0.99]]
+                   [--fossil HOST:PORT [--fossil-root DIR]] [--hook FILE]...
 
 Serves the store in <dir> over HTTP: Prometheus's HTTP API (/api/v1/query, query_range, series,
 labels, label/<name>/values, metadata, status/buildinfo, status/runtimeinfo), remote read
@@ -53,6 +56,16 @@ options
                             aggregated per tier-0 interval (docs/ingest.md, "StatsD"). Loopback
                             only unless --insecure-listen (UDP carries no token).
   --statsd-quantiles LIST   the quantiles timers and histograms report (default 0.5,0.9,0.99).
+  --fossil HOST:PORT        also speak fossil's TCP protocol there (e.g. 127.0.0.1:8001): events
+                            appended and queried by fossil clients (docs/events.md, "The fossil
+                            protocol"); the store is database "default". Loopback only unless
+                            --insecure-listen (the protocol carries no token).
+  --fossil-root DIR         further fossil databases: each sub-directory of DIR holding a store,
+                            by its name (USE <name>).
+  --hook FILE               a hook (docs/hooks.md): a JavaScript module exporting a hook or an
+                            array of hooks, run on every sample written (trusted code, in this
+                            process), or a WebAssembly module (.wasm: metered, memory-limited).
+                            Repeatable: the hooks run in the order given.
 
 It runs until SIGINT or SIGTERM, then stops listening, lets requests in flight finish, records
 its last figures, flushes and closes the store. One line on stdout says where it listens.
@@ -84,7 +97,7 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(
     'serve',
     argv,
-    ['listen', 'schema', 'auth-token-file', 'tls-cert', 'tls-key', 'max-points', 'max-body', 'query-timeout', 'influx-udp', 'influx-tcp', 'statsd', 'statsd-quantiles'],
+    ['listen', 'schema', 'auth-token-file', 'tls-cert', 'tls-key', 'max-points', 'max-body', 'query-timeout', 'influx-udp', 'influx-tcp', 'statsd', 'statsd-quantiles', 'fossil', 'fossil-root', 'hook'],
     ['read-only', 'insecure-listen'],
   );
   const [dir] = args.positional;
@@ -128,6 +141,7 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     ['influx-udp', 'influxUdp'],
     ['influx-tcp', 'influxTcp'],
     ['statsd', 'statsd'],
+    ['fossil', 'fossil'],
   ] as const) {
     const v = flag(args, name);
     if (v === undefined) continue;
@@ -148,6 +162,11 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     if (qs.some((q) => !(q > 0 && q < 1))) throw new UsageError(`rondo serve: --statsd-quantiles must be numbers between 0 and 1 separated by commas, such as 0.5,0.9,0.99, not ${JSON.stringify(quantiles)}`);
     options.statsdQuantiles = qs;
   }
+  const fossilRoot = flag(args, 'fossil-root');
+  if (fossilRoot !== undefined) {
+    if (options.fossil === undefined) throw new UsageError('rondo serve: --fossil-root needs --fossil');
+    options.fossilRoot = fossilRoot;
+  }
   const timeout = flag(args, 'query-timeout');
   if (timeout !== undefined) options.queryTimeoutMs = parseDurationFlag('serve', 'query-timeout', timeout);
 
@@ -165,6 +184,10 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     schemas = parsed as SchemaOptions[];
   }
 
+  const hookFiles = args.values.get('hook') ?? [];
+  const hooks = await loadHookFiles('serve', hookFiles);
+  if (hooks.length > 0 && args.switches.has('read-only')) throw new UsageError('rondo serve: --hook needs a store to write; not with --read-only');
+
   let store: Store;
   let note = '';
   if (args.switches.has('read-only')) {
@@ -172,12 +195,14 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     note = ' (read-only: --read-only)';
   } else {
     try {
-      store = Store.open(dir, schemas === undefined ? {} : { schemas });
+      // the fossil door appends events: the store gets an event ring if it has none
+      store = Store.open(dir, { ...(schemas === undefined ? {} : { schemas }), ...(options.fossil !== undefined ? { events: true } : {}), ...(hooks.length === 0 ? {} : { hooks, hookLog: (m: string) => process.stderr.write(`${m}\n`) }) });
     } catch (e) {
+      if (e instanceof ConfigError && hooks.length > 0 && /hook/.test(e.message)) throw new UsageError(`rondo serve: --hook: ${e.message.split('\n')[0]}`);
       if (e instanceof ConfigError && schemaFile !== undefined) throw new UsageError(`rondo serve: --schema: ${e.message.split('\n')[0]}`);
       if (!(e instanceof StoreLockedError)) throw e;
       store = Store.openReadOnly(dir);
-      note = ' (read-only: another process holds the writer lock; remote write is refused)';
+      note = ` (read-only: another process holds the writer lock; remote write is refused${hooks.length > 0 ? '; the hooks are not run' : ''})`;
     }
   }
 
@@ -204,9 +229,13 @@ export async function serveCommand(argv: readonly string[]): Promise<number> {
     server.influxTcp !== undefined ? `tcp://${server.influxTcp.host}:${server.influxTcp.port}` : '',
   ].filter((d) => d !== '');
   // (the URL stays followed by a space: scripts take the word after "on")
-  const doors =
-    (influx.length > 0 ? ` (and Influx line protocol on ${influx.join(', ')})` : '') +
-    (server.statsd !== undefined ? ` (and StatsD on udp://${server.statsd.host}:${server.statsd.port})` : '');
+  // Every other door in one parenthesis: "(and Influx line protocol on udp://…, tcp://…; StatsD on udp://…; fossil on fossil://…)".
+  const others = [
+    influx.length > 0 ? `Influx line protocol on ${influx.join(', ')}` : '',
+    server.statsd !== undefined ? `StatsD on udp://${server.statsd.host}:${server.statsd.port}` : '',
+    server.fossil !== undefined ? `fossil on fossil://${server.fossil.host}:${server.fossil.port}` : '',
+  ].filter((d) => d !== '');
+  const doors = others.length > 0 ? ` (and ${others.join('; ')})` : '';
   process.stdout.write(`rondo serve: serving ${store.dir} on ${server.url}${doors}${note}\n`);
 
   await new Promise<void>((resolve) => {

@@ -3,8 +3,9 @@
 // tag key or field key "time"); what rondo cannot store is refused too (string fields, skipped and
 // counted; a time outside what the ring holds). The good lines of the same body are kept, as
 // InfluxDB keeps them.
-import type { Labels, Store } from '../store';
-import { ingest, seriesKey, type IngestReason, type IngestResult, type IngestSample } from './ingest';
+import { CapacityError, InvalidSeriesError, InvalidTimestampError, InvalidValueError, LateWriteError } from '../errors';
+import type { Labels, SeriesHandle, Store } from '../store';
+import { ingest, REFUSAL_REASONS, seriesKey, type IngestReason, type IngestResult, type IngestSample } from './ingest';
 import { InfluxCatalog, influxTypeConflict, labelNameOf, type InfluxField, type InfluxFieldType } from './influx-catalog';
 import { forEachLine, keyOf, LineScan, PRECISION_NS, scanLine, unescapeName } from './influx-line';
 
@@ -53,6 +54,11 @@ interface FieldSeries {
   name: string;
   labels: Labels;
   key: string;
+  /** The series once the store has it (found after ingest() registered it): a line whose every
+   *  field has one is recorded straight away (see ingestInflux's fast path). */
+  handle?: SeriesHandle;
+  /** Its schema's finest retention, ms: an older point is too old (as ingest() judges). */
+  retentionMs?: number;
 }
 
 interface KeyEntry {
@@ -135,6 +141,21 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
     else fieldError ??= message;
   };
   const scan = SCAN;
+  // The fast path: a line of a key and fields seen before, every field a number of its
+  // catalogued type with a known series, its time not before what the finest ring holds and not
+  // ahead of the clock, nor behind an earlier line of this body, is recorded straight away, with
+  // no sample objects and no ingest() (which finds each sample's series in a Map). That is the
+  // steady state of a sender (Telegraf, the same hosts every interval). The first line that
+  // cannot take it, and every line after it in this body, goes through ingest() as before, so a
+  // body is still recorded in its own order where it is not in time order. A store with hooks
+  // that see samples (docs/hooks.md) takes no fast path: every line goes through ingest(), where
+  // the hooks run.
+  const fast = store.readOnly || store.hasSampleHooks ? undefined : { stored: 0, refused: {} as Partial<Record<IngestReason, number>>, messages: new Map<IngestReason, string>() };
+  let fastOn = fast !== undefined;
+  const clock = Date.now();
+  let fastNewest = -Infinity;
+  const handles: SeriesHandle[] = [];
+  const values: number[] = [];
   forEachLine(body, 0, body.length, (s, e) => {
     result.lines++;
     if (e - s > maxLineBytes) {
@@ -162,9 +183,28 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
       drop(k.refusal[0], k.refusal[1], k.refusal[0] === 'invalid_field');
       return;
     }
+    const n = scan.fieldCount;
+    if (fastOn) {
+      if (fastLine(store, body, scan, k, clock, fastNewest, handles, values)) {
+        fastNewest = scan.timeMs;
+        for (let f = 0; f < n; f++) {
+          try {
+            store.record(handles[f]!, values[f]!, scan.timeMs);
+            fast!.stored++;
+          } catch (e) {
+            // The store's own failure (closed, the disk) is thrown, as ingest() throws it.
+            if (!(e instanceof InvalidTimestampError || e instanceof InvalidValueError || e instanceof CapacityError)) throw e;
+            const reason = reasonOf(e, scan.timeMs, clock);
+            fast!.refused[reason] = (fast!.refused[reason] ?? 0) + 1;
+            if (!fast!.messages.has(reason)) fast!.messages.set(reason, `${WORDING[reason]}: ${(e as Error).message.split('\n')[0]}`);
+          }
+        }
+        return;
+      }
+      fastOn = false;
+    }
     // First the whole point is checked (InfluxDB drops a point with any conflicting field), then
     // its numeric fields become samples.
-    const n = scan.fieldCount;
     const first = samples.length;
     // A field "time" is left out, as influxd leaves it out; a point of no other field is refused.
     let timeFields = 0;
@@ -181,7 +221,7 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
           drop('type_conflict', influxTypeConflict(k.measurement, hit.field.field, type, hit.field.type));
           return;
         }
-        samples.push({ name: hit.name, labels: hit.labels, value: scan.fieldValue[f]!, timestampMs: scan.timeMs, kind: 'gauge', source: 'influx', key: hit.key });
+        samples.push({ name: hit.name, labels: hit.labels, value: scan.fieldValue[f]!, timestampMs: scan.timeMs, kind: 'gauge', source: 'influx', key: hit.key, fs: hit } as IngestSample);
         continue;
       }
       const rawField = body.toString('latin1', ks, ke);
@@ -222,7 +262,7 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
         drop('type_conflict', influxTypeConflict(k.measurement, fs.field.field, type, fs.field.type));
         return;
       }
-      samples.push({ name: fs.name, labels: fs.labels, value: scan.fieldValue[f]!, timestampMs: scan.timeMs, kind: 'gauge', source: 'influx', key: fs.key });
+      samples.push({ name: fs.name, labels: fs.labels, value: scan.fieldValue[f]!, timestampMs: scan.timeMs, kind: 'gauge', source: 'influx', key: fs.key, fs } as IngestSample);
     }
     if (timeFields > 0) {
       if (timeFields === n) drop('invalid_field', `invalid field name: input field "time" on measurement ${JSON.stringify(k.measurement)} is invalid`);
@@ -232,6 +272,9 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
   catalog.save();
   result.writeError = tagError ?? fieldError;
   const r = ingest(store, samples);
+  if (fast !== undefined && (fast.stored > 0 || fast.messages.size > 0)) merge(r, fast);
+  // The series ingest() found or registered, kept for this key's next lines' fast path.
+  if (samples.length > 0) learnHandles(store, samples);
   result.ingest = r;
   result.stored = r.stored;
   for (const [reason, n] of Object.entries(r.refused) as Array<[IngestReason, number]>) {
@@ -241,6 +284,92 @@ export function ingestInflux(store: Store, body: Buffer, options: InfluxIngestOp
   }
   for (const [reason, n] of Object.entries(r.skipped) as Array<[IngestReason, number]>) count(reason, n);
   return result;
+}
+
+/**
+ * Whether the line in `scan` of key `k` can take the fast path; if so, its series and values are
+ * in handles[0..n) and values[0..n). No side effect otherwise (the general path takes the line).
+ */
+function fastLine(store: Store, body: Buffer, scan: LineScan, k: KeyEntry, clock: number, newest: number, handles: SeriesHandle[], values: number[]): boolean {
+  if (k.refusal !== undefined) return false;
+  const ts = scan.timeMs;
+  if (!(ts >= newest) || ts > clock) return false;
+  const n = scan.fieldCount;
+  for (let f = 0; f < n; f++) {
+    const at = k.byPosition[f];
+    if (at === undefined) return false;
+    const fs = at.fs;
+    const h = fs.handle;
+    const type = scan.fieldType[f]!;
+    const v = scan.fieldValue[f]!;
+    if (h === undefined || fs.field.type !== type || !Number.isFinite(v) || ts < clock - fs.retentionMs!) return false;
+    if (!sameBytes(body, scan.fieldKeyStart[f]!, scan.fieldKeyEnd[f]!, at.raw)) return false;
+    handles[f] = h;
+    values[f] = v;
+  }
+  return n > 0 && !store.isClosed;
+}
+
+/** Each sample's FieldSeries gets its store handle (find(), once per series), for the fast path. */
+function learnHandles(store: Store, samples: readonly IngestSample[]): void {
+  if (store.readOnly || store.isClosed) return;
+  let last: IngestSample | undefined;
+  for (const s of samples) {
+    if (last !== undefined && s.name === last.name && s.labels === last.labels) continue;
+    last = s;
+    const fs = (s as IngestSample & { fs?: FieldSeries }).fs;
+    if (fs === undefined || fs.handle !== undefined) continue;
+    let h: SeriesHandle | undefined;
+    try {
+      h = store.find(fs.name, fs.labels);
+    } catch (e) {
+      // a series the store refuses (ingest() counted it as invalid_series): no fast path for it
+      if (e instanceof InvalidSeriesError) continue;
+      throw e;
+    }
+    if (h === undefined) continue;
+    fs.retentionMs = retentionOf(store, h.schema);
+    fs.handle = h;
+  }
+}
+
+/** Per store: each schema's finest retention, ms (as ingest() reads it). */
+const retentions = new WeakMap<Store, Map<string, number>>();
+
+function retentionOf(store: Store, schema: string): number {
+  let m = retentions.get(store);
+  if (m === undefined) {
+    m = new Map();
+    for (const sc of store.info({ series: false }).schemas) m.set(sc.name, sc.tiers[0]?.retentionMs ?? Infinity);
+    retentions.set(store, m);
+  }
+  return m.get(schema) ?? Infinity;
+}
+
+/** ingest()'s wording for the refusals the fast path can meet. */
+const WORDING: Partial<Record<IngestReason, string>> = { out_of_order: 'out of order sample', too_old: 'too old sample', out_of_bounds: 'out of bounds', series_limit: 'series limit reached', invalid_series: 'invalid series' };
+
+/** As ingest() classes a store's refusal of a sample. */
+function reasonOf(e: unknown, ts: number, clock: number): IngestReason {
+  if (e instanceof LateWriteError) return e.oldestMs !== undefined && ts < e.oldestMs ? 'too_old' : 'out_of_order';
+  if (e instanceof InvalidTimestampError) return ts > clock ? 'out_of_bounds' : 'too_old';
+  if (e instanceof CapacityError) return 'series_limit';
+  return 'invalid_series';
+}
+
+/** The fast path's counts added to what ingest() said of the rest (messages: the first of each
+ *  reason, in REFUSAL_REASONS' order, the fast path's first as it came first). */
+function merge(r: IngestResult, fast: { stored: number; refused: Partial<Record<IngestReason, number>>; messages: Map<IngestReason, string> }): void {
+  r.stored += fast.stored;
+  if (fast.messages.size === 0) return;
+  const byReason = new Map<IngestReason, string>();
+  for (const m of r.messages) {
+    const reason = REFUSAL_REASONS.find((x) => m.startsWith(`${WORDING[x]}:`));
+    if (reason !== undefined) byReason.set(reason, m);
+  }
+  for (const [reason, n] of Object.entries(fast.refused) as Array<[IngestReason, number]>) r.refused[reason] = (r.refused[reason] ?? 0) + n;
+  for (const [reason, m] of fast.messages) byReason.set(reason, m);
+  r.messages = REFUSAL_REASONS.filter((x) => byReason.has(x)).map((x) => byReason.get(x)!);
 }
 
 /** InfluxDB's words for ingest()'s refusals where it has them. */

@@ -4,6 +4,7 @@
 // sample: a refused sample is counted, and the first message of each reason is kept.
 import { CapacityError, InvalidSeriesError, InvalidTimestampError, InvalidValueError, LateWriteError, RondoError } from '../errors';
 import { Store, type Labels, type SeriesHandle, type SeriesKind } from '../store';
+import type { SampleSource } from '../hooks';
 
 /** One sample from outside. Samples of one series should share their `labels` object: the
  *  series is then looked up once for all of them. */
@@ -35,10 +36,11 @@ export type IngestReason =
   | 'too_old'
   | 'out_of_bounds'
   | 'stale_marker'
-  | 'non_finite';
+  | 'non_finite'
+  | 'hook_dropped';
 
 export const REFUSAL_REASONS: readonly IngestReason[] = ['series_limit', 'invalid_series', 'out_of_order', 'too_old', 'out_of_bounds'];
-export const SKIP_REASONS: readonly IngestReason[] = ['stale_marker', 'non_finite'];
+export const SKIP_REASONS: readonly IngestReason[] = ['stale_marker', 'non_finite', 'hook_dropped'];
 
 export interface IngestResult {
   /** Samples recorded. */
@@ -73,7 +75,52 @@ const WORDING: Record<IngestReason, string> = {
   out_of_bounds: 'out of bounds',
   stale_marker: 'stale marker',
   non_finite: 'non-finite value',
+  hook_dropped: 'dropped by a hook',
 };
+
+/** The hook contract's name for where an IngestSample came from (its `source`). */
+function hookSource(source: string): SampleSource {
+  switch (source) {
+    case 'remote_write':
+    case 'remote-write':
+      return 'remote-write';
+    case 'influx':
+    case 'statsd':
+    case 'fossil':
+    case 'agent':
+      return source;
+    default:
+      return 'record';
+  }
+}
+
+/** The samples as the store's hooks leave them (each sample's source given): the dropped ones
+ *  counted as skipped (hook_dropped); stale markers and non-finite values go on as they are. */
+function hooked(store: Store, samples: readonly IngestSample[], skip: (reason: IngestReason) => void): IngestSample[] {
+  const out: IngestSample[] = [];
+  const known = knownOf(store);
+  for (const s of samples) {
+    if (s.stale === true || typeof s.value !== 'number' || !Number.isFinite(s.value)) {
+      out.push(s);
+      continue;
+    }
+    const kind = s.kind ?? kindFor(s.name);
+    let r;
+    try {
+      const seen = known.get(s.key ?? quickKey(s.name, s.labels));
+      r = store.applyHooks({ name: s.name, labels: s.labels, value: s.value, timestamp: s.timestampMs, kind, source: hookSource(s.source) }, seen);
+    } catch (e) {
+      // A series the store refuses (its name or labels): refused below, as without hooks.
+      if (!(e instanceof InvalidSeriesError)) throw e;
+      out.push(s);
+      continue;
+    }
+    if (r === null) skip('hook_dropped');
+    else if (r.name === s.name && r.labels === s.labels && r.value === s.value && r.timestamp === s.timestampMs) out.push(s);
+    else out.push({ name: r.name, labels: r.labels as Labels, value: r.value, timestampMs: r.timestamp, kind, source: s.source });
+  }
+  return out;
+}
 
 /**
  * Records `samples` into `store` (opened for writing). Samples of a series should come in time
@@ -82,7 +129,7 @@ const WORDING: Record<IngestReason, string> = {
  * failure of the store itself (StorageError, StoreClosedError) is thrown, after the samples
  * before it were stored.
  */
-export function ingest(store: Store, samples: readonly IngestSample[], options: IngestOptions = {}): IngestResult {
+export function ingest(store: Store, given: readonly IngestSample[], options: IngestOptions = {}): IngestResult {
   const result: IngestResult = { stored: 0, refused: {}, skipped: {}, registered: 0, messages: [] };
   const firstMessage = new Map<IngestReason, string>();
   const refuse = (reason: IngestReason, message: string): void => {
@@ -92,6 +139,10 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
   const skip = (reason: IngestReason): void => {
     result.skipped[reason] = (result.skipped[reason] ?? 0) + 1;
   };
+  // The store's hooks (docs/hooks.md) first, before any series is registered: a dropped or
+  // renamed sample registers nothing under its old name. Then recorded past them.
+  const withHooks = !store.readOnly && !store.isClosed && store.hasSampleHooks;
+  const samples = withHooks ? hooked(store, given, skip) : given;
 
   // First the series: each run of samples of one series is one series, found or (all the new
   // ones together, with one write of the series index) registered.
@@ -225,7 +276,8 @@ export function ingest(store: Store, samples: readonly IngestSample[], options: 
       continue;
     }
     try {
-      store.record(handles[i] as SeriesHandle, s.value, s.timestampMs);
+      if (withHooks) store.recordUnhooked(handles[i] as SeriesHandle, s.value, s.timestampMs);
+      else store.record(handles[i] as SeriesHandle, s.value, s.timestampMs);
       result.stored++;
     } catch (e) {
       if (!(e instanceof InvalidTimestampError || e instanceof InvalidValueError || e instanceof CapacityError)) throw e;

@@ -37,7 +37,9 @@ export function kvmCollector(vm: KvmVm, options: KvmCollectorOptions = {}): Coll
   return {
     name: 'kvm',
     open(ctx: OpenContext) {
-      if (mode !== 'native') return;
+      // Native capture writes from C++ threads, past any hook: with hooks on the store, the
+      // tick records (through JavaScript, through the hooks) instead. docs/hooks.md.
+      if (mode !== 'native' || ctx.store.hasSampleHooks) return;
       vm.captureInto({
         register: (name, labels, o) => ctx.register(name, labels, o.kind),
         registerMany: (entries) => ctx.registerMany(entries),

@@ -23,6 +23,7 @@ import { decodeReadRequest, encodeReadResponse, readSeries } from './remote';
 import { compressSnappy } from '../export';
 import { startStatsd, type StatsdDoor, type StatsdStats } from './statsd';
 import { noteDatabase, runInfluxQL } from '../influxql';
+import { fossilDatabases, startFossil, type FossilDoor, type FossilStats } from '../fossil';
 
 export interface ServeOptions {
   /** host:port to listen on; default 127.0.0.1:9464 (port 0: any free port). */
@@ -65,6 +66,12 @@ export interface ServeOptions {
   influxUdp?: string;
   /** host:port to listen on for Influx line protocol over TCP (newline-framed), e.g. 127.0.0.1:8094. */
   influxTcp?: string;
+  /** host:port of a fossil-protocol (TCP) listener, e.g. 127.0.0.1:8001; loopback unless
+   *  insecureListen (docs/events.md, "The fossil protocol"). Its database "default" is the store. */
+  fossil?: string;
+  /** A directory whose sub-directories holding a store are further fossil databases, by name
+   *  (opened on first USE, closed with the server). */
+  fossilRoot?: string;
 }
 
 export interface ServerStats {
@@ -77,6 +84,8 @@ export interface ServerStats {
   ingest: { errors: Record<string, number>; points: Record<string, number> };
   /** The StatsD door's counts, when it runs. */
   statsd?: StatsdStats;
+  /** The fossil door's counts, when it runs. */
+  fossil?: FossilStats;
 }
 
 export interface RondoServer {
@@ -90,6 +99,8 @@ export interface RondoServer {
   readonly influxTcp?: { host: string; port: number };
   /** Where the StatsD door listens, when started (options.statsd). */
   readonly statsd?: { host: string; port: number };
+  /** Where the fossil door listens, when started (options.fossil). */
+  readonly fossil?: { host: string; port: number };
   stats(): ServerStats;
   /** Stops listening, lets requests in flight finish, records the last figures and flushes a
    *  writable store. Does not close the store. */
@@ -151,6 +162,7 @@ interface Ctx {
 export async function serve(store: Store, options: ServeOptions = {}): Promise<RondoServer> {
   const { host, port } = parseListen(options.listen ?? DEFAULTS.listen);
   const statsdAddr = options.statsd === undefined ? undefined : listenerAddress('StatsD', options.statsd, parseListen, isLoopback, options.insecureListen === true);
+  const fossilAddr = options.fossil === undefined ? undefined : listenerAddress('fossil', options.fossil, parseListen, isLoopback, options.insecureListen === true);
   let token = options.authToken;
   if (options.authTokenFile !== undefined) {
     try {
@@ -217,6 +229,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     for (const [reason, n] of Object.entries(refused)) add('rondo_remote_write_refused_samples_total', { reason }, n);
     for (const [reason, n] of Object.entries(skipped)) add('rondo_remote_write_skipped_samples_total', { reason }, n);
     for (const f of ingestCounters.figures()) add(f.name, f.labels, f.value);
+    for (const f of store.hookFigures()) add('rondo_hook_errors_total', { hook: f.hook }, f.errors);
     // New figures (a handler or code seen for the first time) are registered together: one
     // write of the series index, not one each.
     const fresh = figures.filter((f) => !own.has(f.key));
@@ -655,7 +668,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
   });
 
   route('/metrics', ['GET'], (ctx) => {
-    const body = metricsText(requests, durations, received.samples, refused, skipped) + ingestCounters.metricsText();
+    const body = metricsText(requests, durations, received.samples, refused, skipped) + ingestCounters.metricsText() + hookMetricsText(store);
     ctx.res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
     ctx.res.end(body);
   });
@@ -765,6 +778,7 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
   let influxUdp: InfluxListener | undefined;
   let influxTcp: InfluxListener | undefined;
   let statsdDoor: StatsdDoor | undefined;
+  let fossilDoor: FossilDoor | undefined;
   try {
     if (options.influxUdp !== undefined) {
       const a = listenerAddress('Influx UDP', options.influxUdp, parseListen, isLoopback, options.insecureListen === true);
@@ -785,6 +799,15 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
       listeners.push(statsdDoor);
       beforeConsolidate.push(statsdDoor.flush);
     }
+    if (fossilAddr !== undefined) {
+      const dbs = fossilDatabases(store, options.fossilRoot);
+      const door = await startFossil(dbs, fossilAddr.host, fossilAddr.port, { counters: ingestCounters, logger: log }).catch((e: unknown) => {
+        dbs.close();
+        throw e;
+      });
+      fossilDoor = door;
+      listeners.push({ host: door.host, port: door.port, close: async () => (await door.close(), dbs.close()) });
+    }
   } catch (e) {
     clearInterval(timer);
     await Promise.allSettled(listeners.map((l) => l.close()));
@@ -803,7 +826,9 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     ...(influxUdp !== undefined ? { influxUdp: { host: influxUdp.host, port: influxUdp.port } } : {}),
     ...(influxTcp !== undefined ? { influxTcp: { host: influxTcp.host, port: influxTcp.port } } : {}),
     ...(statsdDoor === undefined ? {} : { statsd: { host: statsdDoor.host, port: statsdDoor.port } }),
+    ...(fossilDoor === undefined ? {} : { fossil: { host: fossilDoor.host, port: fossilDoor.port } }),
     stats: () => ({
+      ...(fossilDoor === undefined ? {} : { fossil: fossilDoor.stats() }),
       ...(statsdDoor === undefined ? {} : { statsd: statsdDoor.stats() }),
       requests: Object.fromEntries([...requests].map(([k, n]) => [k.replace('\0', ' '), n])),
       receivedSamples: received.samples,
@@ -936,6 +961,18 @@ function packageVersion(): string {
   } catch {
     return '0.0.0';
   }
+}
+
+/** /metrics: the store's hooks' faults (docs/hooks.md), when it has hooks. */
+function hookMetricsText(store: Store): string {
+  const figures = store.hookFigures();
+  if (figures.length === 0) return '';
+  const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  const lines = ['# HELP rondo_hook_errors_total Faults of each hook (it threw, trapped or returned what the contract does not allow).', '# TYPE rondo_hook_errors_total counter'];
+  for (const f of figures) lines.push(`rondo_hook_errors_total{hook="${esc(f.hook)}"} ${f.errors}`);
+  lines.push('# HELP rondo_hook_disabled 1 for a hook disabled after too many consecutive faults.', '# TYPE rondo_hook_disabled gauge');
+  for (const f of figures) lines.push(`rondo_hook_disabled{hook="${esc(f.hook)}"} ${f.disabled ? 1 : 0}`);
+  return `${lines.join('\n')}\n`;
 }
 
 /** /metrics: the server's figures in the Prometheus text format. */

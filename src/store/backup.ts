@@ -288,6 +288,7 @@ export function* capture(src: BackupSource, file: string, options: BackupOptions
         // with gauges; one pass otherwise (raw values; counters read their last value in any pass).
         const passes = ti === 0 || !cols.some((r) => r.kind === 'gauge') ? [AGGREGATIONS.indexOf('last')] : spec.tiers[ti]!.aggregates.map((a) => AGGREGATIONS.indexOf(a));
         const buf = new Float64Array(R * Math.max(1, ncols));
+        const colBuf = new Float64Array(R * Math.max(1, ncols));
         const ts = new Float64Array(R);
         const vs = new Float64Array(R);
         for (let j = 0, k0 = bt.from; k0 <= bt.to; j++, k0 += R) {
@@ -314,14 +315,17 @@ export function* capture(src: BackupSource, file: string, options: BackupOptions
               w.put(RECORD.chunk, withKey(chunkKey(si, ti, FIELD_ROWS, 0, j), encodeChunk(codec, ts.subarray(0, m), new Float64Array(m))));
               chunks++;
             }
+            // Column by column from here: the span transposed in tiles (cache-friendly).
+            transpose(buf, colBuf, n, ncols);
             for (const rec of cols) {
               const c = rec.column;
               const fields = fieldsOf(ti, rec.kind, spec);
               const field = ti === 0 ? FIELD_VALUE : rec.kind === 'counter' ? (p === 0 ? fields[0]! : -1) : agg;
               if (field < 0 || !fields.includes(field)) continue;
               let m = 0;
+              const at = c * n;
               for (let r = 0; r < n; r++) {
-                const v = buf[r * ncols + c]!;
+                const v = colBuf[at + r]!;
                 if (present[r] === 1 && !Number.isNaN(v)) {
                   ts[m] = (k0 + r) * iv;
                   vs[m++] = v;
@@ -370,6 +374,21 @@ export function* capture(src: BackupSource, file: string, options: BackupOptions
       // never made, or renamed
     }
     throw e;
+  }
+}
+
+/** Row-major [n][ncols] into column-major [ncols][n], a 32 × 32 tile at a time. */
+function transpose(src: Float64Array, dst: Float64Array, n: number, ncols: number): void {
+  const T = 32;
+  for (let r0 = 0; r0 < n; r0 += T) {
+    const r1 = Math.min(n, r0 + T);
+    for (let c0 = 0; c0 < ncols; c0 += T) {
+      const c1 = Math.min(ncols, c0 + T);
+      for (let r = r0; r < r1; r++) {
+        const row = r * ncols;
+        for (let c = c0; c < c1; c++) dst[c * n + r] = src[row + c]!;
+      }
+    }
   }
 }
 
@@ -835,37 +854,54 @@ function restoreTier(
   const cb = p.cellBytes;
   const layout = consolidated ? addon.cellLayout(p.aggregates, p.valueBytes) : undefined;
   const rowAt = (k: number): number => hb + (k % slots) * rowBytes;
-  const stampOf = (k: number): number => {
-    const at = rowAt(k);
-    return consolidated ? Number(dv.getBigUint64(at, true) >> 8n) : dv.getFloat64(at, true);
-  };
+  // What each slot holds (its interval or bucket, 0: empty), kept here rather than read back
+  // from the mapping; and the mapping as typed arrays (rows and cells are aligned to their size).
+  const held = new Float64Array(slots);
+  for (let s = 0; s < slots; s++) {
+    const at = hb + s * rowBytes;
+    held[s] = consolidated ? Number(dv.getBigUint64(at, true) >> BigInt(format.tag.bucketShift)) : dv.getFloat64(at, true);
+  }
+  const stampOf = (k: number): number => held[k % slots]!;
+  const f64 = new Float64Array(ab, 0, Math.floor(ab.byteLength / 8));
+  const f32 = new Float32Array(ab, 0, Math.floor(ab.byteLength / 4));
+  const u32 = new Uint32Array(ab, 0, Math.floor(ab.byteLength / 4));
   const ncolsMax = p.maxSeries;
-  const clearRow = (at: number): void => {
-    new Uint8Array(ab, at, rowBytes).fill(0);
+  const COUNT = AGGREGATIONS.indexOf('count');
+  const countOff = layout === undefined ? -1 : layout.offsets[COUNT]!;
+  const clearRow = (s: number): void => {
+    new Uint8Array(ab, hb + s * rowBytes, rowBytes).fill(0);
+    held[s] = 0;
   };
   const makeRow = (k: number): void => {
     const at = rowAt(k);
+    held[k % slots] = k;
     if (consolidated) {
       dv.setBigUint64(at, BigInt(k) << BigInt(format.tag.bucketShift), true);
-      const u = new Uint32Array(ab, at + 8, (rowBytes - 8) / 4);
-      u.fill(EMPTY_F32_BITS);
-      const co = layout!.offsets[AGGREGATIONS.indexOf('count')]!;
-      if (co >= 0) for (let c = 0; c < ncolsMax; c++) dv.setUint32(at + 8 + c * cb + co, 0, true);
+      u32.fill(EMPTY_F32_BITS, (at + 8) / 4, (at + rowBytes) / 4);
+      if (countOff >= 0) for (let c = 0; c < ncolsMax; c++) u32[(at + 8 + c * cb + countOff) / 4] = 0;
     } else {
-      dv.setFloat64(at, k, true);
+      f64[at / 8] = k;
       dv.setBigUint64(at + 8, 0n, true);
-      new Float64Array(ab, at + 16, ncolsMax).fill(NaN);
+      f64.fill(NaN, at / 8 + 2, at / 8 + 2 + ncolsMax);
     }
   };
+  /** Stores a point of (column, field) into row k: a raw value, a gauge's aggregate, or (field -1) a counter's last value. */
   const put = (k: number, column: number, field: number, v: number): void => {
     const at = rowAt(k);
-    if (!consolidated) return dv.setFloat64(at + 16 + 8 * column, v, true);
+    if (!consolidated) {
+      f64[at / 8 + 2 + column] = v;
+      return;
+    }
     const cell = at + 8 + column * cb;
+    if (field === -1) {
+      f64[cell / 8] = v;
+      return;
+    }
     const off = layout!.offsets[field]!;
     if (!(off >= 0)) return;
-    if (field === AGGREGATIONS.indexOf('count')) dv.setUint32(cell + off, v, true);
-    else if (p.valueBytes === 4) dv.setFloat32(cell + off, v, true);
-    else dv.setFloat64(cell + off, v, true);
+    if (field === COUNT) u32[(cell + off) / 4] = v;
+    else if (p.valueBytes === 4) f32[(cell + off) / 4] = v;
+    else f64[(cell + off) / 8] = v;
   };
   let chunks = 0;
   let restored = 0;
@@ -880,9 +916,8 @@ function restoreTier(
     // Rows of this archive's window made by an earlier archive give way to this one's.
     if (bt.to >= bt.from)
       for (let s = 0; s < slots; s++) {
-        const at = hb + s * rowBytes;
-        const k = consolidated ? Number(dv.getBigUint64(at, true) >> 8n) : dv.getFloat64(at, true);
-        if (k >= bt.from && k <= bt.to) clearRow(at);
+        const k = held[s]!;
+        if (k >= bt.from && k <= bt.to) clearRow(s);
       }
     const expected = expectedOf[ai]!;
     const intact = new Set<string>();
@@ -913,8 +948,7 @@ function restoreTier(
         // A span whose rows chunk is damaged: its rows are made by the points found in it.
         if (s < k && !rowsSeen.has(c.j)) makeRow(k);
         if (stampOf(k) !== k) continue;
-        if (field === -1) dv.setFloat64(rowAt(k) + 8 + c.column * cb, pts.values[i]!, true);
-        else put(k, c.column, field, pts.values[i]!);
+        put(k, c.column, field, pts.values[i]!);
         points++;
       }
     }
@@ -927,11 +961,7 @@ function restoreTier(
   });
   // The header's counters: the head is the newest row made, the rest as the last archive found them.
   let head = 0;
-  for (let s = 0; s < slots; s++) {
-    const at = hb + s * rowBytes;
-    const k = consolidated ? Number(dv.getBigUint64(at, true) >> 8n) : dv.getFloat64(at, true);
-    if (k > head) head = k;
-  }
+  for (let s = 0; s < slots; s++) if (held[s]! > head) head = held[s]!;
   const o = format.offsets;
   const setU64 = (off: number, v: number): void => dv.setBigUint64(off, BigInt(v), true);
   setU64(o.head, head);

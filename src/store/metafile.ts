@@ -9,7 +9,9 @@ import { CorruptFileError, StorageError } from '../errors';
 /** The envelope version written. Version 1 files (rondo 0.1's, storage format 1) are read too: their
  *  envelope is the same; a store file of version 1 marks a store still to migrate (migrate.ts). */
 export const META_VERSION = 2;
-const READ_VERSIONS: readonly number[] = [1, 2, 3];
+const READ_VERSIONS: readonly number[] = [1, 2];
+/** The store file (`rondo-store`) is also read in version 3: a store of storage format 3 (layout.ts, STORE_VERSION). */
+const STORE_READ_VERSIONS: readonly number[] = [1, 2, 3];
 
 /** Largest metadata file read: longer than any string Node can hold, so larger means damaged. */
 export const MAX_META_BYTES = 512 * 1024 * 1024 - 64;
@@ -101,8 +103,9 @@ export function readMetaFileVersioned(file: string, format: string): { version: 
   }
   if (typeof env !== 'object' || env === null || env.format !== format)
     throw damaged(`not a ${format} file`);
-  if (!READ_VERSIONS.includes(env.version))
-    throw damaged(`format version ${String(env.version)}, this rondo reads versions ${READ_VERSIONS.join(', ')}`);
+  const versions = format === 'rondo-store' ? STORE_READ_VERSIONS : READ_VERSIONS;
+  if (!versions.includes(env.version))
+    throw damaged(`format version ${String(env.version)}, this rondo reads versions ${versions.join(', ')}`);
   let sum: number;
   try {
     sum = crc32(JSON.stringify(env.body));

@@ -42,6 +42,8 @@ import {
   type RestoreReport,
   type VerifyReport,
 } from './backup';
+import { HookChain, type Hook, type HookFigures, type HookSample, type SampleSource } from '../hooks';
+import { applyRollups } from './hook-rollup';
 import { BatchPlan, EMPTY, MIN_TIMESTAMP, RawWriter, SeriesHandle, sameAndFinite, storeContiguous, storeRun } from './write';
 
 export interface StoreOptions {
@@ -76,6 +78,14 @@ export interface StoreOptions {
    * for none.
    */
   backupBeforeMigrate?: boolean | string;
+  /**
+   * Hooks (docs/hooks.md): run in order on each sample recorded into a schema they apply to
+   * (record(), recordBatch(), ingest(), the agent), and their rollups in consolidate(). JavaScript
+   * hooks are trusted code and run on this thread. Not for read-only stores.
+   */
+  hooks?: readonly Hook[];
+  /** Where a hook's first fault and its disabling are told. Default console.warn. */
+  hookLog?: (message: string) => void;
 }
 
 export interface MigrateStoreOptions extends Pick<StoreOptions, 'clock' | 'fileMode'> {
@@ -152,6 +162,8 @@ export class Store {
   /** The event ring and topics, when the store has a ring. */
   private eventLog: EventLog | undefined;
   private readonly eventsSize: number | undefined;
+  /** The hooks given at open (undefined: none, and no hook check anywhere but one per write). */
+  private hooks: HookChain | undefined;
 
   /** Opens (or creates) a store for writing. Only one writer per store: others get StoreLockedError. */
   static open(dir: string, options: StoreOptions = {}): Store {
@@ -208,6 +220,8 @@ export class Store {
       throw new ConfigError(`fileMode ${String(options.fileMode)} must be a permission mode such as 0o600`);
     const given = options.schemas === undefined ? undefined : normalizeSchemas(options.schemas);
     this.eventsSize = parseEventsSize(options.events);
+    const hooks = options.hooks === undefined || options.hooks.length === 0 ? undefined : new HookChain(options.hooks, options.hookLog === undefined ? {} : { log: options.hookLog });
+    if (hooks !== undefined && readOnly) throw new ConfigError('hooks are for a store opened for writing');
     try {
       if (readOnly) this.openExisting(undefined);
       else this.openForWriting(given, options.dirMode ?? 0o700, options.migrate === true, dryRun);
@@ -217,6 +231,102 @@ export class Store {
       this.releaseAll();
       throw e;
     }
+    if (hooks !== undefined) {
+      this.hooks = hooks;
+      for (const s of this.schemas) s.writer.hooked = hooks.samplesFor(s.spec.name);
+    }
+  }
+
+  // ---- hooks ----
+
+  /** True when the store has a hook with onSample for some schema (the KVM collector's native capture then falls back to the tick). */
+  get hasSampleHooks(): boolean {
+    return this.hooks?.hasSampleHooks === true;
+  }
+
+  /** Each hook's figures (rondo_hook_errors_total{hook}, disabled and why), in order; [] without hooks. */
+  hookFigures(): HookFigures[] {
+    return this.hooks?.figures() ?? [];
+  }
+
+  /**
+   * Runs the store's hooks over a sample of a series that may not be registered yet (the
+   * schema its name and labels route to decides which hooks apply): the sample to record, or
+   * null when a hook dropped it. For ingest() and the agent, which register what the hooks give.
+   * `schemaOf`: the series' handle, when the caller has it (saves looking the series up).
+   */
+  applyHooks(sample: HookSample, schemaOf?: SeriesHandle): HookSample | null {
+    const chain = this.hooks;
+    if (chain === undefined) return sample;
+    let schema: string | undefined;
+    // The caller may know the series already (a handle of this store): its schema, no lookup.
+    const h = schemaOf instanceof SeriesHandle && schemaOf.owner === this ? schemaOf : this.byKey.get(formatSeries(sample.name, sample.labels));
+    if (h !== undefined) schema = h.schema;
+    else {
+      try {
+        schema = routeSeries(
+          this.schemas.map((x) => x.spec),
+          sample.name,
+          sample.labels,
+        )?.name;
+      } catch {
+        schema = undefined;
+      }
+    }
+    if (schema === undefined || !chain.samplesFor(schema)) return sample;
+    return chain.run(sample, schema);
+  }
+
+  /**
+   * Records without running the hooks (they ran already: ingest(), the agent). Otherwise as
+   * record().
+   */
+  recordUnhooked(h: SeriesHandle, value: number, ts: number): void {
+    if (h instanceof SeriesHandle && h.w.hooked) this.writeOne(h, value, ts);
+    else this.record(h, value, ts);
+  }
+
+  /** record() of a series whose schema has hooks: run them, then write what they gave where it goes. */
+  private recordHooked(h: SeriesHandle, value: number, ts: number, source: SampleSource): void {
+    if (typeof value !== 'number' || value - value !== 0) throw this.badValue(h, value);
+    this.assertWritable();
+    const r = this.hooks!.run({ name: h.name, labels: h.labels, value, timestamp: ts, kind: h.kind, source }, h.schema);
+    if (r === null) return;
+    const t = r.name === h.name && r.labels === h.labels ? h : this.register(r.name, r.labels, { kind: h.kind });
+    this.writeOne(t, r.value, r.timestamp);
+  }
+
+  /** recordBatch() when some of its series' schemas have hooks: each sample through them; the
+   *  ones kept where they were still go down as one batch (all or nothing), the moved ones after. */
+  private recordBatchHooked(ts: number, handles: readonly SeriesHandle[], values: ArrayLike<number>): void {
+    const n = handles.length;
+    for (let i = 0; i < n; i++) {
+      const v = values[i];
+      const h = handles[i]!;
+      if (typeof v !== 'number' || v - v !== 0) throw this.badValue(h, v);
+      if (!(h instanceof SeriesHandle) || h.owner !== this) this.rowFor(h, ts);
+    }
+    this.assertWritable();
+    const keptH: SeriesHandle[] = [];
+    const keptV: number[] = [];
+    const moved: Array<[SeriesHandle, number, number]> = [];
+    for (let i = 0; i < n; i++) {
+      const h = handles[i]!;
+      const v = values[i]!;
+      if (!h.w.hooked) {
+        keptH.push(h);
+        keptV.push(v);
+        continue;
+      }
+      const r = this.hooks!.run({ name: h.name, labels: h.labels, value: v, timestamp: ts, kind: h.kind, source: 'record' }, h.schema);
+      if (r === null) continue;
+      if (r.name === h.name && r.labels === h.labels && r.timestamp === ts && typeof r.value === 'number' && r.value - r.value === 0) {
+        keptH.push(h);
+        keptV.push(r.value);
+      } else moved.push([r.name === h.name && r.labels === h.labels ? h : this.register(r.name, r.labels, { kind: h.kind }), r.value, r.timestamp]);
+    }
+    if (keptH.length > 0) this.recordBatchChecked(ts, keptH, keptV);
+    for (const [h, v, t] of moved) this.writeOne(h, v, t);
   }
 
   private openForWriting(given: SchemaSpec[] | undefined, dirMode: number, migrate: boolean, dryRun: boolean): void {
@@ -448,7 +558,7 @@ export class Store {
   record(h: SeriesHandle, value: number, ts: number = Date.now()): void {
     if (h !== undefined && h !== null && typeof ts === 'number' && typeof value === 'number') {
       const w = h.w;
-      if (w !== undefined) {
+      if (w !== undefined && w.hooked === false) {
         // The row this schema wrote last: its stamp says which interval it holds, and ts is in
         // that interval when ts - stamp * interval is in [0, interval). A row taken meanwhile for
         // another lap (or a writer disabled: no rows, the stamp undefined) does not match.
@@ -481,6 +591,7 @@ export class Store {
     const n = handles.length;
     if (values === null || typeof values !== 'object' || values.length !== n)
       throw new InvalidValueError(`recordBatch got ${n} handles and ${String(values?.length)} values; pass one value per handle`);
+    if (this.hooks !== undefined && handles.some((h) => h instanceof SeriesHandle && h.w.hooked)) return this.recordBatchHooked(ts, handles, values);
     const plan = this.batchPlan;
     if (
       plan !== undefined &&
@@ -600,6 +711,12 @@ export class Store {
   }
 
   private recordSlow(h: SeriesHandle, value: number, ts: number): void {
+    if (h instanceof SeriesHandle && h.w.hooked && h.owner === this) return this.recordHooked(h, value, ts, 'record');
+    this.writeOne(h, value, ts);
+  }
+
+  /** The slow path's write, hooks or not. */
+  private writeOne(h: SeriesHandle, value: number, ts: number): void {
     if (typeof value !== 'number' || value - value !== 0) throw this.badValue(h, value);
     const w = h.w;
     const base = this.rowFor(h, ts);
@@ -693,7 +810,16 @@ export class Store {
       for (const s of this.schemas) {
         // A slab found cut short refuses: the addon's counters() throws, made CorruptFileError.
         for (const v of s.views) if (!v.intact()) v.slab.counters();
+        const rolled = this.hooks !== undefined && this.hooks.hasRollups(s.spec.name);
+        const before = rolled ? s.views.map((v) => v.cursor()) : undefined;
         consolidateSchema(s.spec, s.views, s.series.length, s.kinds, now);
+        if (before !== undefined) {
+          // The buckets just filled, per tier: from the cursor before (or the oldest the ring
+          // holds, on a first consolidation) to the cursor now.
+          const after = s.views.map((v) => v.cursor());
+          const from = before.map((b, i) => (b === 0 ? Math.max(1, (after[i] as number) - (s.spec.tiers[i]?.slots ?? 0)) : b));
+          applyRollups(s.spec, s.slabs, s.series.map((x) => ({ key: x.key, column: x.column, kind: x.kind })), this.hooks!, from, after);
+        }
       }
     });
   }
@@ -1070,6 +1196,7 @@ export class Store {
     if (this.closed) return;
     this.closed = true;
     let first: unknown;
+    this.hooks?.close();
     for (const e of this.exporters.values()) e.close();
     if (this.eventLog !== undefined) {
       try {

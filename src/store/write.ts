@@ -71,6 +71,8 @@ export class RawWriter {
   declare curEnd: number;
   declare curK: number;
   declare curBase: number;
+  /** The store has hooks (src/hooks/) for this schema: record() leaves its fast path for them. */
+  declare hooked: boolean;
   constructor(slab: NativeSlab, tier: TierSpec, schema: string, writable: boolean) {
     const p = slab.params();
     // A read-only store has nothing to write through: its writer never matches a row.
@@ -95,6 +97,7 @@ export class RawWriter {
     this.curEnd = -Infinity;
     this.curK = -1;
     this.curBase = 0;
+    this.hooked = false;
   }
   disable(): void {
     this.curStart = Infinity;

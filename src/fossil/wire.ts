@@ -1,0 +1,231 @@
+// fossil's wire format, as its server speaks it: every message in both directions is one frame
+//
+//   u32 BE length L (= 8 + data bytes; the 4 length bytes not counted)
+//   8 bytes command, ASCII, NUL-padded ("QUERY\0\0\0"); a receiver strips NULs and upper-cases
+//   L - 8 bytes data
+//
+// and the data layouts of the requests and answers (docs/events.md, "The fossil protocol").
+
+/** The largest L a receiver takes (fossil's own limit: 100 MiB). */
+export const MAX_FRAME = 100 * 1024 * 1024;
+export const COMMAND_WIDTH = 8;
+
+/** The version string fossil's server announces. */
+export const FOSSIL_VERSION = 'v1.0.0';
+
+/** fossil's answer codes. */
+export const CODES = {
+  ok: 200,
+  databaseChanged: 201,
+  error: 500,
+  commandNotFound: 501,
+  malformed: 502,
+  nonconformant: 503,
+  query: 504,
+  unknownDb: 505,
+  unmarshal: 506,
+} as const;
+
+export interface Frame {
+  /** Upper-cased, NULs stripped. */
+  command: string;
+  data: Buffer;
+}
+
+/** One frame's bytes. */
+export function encodeFrame(command: string, data: Buffer | string = Buffer.alloc(0)): Buffer {
+  const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const out = Buffer.alloc(4 + COMMAND_WIDTH + body.length);
+  out.writeUInt32BE(COMMAND_WIDTH + body.length, 0);
+  out.write(command.slice(0, COMMAND_WIDTH), 4, 'latin1');
+  body.copy(out, 4 + COMMAND_WIDTH);
+  return out;
+}
+
+/** A code and a text, the data of OK, ERR and VERSION answers. */
+export function codeText(code: number, text: string): Buffer {
+  const t = Buffer.from(text, 'utf8');
+  const out = Buffer.alloc(4 + t.length);
+  out.writeUInt32BE(code >>> 0, 0);
+  t.copy(out, 4);
+  return out;
+}
+
+export function okFrame(code: number = CODES.ok, text = 'Ok'): Buffer {
+  return encodeFrame('OK', codeText(code, text));
+}
+
+export function errFrame(code: number, text: string): Buffer {
+  return encodeFrame('ERR', codeText(code, text));
+}
+
+/** u32 count, then count × (u32 length + bytes): the data of LIST and QUERY answers. */
+export function lengthPrefixedList(items: readonly Buffer[]): Buffer {
+  let size = 4;
+  for (const b of items) size += 4 + b.length;
+  const out = Buffer.alloc(size);
+  out.writeUInt32BE(items.length, 0);
+  let p = 4;
+  for (const b of items) {
+    out.writeUInt32BE(b.length, p);
+    b.copy(out, p + 4);
+    p += 4 + b.length;
+  }
+  return out;
+}
+
+/** Reads a u32-count list (LIST and QUERY answers); throws on a short buffer. */
+export function readList(data: Buffer): Buffer[] {
+  if (data.length < 4) throw new Error('list shorter than its count');
+  const n = data.readUInt32BE(0);
+  const out: Buffer[] = [];
+  let p = 4;
+  for (let i = 0; i < n; i++) {
+    if (p + 4 > data.length) throw new Error('list entry header past the end');
+    const len = data.readUInt32BE(p);
+    if (p + 4 + len > data.length) throw new Error('list entry past the end');
+    out.push(data.subarray(p + 4, p + 4 + len));
+    p += 4 + len;
+  }
+  return out;
+}
+
+/** u32 topic length + topic + rest: APPEND and CREATE requests. */
+export function topicAndRest(topic: string, rest: Buffer | string): Buffer {
+  const t = Buffer.from(topic, 'utf8');
+  const r = typeof rest === 'string' ? Buffer.from(rest, 'utf8') : rest;
+  const out = Buffer.alloc(4 + t.length + r.length);
+  out.writeUInt32BE(t.length, 0);
+  t.copy(out, 4);
+  r.copy(out, 4 + t.length);
+  return out;
+}
+
+/** Splits an APPEND or CREATE request; undefined when the topic length runs past the data.
+ *  Topic length 0 means "/"; a topic without a leading "/" gets one. */
+export function splitTopic(data: Buffer, cache?: TopicCache): { topic: string; rest: Buffer } | undefined {
+  if (data.length < 4) return undefined;
+  const n = data.readUInt32BE(0);
+  if (4 + n > data.length) return undefined;
+  if (cache !== undefined && cache.bytes.length === n && sameBytes(cache.bytes, data, 4)) return { topic: cache.topic, rest: data.subarray(4 + n) };
+  let topic = data.toString('utf8', 4, 4 + n);
+  if (topic === '') topic = '/';
+  else if (!topic.startsWith('/')) topic = `/${topic}`;
+  if (cache !== undefined && n <= 1024) {
+    cache.bytes = Buffer.from(data.subarray(4, 4 + n));
+    cache.topic = topic;
+  }
+  return { topic, rest: data.subarray(4 + n) };
+}
+
+/** a equals b[at, at + a.length) (a byte loop: cheaper than Buffer.compare for a topic). */
+function sameBytes(a: Buffer, b: Buffer, at: number): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[at + i]) return false;
+  return true;
+}
+
+/** The last topic a connection appended to, its bytes and its name. */
+export interface TopicCache {
+  bytes: Buffer;
+  topic: string;
+}
+
+const APPE = 0x41505045; // "APPE"
+const ND00 = 0x4e440000; // "ND\0\0"
+
+/** The command of the 8 bytes at p: NULs stripped, upper-cased (APPEND, the hot one, without
+ *  making strings). */
+function commandAt(buf: Buffer, p: number): string {
+  if (buf.readUInt32BE(p) === APPE && buf.readUInt32BE(p + 4) === ND00) return 'APPEND';
+  return buf.toString('latin1', p, p + COMMAND_WIDTH).replace(/\0/g, '').toUpperCase();
+}
+
+export type FrameEvent = { frame: Frame } | { error: 'too_large' | 'short_frame' | 'truncated'; length: number };
+
+/**
+ * Cuts frames out of a byte stream. push() takes bytes and returns the whole frames they end;
+ * a length above MAX_FRAME or below 8 is an error, after which nothing more is cut (the stream
+ * cannot be resynchronised). end() reports a frame cut short by the end of the stream.
+ */
+export class FrameReader {
+  private chunks: Buffer[] = [];
+  private have = 0;
+  private broken = false;
+
+  push(chunk: Buffer): FrameEvent[] {
+    if (this.broken) return [];
+    this.chunks.push(chunk);
+    this.have += chunk.length;
+    const out: FrameEvent[] = [];
+    let buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.have);
+    let p = 0;
+    while (buf.length - p >= 4) {
+      const len = buf.readUInt32BE(p);
+      if (len > MAX_FRAME) {
+        out.push({ error: 'too_large', length: len });
+        this.broken = true;
+        break;
+      }
+      if (len < COMMAND_WIDTH) {
+        out.push({ error: 'short_frame', length: len });
+        this.broken = true;
+        break;
+      }
+      if (buf.length - p - 4 < len) break;
+      const cmd = commandAt(buf, p + 4);
+      out.push({ frame: { command: cmd, data: buf.subarray(p + 4 + COMMAND_WIDTH, p + 4 + len) } });
+      p += 4 + len;
+    }
+    if (this.broken) {
+      this.chunks = [];
+      this.have = 0;
+    } else {
+      buf = buf.subarray(p);
+      this.chunks = buf.length > 0 ? [buf] : [];
+      this.have = buf.length;
+    }
+    return out;
+  }
+
+  /** The bytes left over when the stream ended: a frame cut short, when there are any. */
+  end(): FrameEvent | undefined {
+    if (this.broken || this.have === 0) return undefined;
+    const buf = Buffer.concat(this.chunks, this.have);
+    return { error: 'truncated', length: buf.length >= 4 ? buf.readUInt32BE(0) : buf.length };
+  }
+}
+
+/** Go's time.RFC3339Nano of a UTC instant in ns: trailing zeros of the fraction dropped. */
+export function formatTime(tsNs: bigint): string {
+  const sec = tsNs >= 0n ? tsNs / 1_000_000_000n : -((-tsNs + 999_999_999n) / 1_000_000_000n);
+  const frac = tsNs - sec * 1_000_000_000n;
+  const base = new Date(Number(sec) * 1000).toISOString().slice(0, 19);
+  let f = frac.toString().padStart(9, '0').replace(/0+$/, '');
+  if (f !== '') f = `.${f}`;
+  return `${base}${f}Z`;
+}
+
+/** Go's time.Duration String() of ns: "1h2m3.5s", "1.5ms", "0s". */
+export function goDuration(ns: bigint): string {
+  if (ns === 0n) return '0s';
+  const neg = ns < 0n;
+  let u = neg ? -ns : ns;
+  const sign = neg ? '-' : '';
+  const fracOf = (v: bigint, unit: bigint, digits: number): string => {
+    const whole = v / unit;
+    const rest = (v % unit).toString().padStart(digits, '0').replace(/0+$/, '');
+    return rest === '' ? whole.toString() : `${whole}.${rest}`;
+  };
+  if (u < 1000n) return `${sign}${u}ns`;
+  if (u < 1_000_000n) return `${sign}${fracOf(u, 1000n, 3)}µs`;
+  if (u < 1_000_000_000n) return `${sign}${fracOf(u, 1_000_000n, 6)}ms`;
+  let out = '';
+  const h = u / 3_600_000_000_000n;
+  u -= h * 3_600_000_000_000n;
+  const m = u / 60_000_000_000n;
+  u -= m * 60_000_000_000n;
+  if (h > 0n) out += `${h}h`;
+  if (h > 0n || m > 0n) out += `${m}m`;
+  out += `${fracOf(u, 1_000_000_000n, 9)}s`;
+  return sign + out;
+}
