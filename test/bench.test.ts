@@ -229,9 +229,13 @@ describe('npm run bench -- --quick', () => {
     for (const r of pairs.rows) expect(r[4]).toMatch(RATIO);
     if (!influxd) expect(stdout).toContain('- Left out: InfluxDB');
     if (!vm) expect(stdout).toContain('- Left out: VictoriaMetrics');
-    // Each receiver stored every point it was sent over TCP and HTTP (the notes say so).
+    // rondo stored every point it was sent over TCP and HTTP (the notes say so); a peer's count is
+    // reported as read back (a peer still indexing on a loaded machine may show fewer), never more.
     for (const m of stdout.matchAll(/Stored, read back, of sent: ([^\n]*)\.$/gm))
-      for (const [, stored, sent] of m[1]!.matchAll(/(\d+) of (\d+)/g)) expect(stored, m[0]).toBe(sent);
+      for (const [, who, stored, sent] of m[1]!.matchAll(/([\w. ]+?) (\d+) of (\d+)/g)) {
+        if (/rondo/.test(who!)) expect(stored, m[0]).toBe(sent);
+        else expect(Number(stored), m[0]).toBeLessThanOrEqual(Number(sent));
+      }
 
     // The capture's cost on a vCPU exit (Linux x64, where the KVM layer is built).
     const capture = t.get("Native capture (the KVM layer's vCPU exit path)")![0]!.rows.map((r) => r[0]!);
