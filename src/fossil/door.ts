@@ -34,6 +34,7 @@ import {
   splitTopic,
   type Frame,
   type TopicCache,
+  MAX_FRAME,
 } from './wire';
 
 const PROTOCOL = 'fossil';
@@ -235,7 +236,16 @@ export async function startFossil(databases: FossilDatabases, host: string, port
           try {
             const rows = runQuery(eventsOf(store), f.data.toString('utf8'), options.maxQueryEntries === undefined ? {} : { maxEntries: options.maxQueryEntries });
             const lines = rows.map((r) => Buffer.from(`${formatTime(r.tsNs)}\t${r.topic}\t${r.bytes.toString('base64')}\t${r.schema}`, 'utf8'));
-            send(encodeFrame('QUERY', lengthPrefixedList(lines)));
+            const body = lengthPrefixedList(lines);
+            // A frame a client may not take (over MAX_FRAME) is not sent: the client is told why.
+            if (body.length + 8 > MAX_FRAME)
+              send(
+                errFrame(
+                  CODES.query,
+                  `the answer of ${rows.length} entries is ${body.length} bytes, over the ${MAX_FRAME}-byte frame limit; narrow the query (a later since, a sub-topic, or sample())`,
+                ),
+              );
+            else send(encodeFrame('QUERY', body));
           } catch (e) {
             if (e instanceof FossilQueryError) send(errFrame(CODES.query, e.describe()));
             else send(errFrame(CODES.query, (e as Error).message.split('\n')[0]!));
