@@ -63,6 +63,9 @@ export interface IngestOptions {
 
 /** counter when the name says so (`_total`, `_count`, `_sum`, `_bucket`), gauge otherwise. */
 export function kindFor(name: string): SeriesKind {
+  // Most names end in none of l, t, m (…_total, …_count, …_bucket, …_sum): one load and compare.
+  const c = name.charCodeAt(name.length - 1);
+  if (c !== 108 && c !== 116 && c !== 109) return 'gauge';
   return name.endsWith('_total') || name.endsWith('_count') || name.endsWith('_sum') || name.endsWith('_bucket') ? 'counter' : 'gauge';
 }
 
@@ -113,8 +116,7 @@ function hooked(store: Store, samples: readonly IngestSample[], skip: (reason: I
     }
     const key = s.key ?? quickKey(s.name, s.labels);
     const seen = key === '' ? undefined : known.get(key);
-    // A known series' kind is the one it is stored as; a new one's, the sample's or its name's.
-    const kind = seen !== undefined ? seen.kind : (s.kind ?? kindFor(s.name));
+    const kind = s.kind ?? kindFor(s.name);
     let r;
     try {
       r = store.applyHooks({ name: s.name, labels: s.labels, value: s.value, timestamp: s.timestampMs, kind, source: hookSource(s.source) }, seen);
