@@ -3,7 +3,7 @@
 // agent embedded.
 import { errorLine, flag, parseArgs, UsageError, type ParsedArgs } from './args';
 import * as path from 'node:path';
-import { parseDuration, ConfigError, type Hook } from '../src/index';
+import { parseDuration, ConfigError, loadWasmHook, type Hook } from '../src/index';
 import { formatReport, freshStoreDir, runVm } from './vmm';
 import { LINUX_DEFAULT_CMDLINE } from '../src/kvm/index';
 import { captureTable, formatCaptureTable } from './capture';
@@ -41,8 +41,8 @@ process's figures, recorded by the agent's tick);
 at the end prints seconds lived and captured, exits by reason and the busiest KVM statistics.
 
 --hook FILE runs a hook (docs/hooks.md: a JavaScript module exporting a hook or an array of
-hooks) on every sample the agent records, e.g. examples/hooks/ns-to-seconds.js (KVM's
-nanosecond statistics in seconds). With a hook, the KVM series are recorded by the agent's tick
+hooks, or a .wasm file: a WebAssembly hook) on every sample the agent records, e.g.
+examples/hooks/ns-to-seconds.js (KVM's nanosecond statistics in seconds). With a hook, the KVM series are recorded by the agent's tick
 rather than by the native threads, which hooks cannot see.
 The store directory is made anew. With --remote-write the agent pushes on the interval and once
 more at the end (with stale markers: the VM is gone). Exit code 1 if the guest ended in error.
@@ -113,9 +113,22 @@ function size(args: ParsedArgs, name: string): number | undefined {
   return Number(m[1]) * unit;
 }
 
-/** --hook FILE: JavaScript modules exporting a hook or an array of hooks (docs/hooks.md). */
-function loadHooks(files: readonly string[]): Hook[] {
-  return files.flatMap((f) => {
+/** --hook FILE: JavaScript modules exporting a hook or an array of hooks, or WebAssembly hooks
+ *  (a .wasm file: checked, metered and given its memory limit by loadWasmHook), as `rondo serve
+ *  --hook` loads them (docs/hooks.md). */
+async function loadHooks(files: readonly string[]): Promise<Hook[]> {
+  const out: Hook[] = [];
+  for (const f of files) {
+    if (f.endsWith('.wasm')) {
+      try {
+        out.push(await loadWasmHook(path.resolve(f)));
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        const why = err.code === 'ENOENT' ? 'cannot be read (ENOENT)' : `is not a WebAssembly hook: ${String(err.message).split('\n')[0]}`;
+        throw new UsageError(`rondo-vmm run: --hook ${JSON.stringify(f)} ${why}`);
+      }
+      continue;
+    }
     let m: unknown;
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -129,8 +142,9 @@ function loadHooks(files: readonly string[]): Hook[] {
     for (const h of list)
       if (typeof h !== 'object' || h === null || typeof (h as Hook).name !== 'string')
         throw new UsageError(`rondo-vmm run: --hook ${JSON.stringify(f)} must export a hook ({ name, onSample?, rollup? }) or an array of hooks`);
-    return list as Hook[];
-  });
+    out.push(...(list as Hook[]));
+  }
+  return out;
 }
 
 async function run(argv: readonly string[]): Promise<number> {
@@ -159,7 +173,7 @@ async function run(argv: readonly string[]): Promise<number> {
   if (vmId !== undefined && !/^[A-Za-z0-9._-]+$/.test(vmId))
     throw new UsageError(`rondo-vmm run: --id is letters, digits, '.', '_' or '-' (it goes into the topic /vm/<id>/...), not "${vmId}"`);
   const eventsSize = flag(args, 'events-size');
-  const hooks = loadHooks(args.values.get('hook') ?? []);
+  const hooks = await loadHooks(args.values.get('hook') ?? []);
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);

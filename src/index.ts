@@ -118,7 +118,7 @@ export { Agent, ClockStepNotice, processCollector, promClientCollector } from '.
 export type { AgentOptions, AgentRemoteWrite, AgentStats, Collector, CollectContext, OpenContext } from './agent';
 export type { Hook, HookSample, HookResult, RollupContext, SampleSource, HookFigures } from './hooks';
 export { loadWasmHook, WasmHookError } from './hooks';
-export type { WasmHook, WasmHookOptions } from './hooks';
+export type { WasmHook, WasmHookOptions, WasmHookSpec } from './hooks';
 export { serve } from './server';
 export type { ServeOptions, RondoServer, ServerStats } from './server';
 export { instantQuery, rangeQuery, parsePromql, PromqlError } from './promql';

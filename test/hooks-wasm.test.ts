@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Hook, HookResult, HookSample, SampleSource } from '../src/hooks';
 import { decodeWasmLabels, encodeWasmLabels, limitWasmMemory, loadWasmHook, WasmHookError } from '../src/hooks/wasm';
-import { Agent, Store, type Collector } from '../src/index';
+import { Agent, ConfigError, Store, type Collector } from '../src/index';
 import { ingest } from '../src/ingest';
 import { ROOT } from './fixtures/build';
 import { alignedPast, suiteTempDir, tempDir } from './helpers';
@@ -169,6 +169,38 @@ describe('the AssemblyScript example (examples/hooks/tenant)', () => {
     expect(store.find('steal_ns', { vm: 'acme-1' })).toBeUndefined();
     expect(store.find('debug_counter', {})).toBeUndefined();
     expect(values('cpu_usage', { host: 'a' })).toContain(0.25);
+    store.close();
+  });
+
+  it('a { wasm: bytes } entry: Agent.start loads it; Store.open, synchronous, refuses it saying to await loadWasmHook', async () => {
+    const dir = tempDir();
+    // Store.open cannot wait for the module to be instrumented and compiled: a ConfigError that says what to do, nothing opened.
+    expect(() => Store.open(dir, { schemas: SCHEMAS, hooks: [{ wasm } as unknown as Hook] })).toThrow(ConfigError);
+    expect(() => Store.open(dir, { schemas: SCHEMAS, hooks: [{ wasm } as unknown as Hook] })).toThrow(/hooks: \[await loadWasmHook\(bytes, options\)\]/);
+    expect(fs.existsSync(dir) ? fs.readdirSync(dir) : []).toEqual([]);
+    const collector: Collector = { name: 'input', collect: (ctx) => ctx.record('steal_ns', { vm: 'acme-1' }, 5e8) };
+    // A bad entry is refused by start() before any store is opened.
+    await expect(Agent.start({ dir, schemas: SCHEMAS, hooks: [{ wasm: new Uint8Array([0, 97, 115, 109]) }], collectors: [collector] })).rejects.toThrow(
+      /hooks\[0\] is not a WebAssembly hook/,
+    );
+    // The options beside wasm are loadWasmHook's; a JavaScript hook after it sees what it gave.
+    const seen: string[] = [];
+    const agent = await Agent.start({
+      dir,
+      schemas: SCHEMAS,
+      hooks: [{ wasm, name: 'tenant-bytes', maxConsecutiveFaults: 5 }, { name: 'after', onSample: (s) => void seen.push(s.name) }],
+      collectors: [collector],
+      onError: () => {},
+    });
+    const before = agent.stats.ticks;
+    while (agent.stats.ticks < before + 1) await new Promise((r) => setTimeout(r, 100));
+    expect(agent.store.hookFigures().map((f) => f.hook)).toEqual(['tenant-bytes', 'after']);
+    expect(seen).toContain('steal_seconds');
+    expect(seen).not.toContain('steal_ns');
+    await agent.stop();
+    const store = Store.openReadOnly(dir);
+    expect(store.find('steal_seconds', { vm: 'acme-1', tenant: 'acme' })).toBeDefined();
+    expect(store.find('steal_ns', { vm: 'acme-1' })).toBeUndefined();
     store.close();
   });
 

@@ -10,6 +10,7 @@ import { parseDuration, type Duration } from '../duration';
 import { RemoteWriteClient, pushExporter, exporterNameFor, type RemoteWriteOptions, type PushSummary } from '../export';
 import type { Collector, CollectContext, OpenContext } from './collector';
 import { processCollector } from './collectors/process';
+import { resolveHooks, type Hook, type WasmHookSpec } from '../hooks';
 
 export interface AgentRemoteWrite extends RemoteWriteOptions {
   /** How often to push. Default '15s'. */
@@ -18,7 +19,9 @@ export interface AgentRemoteWrite extends RemoteWriteOptions {
   exporter?: string;
 }
 
-export interface AgentOptions extends Omit<StoreOptions, 'schemas' | 'clock'> {
+export interface AgentOptions extends Omit<StoreOptions, 'schemas' | 'clock' | 'hooks'> {
+  /** Hooks (docs/hooks.md), as Store.open's; a `{ wasm: bytes, ...options }` entry is a WebAssembly hook, loaded by start(). */
+  hooks?: readonly (Hook | WasmHookSpec)[];
   /** The store directory (created if missing). */
   dir: string;
   /** Schemas for a new store (see Store.open). */
@@ -143,7 +146,10 @@ export class Agent {
 
   /** Opens the store and the /metrics endpoint if asked, runs the first tick and starts the tick (and push) timers (neither with autoTick: false). */
   static async start(options: AgentOptions): Promise<Agent> {
-    const agent = new Agent(options);
+    // `{ wasm, ...options }` entries are loaded here (loading a Wasm hook is asynchronous; the
+    // store's open is not): the store is given hooks only.
+    const hooks = options !== null && typeof options === 'object' && Array.isArray(options.hooks) ? await resolveHooks(options.hooks) : undefined;
+    const agent = new Agent(hooks === undefined ? options : { ...options, hooks });
     try {
       if (options.metricsPort !== undefined) await agent.listen(options.metricsPort, options.metricsHost ?? '127.0.0.1');
       await agent.openCollectors();
@@ -184,7 +190,7 @@ export class Agent {
       ...(o.dirMode === undefined ? {} : { dirMode: o.dirMode }),
       ...(o.fileMode === undefined ? {} : { fileMode: o.fileMode }),
       ...(o.events === undefined ? {} : { events: o.events }),
-      ...(o.hooks === undefined ? {} : { hooks: o.hooks }),
+      ...(o.hooks === undefined ? {} : { hooks: o.hooks as readonly Hook[] }),
       ...(o.hookLog === undefined ? {} : { hookLog: o.hookLog }),
       // The future limit follows the agent's lead over the wall clock after a step back, so the
       // timeline's points are not refused as ahead of the clock.

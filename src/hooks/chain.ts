@@ -225,6 +225,11 @@ function validateHook(h: unknown, i: number): asserts h is Hook {
   const at = `hooks[${i}]`;
   if (typeof h !== 'object' || h === null) throw new ConfigError(`${at} must be an object ({ name, onSample?, rollup?, ... })`);
   const o = h as Record<string, unknown>;
+  if (o.wasm !== undefined)
+    throw new ConfigError(
+      `${at} is a WebAssembly module ({ wasm }): Store.open is synchronous and loading a Wasm hook is not; ` +
+        'load it first and give the hook: hooks: [await loadWasmHook(bytes, options)] (Agent.start loads { wasm } entries itself)',
+    );
   if (typeof o.name !== 'string' || o.name === '') throw new ConfigError(`${at} needs a name (a non-empty string)`);
   const n = `hook ${JSON.stringify(o.name)}`;
   if (o.onSample !== undefined && typeof o.onSample !== 'function') throw new ConfigError(`${n}: onSample must be a function`);

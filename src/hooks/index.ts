@@ -1,3 +1,3 @@
 export type { SampleSource, HookSample, HookResult, RollupContext, Hook } from './types';
 export { HookChain, type HookChainOptions, type HookFigures, type RollupFn } from './chain';
-export { loadWasmHook, WasmHookError, type WasmHook, type WasmHookOptions } from './wasm';
+export { loadWasmHook, resolveHooks, isWasmHookSpec, WasmHookError, type WasmHook, type WasmHookOptions, type WasmHookSpec } from './wasm';

@@ -27,6 +27,7 @@
 // and applies onError) and the instance is replaced by a fresh one of the same compiled module,
 // its memory and globals starting over: a fault never leaves a half-updated instance behind.
 import * as fs from 'node:fs';
+import { ConfigError } from '../errors';
 import { pathToFileURL } from 'node:url';
 import type { Hook, HookResult, HookSample, RollupContext, SampleSource } from './types';
 
@@ -545,4 +546,41 @@ export async function loadWasmHook(source: Uint8Array | ArrayBuffer | string, op
     for (const t of rollupTiers) hook.rollup[t] = (ts, vs, ctx) => rollup(t, ts, vs, ctx);
   }
   return hook;
+}
+
+/**
+ * A WebAssembly hook given as an entry of a hooks list, `{ wasm: bytes, ...options }` (or the
+ * path of a .wasm file): loaded by loadWasmHook where loading can wait — `Agent.start`. A
+ * synchronous `Store.open` refuses it (ConfigError): give it `await loadWasmHook(bytes, options)`.
+ */
+export interface WasmHookSpec extends WasmHookOptions {
+  wasm: Uint8Array | ArrayBuffer | string;
+}
+
+/** True for a `{ wasm }` entry not yet loaded (a loaded hook has no `wasm` field). */
+export function isWasmHookSpec(h: unknown): h is WasmHookSpec {
+  return typeof h === 'object' && h !== null && 'wasm' in h && (h as { wasm?: unknown }).wasm !== undefined;
+}
+
+/** The hooks of a list with each `{ wasm, ...options }` entry loaded (in order; others as given). */
+export async function resolveHooks(hooks: readonly (Hook | WasmHookSpec)[]): Promise<Hook[]> {
+  if (!Array.isArray(hooks)) return hooks as unknown as Hook[];
+  const out: Hook[] = [];
+  for (let i = 0; i < hooks.length; i++) {
+    const h = hooks[i];
+    if (!isWasmHookSpec(h)) {
+      out.push(h as Hook);
+      continue;
+    }
+    const { wasm, ...options } = h;
+    if (!(typeof wasm === 'string' || wasm instanceof Uint8Array || wasm instanceof ArrayBuffer))
+      throw new ConfigError(`hooks[${i}].wasm must be the module's bytes (a Uint8Array or ArrayBuffer) or the path of a .wasm file`);
+    try {
+      out.push(await loadWasmHook(wasm, options));
+    } catch (e) {
+      if (e instanceof RangeError) throw new ConfigError(`hooks[${i}]: ${e.message}`);
+      throw new ConfigError(`hooks[${i}] is not a WebAssembly hook: ${String((e as Error).message).split('\n')[0]}`);
+    }
+  }
+  return out;
 }

@@ -63,6 +63,9 @@ export interface IngestOptions {
 
 /** counter when the name says so (`_total`, `_count`, `_sum`, `_bucket`), gauge otherwise. */
 export function kindFor(name: string): SeriesKind {
+  // Most names end in none of l, t, m (…_total, …_count, …_bucket, …_sum): one load and compare.
+  const c = name.charCodeAt(name.length - 1);
+  if (c !== 108 && c !== 116 && c !== 109) return 'gauge';
   return name.endsWith('_total') || name.endsWith('_count') || name.endsWith('_sum') || name.endsWith('_bucket') ? 'counter' : 'gauge';
 }
 
@@ -95,31 +98,48 @@ function hookSource(source: string): SampleSource {
 }
 
 /** The samples as the store's hooks leave them (each sample's source given): the dropped ones
- *  counted as skipped (hook_dropped); stale markers and non-finite values go on as they are. */
-function hooked(store: Store, samples: readonly IngestSample[], skip: (reason: IngestReason) => void): IngestSample[] {
+ *  counted as skipped (hook_dropped); stale markers and non-finite values go on as they are.
+ *  `keys[i]` and `found[i]`: the series key of `samples[i]` and its handle, when they were worked
+ *  out here for a sample the hooks kept in its series, so the series pass does not do it again. */
+function hooked(store: Store, samples: readonly IngestSample[], skip: (reason: IngestReason) => void): { samples: IngestSample[]; keys: string[]; found: Array<SeriesHandle | undefined> } {
   const out: IngestSample[] = [];
+  const keys: string[] = [];
+  const found: Array<SeriesHandle | undefined> = [];
   const known = knownOf(store);
-  for (const s of samples) {
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i] as IngestSample;
     if (s.stale === true || typeof s.value !== 'number' || !Number.isFinite(s.value)) {
       out.push(s);
+      keys.push('');
+      found.push(undefined);
       continue;
     }
+    const key = s.key ?? quickKey(s.name, s.labels);
+    const seen = key === '' ? undefined : known.get(key);
     const kind = s.kind ?? kindFor(s.name);
     let r;
     try {
-      const seen = known.get(s.key ?? quickKey(s.name, s.labels));
       r = store.applyHooks({ name: s.name, labels: s.labels, value: s.value, timestamp: s.timestampMs, kind, source: hookSource(s.source) }, seen);
     } catch (e) {
       // A series the store refuses (its name or labels): refused below, as without hooks.
       if (!(e instanceof InvalidSeriesError)) throw e;
       out.push(s);
+      keys.push('');
+      found.push(undefined);
       continue;
     }
-    if (r === null) skip('hook_dropped');
-    else if (r.name === s.name && r.labels === s.labels && r.value === s.value && r.timestamp === s.timestampMs) out.push(s);
+    if (r === null) {
+      skip('hook_dropped');
+      continue;
+    }
+    const sameSeries = r.name === s.name && r.labels === s.labels;
+    if (sameSeries && r.value === s.value && r.timestamp === s.timestampMs) out.push(s);
+    // A change of value or time only keeps the labels object (and the series found for it).
     else out.push({ name: r.name, labels: r.labels as Labels, value: r.value, timestampMs: r.timestamp, kind, source: s.source });
+    keys.push(sameSeries ? key : '');
+    found.push(sameSeries ? seen : undefined);
   }
-  return out;
+  return { samples: out, keys, found };
 }
 
 /**
@@ -142,7 +162,8 @@ export function ingest(store: Store, given: readonly IngestSample[], options: In
   // The store's hooks (docs/hooks.md) first, before any series is registered: a dropped or
   // renamed sample registers nothing under its old name. Then recorded past them.
   const withHooks = !store.readOnly && !store.isClosed && store.hasSampleHooks;
-  const samples = withHooks ? hooked(store, given, skip) : given;
+  const pre = withHooks ? hooked(store, given, skip) : undefined;
+  const samples = pre === undefined ? given : pre.samples;
 
   // First the series: each run of samples of one series is one series, found or (all the new
   // ones together, with one write of the series index) registered.
@@ -154,12 +175,15 @@ export function ingest(store: Store, given: readonly IngestSample[], options: In
   // request after request): no check and no canonical key for them. A closed store goes to
   // find(), which throws as before.
   const known = store.readOnly ? undefined : knownOf(store);
-  for (const s of samples) {
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i] as IngestSample;
     if (s.labels === lastLabels && s.name === lastName) continue;
     lastLabels = s.labels;
     lastName = s.name;
-    const key = known === undefined ? '' : (s.key ?? quickKey(s.name, s.labels));
-    const hit = key === '' ? undefined : known?.get(key);
+    // The hooks' pass may have found the series already (a sample they kept in it).
+    const hit0 = pre?.found[i];
+    const key = known === undefined ? '' : hit0 !== undefined ? (pre!.keys[i] as string) : (pre?.keys[i] || (s.key ?? quickKey(s.name, s.labels)));
+    const hit = hit0 ?? (key === '' ? undefined : known?.get(key));
     if (hit !== undefined && !store.isClosed) {
       runs.push(hit);
       continue;

@@ -273,8 +273,8 @@ export class Store {
         schema = undefined;
       }
     }
-    if (schema === undefined || !chain.samplesFor(schema)) return sample;
-    return chain.run(sample, schema);
+    // run() gives the sample back as it is when no hook applies to the schema.
+    return schema === undefined ? sample : chain.run(sample, schema);
   }
 
   /**
