@@ -494,3 +494,34 @@ describe('the event ring', () => {
     e.store.close();
   });
 });
+
+describe('archive format 1', () => {
+  it('an archive of format 1 (checked in, made by a format-1 build) verifies and restores, its store without a ring', () => {
+    const dir = tempDir();
+    const fixture = path.join(__dirname, 'fixtures', 'backup-v1.rbak');
+    expect(fs.readFileSync(fixture).readUInt32LE(8)).toBe(1);
+    const v = Store.verifyBackup(fixture);
+    expect(v).toMatchObject({ damaged: [], problems: [], events: 0 });
+    expect(v.intactChunks).toBe(v.chunks);
+    const rep = Store.restore(fixture, path.join(dir, 'r'));
+    expect(rep).toMatchObject({ damaged: [], problems: [], events: 0, series: 6 });
+    fs.cpSync(path.join(__dirname, 'fixtures', 'v2-store'), path.join(dir, 'src'), { recursive: true });
+    const src = Store.openReadOnly(path.join(dir, 'src'));
+    const r = Store.openReadOnly(path.join(dir, 'r'));
+    expect(r.hasEvents).toBe(false);
+    let compared = 0;
+    for (const h of src.series()) {
+      const rh = r.find(h.name, h.labels)!;
+      for (const t of src.info({ series: false }).schemas.find((x) => x.name === h.schema)!.tiers) {
+        // The fixture's clock: 2024-01-01, 20 minutes recorded after the store's creation.
+        const range = { start: 1704068460000 - 3_600_000, end: 1704068460000 + 2 * 3_600_000, tier: t.index };
+        const a = src.query(h, range);
+        expect(r.query(rh, range)).toEqual(a);
+        compared += a.values.filter((x) => !Number.isNaN(x)).length;
+      }
+    }
+    expect(compared).toBeGreaterThan(500);
+    src.close();
+    r.close();
+  });
+});
