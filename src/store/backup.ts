@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { ConfigError, CorruptFileError, StoreClosedError } from '../errors';
 import { codecByName, decodeChunk, encodeChunk, crc32, readChunkHeader, DEFAULT_CODEC, type Codec } from '../codec';
-import { addon, format, type NativeEventRing, type NativeSlab } from './native';
+import { addon, format, type NativeEventRecord, type NativeEventRing, type NativeSlab } from './native';
 import { AGGREGATIONS, normalizeSchemas, type SchemaOptions, type SchemaSpec } from './schema';
 import { validateSeries, type SeriesKind } from './series';
 import { formatSeries } from '../selector';
@@ -465,6 +465,7 @@ function readRingAtInstant(ring: NativeEventRing, base: BackupEvents | null, com
     bytes = 0;
     first = undefined;
   };
+  const got: NativeEventRecord[] = [];
   let pos = from;
   for (;;) {
     const page = ring.read(pos, null, null, null, 65536);
@@ -472,18 +473,27 @@ function readRingAtInstant(ring: NativeEventRing, base: BackupEvents | null, com
     for (const r of page.records) {
       if (r.pos >= published) break;
       more = true;
-      const b = eventBytes(r.pos, r.ts, r.topic, r.type, r.flags, r.data);
-      if (parts.length >= EVENTS_CHUNK_RECORDS || (parts.length > 0 && bytes + b.length > EVENTS_CHUNK_BYTES)) close();
-      first ??= { pos: r.pos, ts: r.ts };
-      lastRec = { pos: r.pos, ts: r.ts };
-      parts.push(b);
-      bytes += b.length;
+      got.push(r);
     }
     if (!more || page.records.length === 0 || page.next <= pos || page.records[page.records.length - 1]!.pos >= published) break;
     pos = page.next;
   }
+  // A writer of another process or thread that laps the ring during the read overwrites records
+  // the read had not reached yet: the reader skips them (never returning one torn), leaving a gap
+  // after records it had read. The ring's tail after the read is past every record lost that way,
+  // so the records from it on are a gapless run, as a ring holds them.
+  const tail = Math.min(published, Math.max(st.tail, ring.stats().tail));
+  for (const r of got) {
+    if (r.pos < tail) continue;
+    const b = eventBytes(r.pos, r.ts, r.topic, r.type, r.flags, r.data);
+    if (parts.length >= EVENTS_CHUNK_RECORDS || (parts.length > 0 && bytes + b.length > EVENTS_CHUNK_BYTES)) close();
+    first ??= { pos: r.pos, ts: r.ts };
+    lastRec = { pos: r.pos, ts: r.ts };
+    parts.push(b);
+    bytes += b.length;
+  }
   close();
-  return { meta: { size: params.size, createdMs: params.createdMs, tail: st.tail, published, from, compression, chunks }, bodies };
+  return { meta: { size: params.size, createdMs: params.createdMs, tail, published, from: Math.max(from, tail), compression, chunks }, bodies };
 }
 
 /** One record as an archive holds it: pos u64 | ts i64 | topic u32 | type u8 | flags u8 | 2 reserved | length u32 | data. */
