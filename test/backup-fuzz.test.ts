@@ -68,7 +68,15 @@ beforeAll(async () => {
         ],
       },
     ],
+    events: { size: 64 * 1024 },
   });
+  // Events: typed, untyped and nonconformant records, enough for the ring to wrap and for
+  // several events chunks (base and incremental).
+  store.createTopic('/n', 'int32');
+  const appendEvents = (from: number, n: number): void => {
+    for (let i = from; i < from + n; i++) store.append(i % 4 === 0 ? '/n' : `/vm/${i % 3}/console`, i % 4 === 0 ? (i % 40 === 0 ? 'nc' : i) : `line ${i}`);
+  };
+  appendEvents(0, 5000);
   const g = store.register('g', { a: '1' });
   const c = store.register('c_total', {}, { kind: 'counter' });
   const t0 = Math.floor((Date.now() - 10 * 60_000) / 10_000) * 10_000;
@@ -78,6 +86,7 @@ beforeAll(async () => {
   }
   store.consolidate({ now: t0 + 4 * 60_000 });
   await store.backup(path.join(dir, 'base.rbak'), { codec: 'gorilla' });
+  appendEvents(5000, 300);
   for (let t = t0 + 4 * 60_000; t < t0 + 5 * 60_000; t += 1000) store.record(g, t % 13, t);
   store.consolidate({ now: t0 + 5 * 60_000 });
   await store.backup(path.join(dir, 'inc.rbak'), { since: path.join(dir, 'base.rbak'), codec: 'deflate' });
@@ -94,7 +103,7 @@ const int = (r: () => number, n: number): number => Math.floor(r() * n);
 function hostileManifest(r: () => number): Buffer {
   const m = structuredClone(manifest) as Record<string, unknown> & { tiers: Array<Record<string, unknown>>; series: Array<Record<string, unknown>> };
   const big = pick(r, [-1, 0, 2 ** 53, 1e300, 'x', null, 4.5, 2 ** 31]);
-  switch (int(r, 8)) {
+  switch (int(r, 9)) {
     case 0:
       m.tiers[int(r, m.tiers.length)]![pick(r, ['from', 'to', 'chunkRows', 'columns', 'intervalMs', 'head', 'cursor'])] = big;
       break;
@@ -108,7 +117,7 @@ function hostileManifest(r: () => number): Buffer {
       m.files = { '../../etc/passwd': 'x', 'exporters/../x.json': 'y' };
       break;
     case 4:
-      m.version = pick(r, [0, 2, 99]);
+      m.version = pick(r, [0, 1, 3, 99]);
       break;
     case 5:
       m.tiers = m.tiers.slice(1);
@@ -116,6 +125,13 @@ function hostileManifest(r: () => number): Buffer {
     case 6:
       m.base = pick(r, ['00', 'zz'.repeat(12), 42]);
       break;
+    case 7: {
+      const ev = m.events as Record<string, unknown> & { chunks: Array<Record<string, unknown>> };
+      if (r() < 0.5) ev[pick(r, ['size', 'createdMs', 'tail', 'published', 'from', 'compression'])] = big;
+      else if (ev.chunks.length > 0) ev.chunks[int(r, ev.chunks.length)]![pick(r, ['j', 'records', 'firstPos', 'lastPos', 'firstNs', 'lastNs'])] = big;
+      else ev.chunks.push({ j: 0, records: big, firstPos: 0, lastPos: 0, firstNs: '0', lastNs: '0' });
+      break;
+    }
     default:
       m.asOfMs = big;
   }
@@ -212,8 +228,32 @@ const MUTATIONS: Array<[string, Mutation]> = [
       return Buffer.concat([b.subarray(0, rec.at), record(2, body), b.subarray(rec.at + 16 + rec.body.length + 4)]);
     },
   ],
+  [
+    'an events chunk rewritten with valid checksums around hostile contents',
+    (b, r) => {
+      const recs = records(b).filter((x) => x.type === 4);
+      const rec = pick(r, recs);
+      const body = Buffer.from(rec.body);
+      switch (int(r, 4)) {
+        case 0:
+          // the header: chunk number, compression, count or raw length
+          body.writeUInt32LE(pick(r, [0, 1, 2 ** 31, 0xffffffff, int(r, 5000)]) >>> 0, 4 * int(r, 4));
+          break;
+        case 1:
+          body[4] = int(r, 256);
+          break;
+        case 2:
+          // the payload scrambled (its own CRC no longer checks out, the record's does)
+          for (let i = 20; i < body.length; i++) if (r() < 0.05) body[i] = int(r, 256);
+          break;
+        default:
+          return Buffer.concat([b.subarray(0, rec.at), record(4, body.subarray(0, int(r, body.length))), b.subarray(rec.at + 16 + rec.body.length + 4)]);
+      }
+      return Buffer.concat([b.subarray(0, rec.at), record(4, body), b.subarray(rec.at + 16 + rec.body.length + 4)]);
+    },
+  ],
   ['random bytes', (_b, r) => Buffer.from(Array.from({ length: int(r, 4000) }, () => int(r, 256)))],
-  ['random records', (_b, r) => Buffer.concat([Buffer.from('RONDOBAK\x01\0\0\0\0\0\0\0', 'latin1'), ...Array.from({ length: 1 + int(r, 5) }, () => record(1 + int(r, 4), Buffer.from(Array.from({ length: int(r, 200) }, () => int(r, 256)))))])],
+  ['random records', (_b, r) => Buffer.concat([Buffer.from('RONDOBAK\x02\0\0\0\0\0\0\0', 'latin1'), ...Array.from({ length: 1 + int(r, 5) }, () => record(1 + int(r, 4), Buffer.from(Array.from({ length: int(r, 200) }, () => int(r, 256)))))])],
 ];
 
 function named(e: unknown): boolean {
@@ -273,6 +313,13 @@ describe('hostile archives', () => {
     expect(v.damaged).toHaveLength(1);
     expect(v.damaged[0]).toMatch(/^schema f tier \d (rows|g\{a="1"\} \w+|c_total \w+), \d{4}-.* to \d{4}-.* \(chunk \d+\)$/);
     expect(v.problems.join('\n')).toMatch(/fails its checksum/);
+    // An events chunk: named by its records' span.
+    const ev = recs.filter((x) => x.type === 4)[0]!;
+    const oe = Buffer.from(base);
+    oe[ev.at + 16 + 30]! ^= 0x08;
+    fs.writeFileSync(path.join(dir, 'one-ev.rbak'), oe);
+    const ve = Store.verifyBackup(path.join(dir, 'one-ev.rbak'));
+    expect(ve.damaged).toEqual([expect.stringMatching(/^events \d+ records, \d{4}-.* to \d{4}-.* \(events chunk 0\)$/)]);
 
     // Both manifest copies gone: nothing to restore by.
     const first = recs[0]!;

@@ -378,3 +378,150 @@ describe('a damaged archive', () => {
     q.store.close();
   });
 });
+
+describe('the event ring', () => {
+  type Ev = ReturnType<Store['events']>[number];
+  const view = (rs: Ev[]) => rs.map((r) => ({ tsNs: r.tsNs, topic: r.topic, type: r.type, data: r.data, raw: r.raw, origin: r.origin }));
+  const all = (s: Store): Ev[] => s.events({ limit: 10_000_000 });
+
+  /** A store with a small ring (it wraps), typed topics and nonconformant data; `n` events appended per call. */
+  function eventStore(dir: string, size: number) {
+    const store = Store.open(dir, { schemas: [{ name: 'one', maxSeries: 2, tiers: [{ interval: '1s', retention: '10m' }] }], events: { size } });
+    store.createTopic('/vm/1/exits', 'int32');
+    store.createTopic('/vm/1/pos', '{"x": int32, "name": string}');
+    const g = store.register('g', {});
+    let i = 0;
+    const t0 = BigInt(Date.now() - 60_000) * 1_000_000n;
+    return {
+      store,
+      append(n: number) {
+        for (let k = 0; k < n; k++, i++) {
+          const ts = t0 + BigInt(i) * 1000n;
+          if (i % 5 === 0) store.append('/vm/1/exits', i, ts);
+          else if (i % 5 === 1) store.append('/vm/1/pos', { x: i, name: `p${i}` }, ts);
+          else if (i % 97 === 2) store.append('/vm/1/exits', 'not a number', ts); // to /nonconformant
+          else store.append(`/vm/${i % 3}/console`, `line ${i} ${'x'.repeat(i % 40)}`, ts);
+        }
+        store.record(g, i, Date.now() - 1000);
+      },
+    };
+  }
+
+  it('a backup carries the ring as of its instant while events are appended during it; restore answers as the source did then', async () => {
+    const dir = tempDir();
+    const e = eventStore(path.join(dir, 'store'), 64 * 1024);
+    e.append(5000); // well past the ring's 64 KiB: it has wrapped
+    const st = e.store.eventStats();
+    expect(st.overwritten).toBeGreaterThan(0);
+    const before = all(e.store);
+    const p = e.store.backup(path.join(dir, 'a.rbak'), { codec: 'deflate' });
+    // Appends while the backup runs (between its spans): they are after the instant.
+    let during = 0;
+    let done = false;
+    void p.finally(() => (done = true));
+    while (!done) {
+      e.append(50);
+      during += 50;
+      await nextTurn();
+    }
+    const a = await p;
+    expect(during).toBeGreaterThan(0);
+    expect(a.events).toBe(before.length);
+    expect(Store.verifyBackup(a.file)).toMatchObject({ damaged: [], problems: [], events: before.length, intactChunks: a.chunks });
+    const rep = Store.restore(a.file, path.join(dir, 'r'));
+    expect(rep).toMatchObject({ damaged: [], problems: [], events: before.length });
+    const r = Store.openReadOnly(path.join(dir, 'r'));
+    expect(view(all(r))).toEqual(view(before));
+    expect(r.topics()).toEqual(e.store.topics());
+    expect(r.eventStats().size).toBe(st.size);
+    expect(view(r.events({ topic: '/vm/1' }))).toEqual(view(before.filter((x) => x.topic.startsWith('/vm/1/'))));
+    expect(before.some((x) => x.origin === '/vm/1/exits')).toBe(true);
+    r.close();
+    // The restored store's ring takes appends on.
+    const w = Store.open(path.join(dir, 'r'));
+    w.append('/vm/9/console', 'after restore');
+    expect(all(w).at(-1)!.data).toBe('after restore');
+    w.close();
+    e.store.close();
+  });
+
+  it('an incremental carries the records newer than its base; base and incremental restore the ring as of the later instant', async () => {
+    const dir = tempDir();
+    const e = eventStore(path.join(dir, 'store'), 256 * 1024);
+    e.append(2000);
+    const atA = all(e.store);
+    const a = e.store.backupSync(path.join(dir, 'a.rbak'));
+    e.append(3000); // part of a's records are overwritten by these
+    const atB = all(e.store);
+    const b = e.store.backupSync(path.join(dir, 'b.rbak'), { since: a.file, codec: 'raw' });
+    expect(b.events).toBe(3000);
+    e.append(10);
+    const rep = Store.restore([a.file, b.file], path.join(dir, 'r'));
+    expect(rep.damaged).toEqual([]);
+    const r = Store.openReadOnly(path.join(dir, 'r'));
+    expect(view(all(r))).toEqual(view(atB));
+    r.close();
+    const ra = Store.restore(a.file, path.join(dir, 'ra'));
+    expect(ra.events).toBe(atA.length);
+    const r2 = Store.openReadOnly(path.join(dir, 'ra'));
+    expect(view(all(r2))).toEqual(view(atA));
+    r2.close();
+    e.store.close();
+  });
+
+  it('a damaged events chunk is named by verify and restore; every other record is restored', async () => {
+    const dir = tempDir();
+    const e = eventStore(path.join(dir, 'store'), 4 * 1024 * 1024);
+    e.append(10_000); // 3 chunks of at most 4,096 records
+    const src = all(e.store);
+    const a = await e.store.backup(path.join(dir, 'a.rbak'), { codec: 'raw' });
+    const v0 = Store.verifyBackup(a.file);
+    expect(v0.damaged).toEqual([]);
+    const bytes = fs.readFileSync(a.file);
+    const at = bytes.indexOf(Buffer.from('line 5003 '));
+    expect(at).toBeGreaterThan(0);
+    bytes[at + 2]! ^= 0x01;
+    fs.writeFileSync(path.join(dir, 'bad.rbak'), bytes);
+    const v = Store.verifyBackup(path.join(dir, 'bad.rbak'));
+    expect(v.damaged).toHaveLength(1);
+    expect(v.damaged[0]).toMatch(/^events 4096 records, .* \(events chunk 1\)$/);
+    expect(v.intactChunks).toBe(a.chunks - 1);
+    const rep = Store.restore(path.join(dir, 'bad.rbak'), path.join(dir, 'r'));
+    expect(rep.damaged).toEqual([`${path.join(dir, 'bad.rbak')}: ${v.damaged[0]}`]);
+    const r = Store.openReadOnly(path.join(dir, 'r'));
+    expect(view(all(r))).toEqual(view([...src.slice(0, 4096), ...src.slice(8192)]));
+    r.close();
+    e.store.close();
+  });
+});
+
+describe('archive format 1', () => {
+  it('an archive of format 1 (checked in, made by a format-1 build) verifies and restores, its store without a ring', () => {
+    const dir = tempDir();
+    const fixture = path.join(__dirname, 'fixtures', 'backup-v1.rbak');
+    expect(fs.readFileSync(fixture).readUInt32LE(8)).toBe(1);
+    const v = Store.verifyBackup(fixture);
+    expect(v).toMatchObject({ damaged: [], problems: [], events: 0 });
+    expect(v.intactChunks).toBe(v.chunks);
+    const rep = Store.restore(fixture, path.join(dir, 'r'));
+    expect(rep).toMatchObject({ damaged: [], problems: [], events: 0, series: 6 });
+    fs.cpSync(path.join(__dirname, 'fixtures', 'v2-store'), path.join(dir, 'src'), { recursive: true });
+    const src = Store.openReadOnly(path.join(dir, 'src'));
+    const r = Store.openReadOnly(path.join(dir, 'r'));
+    expect(r.hasEvents).toBe(false);
+    let compared = 0;
+    for (const h of src.series()) {
+      const rh = r.find(h.name, h.labels)!;
+      for (const t of src.info({ series: false }).schemas.find((x) => x.name === h.schema)!.tiers) {
+        // The fixture's clock: 2024-01-01, 20 minutes recorded after the store's creation.
+        const range = { start: 1704068460000 - 3_600_000, end: 1704068460000 + 2 * 3_600_000, tier: t.index };
+        const a = src.query(h, range);
+        expect(r.query(rh, range)).toEqual(a);
+        compared += a.values.filter((x) => !Number.isNaN(x)).length;
+      }
+    }
+    expect(compared).toBeGreaterThan(500);
+    src.close();
+    r.close();
+  });
+});

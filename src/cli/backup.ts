@@ -79,7 +79,7 @@ export async function backupCommand(argv: readonly string[]): Promise<number> {
     else
       process.stdout.write(
         `${s.base === null ? 'full' : `incremental (since ${s.base})`} archive ${s.id} of ${dir}, as of ${iso(s.asOfMs)}\n` +
-          `  ${s.series} series, ${s.points} points in ${s.chunks} ${s.codec} chunks, ${s.bytes} bytes → ${file}\n` +
+          `  ${s.series} series, ${s.points} points${s.events > 0 ? `, ${s.events} events` : ''} in ${s.chunks} ${s.codec} chunks, ${s.bytes} bytes → ${file}\n` +
           (s.files.length > 0 ? `  metadata files: ${s.files.join(', ')}\n` : ''),
       );
   } finally {
@@ -101,7 +101,7 @@ export async function restoreCommand(argv: readonly string[]): Promise<number> {
   else {
     process.stdout.write(
       `restored ${r.dir} as of ${iso(r.asOfMs)} from ${r.archives.length} archive${r.archives.length === 1 ? '' : 's'}: ` +
-        `${r.series} series, ${r.points} points, ${r.restoredChunks} of ${r.chunks} chunks\n`,
+        `${r.series} series, ${r.points} points, ${r.events > 0 ? `${r.events} events, ` : ''}${r.restoredChunks} of ${r.chunks} chunks\n`,
     );
     if (r.damaged.length > 0) process.stdout.write(`damaged: ${r.damaged.length} chunks not restored\n${r.damaged.map((d) => `  ${d}\n`).join('')}`);
     if (r.problems.length > 0) process.stdout.write(`problems:\n${r.problems.map((d) => `  ${d}\n`).join('')}`);
@@ -124,7 +124,7 @@ export async function verifyCommand(argv: readonly string[]): Promise<number> {
     if (fmt === 'text') {
       process.stdout.write(
         `${f}: ${whole ? 'ok' : 'DAMAGED'}: ${r.base === null ? 'full' : `incremental (since ${r.base})`} archive ${r.id} as of ${iso(r.asOfMs)}, ` +
-          `${r.series} series, ${r.points} points, ${r.intactChunks} of ${r.chunks} ${r.codec} chunks intact\n`,
+          `${r.series} series, ${r.points} points, ${r.events > 0 ? `${r.events} events, ` : ''}${r.intactChunks} of ${r.chunks} ${r.codec} chunks intact\n`,
       );
       if (r.damaged.length > 0) process.stdout.write(`damaged: ${r.damaged.length} chunks\n${r.damaged.map((d) => `  ${d}\n`).join('')}`);
       if (r.problems.length > 0) process.stdout.write(`problems:\n${r.problems.map((d) => `  ${d}\n`).join('')}`);

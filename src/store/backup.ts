@@ -6,26 +6,35 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { ConfigError, CorruptFileError, StoreClosedError } from '../errors';
 import { codecByName, decodeChunk, encodeChunk, crc32, readChunkHeader, DEFAULT_CODEC, type Codec } from '../codec';
-import { addon, format, type NativeSlab } from './native';
+import { addon, format, type NativeEventRecord, type NativeEventRing, type NativeSlab } from './native';
 import { AGGREGATIONS, normalizeSchemas, type SchemaOptions, type SchemaSpec } from './schema';
 import { validateSeries, type SeriesKind } from './series';
 import { formatSeries } from '../selector';
 import { SERIES_FILE, STORE_FILE, writeStoreFile } from './layout';
 import { fsyncDir } from './metafile';
 import { EXPORTERS_DIR } from './exporter';
+import { EVENTS_FILE } from './events';
 import type { SeriesRecord } from './series-index';
 
-/** The archive format's version (docs/backup-format.md). */
-export const BACKUP_FORMAT_VERSION = 1;
+/** The archive format's version (docs/backup-format.md). 2 added the event ring; 1 is still read. */
+export const BACKUP_FORMAT_VERSION = 2;
+const READABLE_VERSIONS = [1, 2];
 export const BACKUP_MAGIC = 'RONDOBAK';
 const FILE_HEADER_BYTES = 16;
 const RECORD_SYNC = 'RBKR';
 const RECORD_HEADER_BYTES = 16;
 /** The largest record body an archive may hold (a chunk record is far smaller). */
 const MAX_RECORD_BYTES = 1 << 30;
-const RECORD = { manifest: 1, chunk: 2, end: 3 } as const;
+const RECORD = { manifest: 1, chunk: 2, end: 3, events: 4 } as const;
+/** An events chunk: at most this many records, or this many bytes of them before compression. */
+const EVENTS_CHUNK_RECORDS = 4096;
+const EVENTS_CHUNK_BYTES = 1 << 20;
+const EVENT_HEAD_BYTES = 28;
+const EVENTS_CHUNK_HEAD_BYTES = 20;
+const EVENTS_COMPRESSION = { raw: 0, deflate: 1 } as const;
 const CHUNK_KEY_BYTES = 12;
 /** Chunk fields: an aggregate's number (AGGREGATIONS), a raw value, or the rows a span holds. */
 const FIELD_VALUE = 6;
@@ -64,6 +73,32 @@ export interface BackupTier {
   columns: number;
 }
 
+/** One events chunk as the manifest lists it: its records' ring positions and times. */
+export interface BackupEventsChunk {
+  j: number;
+  records: number;
+  /** Ring positions of its first and last record. */
+  firstPos: number;
+  lastPos: number;
+  /** Times (ns, as decimal strings) of its first and last record. */
+  firstNs: string;
+  lastNs: string;
+}
+
+/** The event ring's part of an archive (format 2; null when the store has no ring). */
+export interface BackupEvents {
+  /** The ring's size in bytes, and its creation time. */
+  size: number;
+  createdMs: number;
+  /** Ring positions at the instant: the oldest record read, and just past the newest published one. */
+  tail: number;
+  published: number;
+  /** The position records were read from: tail, or for an incremental the base's published if later. */
+  from: number;
+  compression: keyof typeof EVENTS_COMPRESSION;
+  chunks: BackupEventsChunk[];
+}
+
 export interface BackupManifest {
   format: 'rondo-backup';
   version: number;
@@ -77,6 +112,8 @@ export interface BackupManifest {
   /** Other metadata files of the store directory, verbatim: influx.json, exporters/<name>.json. */
   files: Record<string, string>;
   tiers: BackupTier[];
+  /** The event ring (format 2; absent in format 1, null when the store has none). */
+  events?: BackupEvents | null;
 }
 
 export interface BackupSummary {
@@ -91,6 +128,8 @@ export interface BackupSummary {
   series: number;
   files: string[];
   tiers: BackupTier[];
+  /** Event records in the archive (0 when the store has no ring). */
+  events: number;
 }
 
 /** What the Store hands capture(): its slabs and series as they are now. */
@@ -101,6 +140,8 @@ export interface BackupSource {
   /** Schemas with their slabs, and the series: taken together, in one turn of the event loop. */
   snapshot(): { schemas: Array<{ spec: SchemaSpec; slabs: NativeSlab[] }>; series: SeriesRecord[] };
   mapped<T>(f: () => T): T;
+  /** The store's event ring, if it has one. */
+  events?(): NativeEventRing | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,6 +288,14 @@ export function* capture(src: BackupSource, file: string, options: BackupOptions
       });
     });
   });
+  // The event ring, read whole at the instant through its reader (never a torn record): the
+  // records published before it, from the base's position for an incremental.
+  const ring = src.events?.();
+  let evs: { meta: BackupEvents; bodies: Buffer[] } | null = null;
+  if (ring !== undefined) {
+    const compression = codec.name === 'raw' ? 'raw' : 'deflate';
+    evs = src.mapped(() => readRingAtInstant(ring, base?.events ?? null, compression));
+  }
   const manifest: BackupManifest = {
     format: 'rondo-backup',
     version: BACKUP_FORMAT_VERSION,
@@ -258,6 +307,7 @@ export function* capture(src: BackupSource, file: string, options: BackupOptions
     series: snap.series,
     files,
     tiers,
+    events: evs?.meta ?? null,
   };
 
   const tmp = `${file}.tmp`;
@@ -340,6 +390,10 @@ export function* capture(src: BackupSource, file: string, options: BackupOptions
         }
       }
     }
+    if (evs !== null) {
+      for (const b of evs.bodies) w.put(RECORD.events, b);
+      chunks += evs.bodies.length;
+    }
     w.put(RECORD.end, Buffer.from(JSON.stringify({ ...manifest, end: { chunks, points } }), 'utf8'));
     w.flush();
     fs.fsyncSync(fd);
@@ -359,6 +413,7 @@ export function* capture(src: BackupSource, file: string, options: BackupOptions
       series: snap.series.length,
       files: Object.keys(files),
       tiers,
+      events: evs === null ? 0 : evs.meta.chunks.reduce((n, c) => n + c.records, 0),
     };
   } catch (e) {
     if (!done) {
@@ -375,6 +430,133 @@ export function* capture(src: BackupSource, file: string, options: BackupOptions
     }
     throw e;
   }
+}
+
+/**
+ * Reads the ring's records published before now (its `published` position), oldest first, from
+ * the base archive's position when it holds the same ring, and packs them into events chunk
+ * bodies: [j u32 | compression u8 | 3 reserved | count u32 | raw bytes u32 | CRC-32 of the raw
+ * bytes u32 | payload], the raw bytes one record after another (eventBytes).
+ */
+function readRingAtInstant(ring: NativeEventRing, base: BackupEvents | null, compression: BackupEvents['compression']): { meta: BackupEvents; bodies: Buffer[] } {
+  const st = ring.stats();
+  const params = ring.params();
+  const published = st.published;
+  const from = base !== null && base.createdMs === params.createdMs && base.size === params.size ? Math.max(st.tail, base.published) : st.tail;
+  const chunks: BackupEventsChunk[] = [];
+  const bodies: Buffer[] = [];
+  let parts: Buffer[] = [];
+  let bytes = 0;
+  let first: { pos: number; ts: bigint } | undefined;
+  let lastRec: { pos: number; ts: bigint } | undefined;
+  const close = (): void => {
+    if (parts.length === 0) return;
+    const raw = Buffer.concat(parts, bytes);
+    const payload = compression === 'deflate' ? zlib.deflateRawSync(raw) : raw;
+    const head = Buffer.alloc(EVENTS_CHUNK_HEAD_BYTES);
+    head.writeUInt32LE(chunks.length, 0);
+    head[4] = EVENTS_COMPRESSION[compression];
+    head.writeUInt32LE(parts.length, 8);
+    head.writeUInt32LE(raw.length, 12);
+    head.writeUInt32LE(crc32(raw), 16);
+    bodies.push(Buffer.concat([head, payload]));
+    chunks.push({ j: chunks.length, records: parts.length, firstPos: first!.pos, lastPos: lastRec!.pos, firstNs: first!.ts.toString(), lastNs: lastRec!.ts.toString() });
+    parts = [];
+    bytes = 0;
+    first = undefined;
+  };
+  const got: NativeEventRecord[] = [];
+  let pos = from;
+  for (;;) {
+    const page = ring.read(pos, null, null, null, 65536);
+    let more = false;
+    for (const r of page.records) {
+      if (r.pos >= published) break;
+      more = true;
+      got.push(r);
+    }
+    if (!more || page.records.length === 0 || page.next <= pos || page.records[page.records.length - 1]!.pos >= published) break;
+    pos = page.next;
+  }
+  // A writer of another process or thread that laps the ring during the read overwrites records
+  // the read had not reached yet: the reader skips them (never returning one torn), leaving a gap
+  // after records it had read. The ring's tail after the read is past every record lost that way,
+  // so the records from it on are a gapless run, as a ring holds them.
+  const tail = Math.min(published, Math.max(st.tail, ring.stats().tail));
+  for (const r of got) {
+    if (r.pos < tail) continue;
+    const b = eventBytes(r.pos, r.ts, r.topic, r.type, r.flags, r.data);
+    if (parts.length >= EVENTS_CHUNK_RECORDS || (parts.length > 0 && bytes + b.length > EVENTS_CHUNK_BYTES)) close();
+    first ??= { pos: r.pos, ts: r.ts };
+    lastRec = { pos: r.pos, ts: r.ts };
+    parts.push(b);
+    bytes += b.length;
+  }
+  close();
+  return { meta: { size: params.size, createdMs: params.createdMs, tail, published, from: Math.max(from, tail), compression, chunks }, bodies };
+}
+
+/** One record as an archive holds it: pos u64 | ts i64 | topic u32 | type u8 | flags u8 | 2 reserved | length u32 | data. */
+function eventBytes(pos: number, ts: bigint, topic: number, type: number, flags: number, data: Buffer): Buffer {
+  const b = Buffer.alloc(EVENT_HEAD_BYTES + data.length);
+  b.writeBigUInt64LE(BigInt(pos), 0);
+  b.writeBigInt64LE(ts, 8);
+  b.writeUInt32LE(topic, 16);
+  b[20] = type;
+  b[21] = flags;
+  b.writeUInt32LE(data.length, 24);
+  data.copy(b, EVENT_HEAD_BYTES);
+  return b;
+}
+
+interface ArchivedEvent {
+  pos: number;
+  ts: bigint;
+  topic: number;
+  type: number;
+  flags: number;
+  data: Buffer;
+}
+
+/** An events chunk's records, checked against what the manifest says of it; CorruptFileError when they do not fit. */
+function eventsOfChunk(body: Uint8Array, c: BackupEventsChunk, ev: BackupEvents): ArchivedEvent[] {
+  const b = Buffer.from(body.buffer, body.byteOffset, body.length);
+  if (b.length < EVENTS_CHUNK_HEAD_BYTES) throw new CorruptFileError('the events chunk is shorter than its header');
+  const count = b.readUInt32LE(8);
+  const rawLen = b.readUInt32LE(12);
+  if (count !== c.records) throw new CorruptFileError(`the events chunk holds ${count} records, the manifest says ${c.records}`);
+  if (rawLen > EVENTS_CHUNK_BYTES + EVENT_HEAD_BYTES + (1 << 26)) throw new CorruptFileError(`the events chunk says ${rawLen} bytes`);
+  const payload = b.subarray(EVENTS_CHUNK_HEAD_BYTES);
+  let raw: Buffer;
+  if (b[4] === EVENTS_COMPRESSION.raw) raw = payload;
+  else if (b[4] === EVENTS_COMPRESSION.deflate) {
+    try {
+      raw = zlib.inflateRawSync(payload, { maxOutputLength: Math.max(1, rawLen) });
+    } catch (e) {
+      throw new CorruptFileError(`the events chunk does not inflate: ${(e as Error).message}`);
+    }
+  } else throw new CorruptFileError(`the events chunk's compression ${b[4]} is unknown`);
+  if (raw.length !== rawLen || crc32(raw) !== b.readUInt32LE(16)) throw new CorruptFileError('the events chunk fails its checksum');
+  const out: ArchivedEvent[] = [];
+  let o = 0;
+  let prev = -1;
+  while (o < raw.length) {
+    if (o + EVENT_HEAD_BYTES > raw.length) throw new CorruptFileError(`record ${out.length} of the events chunk is cut short`);
+    const len = raw.readUInt32LE(o + 24);
+    if (o + EVENT_HEAD_BYTES + len > raw.length) throw new CorruptFileError(`record ${out.length} of the events chunk is cut short`);
+    const pos = Number(raw.readBigUInt64LE(o));
+    if (pos <= prev || pos < ev.from || pos >= ev.published || pos < c.firstPos || pos > c.lastPos) throw new CorruptFileError(`record ${out.length} of the events chunk is at position ${pos}, outside the chunk's`);
+    prev = pos;
+    out.push({ pos, ts: raw.readBigInt64LE(o + 8), topic: raw.readUInt32LE(o + 16), type: raw[o + 20]!, flags: raw[o + 21]!, data: Buffer.from(raw.subarray(o + EVENT_HEAD_BYTES, o + EVENT_HEAD_BYTES + len)) });
+    o += EVENT_HEAD_BYTES + len;
+  }
+  if (out.length !== count) throw new CorruptFileError(`the events chunk holds ${out.length} records, its header says ${count}`);
+  return out;
+}
+
+function eventsChunkName(c: BackupEventsChunk): string {
+  const t = (ns: string): string => new Date(Number(BigInt(ns) / 1_000_000n)).toISOString();
+  return `events ${c.records} records, ${t(c.firstNs)} to ${t(c.lastNs)} (events chunk ${c.j})`;
 }
 
 /** Row-major [n][ncols] into column-major [ncols][n], a 32 × 32 tile at a time. */
@@ -415,6 +597,8 @@ export interface ParsedArchive {
   manifest: BackupManifest;
   /** Intact chunk records, in file order. */
   chunks: ChunkRecord[];
+  /** Intact events chunk records' bodies, by chunk number (the first of each number found). */
+  events: Map<number, { body: Uint8Array; at: number }>;
   /** Damage found while reading: unreadable byte ranges, records whose checksum fails. */
   problems: string[];
   /** The end record was found: the archive was written whole. */
@@ -438,11 +622,12 @@ export function readArchive(bytes: Uint8Array, file: string): ParsedArchive {
     pos = 0;
   } else {
     const v = buf.readUInt32LE(8);
-    if (v !== BACKUP_FORMAT_VERSION) throw new CorruptFileError(`${file} is a backup archive of format version ${v}; this rondo reads version ${BACKUP_FORMAT_VERSION}`);
+    if (!READABLE_VERSIONS.includes(v)) throw new CorruptFileError(`${file} is a backup archive of format version ${v}; this rondo reads versions ${READABLE_VERSIONS.join(' and ')}`);
   }
   let manifest: unknown;
   let endBody: unknown;
   const chunks: ChunkRecord[] = [];
+  const events = new Map<number, { body: Uint8Array; at: number }>();
   let badFrom = -1;
   const noteBad = (upTo: number): void => {
     if (badFrom >= 0) problems.push(`bytes ${badFrom}-${upTo - 1} are not a readable record`);
@@ -482,6 +667,9 @@ export function readArchive(bytes: Uint8Array, file: string): ParsedArchive {
       } catch {
         problems.push(`the ${type === RECORD.manifest ? 'manifest' : 'end'} record at byte ${pos} is not JSON`);
       }
+    } else if (type === RECORD.events && len >= EVENTS_CHUNK_HEAD_BYTES) {
+      const j = body.readUInt32LE(0);
+      if (!events.has(j)) events.set(j, { body, at: pos });
     } else if (type === RECORD.chunk && len >= CHUNK_KEY_BYTES) {
       chunks.push({
         schema: body.readUInt16LE(0),
@@ -513,7 +701,7 @@ export function readArchive(bytes: Uint8Array, file: string): ParsedArchive {
   const e = (endBody as { end?: { chunks?: unknown; points?: unknown } } | undefined)?.end;
   const endOk = e !== undefined && typeof e.chunks === 'number' && typeof e.points === 'number' && (endBody as { id?: unknown }).id === m.id;
   if (!endOk) problems.push('the end record is missing or damaged: the archive may be cut short');
-  return { file, manifest: m, chunks, problems, complete: endOk, end: endOk ? { chunks: e.chunks as number, points: e.points as number } : undefined };
+  return { file, manifest: m, chunks, events, problems, complete: endOk, end: endOk ? { chunks: e.chunks as number, points: e.points as number } : undefined };
 }
 
 const isInt = (v: unknown, lo = 0, hi = Number.MAX_SAFE_INTEGER): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= lo && v <= hi;
@@ -526,7 +714,7 @@ function checkManifest(x: unknown): BackupManifest {
   if (typeof x !== 'object' || x === null) bad('not an object');
   const m = x as Record<string, unknown>;
   if (m.format !== 'rondo-backup') bad('not a rondo-backup manifest');
-  if (m.version !== BACKUP_FORMAT_VERSION) bad(`version ${String(m.version)}, this rondo reads ${BACKUP_FORMAT_VERSION}`);
+  if (!READABLE_VERSIONS.includes(m.version as number)) bad(`version ${String(m.version)}, this rondo reads ${READABLE_VERSIONS.join(' and ')}`);
   if (typeof m.id !== 'string' || !/^[0-9a-f]{24}$/.test(m.id)) bad('bad id');
   if (m.base !== null && (typeof m.base !== 'string' || !/^[0-9a-f]{24}$/.test(m.base))) bad('bad base');
   if (!isInt(m.asOfMs)) bad('bad asOfMs');
@@ -570,7 +758,24 @@ function checkManifest(x: unknown): BackupManifest {
     if (!isInt(bt.chunkRows, 1, MAX_CHUNK_ROWS) || bt.columns !== (taken.get(s.name) ?? 0)) bad(`tier ${i}: bad chunkRows or columns`);
     if (bt.from < 1 || (bt.to >= bt.from && bt.to - bt.from >= t.slots)) bad(`tier ${i}: window [${bt.from}, ${bt.to}] does not fit the ring`);
   });
-  return { ...(m as unknown as BackupManifest), series, store: { createdMs: store!.createdMs as number, schemas: specs }, files: files as Record<string, string> };
+  let events: BackupEvents | null = null;
+  if (m.version === 1 && m.events !== undefined) bad('a version 1 manifest has no events');
+  if (m.events !== undefined && m.events !== null) {
+    const e = m.events as Partial<BackupEvents>;
+    if (typeof e !== 'object' || !isInt(e.size, 4096, 2 ** 40) || !isInt(e.createdMs) || !isInt(e.tail) || !isInt(e.published) || !isInt(e.from)) bad('events: bad size or positions');
+    if (e.from! > e.published! || e.tail! > e.published! || e.published! - e.tail! > e.size!) bad('events: positions do not fit the ring');
+    if (e.compression !== 'raw' && e.compression !== 'deflate') bad('events: bad compression');
+    if (!Array.isArray(e.chunks)) bad('events: no chunk list');
+    let prev = -1;
+    e.chunks!.forEach((c, j) => {
+      if (typeof c !== 'object' || c === null || c.j !== j || !isInt(c.records, 1, EVENTS_CHUNK_RECORDS) || !isInt(c.firstPos) || !isInt(c.lastPos)) bad(`events chunk ${j}: bad entry`);
+      if (c.firstPos <= prev || c.lastPos < c.firstPos || c.firstPos < e.from! || c.lastPos >= e.published!) bad(`events chunk ${j}: positions out of order`);
+      if (typeof c.firstNs !== 'string' || typeof c.lastNs !== 'string' || !/^-?[0-9]{1,19}$/.test(c.firstNs) || !/^-?[0-9]{1,19}$/.test(c.lastNs)) bad(`events chunk ${j}: bad times`);
+      prev = c.lastPos;
+    });
+    events = { size: e.size!, createdMs: e.createdMs!, tail: e.tail!, published: e.published!, from: e.from!, compression: e.compression!, chunks: e.chunks!.map((c) => ({ ...c })) };
+  }
+  return { ...(m as unknown as BackupManifest), series, store: { createdMs: store!.createdMs as number, schemas: specs }, files: files as Record<string, string>, events };
 }
 
 function extraFileOk(name: string): boolean {
@@ -658,10 +863,41 @@ export interface VerifyReport {
   chunks: number;
   intactChunks: number;
   points: number;
+  /** Event records in the intact events chunks. */
+  events: number;
   /** Chunks the manifest lists that are damaged or missing, by name. */
   damaged: string[];
   /** Other damage: unreadable bytes, records that fail their checksum, a missing end record. */
   problems: string[];
+}
+
+/** An archive's events chunks, decoded and checked: the records of the intact ones, the names of the others. */
+function checkEventsChunks(a: ParsedArchive): { records: ArchivedEvent[]; intact: number; damaged: string[]; problems: string[] } {
+  const ev = a.manifest.events;
+  const records: ArchivedEvent[] = [];
+  const damaged: string[] = [];
+  const problems: string[] = [];
+  let intact = 0;
+  if (ev === null || ev === undefined) {
+    if (a.events.size > 0) problems.push(`${a.events.size} events chunk records that the manifest does not list`);
+    return { records, intact, damaged, problems };
+  }
+  for (const c of ev.chunks) {
+    const got = a.events.get(c.j);
+    if (got === undefined) {
+      damaged.push(eventsChunkName(c));
+      continue;
+    }
+    try {
+      records.push(...eventsOfChunk(got.body, c, ev));
+      intact++;
+    } catch (err) {
+      damaged.push(eventsChunkName(c));
+      problems.push(`${eventsChunkName(c)}: ${(err as Error).message}`);
+    }
+  }
+  for (const j of a.events.keys()) if (j >= ev.chunks.length) problems.push(`the events chunk record at byte ${a.events.get(j)!.at} (${j}) is not one the manifest lists`);
+  return { records, intact, damaged, problems };
 }
 
 /** Checks an archive without restoring it: every chunk decoded and checked against its rows. */
@@ -690,7 +926,11 @@ export function verifyArchive(file: string): VerifyReport {
   }
   const damaged = [...expected].filter(([k]) => !intact.has(k)).map(([, e]) => e.name);
   const m = a.manifest;
-  return { file, id: m.id, base: m.base, asOfMs: m.asOfMs, codec: m.codec, series: m.series.length, chunks: expected.size, intactChunks: intact.size, points, damaged, problems };
+  const ev = checkEventsChunks(a);
+  damaged.push(...ev.damaged);
+  problems.push(...ev.problems);
+  const evChunks = m.events?.chunks.length ?? 0;
+  return { file, id: m.id, base: m.base, asOfMs: m.asOfMs, codec: m.codec, series: m.series.length, chunks: expected.size + evChunks, intactChunks: intact.size + ev.intact, points, events: ev.records.length, damaged, problems };
 }
 
 function readArchiveFile(file: string): Buffer {
@@ -724,6 +964,8 @@ export interface RestoreReport {
   points: number;
   series: number;
   files: string[];
+  /** Event records restored into the new store's ring (0 when the archive has no ring). */
+  events: number;
   /** Chunks that could not be restored (damaged or missing), by name; empty when all were. */
   damaged: string[];
   problems: string[];
@@ -768,6 +1010,7 @@ export function restoreArchives(files: readonly string[], dir: string, options: 
   let chunks = 0;
   let restoredChunks = 0;
   let points = 0;
+  let events = 0;
   try {
     const s = openStore(tmp, specs.map(specOptions), dirMode, fileMode);
     try {
@@ -801,6 +1044,32 @@ export function restoreArchives(files: readonly string[], dir: string, options: 
       tierIndex += spec.tiers.length;
     });
     for (const a of archives) for (const p of a.problems) problems.push(`${a.file}: ${p}`);
+    // The event ring: the records of every archive that the last one's ring still held at its
+    // instant (positions from its tail), in ring order, appended to a new ring of the same size.
+    const lastEv = last.events;
+    if (lastEv !== null && lastEv !== undefined) {
+      const byPos = new Map<number, ArchivedEvent>();
+      for (const a of archives) {
+        const r = checkEventsChunks(a);
+        chunks += a.manifest.events?.chunks.length ?? 0;
+        restoredChunks += r.intact;
+        for (const d of r.damaged) damaged.push(`${a.file}: ${d}`);
+        for (const p of r.problems) problems.push(`${a.file}: ${p}`);
+        const ev = a.manifest.events;
+        if (ev === null || ev === undefined || ev.createdMs !== lastEv.createdMs || ev.size !== lastEv.size) continue;
+        for (const e of r.records) if (e.pos >= lastEv.tail && e.pos < lastEv.published) byPos.set(e.pos, e);
+      }
+      const ring = new addon.EventRing(path.join(tmp, EVENTS_FILE), 'create', { size: lastEv.size, createdMs: lastEv.createdMs, fileMode });
+      try {
+        for (const e of [...byPos.values()].sort((x, y) => x.pos - y.pos)) {
+          ring.append(e.topic, e.type | (e.flags << 8), e.data, e.ts);
+          events++;
+        }
+        ring.flush();
+      } finally {
+        ring.close();
+      }
+    }
     for (const [name, text] of Object.entries(last.files)) {
       const to = path.join(tmp, ...name.split('/'));
       fs.mkdirSync(path.dirname(to), { recursive: true, mode: 0o700 });
@@ -824,6 +1093,7 @@ export function restoreArchives(files: readonly string[], dir: string, options: 
     points,
     series: last.series.length,
     files: Object.keys(last.files),
+    events,
     damaged,
     problems,
   };

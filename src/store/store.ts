@@ -1159,6 +1159,7 @@ export class Store {
         };
       },
       mapped: (f) => this.mapped(f),
+      events: () => this.eventLog?.ring,
     };
   }
 
