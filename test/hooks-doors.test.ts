@@ -1,53 +1,17 @@
 // Hooks at the doors that need a running agent or server (docs/hooks.md): the agent's tick goes on
 // every second under a hook that always throws; `rondo serve --hook` runs a hook module on
 // remote-write receive and Influx lines, and reports the hook's faults on /metrics.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Agent, Store, type Collector } from '../src/index';
 import { alignedPast, tempDir } from './helpers';
+import { CLI, killServes, startServe, stopServe } from './support/serve-cli';
 import { encodeWrite, postWrite, request } from './support/server-wire';
 
-const CLI = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
-const children = new Set<ChildProcess>();
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
+afterAll(killServes);
 
-/** rondo serve with these arguments: its URL once it says where it listens, and its stderr so far. */
-function startServe(args: string[]): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`rondo serve did not start: ${err}`)), 30_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /on (https?:\/\/\S+)/.exec(out);
-      if (m !== null && out.includes('\n')) {
-        clearTimeout(timer);
-        resolve({ child, url: m[1]!, stderr: () => err });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`rondo serve exited with ${code}: ${err}`));
-    });
-  });
-}
-
-function stopServe(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    child.once('exit', (code) => {
-      children.delete(child);
-      resolve(code);
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 /** rondo serve run to its end: exit code and stderr. */
 function runServe(args: string[]): Promise<{ code: number | null; stderr: string }> {

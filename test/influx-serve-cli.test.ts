@@ -4,20 +4,16 @@
 // (Debian's netcat-openbsd, which the test script installs); nc keeps listening for an answer
 // after sending, so the shell line runs under `timeout`. Also the flags' loopback rule (exit 2)
 // and what the start line says.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Store } from '../dist/src/index';
 import { freePort, freeUdpPort } from './support/receivers';
+import { CLI, killServes, startServe, stopServe } from './support/serve-cli';
 import { tempDir } from './helpers';
 
-const CLI = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
-const children = new Set<ChildProcess>();
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
+afterAll(killServes);
 
 function udpFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -34,38 +30,6 @@ function tcpFree(port: number): Promise<boolean> {
   });
 }
 
-function start(args: string[]): Promise<{ child: ChildProcess; line: string; url: string }> {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`rondo serve did not start: ${err}`)), 15_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /on (https?:\/\/\S+)/.exec(out);
-      if (m !== null && out.includes('\n')) {
-        clearTimeout(timer);
-        resolve({ child, line: out.split('\n')[0]!, url: m[1]! });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`rondo serve exited with ${code}: ${err}`));
-    });
-  });
-}
-
-function stop(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    child.once('exit', (code) => {
-      children.delete(child);
-      resolve(code);
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 const wanted = { udp: 8089, tcp: 8094 };
 
@@ -77,7 +41,7 @@ describe('rondo serve with the Influx listeners', async () => {
     const udpPort = onIssuePorts ? wanted.udp : await freeUdpPort();
     const tcpPort = onIssuePorts ? wanted.tcp : await freePort();
     const dir = tempDir('rondo-influx-cli-');
-    const { child, line, url } = await start([dir, '--listen', '127.0.0.1:0', '--influx-udp', `127.0.0.1:${udpPort}`, '--influx-tcp', `127.0.0.1:${tcpPort}`]);
+    const { child, line, url } = await startServe([dir, '--listen', '127.0.0.1:0', '--influx-udp', `127.0.0.1:${udpPort}`, '--influx-tcp', `127.0.0.1:${tcpPort}`]);
     expect(line).toBe(`rondo serve: serving ${dir} on ${url} (and Influx line protocol on udp://127.0.0.1:${udpPort}, tcp://127.0.0.1:${tcpPort})`);
     const send = (text: string) =>
       new Promise<void>((resolve, reject) => {
@@ -116,7 +80,7 @@ describe('rondo serve with the Influx listeners', async () => {
     const ping = await fetch(`${url}/ping`, { method: 'HEAD' });
     expect(ping.status).toBe(204);
     expect(ping.headers.get('x-influxdb-version')).toMatch(/^1\./);
-    expect(await stop(child)).toBe(0);
+    expect(await stopServe(child)).toBe(0);
     const store = Store.openReadOnly(dir);
     try {
       const got = store

@@ -1,22 +1,19 @@
 // rondo serve, the command: --help, the loopback rule (exit 2), serving a store the test filled
 // to promtool (series, labels, instant and range queries), read-only when another process holds
 // the writer lock (said at start), HTTPS with a bearer token, and SIGTERM closing it cleanly.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Store } from '../dist/src/index';
 import { tempDir } from './helpers';
+import { CLI, killServes, startServe, stopServe } from './support/serve-cli';
 import { request } from './support/server-wire';
 
-const CLI = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 const PROMTOOL = '/usr/bin/promtool';
 const SCHEMA = [{ name: 's', match: {}, maxSeries: 50, tiers: [{ interval: '1s', retention: '10m' }, { interval: '10s', retention: '1h', consolidate: 'avg' as const }] }];
 
-const children = new Set<ChildProcess>();
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
+afterAll(killServes);
 
 function run(bin: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -26,39 +23,6 @@ function run(bin: string, args: string[]): Promise<{ code: number; stdout: strin
   });
 }
 
-/** Starts rondo serve; resolves with its URL once it printed where it listens. */
-function start(args: string[]): Promise<{ child: ChildProcess; url: string; line: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`rondo serve did not start: ${err}`)), 15_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /on (https?:\/\/\S+)/.exec(out);
-      if (m !== null) {
-        clearTimeout(timer);
-        resolve({ child, url: m[1]!, line: out.split('\n')[0]!, stderr: () => err });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`rondo serve exited with ${code}: ${err}`));
-    });
-  });
-}
-
-function stopWith(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
-  return new Promise((resolve) => {
-    child.once('exit', (code) => {
-      children.delete(child);
-      resolve(code);
-    });
-    child.kill(signal);
-  });
-}
 
 function filledStore(): { dir: string; now: number } {
   const dir = tempDir('rondo-serve-cli-');
@@ -91,7 +55,7 @@ describe('rondo serve', () => {
 
   it('promtool reads series, labels, instant and range queries from it; SIGTERM closes it cleanly', async () => {
     const { dir, now } = filledStore();
-    const s = await start([dir, '--listen', '127.0.0.1:0']);
+    const s = await startServe([dir, '--listen', '127.0.0.1:0']);
     expect(s.line).toMatch(/^rondo serve: serving .* on http:\/\/127\.0\.0\.1:\d+$/);
     try {
       const series = await run(PROMTOOL, ['query', 'series', '--match=cli_gauge', s.url]);
@@ -108,7 +72,7 @@ describe('rondo serve', () => {
       expect(range.code, range.stderr).toBe(0);
       for (const [v, t] of [[990, 5], [992, 4], [994, 3]]) expect(range.stdout).toContain(`${v} @[${(now - t! * 1000) / 1000}]`);
     } finally {
-      expect(await stopWith(s.child, 'SIGTERM')).toBe(0);
+      expect(await stopServe(s.child, 'SIGTERM')).toBe(0);
     }
     // Closed: the writer lock is free again, and its own figures were recorded.
     const store = Store.open(dir);
@@ -120,12 +84,12 @@ describe('rondo serve', () => {
     const { dir } = filledStore();
     const holder = Store.open(dir);
     try {
-      const s = await start([dir, '--listen', '127.0.0.1:0']);
+      const s = await startServe([dir, '--listen', '127.0.0.1:0']);
       expect(s.line).toMatch(/read-only: another process holds the writer lock/);
       const w = await request(`${s.url}/api/v1/write`, { body: Buffer.from([0]), headers: { 'Content-Type': 'application/x-protobuf', 'Content-Encoding': 'snappy' } });
       expect(w.status).toBe(405);
       expect((await request(`${s.url}/api/v1/labels`)).status).toBe(200);
-      expect(await stopWith(s.child, 'SIGINT')).toBe(0);
+      expect(await stopServe(s.child, 'SIGINT')).toBe(0);
     } finally {
       holder.close();
     }
@@ -139,7 +103,7 @@ describe('rondo serve', () => {
     const gen = await run('/usr/bin/openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
     expect(gen.code, gen.stderr).toBe(0);
     fs.writeFileSync(path.join(tls, 'token'), 'tok-123\n');
-    const s = await start([dir, '--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key, '--auth-token-file', path.join(tls, 'token')]);
+    const s = await startServe([dir, '--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key, '--auth-token-file', path.join(tls, 'token')]);
     try {
       expect(s.url).toMatch(/^https:/);
       const ca = fs.readFileSync(cert, 'utf8');
@@ -148,7 +112,7 @@ describe('rondo serve', () => {
       expect(ok.status).toBe(200);
       expect(JSON.parse(ok.text).data).toContain('vm');
     } finally {
-      expect(await stopWith(s.child, 'SIGTERM')).toBe(0);
+      expect(await stopServe(s.child, 'SIGTERM')).toBe(0);
     }
   }, 30_000);
 });
