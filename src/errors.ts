@@ -106,6 +106,14 @@ export class ReadOnlyError extends RondoError {
   override name = 'ReadOnlyError';
 }
 
+/**
+ * No compiled addon fits this machine: no prebuilt binary for its platform, architecture and
+ * libc, and none compiled at install (src/package-root.ts says which it looked for and where).
+ */
+export class NativeAddonMissingError extends RondoError {
+  override name = 'NativeAddonMissingError';
+}
+
 /** The operating system refused a file operation (disk full, permissions, I/O error). */
 export class StorageError extends RondoError {
   override name = 'StorageError';

@@ -87,6 +87,7 @@ export {
   StoreClosedError,
   ReadOnlyError,
   StorageError,
+  NativeAddonMissingError,
 } from './errors';
 export {
   pushTo,

@@ -1,4 +1,5 @@
-// The store's compiled addon (build/<variant>/rondo.node; native/addon.cc), loaded once, and the
+// The store's compiled addon (build/<variant>/rondo.node or its prebuilt binary, see
+// ../package-root.ts; native/addon.cc), loaded once, and the
 // slab format it exports: the one source of the format's numbers for the TypeScript side. Its API
 // is internal: the Store wraps it. The bench/test helpers are another addon (./dev-addon.ts), the
 // KVM layer a third (../kvm/native.ts).
