@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { parseDuration, ConfigError, loadWasmHook, type Hook } from '../src/index';
 import { formatReport, freshStoreDir, runVm } from './vmm';
 import { LINUX_DEFAULT_CMDLINE } from '../src/kvm/index';
+import { packageVersion } from '../src/package-root';
 import { captureTable, formatCaptureTable } from './capture';
 import { formatFleet, runFleet } from './fleet';
 
@@ -16,7 +17,8 @@ commands:
   capture-table   VMs of 5, 10 and 30 s: what rondo captured next to a 15 s and a 30 s scraper
   fleet           N VMs at once, one store each: peak RSS, store size, seconds captured
 
-rondo-vmm <command> --help shows a command's options. Needs /dev/kvm (root, or the kvm group).`;
+rondo-vmm --version prints the package's version. rondo-vmm <command> --help shows a command's
+options. Needs /dev/kvm (root, or the kvm group).`;
 
 const RUN_HELP = `usage: rondo-vmm run [--duration 5s] [--vcpus 2] [--store ./vm-metrics] [--remote-write URL]
                     [--external-label k=v]... [--push-interval 5s] [--guest micro|internal-error|fail-entry]
@@ -250,6 +252,10 @@ async function main(argv: readonly string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
   }
   const cmd = COMMANDS[name];
   if (cmd === undefined) throw new UsageError(`rondo-vmm: unknown command "${name}"; see rondo-vmm --help`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The rondo command: one module per subcommand under src/cli/.
 import { errorLine, UsageError } from './common';
+import { packageVersion } from '../package-root';
 import { INFO_HELP, infoCommand } from './info';
 import { BENCH_HELP, benchCommand } from './bench';
 import { QUERY_HELP, queryCommand } from './query';
@@ -42,16 +43,20 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(name.length > 8 ? name.length : 8)} ${c.summary}`)
   .join('\n')}
 
-rondo <command> --help shows a command's options. info, query, events, export, backup and push open the
-store read-only and may run while another process writes it (push moves only its exporter's cursor);
-serve opens it as its writer when no other process is, read-only otherwise; migrate opens it
-as its writer.`;
+rondo --version prints the package's version. rondo <command> --help shows a command's options.
+info, query, events, export, backup and push open the store read-only and may run while another
+process writes it (push moves only its exporter's cursor); serve opens it as its writer when no
+other process is, read-only otherwise; migrate opens it as its writer.`;
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
   }
   const cmd = COMMANDS[name];
   if (cmd === undefined) throw new UsageError(`rondo: unknown command "${name}"; see rondo --help`);
