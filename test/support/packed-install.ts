@@ -19,7 +19,7 @@ export interface PackedInstall {
   tarball: string;
   /** The app directory: node_modules/rondo installed from the tarball. */
   app: string;
-  /** The environment its commands run in: PATH is `bin` alone. */
+  /** The environment its commands run in: PATH is `bin` alone, LD_BIND_NOW set. */
   env: NodeJS.ProcessEnv;
   /** The directory on PATH: node and npm, nothing else. */
   bin: string;
@@ -54,7 +54,9 @@ export function packAndInstall(tmp: string): PackedInstall {
   fs.mkdirSync(bin);
   fs.symlinkSync(process.execPath, path.join(bin, 'node'));
   fs.symlinkSync(npmCli(), path.join(bin, 'npm'));
-  const env: NodeJS.ProcessEnv = { PATH: bin, HOME: process.env.HOME, TMPDIR: tmp };
+  // LD_BIND_NOW: every symbol a binary names (the old glibc versions native/portable/ pins among
+  // them) is resolved when it loads, not at its first call.
+  const env: NodeJS.ProcessEnv = { PATH: bin, HOME: process.env.HOME, TMPDIR: tmp, LD_BIND_NOW: '1' };
   if (process.env.npm_config_cache !== undefined) env.npm_config_cache = process.env.npm_config_cache;
 
   // --ignore-scripts: prepack would build the prebuilds and dist/ again, done already (above, and
