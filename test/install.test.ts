@@ -78,6 +78,26 @@ describe('rondo installed from its tarball, nothing on PATH but node and npm', (
     expect(check.trim()).toBe('7');
   });
 
+  it("turns the prebuilt binary's C++ exceptions into rondo's named errors (its static libstdc++ at work)", () => {
+    const store = path.join(tmp, 'damaged');
+    const r = run(`
+      const fs = require('node:fs');
+      const { Store } = require('rondo');
+      const s = Store.open(${JSON.stringify(store)});
+      s.register('x');
+      s.close();
+      const slab = ${JSON.stringify(store)} + '/default.t0.slab';
+      const b = fs.readFileSync(slab);
+      b.write('XXXX', 0);
+      fs.writeFileSync(slab, b);
+      try { Store.openReadOnly(${JSON.stringify(store)}); } catch (e) { console.log(JSON.stringify({ name: e.name, message: e.message })); }
+    `);
+    expect(r.stderr).toBe('');
+    const e = JSON.parse(r.stdout) as { name: string; message: string };
+    expect(e.name).toBe('CorruptFileError');
+    expect(e.message).toContain('default.t0.slab: not a rondo slab (bad magic)');
+  });
+
   it("loads rondo/kvm's prebuilt addon", () => {
     const r = run(`
       const { probeKvm, KvmUnavailableError } = require('rondo/kvm');

@@ -91,6 +91,13 @@ export function packAndInstall(tmp: string): PackedInstall {
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify(root, null, 2));
   fs.writeFileSync(path.join(app, 'package-lock.json'), JSON.stringify({ name: 'app', version: '1.0.0', lockfileVersion: 3, requires: true, packages }, null, 2));
   const online = process.env.RONDO_INSTALL_ONLINE === '1';
-  npm(['ci', '--ignore-scripts', online ? '--prefer-offline' : '--offline', '--no-audit', '--no-fund'], app, env);
+  try {
+    npm(['ci', '--ignore-scripts', online ? '--prefer-offline' : '--offline', '--no-audit', '--no-fund'], app, env);
+  } catch (e) {
+    const stderr = String((e as { stderr?: unknown }).stderr ?? '');
+    if (!online && stderr.includes('ENOTCACHED'))
+      throw new Error(`npm's cache lacks a dependency of rondo (run npm ci in the checkout, or set RONDO_INSTALL_ONLINE=1 to let this test fetch it): ${stderr}`);
+    throw e;
+  }
   return { tarball, app, env, bin };
 }
