@@ -94,6 +94,7 @@ export {
   exporterNameFor,
   RemoteWriteClient,
   RemoteWriteError,
+  RemoteWriteTlsError,
   encodeWriteRequest,
   loadRemoteWriteProto,
   STALE_NAN_BITS,
