@@ -493,6 +493,7 @@ export class Agent {
       try {
         const summary = await pushExporter(exporter, client, {
           until: final ? Infinity : this.now(),
+          describe: (name) => this.store.describe(name), // each batch carries its families' type, help, unit
           recordOwn: (name, labels, kind, value, add) => {
             if (this.store.isClosed) return;
             const h = add === true ? this.handles.get(formatSeries(name, this.withLabels(labels))) : undefined;

@@ -7,7 +7,7 @@ import { inspect } from 'node:util';
 import { RondoError } from '../errors';
 import { TunnelingAgent, ProxyTunnelError, proxyAuthorization, proxyForDisplay } from './proxy';
 import { checkRemoteWriteOptions, type CheckedTls, Credentials, MAX_BODY_KEPT, BODY_LOGGED, MAX_RETRY_AFTER_MS, MAX_TIMER_MS } from './remote-write-options';
-import { countSamples, encodeWriteRequest } from './encode';
+import { countSamples, encodeWriteRequest, type RemoteWriteMetadata } from './encode';
 import { compressSnappy } from './snappy';
 import type { ExportSeries } from '../store';
 
@@ -214,13 +214,14 @@ export class RemoteWriteClient {
    * POSTs all of `series` as one WriteRequest. Resolves 'sent' on 2xx and 'dropped' on a 4xx
    * other than 429 (not retried; counted and logged). Retries network errors, timeouts, 5xx and
    * 429 with backoff (honouring Retry-After); rejects with RemoteWriteError once maxRetries is
-   * spent. Series without samples are skipped; if none has any, nothing is sent.
+   * spent. Series without samples are skipped; if none has any, nothing is sent. `metadata`
+   * (type, help, unit of metric families) goes in the same WriteRequest.
    */
-  async send(series: readonly ExportSeries[]): Promise<SendResult> {
+  async send(series: readonly ExportSeries[], metadata?: readonly RemoteWriteMetadata[]): Promise<SendResult> {
     if (this.#closed) throw this.#closedError(0, countSamples(series));
     const samples = countSamples(series);
     if (samples === 0) return { outcome: 'sent', samples: 0, attempts: 0, status: 0, latencyMs: 0 };
-    const body = compressSnappy(encodeWriteRequest(series, this.#external));
+    const body = compressSnappy(encodeWriteRequest(series, this.#external, metadata));
 
     await this.#acquire();
     try {
