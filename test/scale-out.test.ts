@@ -110,7 +110,9 @@ describe('agents pushing through vmagent sharding across two VictoriaMetrics nod
     await expect
       .poll(
         async () => {
-          [a, b] = await Promise.all(nodes.map((n) => samplesOn(n)));
+          const got = await Promise.all(nodes.map((n) => samplesOn(n)));
+          a = got[0]!;
+          b = got[1]!;
           return a.size + b.size;
         },
         { timeout: 30_000, interval: 500 },
