@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, RemoteWriteTlsError, Store, pushTo, type PushOptions } from '../src/index';
+import { ConfigError, RemoteWriteError, RemoteWriteTlsError, Store, pushTo, type PushOptions } from '../src/index';
 import { alignedPast, tempDir } from './helpers';
 import { makeTestPki, startTlsPrometheus, type TestPki, type TlsPrometheus } from './support/tls';
 import { CLI } from './support/serve-cli';
@@ -89,6 +89,11 @@ describe('pushTo over TLS to a Prometheus that requires client certificates', ()
       const misnamed = await attempt({ tls: { caFile: pki.caCert, certFile: pki.clientCert, keyFile: pki.clientKey, serverName: 'prometheus.example' } });
       expect(misnamed.code).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
       expect(misnamed.message).toMatch(/not for the name "prometheus.example".*tls\.serverName/);
+
+      // Plain http to the TLS port: Prometheus answers 400, which is a wrong URL, not samples refused.
+      const plain = await pushTo(store, prom.url.replace('https:', 'http:'), { exporter: 'x', proxy: false, logger: quiet }).catch((err: unknown) => err);
+      expect(plain).toBeInstanceOf(RemoteWriteError);
+      expect((plain as Error).message).toMatch(/the receiver speaks HTTPS; use an https:\/\/ URL/);
 
       expect(await countIn('tls_pushed_total')).toBe(0);
       expect(store.exporter('x').positions).toEqual({});

@@ -347,6 +347,19 @@ export class RemoteWriteClient {
         throw new RemoteWriteTlsError(`remote write to ${this.url}: ${tlsFailure.message}`, this.url, tlsFailure.code, samples);
       }
 
+      // Go's TLS servers (Prometheus, Mimir, VictoriaMetrics) answer plain HTTP with a 400: not a
+      // refusal of the samples, so not a drop (that would skip them for good), but a wrong URL.
+      if (a.status === 400 && this.#url.protocol === 'http:' && /HTTP request to an HTTPS server/i.test(a.body)) {
+        this.#stats.samplesFailed += samples;
+        throw new RemoteWriteError(
+          `remote write to ${this.url}: the receiver speaks HTTPS; use an https:// URL (with tls.caFile if its certificate is from a private CA)`,
+          this.url,
+          attempts,
+          a.status,
+          samples,
+        );
+      }
+
       const retryable = a.status === 0 || a.status === 429 || a.status >= 500;
       if (!retryable) {
         const message = this.#redact(a.body.slice(0, BODY_LOGGED)).trim();
