@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { uncompress } from 'snappyjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, RemoteWriteError, Store, pushTo } from '../src/index';
+import { Agent, ConfigError, RemoteWriteError, Store, pushTo } from '../src/index';
 import { loadRemoteWriteProto } from '../src/export/encode';
 import { bypassesProxy, proxyFromEnv } from '../src/export/remote-write-options';
 import { alignedPast, tempDir } from './helpers';
@@ -142,6 +142,45 @@ describe('pushTo through an http proxy to an http receiver', () => {
     const bad = await runCli(['push', dir, '--url', prom.url, '--header', 'X-Scope-OrgID'], {});
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/must be Name=value, e\.g\. --header X-Scope-OrgID=tenant-1/);
+  }, 30_000);
+});
+
+describe("the agent's periodic push", () => {
+  it("goes through the proxy too, and each family's metadata is what the store describes", async () => {
+    const dir = tempDir();
+    const before = proxy.requests.length;
+    const agent = await Agent.start({
+      dir,
+      collectors: [],
+      onError: quiet,
+      remoteWrite: { url: prom.url, proxy: proxy.url, headers: { 'X-Scope-OrgID': 'agents' }, interval: '1h', logger: quiet },
+    });
+    await new Promise((r) => setTimeout(r, 1100));
+    await agent.stop(); // its last push: everything, with the interval in progress
+    const mine = proxy.requests.slice(before);
+    expect(mine.length).toBeGreaterThan(0);
+    const sent = new Map<string, { type?: number; help?: string; unit?: string }>();
+    for (const r of mine) {
+      expect(r.headers['x-scope-orgid']).toBe('agents');
+      for (const m of decode(r.body).metadata ?? []) sent.set(m.metricFamilyName!, m);
+    }
+    const store = Store.openReadOnly(dir);
+    try {
+      const described = store.descriptions();
+      expect(sent.size).toBeGreaterThan(0);
+      expect([...sent.values()].some((m) => m.help !== undefined)).toBe(true);
+      for (const [name, m] of sent) {
+        const d = described.get(name);
+        expect({ name, type: m.type, help: m.help, unit: m.unit }).toEqual({
+          name,
+          type: d?.kind === 'counter' ? 1 : 2,
+          help: d?.help,
+          unit: d?.unit === '' ? undefined : d?.unit,
+        });
+      }
+    } finally {
+      store.close();
+    }
   }, 30_000);
 });
 
