@@ -139,6 +139,14 @@ describe('pushTo through an http proxy to an http receiver', () => {
     const cli = await runCli(['push', dir, '--url', prom.url, '--header', 'Content-Type=text/plain'], {});
     expect(cli.code).toBe(2);
     expect(cli.stderr).toMatch(/--header may not set Content-Type: the remote-write protocol sets it/);
+    // Both Name=value and curl's "Name: value", through HTTP_PROXY.
+    const sentBefore = proxy.requests.length;
+    const ok = await runCli(['push', dir, '--url', prom.url, '--header', 'X-Scope-OrgID: tenant-3', '--header', 'X-Route=a=b'], { HTTP_PROXY: proxy.url });
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    const via = proxy.requests.slice(sentBefore);
+    expect(via.length).toBeGreaterThan(0);
+    for (const r of via) expect([r.headers['x-scope-orgid'], r.headers['x-route']]).toEqual(['tenant-3', 'a=b']);
     const bad = await runCli(['push', dir, '--url', prom.url, '--header', 'X-Scope-OrgID'], {});
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/must be Name=value, e\.g\. --header X-Scope-OrgID=tenant-1/);

@@ -157,4 +157,13 @@ describe('rondo push --tls-*', () => {
     expect(ok.stdout).toMatch(new RegExp(`^pushed ${2 * POINTS} samples in 1 batch to ${prom.url.replace(/[.]/g, '\\.')}`));
     await expect.poll(() => countIn('tls_cli_total'), { timeout: 10_000 }).toBe(2 * POINTS);
   }, 60_000);
+
+  it('--tls-insecure-skip-verify pushes without a CA and warns once on stderr', async () => {
+    const dir = tempDir();
+    fillStore(dir, 'tls_cli_insecure_total', t0);
+    const r = await runCli(['push', dir, '--url', prom.url, '--tls-insecure-skip-verify', '--tls-cert-file', pki.clientCert, '--tls-key-file', pki.clientKey]);
+    expect(r.code).toBe(0);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^rondo push: warning: --tls-insecure-skip-verify: the certificate of .* is NOT verified/)]);
+    await expect.poll(() => countIn('tls_cli_insecure_total'), { timeout: 10_000 }).toBe(2 * POINTS);
+  }, 60_000);
 });

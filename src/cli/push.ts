@@ -19,8 +19,8 @@ import { flag, parseArgs, UsageError } from './common';
 import { formatCompact, formatCount, formatTime, writeOut } from './format';
 import { parseDurationFlag } from './time';
 
-export const PUSH_HELP = `usage: rondo push <dir> --url <remote-write URL> [--every D] [--exporter NAME] [--external-label k=v]...
-                  [--header K=V]... [--bearer-token-file F | --basic-auth-file F]
+export const PUSH_HELP = `usage: rondo push <dir> --url <remote-write URL> [--every D] [--exporter NAME]
+                  [--external-label k=v]... [--header K=V]... [--bearer-token-file F | --basic-auth-file F]
                   [--tls-ca-file F] [--tls-cert-file F --tls-key-file F] [--tls-server-name NAME]
                   [--proxy URL] [--timeout D] [--max-retries N] [--verbose]
 
@@ -45,7 +45,7 @@ options
   --external-label k=v      a label added to every series (repeat for more); a series' own
                             label of the same name wins.
   --header K=V              an HTTP header sent with every request (repeat for more), e.g.
-                            --header X-Scope-OrgID=tenant-1. Headers the protocol sets
+                            --header X-Scope-OrgID=tenant-1 ("K: V" too). Headers the protocol sets
                             (Content-Type, Content-Encoding, X-Prometheus-Remote-Write-Version,
                             Host, ...) are refused.
   --bearer-token-file F     sends "Authorization: Bearer <the file's content, trimmed>".
@@ -135,7 +135,8 @@ export async function pushCommand(argv: readonly string[]): Promise<number> {
   }
   const headers: Record<string, string> = {};
   for (const kv of args.values.get('header') ?? []) {
-    const eq = kv.indexOf('=');
+    // Name=value, or curl's "Name: value": a header name holds neither '=' nor ':'.
+    const eq = kv.search(/[=:]/);
     if (eq <= 0) throw new UsageError(`rondo push: --header ${JSON.stringify(kv.split(/[=:]/)[0])} must be Name=value, e.g. --header X-Scope-OrgID=tenant-1`);
     const name = kv.slice(0, eq).trim();
     if (Object.keys(headers).some((k) => k.toLowerCase() === name.toLowerCase()))
@@ -179,9 +180,10 @@ export async function pushCommand(argv: readonly string[]): Promise<number> {
   options.logger = (level, message) => {
     const line = message.replace(/\s*\n\s*/g, ' ');
     if (level === 'error') refusal = line;
-    if (verbose || message.includes('insecureSkipVerify')) {
+    if (message.includes('insecureSkipVerify')) return; // said once at the start, not each round
+    if (verbose) {
       progress?.clear();
-      process.stderr.write(`rondo push: ${level === 'warn' ? 'warning' : 'error'}: ${line.replace('tls.insecureSkipVerify', '--tls-insecure-skip-verify')}\n`);
+      process.stderr.write(`rondo push: ${level === 'warn' ? 'warning' : 'error'}: ${line}\n`);
     } else progress?.status(line.replace(`remote write to ${shownUrl} `, ''));
   };
 
@@ -194,7 +196,9 @@ export async function pushCommand(argv: readonly string[]): Promise<number> {
     throw e;
   }
   if (tls.insecureSkipVerify === true)
-    process.stderr.write(`rondo push: warning: --tls-insecure-skip-verify: the certificate of ${shownUrl} is NOT verified\n`);
+    process.stderr.write(
+      `rondo push: warning: --tls-insecure-skip-verify: the certificate of ${shownUrl} is NOT verified; anyone on the path can read and change what is sent\n`,
+    );
 
   const store = Store.openReadOnly(dir);
   try {
