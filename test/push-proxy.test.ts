@@ -240,7 +240,8 @@ describe('rondo push through HTTPS_PROXY to a TLS receiver', () => {
       const wrong = await pushTo(store, tlsProm.url, { proxy: locked.bare.replace('//', '//agent:wrong-pw@'), tls, logger: quiet, maxRetries: 0 }).catch(
         (err: unknown) => err,
       );
-      expect(String((wrong as Error).message)).not.toMatch(/wrong-pw/);
+      expect((wrong as Error).message).toMatch(/the proxy refused the credentials in its URL/);
+      expect((wrong as Error).message).not.toMatch(/wrong-pw/);
       const s = await pushTo(store, tlsProm.url, { proxy: locked.url, tls, logger: quiet });
       expect(s.samples).toBe(4 * POINTS);
       expect(locked.connects).toEqual([`127.0.0.1:${tlsProm.port}`]);

@@ -334,7 +334,10 @@ export class RemoteWriteClient {
       if (a.error instanceof ProxyTunnelError && a.error.status === 407) {
         this.#stats.samplesFailed += samples;
         throw new RemoteWriteError(
-          `remote write to ${this.url}: ${a.error.message}: the proxy wants credentials; put them in its URL (http://user:password@proxy:port)`,
+          `remote write to ${this.url}: ${a.error.message}: ` +
+            (this.#proxy !== null && (this.#proxy.username !== '' || this.#proxy.password !== '')
+              ? 'the proxy refused the credentials in its URL'
+              : 'the proxy wants credentials; put them in its URL (http://user:password@proxy:port)'),
           this.url,
           attempts,
           0,
