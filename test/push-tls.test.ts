@@ -2,9 +2,10 @@
 // openssl): the right certificate gets every sample in; each way of getting TLS wrong is a named
 // error that says what to pass, is not retried, and leaves the cursor where it was.
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, RemoteWriteError, RemoteWriteTlsError, Store, pushTo, type PushOptions } from '../src/index';
+import { ConfigError, RemoteWriteClient, RemoteWriteError, RemoteWriteTlsError, Store, pushTo, type PushOptions } from '../src/index';
 import { alignedPast, tempDir } from './helpers';
 import { makeTestPki, startTlsPrometheus, type TestPki, type TlsPrometheus } from './support/tls';
 import { CLI } from './support/serve-cli';
@@ -136,6 +137,39 @@ describe('pushTo over TLS to a Prometheus that requires client certificates', ()
     }
     await expect.poll(() => countIn('tls_insecure_total'), { timeout: 10_000 }).toBe(2 * POINTS);
   }, 60_000);
+});
+
+describe('a long-lived client (as the agent keeps)', () => {
+  it('uses a rotated client certificate from its next request, once certificate and key pair up again', async () => {
+    const dir = tempDir();
+    const certFile = path.join(dir, 'client.pem');
+    const keyFile = path.join(dir, 'client-key.pem');
+    fs.copyFileSync(pki.strangerCert, certFile);
+    fs.copyFileSync(pki.strangerKey, keyFile);
+    const warnings: string[] = [];
+    const client = new RemoteWriteClient({
+      url: prom.url,
+      tls: { caFile: pki.caCert, certFile, keyFile },
+      proxy: false,
+      maxRetries: 0,
+      logger: (_l, m) => warnings.push(m),
+    });
+    const series = [{ id: 0, name: 'tls_rotated', labels: {}, kind: 'gauge' as const, timestamps: [t0], values: [7] }];
+    try {
+      await expect(client.send(series)).rejects.toThrow(/refused the client certificate/);
+      // Half rotated: the new key beside the old certificate is no pair; the old set stays in use.
+      fs.copyFileSync(pki.clientKey, keyFile);
+      await expect(client.send(series)).rejects.toThrow(RemoteWriteTlsError);
+      expect(warnings.join('\n')).toMatch(/TLS files changed but cannot be used yet/);
+      fs.copyFileSync(pki.clientCert, certFile);
+      await expect(client.send(series)).resolves.toMatchObject({ outcome: 'sent', samples: 1 });
+    } finally {
+      client.close();
+    }
+    expect(() => new RemoteWriteClient({ url: prom.url, tls: { certFile: pki.clientCert, keyFile: pki.strangerKey } })).toThrow(
+      /tls: the PEM files given cannot be used/,
+    );
+  }, 30_000);
 });
 
 describe('rondo push --tls-*', () => {

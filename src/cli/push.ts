@@ -75,8 +75,8 @@ Credentials are never printed. While it runs, a progress bar shows on stderr whe
 terminal. At the end one line on stdout sums it up: samples sent, batches, samples retried,
 dropped (refused for good by the receiver with a 4xx: not sent again) and lost (overwritten by
 the ring before they could be sent), and the time it took. With --every, one such line for each
-round that sent something. Files (token, CA, certificate, key) are read again each round, so a
-rotated one is picked up.
+round that sent something. Files (token, CA, certificate, key) are read again when they
+change, so a rotated one is picked up.
 
 exit status: 0 sent (or nothing to send); 1 the store cannot be read, the receiver could not be
 reached or kept failing (the cursor stays at the first batch not accepted), or the receiver

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
+import * as tlsModule from 'node:tls';
 import * as path from 'node:path';
 import { PACKAGE_ROOT } from '../package-root';
 import { ConfigError, InvalidSeriesError } from '../errors';
@@ -116,6 +117,8 @@ export interface CheckedOptions {
 }
 
 export interface CheckedTls {
+  /** The files ca, cert and key were read from, to read again when they change. */
+  files?: { ca?: string; cert?: string; key?: string };
   ca?: Buffer;
   cert?: Buffer;
   key?: Buffer;
@@ -229,15 +232,32 @@ function checkTls(given: RemoteWriteOptions['tls'], url: URL): CheckedTls {
   const any = caFile !== undefined || certFile !== undefined || keyFile !== undefined || serverName !== undefined || insecureSkipVerify !== undefined;
   if (any && url.protocol !== 'https:')
     throw new ConfigError(`remote-write tls options need an https: url; ${url.origin} is plain http`);
-  if (caFile !== undefined) tls.ca = readFileOption('tls.caFile', caFile);
+  const files: NonNullable<CheckedTls['files']> = {};
+  if (caFile !== undefined) {
+    tls.ca = readFileOption('tls.caFile', caFile);
+    files.ca = caFile as string;
+  }
   if ((certFile === undefined) !== (keyFile === undefined))
     throw new ConfigError('remote-write tls.certFile and tls.keyFile go together: give both (the client certificate and its private key)');
-  if (certFile !== undefined) tls.cert = readFileOption('tls.certFile', certFile);
-  if (keyFile !== undefined) tls.key = readFileOption('tls.keyFile', keyFile);
+  if (certFile !== undefined) {
+    tls.cert = readFileOption('tls.certFile', certFile);
+    files.cert = certFile as string;
+  }
+  if (keyFile !== undefined) {
+    tls.key = readFileOption('tls.keyFile', keyFile);
+    files.key = keyFile as string;
+  }
+  if (Object.keys(files).length > 0) tls.files = files;
   if (serverName !== undefined) {
     if (typeof serverName !== 'string' || serverName === '' || !/^[A-Za-z0-9.*-]+$/.test(serverName))
       throw new ConfigError(`remote-write tls.serverName must be a host name, got ${JSON.stringify(serverName)}`);
     tls.servername = serverName;
+  }
+  try {
+    // Fails now, with the option named, rather than at the first connection.
+    tlsContext(tls);
+  } catch (e) {
+    throw new ConfigError(`remote-write tls: the PEM files given cannot be used (${(e as Error).message}); certFile and keyFile must be a certificate and its own key, caFile certificates`);
   }
   if (insecureSkipVerify !== undefined) {
     // Only the literal true turns verification off: a string "false" from a config file must not.
@@ -248,6 +268,16 @@ function checkTls(given: RemoteWriteOptions['tls'], url: URL): CheckedTls {
     tls.rejectUnauthorized = !insecureSkipVerify;
   }
   return tls;
+}
+
+/** A secure context of the CA, certificate and key: throws if they are not PEM or do not pair. */
+export function tlsContext(t: { ca?: Buffer; cert?: Buffer; key?: Buffer }): void {
+  if (t.ca === undefined && t.cert === undefined && t.key === undefined) return;
+  tlsModule.createSecureContext({
+    ...(t.ca !== undefined ? { ca: t.ca } : {}),
+    ...(t.cert !== undefined ? { cert: t.cert } : {}),
+    ...(t.key !== undefined ? { key: t.key } : {}),
+  });
 }
 
 function checkProxy(given: RemoteWriteOptions['proxy'], url: URL, redactions: string[]): URL | null {

@@ -1,12 +1,13 @@
 // Prometheus remote-write 1.0 sender: one send() = one POST of a snappy-compressed WriteRequest,
 // retried with exponential backoff and full jitter on network errors, timeouts, 5xx and 429.
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import { RondoError } from '../errors';
 import { TunnelingAgent, ProxyTunnelError, proxyAuthorization, proxyForDisplay } from './proxy';
-import { checkRemoteWriteOptions, type CheckedTls, Credentials, MAX_BODY_KEPT, BODY_LOGGED, MAX_RETRY_AFTER_MS, MAX_TIMER_MS } from './remote-write-options';
+import { checkRemoteWriteOptions, type CheckedTls, Credentials, tlsContext, MAX_BODY_KEPT, BODY_LOGGED, MAX_RETRY_AFTER_MS, MAX_TIMER_MS } from './remote-write-options';
 import { countSamples, encodeWriteRequest, type RemoteWriteMetadata } from './encode';
 import { compressSnappy } from './snappy';
 import type { ExportSeries } from '../store';
@@ -187,7 +188,8 @@ export class RemoteWriteClient {
     this.#transport = secure ? https : http;
     const agentOptions: http.AgentOptions = { keepAlive: true, maxSockets: this.#maxInFlight };
     if (secure) {
-      const tlsOptions: https.AgentOptions = { ...agentOptions, ...o.tls };
+      const { files: _files, ...tlsOnly } = o.tls;
+      const tlsOptions: https.AgentOptions = { ...agentOptions, ...tlsOnly };
       this.#agent =
         o.proxy !== null
           ? new TunnelingAgent(o.proxy, { ...tlsOptions, connectTimeoutMs: o.timeoutMs })
@@ -196,9 +198,13 @@ export class RemoteWriteClient {
         this.#log('warn', `tls.insecureSkipVerify is on: the certificate of ${this.url} is NOT verified; anyone on the path can read and change what is sent`);
     } else this.#agent = new http.Agent(agentOptions);
     this.#tls = o.tls;
+    for (const [key, file] of Object.entries(o.tls.files ?? {}) as Array<['ca' | 'cert' | 'key', string]>)
+      this.#tlsFiles.push({ key, file, stamp: fileStamp(file) });
   }
 
-  readonly #tls: CheckedTls;
+  #tls: CheckedTls;
+  /** The TLS files, with what they looked like when last read: a change is read before the next request. */
+  readonly #tlsFiles: Array<{ key: 'ca' | 'cert' | 'key'; file: string; stamp: string }> = [];
 
   /** Counters since construction (a snapshot). */
   get stats(): RemoteWriteStats {
@@ -320,6 +326,7 @@ export class RemoteWriteClient {
         throw this.#closedError(attempts, samples);
       }
       const authorization = await this.#credentials.authorization(this.#log);
+      await this.#reloadTlsFiles();
       attempts++;
       this.#stats.requests++;
       const a = await this.#post(body, authorization);
@@ -396,6 +403,30 @@ export class RemoteWriteClient {
         this.#log('warn', `remote write to ${this.url} failed (${what}); retry ${attempts} of ${this.#maxRetries} in ${Math.round(delay)} ms`);
       await this.#sleep(delay);
     }
+  }
+
+  /**
+   * Reads the CA, certificate and key files again when one changed (a rotated certificate), so
+   * a long-lived client (the agent's) uses the new ones from its next connection: the agent's
+   * options take them, and idle connections made with the old ones are closed. A set that does
+   * not pair up yet (the certificate replaced, the key not yet) is left for the next request.
+   */
+  async #reloadTlsFiles(): Promise<void> {
+    if (this.#tlsFiles.length === 0) return;
+    const stamps = this.#tlsFiles.map((f) => fileStamp(f.file));
+    if (stamps.every((st, i) => st === this.#tlsFiles[i]!.stamp || st === '')) return;
+    const fresh: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+    try {
+      for (const f of this.#tlsFiles) fresh[f.key] = await fs.promises.readFile(f.file);
+      tlsContext({ ...this.#tls, ...fresh });
+    } catch (e) {
+      this.#log('warn', `TLS files changed but cannot be used yet (${this.#redact((e as Error).message)}); keeping the ones read before`);
+      return;
+    }
+    this.#tlsFiles.forEach((f, i) => (f.stamp = stamps[i]!));
+    this.#tls = { ...this.#tls, ...fresh };
+    Object.assign((this.#agent as unknown as { options: Record<string, unknown> }).options, fresh);
+    for (const list of Object.values(this.#agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
   }
 
   /** What to tell the user about a TLS failure that a retry would only repeat; undefined for others. */
@@ -531,6 +562,16 @@ export class RemoteWriteClient {
       req.on('error', (error) => finish({ status: 0, body: '', retryAfterMs: null, error }));
       req.end(body);
     });
+  }
+}
+
+/** What a file looks like (its inode, size and change time), '' when it cannot be seen. */
+function fileStamp(file: string): string {
+  try {
+    const st = fs.statSync(file);
+    return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  } catch {
+    return '';
   }
 }
 
