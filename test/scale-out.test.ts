@@ -2,9 +2,10 @@
 // which shards series across two single-node VictoriaMetrics; every sample lands on exactly one
 // node, and the two together hold everything recorded.
 //
-// Debian 12's vmagent (1.79) predates -remoteWrite.shardByURL, so the shards are made the way that
-// flag does it and vmagent's docs describe for older versions: a per-URL relabeling
-// (-remoteWrite.urlRelabelConfig) keeping the series whose label hash (hashmod) is that URL's.
+// A vmagent with -remoteWrite.shardByURL is run with it. Debian 12's vmagent (1.79) predates the
+// flag, so there the shards are made by a per-URL relabeling (-remoteWrite.urlRelabelConfig)
+// keeping the series whose label hash (hashmod) is that URL's, as docs/scale-out.md shows.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,8 +46,14 @@ let relay: VmagentRelay;
 beforeAll(async () => {
   if (!fs.existsSync(VMAGENT_BIN)) throw new Error(`the scale-out test needs ${VMAGENT_BIN} (Debian package "victoria-metrics")`);
   nodes = await Promise.all([startVictoriaMetrics(), startVictoriaMetrics()]);
-  const configDir = tempDir();
-  relay = await startVmagent(nodes.map((n, i) => ({ url: n.url, urlRelabelConfig: shardConfig(configDir, i) })));
+  // A vmagent that has -remoteWrite.shardByURL uses it; Debian 12's shards by relabeling.
+  const help = spawnSync(VMAGENT_BIN, ['-help'], { encoding: 'utf8' });
+  if (/remoteWrite\.shardByURL\b/.test(`${help.stdout}${help.stderr}`)) {
+    relay = await startVmagent(nodes.map((n) => ({ url: n.url })), { extraArgs: ['-remoteWrite.shardByURL'] });
+  } else {
+    const configDir = tempDir();
+    relay = await startVmagent(nodes.map((n, i) => ({ url: n.url, urlRelabelConfig: shardConfig(configDir, i) })));
+  }
 }, 90_000);
 
 afterAll(async () => {
