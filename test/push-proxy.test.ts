@@ -141,7 +141,9 @@ describe('pushTo through an http proxy to an http receiver', () => {
     expect(cli.stderr).toMatch(/--header may not set Content-Type: the remote-write protocol sets it/);
     // Both Name=value and curl's "Name: value", through HTTP_PROXY.
     const sentBefore = proxy.requests.length;
-    const ok = await runCli(['push', dir, '--url', prom.url, '--header', 'X-Scope-OrgID: tenant-3', '--header', 'X-Route=a=b'], { HTTP_PROXY: proxy.url });
+    // (prometheus.test: a name only the proxy resolves, as a receiver behind a proxy often is.)
+    const viaUrl = `http://prometheus.test:${new URL(prom.url).port}/api/v1/write`;
+    const ok = await runCli(['push', dir, '--url', viaUrl, '--header', 'X-Scope-OrgID: tenant-3', '--header', 'X-Route=a=b'], { HTTP_PROXY: proxy.url });
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
     const via = proxy.requests.slice(sentBefore);
@@ -193,33 +195,37 @@ describe("the agent's periodic push", () => {
 });
 
 describe('rondo push through HTTPS_PROXY to a TLS receiver', () => {
+  // The receiver as the proxy knows it: prometheus.test resolves only there (and is in the
+  // server certificate), so whatever reaches it went through the proxy.
+  const viaProxy = (): string => `https://prometheus.test:${tlsProm.port}/api/v1/write`;
+  const tlsFlags = (): string[] => ['--tls-ca-file', pki.caCert, '--tls-cert-file', pki.clientCert, '--tls-key-file', pki.clientKey];
+
   it('opens a CONNECT tunnel and keeps TLS (with the client certificate) end to end; the proxy never sees the request', async () => {
     const dir = tempDir();
     fillStore(dir, 'tun');
     const before = { requests: proxy.requests.length, connects: proxy.connects.length };
-    const r = await runCli(
-      [
-        'push', dir, '--url', tlsProm.url, '--header', 'X-Scope-OrgID=tenant-9',
-        '--tls-ca-file', pki.caCert, '--tls-cert-file', pki.clientCert, '--tls-key-file', pki.clientKey,
-      ],
-      { HTTPS_PROXY: proxy.url, NO_PROXY: 'example.com,10.0.0.0/8' },
-    );
+    const r = await runCli(['push', dir, '--url', viaProxy(), '--header', 'X-Scope-OrgID=tenant-9', ...tlsFlags()], {
+      HTTPS_PROXY: proxy.url,
+      NO_PROXY: 'example.com,10.0.0.0/8',
+    });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^pushed ${4 * POINTS} samples`));
-    expect(proxy.connects.slice(before.connects)).toEqual([`127.0.0.1:${tlsProm.port}`]);
+    expect(proxy.connects.slice(before.connects)).toEqual([`prometheus.test:${tlsProm.port}`]);
     expect(proxy.requests.length).toBe(before.requests);
     await expect.poll(() => countIn((p) => tlsProm.getJson(p), 'tun'), { timeout: 10_000 }).toBe(4 * POINTS);
   }, 60_000);
 
-  it('goes direct when NO_PROXY covers the host', async () => {
+  it('goes direct when NO_PROXY covers the host (here the name then does not resolve), and for a loopback receiver', async () => {
     const dir = tempDir();
     fillStore(dir, 'direct');
     const before = proxy.connects.length;
-    const r = await runCli(
-      ['push', dir, '--url', tlsProm.url, '--tls-ca-file', pki.caCert, '--tls-cert-file', pki.clientCert, '--tls-key-file', pki.clientKey],
-      { https_proxy: proxy.url, no_proxy: '127.0.0.0/8' },
-    );
+    const off = await runCli(['push', dir, '--url', viaProxy(), '--max-retries', '0', ...tlsFlags()], { https_proxy: proxy.url, no_proxy: 'localhost,.test' });
+    expect(off.code).toBe(1);
+    expect(off.stderr).toMatch(/ENOTFOUND prometheus\.test|EAI_AGAIN prometheus\.test/);
+    expect(proxy.connects.length).toBe(before);
+    // 127.0.0.1 is this host's own: never through the environment's proxy.
+    const r = await runCli(['push', dir, '--url', tlsProm.url, ...tlsFlags()], { https_proxy: proxy.url });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(proxy.connects.length).toBe(before);
@@ -254,12 +260,15 @@ describe('rondo push through HTTPS_PROXY to a TLS receiver', () => {
 
 describe('which proxy the environment gives', () => {
   const u = (s: string): URL => new URL(s);
-  it('takes the scheme\'s variable, lower case first, unless NO_PROXY covers the host', () => {
+  it('takes the scheme\'s variable, lower case first, unless NO_PROXY covers the host or it is loopback', () => {
     expect(proxyFromEnv(u('https://a.example/api/v1/write'), { HTTPS_PROXY: 'http://p:1', https_proxy: 'http://q:2' })).toEqual({ name: 'https_proxy', value: 'http://q:2' });
     expect(proxyFromEnv(u('https://a.example/'), { HTTP_PROXY: 'http://p:1' })).toBeUndefined();
     expect(proxyFromEnv(u('http://a.example/'), { HTTP_PROXY: 'http://p:1' })).toEqual({ name: 'HTTP_PROXY', value: 'http://p:1' });
     expect(proxyFromEnv(u('http://a.example/'), { HTTP_PROXY: 'http://p:1', NO_PROXY: 'ample' })).toBeDefined();
     expect(proxyFromEnv(u('http://a.example/'), { HTTP_PROXY: 'http://p:1', no_proxy: 'a.example' })).toBeUndefined();
+    for (const local of ['http://127.0.0.1:9090/', 'http://127.1.2.3/', 'http://localhost:9090/', 'http://vm.localhost/', 'http://[::1]:9090/'])
+      expect([local, proxyFromEnv(u(local), { HTTP_PROXY: 'http://p:1' })]).toEqual([local, undefined]);
+    expect(proxyFromEnv(u('http://128.0.0.1/'), { HTTP_PROXY: 'http://p:1' })).toBeDefined();
   });
   it('matches NO_PROXY entries as curl and Go do', () => {
     const cases: Array<[string, string, boolean]> = [

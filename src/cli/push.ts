@@ -62,8 +62,8 @@ options
                             anyone on the path can then read and change what is sent.
   --proxy URL               an http:// proxy (http://user:pass@proxy:3128); default: from
                             https_proxy/HTTPS_PROXY (https URLs) or http_proxy/HTTP_PROXY (http),
-                            unless no_proxy/NO_PROXY covers the host. https goes through a
-                            CONNECT tunnel, so TLS is end to end.
+                            unless no_proxy/NO_PROXY covers the host or it is loopback.
+                            https goes through a CONNECT tunnel, so TLS is end to end.
   --timeout D               per request (default 30s); a duration such as 5s, 1m or 1500ms.
   --max-retries N           retries of a failed request (network error, timeout, 5xx, 429),
                             with backoff, before giving up (default 10; 0: none). TLS failures

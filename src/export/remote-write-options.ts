@@ -309,7 +309,7 @@ function checkProxy(given: RemoteWriteOptions['proxy'], url: URL, redactions: st
 /**
  * The proxy the environment sets for `url`, as curl and Go read it: https_proxy / HTTPS_PROXY
  * for https: URLs, http_proxy / HTTP_PROXY for http: ones (lower case first), unless the host is
- * in no_proxy / NO_PROXY. Undefined for none.
+ * in no_proxy / NO_PROXY or is loopback. Undefined for none.
  */
 export function proxyFromEnv(url: URL, env: NodeJS.ProcessEnv): { name: string; value: string } | undefined {
   const names = url.protocol === 'https:' ? ['https_proxy', 'HTTPS_PROXY'] : ['http_proxy', 'HTTP_PROXY'];
@@ -322,8 +322,18 @@ export function proxyFromEnv(url: URL, env: NodeJS.ProcessEnv): { name: string; 
     }
   }
   if (found === undefined) return undefined;
+  // A receiver on this host's loopback cannot be reached through another host's proxy (Go's
+  // rule too); an explicit proxy option still applies.
+  if (isLoopback(url)) return undefined;
   const noProxy = env['no_proxy'] ?? env['NO_PROXY'] ?? '';
   return bypassesProxy(url, noProxy) ? undefined : found;
+}
+
+/** localhost, *.localhost, 127.0.0.0/8 and ::1. */
+export function isLoopback(url: URL): boolean {
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost') || host === '::1') return true;
+  return net.isIPv4(host) && host.startsWith('127.');
 }
 
 /**

@@ -51,7 +51,7 @@ export interface RemoteWriteOptions {
    * An http:// proxy ("http://user:pass@proxy:3128"): https receivers are reached through a
    * CONNECT tunnel, http ones by absolute URI. Default: from https_proxy / HTTPS_PROXY (https
    * receivers) or http_proxy / HTTP_PROXY (http ones), unless no_proxy / NO_PROXY covers the
-   * host. false: no proxy, whatever the environment says.
+   * host or it is loopback. false: no proxy, whatever the environment says.
    */
   proxy?: string | false;
 }

@@ -1,6 +1,8 @@
 // A small real forward proxy on node:http, as squid or tinyproxy would behave for rondo: absolute-URI
 // requests are forwarded (and recorded: method, URI, headers, body), CONNECT opens a TCP tunnel
-// (and records its target). Optionally it requires Proxy-Authorization (407 without).
+// (and records its target). Optionally it requires Proxy-Authorization (407 without). Like a real
+// proxy it resolves names itself: every *.test name is this host's loopback, so a test can use a
+// receiver name the client never resolves (and that is not loopback to it).
 import * as http from 'node:http';
 import * as net from 'node:net';
 
@@ -23,6 +25,11 @@ export interface RecordingProxy {
   /** Requests and CONNECTs refused with 407. */
   refused: number;
   close(): Promise<void>;
+}
+
+/** The proxy's own name resolution: *.test names are 127.0.0.1. */
+function resolve(host: string): string {
+  return host.endsWith('.test') ? '127.0.0.1' : host;
 }
 
 export async function startRecordingProxy(options: { user?: string; password?: string } = {}): Promise<RecordingProxy> {
@@ -53,10 +60,13 @@ export async function startRecordingProxy(options: { user?: string; password?: s
       const headers = { ...req.headers };
       delete headers['proxy-authorization'];
       delete headers['proxy-connection'];
-      const up = http.request(target, { method: req.method, headers, agent: false }, (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.pipe(res);
-      });
+      const up = http.request(
+        { host: resolve(target.hostname), port: target.port === '' ? 80 : Number(target.port), path: `${target.pathname}${target.search}`, method: req.method, headers, agent: false },
+        (upRes) => {
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          upRes.pipe(res);
+        },
+      );
       up.on('error', (e) => res.writeHead(502).end(`upstream: ${e.message}`));
       up.end(body);
     });
@@ -75,7 +85,7 @@ export async function startRecordingProxy(options: { user?: string; password?: s
     const colon = target.lastIndexOf(':');
     const host = target.slice(0, colon).replace(/^\[|\]$/g, '');
     const port = Number(target.slice(colon + 1));
-    const upstream = net.connect(port, host, () => {
+    const upstream = net.connect(port, resolve(host), () => {
       state.connects.push(target);
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length > 0) upstream.write(head);

@@ -29,7 +29,10 @@ function openssl(dir: string, args: string[]): void {
   execFileSync(OPENSSL_BIN, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** A CA and certificates signed by it, in a temp dir (EC P-256 keys: quick to make). */
+/**
+ * A CA and certificates signed by it, in a temp dir (EC P-256 keys: quick to make). The server's
+ * is for localhost, 127.0.0.1 and prometheus.test (a name only the test proxy resolves).
+ */
 export function makeTestPki(): TestPki {
   try {
     fs.accessSync(OPENSSL_BIN, fs.constants.X_OK);
@@ -53,7 +56,7 @@ export function makeTestPki(): TestPki {
   };
   ca('ca', 'rondo test CA');
   ca('other-ca', 'rondo other CA');
-  leaf('server', 'ca', 'localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  leaf('server', 'ca', 'localhost', 'subjectAltName=DNS:localhost,DNS:prometheus.test,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   leaf('client', 'ca', 'rondo-agent', 'extendedKeyUsage=clientAuth\n');
   leaf('stranger', 'other-ca', 'stranger', 'extendedKeyUsage=clientAuth\n');
   const p = (f: string): string => path.join(dir, f);
