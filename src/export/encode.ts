@@ -1,7 +1,8 @@
 // Prometheus remote-write 1.0 WriteRequest encoding, written straight into a protobufjs Writer
 // (no intermediate message objects). The wire layout follows proto/remote-write.proto:
 //
-//   WriteRequest { repeated TimeSeries timeseries = 1; }
+//   WriteRequest { repeated TimeSeries timeseries = 1; repeated MetricMetadata metadata = 3; }
+//   MetricMetadata { MetricType type = 1; string metric_family_name = 2; string help = 4; string unit = 5; }
 //   TimeSeries   { repeated Label labels = 1; repeated Sample samples = 2; }
 //   Label        { string name = 1; string value = 2; }
 //   Sample       { double value = 1; int64 timestamp = 2; }
@@ -20,6 +21,23 @@ const TAG_LABEL_NAME = (1 << 3) | 2;
 const TAG_LABEL_VALUE = (2 << 3) | 2;
 const TAG_SAMPLE_VALUE = (1 << 3) | 1;
 const TAG_SAMPLE_TIMESTAMP = (2 << 3) | 0;
+const TAG_WRITE_REQUEST_METADATA = (3 << 3) | 2;
+const TAG_METADATA_TYPE = (1 << 3) | 0;
+const TAG_METADATA_FAMILY = (2 << 3) | 2;
+const TAG_METADATA_HELP = (4 << 3) | 2;
+const TAG_METADATA_UNIT = (5 << 3) | 2;
+
+/** prometheus.MetricMetadata.MetricType. */
+export const METRIC_TYPES = { unknown: 0, counter: 1, gauge: 2, histogram: 3, gaugehistogram: 4, summary: 5, info: 6, stateset: 7 } as const;
+
+/** One metric family's metadata, as a WriteRequest carries it. */
+export interface RemoteWriteMetadata {
+  type: keyof typeof METRIC_TYPES;
+  /** The metric name as exposed (a counter's with its _total). */
+  family: string;
+  help?: string;
+  unit?: string;
+}
 
 /**
  * Prometheus's stale marker: the NaN with bit pattern 0x7ff0000000000002 (value.StaleNaN).
@@ -136,7 +154,9 @@ function writeUint32Varint(out: Uint8Array, p: number, v: number): number {
 export function encodeWriteRequest(
   series: readonly ExportSeries[],
   externalLabels?: Readonly<Record<string, string>>,
+  metadata?: readonly RemoteWriteMetadata[],
 ): Uint8Array {
+  const meta = metadata !== undefined && metadata.length > 0 ? encodeMetadata(metadata) : undefined;
   const external: [string, string][] = [];
   if (externalLabels) {
     for (const k of Object.keys(externalLabels)) {
@@ -176,7 +196,7 @@ export function encodeWriteRequest(
   }
 
   // Second pass: write.
-  const out = Buffer.allocUnsafe(total);
+  const out = Buffer.allocUnsafe(total + (meta?.length ?? 0));
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let p = 0;
   for (let j = 0; j < count; j++) {
@@ -214,7 +234,23 @@ export function encodeWriteRequest(
     }
   }
   if (p !== total) throw new Error(`remote-write encoding wrote ${p} bytes, expected ${total}`);
+  if (meta !== undefined) out.set(meta, p);
   return out;
+}
+
+/** The WriteRequest.metadata fields (tag 3) for `metadata`, encoded. */
+function encodeMetadata(metadata: readonly RemoteWriteMetadata[]): Uint8Array {
+  const w = Writer.create();
+  for (const m of metadata) {
+    w.uint32(TAG_WRITE_REQUEST_METADATA).fork();
+    const type = METRIC_TYPES[m.type] ?? 0;
+    if (type !== 0) w.uint32(TAG_METADATA_TYPE).int32(type);
+    w.uint32(TAG_METADATA_FAMILY).string(m.family);
+    if (m.help !== undefined && m.help !== '') w.uint32(TAG_METADATA_HELP).string(m.help);
+    if (m.unit !== undefined && m.unit !== '') w.uint32(TAG_METADATA_UNIT).string(m.unit);
+    w.ldelim();
+  }
+  return w.finish();
 }
 
 /** Samples `encodeWriteRequest` would send for `series` (stale markers included). */

@@ -1,6 +1,7 @@
 // Draining an exporter to a remote-write receiver: batch, send, commit only what was accepted.
 // pushTo() and the agent's periodic push both run pushExporter().
-import type { Exporter, Labels, SeriesKind, Store } from '../store';
+import type { Exporter, ExportSeries, Labels, MetricDescription, SeriesKind, Store } from '../store';
+import type { RemoteWriteMetadata } from './encode';
 import { RemoteWriteClient, type RemoteWriteOptions } from './remote-write';
 
 export interface PushOptions extends Omit<RemoteWriteOptions, 'url'> {
@@ -13,6 +14,8 @@ export interface PushOptions extends Omit<RemoteWriteOptions, 'url'> {
   until?: number;
   /** Called after each batch. */
   onProgress?: (p: PushProgress) => void;
+  /** Send each family's metadata (type; help and unit from store.describe) with its batches. Default true. */
+  metadata?: boolean;
 }
 
 export interface PushProgress {
@@ -50,13 +53,14 @@ export type RecordOwn = (name: string, labels: Labels, kind: SeriesKind, value: 
  * and the next push starts from the first batch not accepted.
  */
 export async function pushTo(store: Store, url: string, options: PushOptions = {}): Promise<PushSummary> {
-  const { exporter: exporterName, tier, until, onProgress, ...clientOptions } = options;
+  const { exporter: exporterName, tier, until, onProgress, metadata, ...clientOptions } = options;
   const client = new RemoteWriteClient({ ...clientOptions, url });
   try {
     const exporter = store.exporter(exporterName ?? exporterNameFor(url), tier === undefined ? {} : { tier });
     return await pushExporter(exporter, client, {
       ...(until === undefined ? {} : { until }),
       ...(onProgress === undefined ? {} : { onProgress }),
+      ...(metadata === false ? {} : { describe: (name: string) => store.describe(name) }),
       recordOwn: (name, labels, kind, value, add) => exporter.recordFigure(name, labels, kind, value, add),
     });
   } finally {
@@ -72,7 +76,13 @@ export async function pushTo(store: Store, url: string, options: PushOptions = {
 export async function pushExporter(
   exporter: Exporter,
   client: RemoteWriteClient,
-  options: { until?: number; onProgress?: (p: PushProgress) => void; recordOwn?: RecordOwn } = {},
+  options: {
+    until?: number;
+    onProgress?: (p: PushProgress) => void;
+    recordOwn?: RecordOwn;
+    /** Where the metadata's help and unit come from; without it no metadata is sent. */
+    describe?: (name: string) => MetricDescription | undefined;
+  } = {},
 ): Promise<PushSummary> {
   const started = Date.now();
   const until = options.until ?? started;
@@ -104,7 +114,7 @@ export async function pushExporter(
         break;
       }
       batch.pin(); // a crash before the commit sends this same batch again, not a longer one
-      const r = await client.send(batch.series);
+      const r = await client.send(batch.series, options.describe === undefined ? undefined : batchMetadata(batch.series, options.describe));
       batch.commit();
       summary.batches++;
       summary.lost += batch.lost;
@@ -121,6 +131,36 @@ export async function pushExporter(
     finish();
   }
   return summary;
+}
+
+/**
+ * The metadata of the families in a batch: each name once, typed by its series' kind, with the
+ * help and unit the store has for it. Prometheus itself sends metadata apart from samples, all of
+ * it every minute (metadata_config.send_interval), or with the samples whose metadata changed
+ * (metadata-wal-records); rondo, whose pushes may be one-off, puts each batch's families into the
+ * batch, so every request describes what it carries. A description that cannot be read (a damaged
+ * file) leaves help and unit out rather than stopping the push.
+ */
+function batchMetadata(series: readonly ExportSeries[], describe: (name: string) => MetricDescription | undefined): RemoteWriteMetadata[] {
+  const out: RemoteWriteMetadata[] = [];
+  const seen = new Set<string>();
+  for (const s of series) {
+    if (seen.has(s.name) || s.timestamps.length === 0) continue;
+    seen.add(s.name);
+    let d: MetricDescription | undefined;
+    try {
+      d = describe(s.name);
+    } catch {
+      d = undefined;
+    }
+    out.push({
+      type: s.kind,
+      family: s.name,
+      ...(d?.help !== undefined ? { help: d.help } : {}),
+      ...(d?.unit !== undefined ? { unit: d.unit } : {}),
+    });
+  }
+  return out;
 }
 
 // The counters add this push's part to the exporter's running totals in the store.

@@ -2,6 +2,8 @@
 // (Credentials): how they are read, re-read on rotation, sent, and kept out of every message.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
+import * as tlsModule from 'node:tls';
 import * as path from 'node:path';
 import { PACKAGE_ROOT } from '../package-root';
 import { ConfigError, InvalidSeriesError } from '../errors';
@@ -36,6 +38,15 @@ const RESERVED_HEADERS = new Set([
   'content-length',
   'transfer-encoding',
   'connection',
+  // HTTP's own: the client sets them (Host from the URL), or they would change how the request is framed.
+  'host',
+  'expect',
+  'te',
+  'trailer',
+  'upgrade',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
 ]);
 
 let packageVersion: string | undefined;
@@ -99,6 +110,20 @@ export interface CheckedOptions {
   maxInFlight: number;
   userAgent: string;
   logger: Logger;
+  /** For https: URLs, what node:https gets (files already read). */
+  tls: CheckedTls;
+  /** The proxy the requests go through (from the proxy option or the environment), or null. */
+  proxy: URL | null;
+}
+
+export interface CheckedTls {
+  /** The files ca, cert and key were read from, to read again when they change. */
+  files?: { ca?: string; cert?: string; key?: string };
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  servername?: string;
+  rejectUnauthorized: boolean;
 }
 
 /** Checks every option; a bad one is a ConfigError naming it and what it takes. */
@@ -145,9 +170,14 @@ export function checkRemoteWriteOptions(options: RemoteWriteOptions): CheckedOpt
   if (options.logger !== undefined && typeof options.logger !== 'function')
     throw new ConfigError('remote-write logger must be a function (level, message) => void');
 
+  const tls = checkTls(options.tls, url);
+  const proxy = checkProxy(options.proxy, url, redactions);
+
   return {
     url,
     externalLabels,
+    tls,
+    proxy,
     auth,
     redactions,
     headers,
@@ -177,6 +207,176 @@ function checkUrl(text: unknown): URL {
     throw new ConfigError('remote-write url must not hold credentials; use the basicAuth or bearerToken options');
   if (url.hash !== '') url.hash = '';
   return url;
+}
+
+function readFileOption(what: string, file: unknown): Buffer {
+  if (typeof file !== 'string' || file === '') throw new ConfigError(`remote-write ${what} must be a path to a PEM file`);
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(`remote-write ${what} ${JSON.stringify(file)} cannot be read (${code}); check the path and its permissions`);
+  }
+}
+
+const TLS_KEYS = new Set(['caFile', 'certFile', 'keyFile', 'serverName', 'insecureSkipVerify']);
+
+function checkTls(given: RemoteWriteOptions['tls'], url: URL): CheckedTls {
+  const tls: CheckedTls = { rejectUnauthorized: true };
+  if (given === undefined) return tls;
+  if (given === null || typeof given !== 'object' || Array.isArray(given))
+    throw new ConfigError('remote-write tls must be an object { caFile?, certFile?, keyFile?, serverName?, insecureSkipVerify? }');
+  for (const k of Object.keys(given))
+    if (!TLS_KEYS.has(k)) throw new ConfigError(`remote-write tls has no option ${JSON.stringify(k)}; it takes caFile, certFile, keyFile, serverName and insecureSkipVerify`);
+  const { caFile, certFile, keyFile, serverName, insecureSkipVerify } = given;
+  const any = caFile !== undefined || certFile !== undefined || keyFile !== undefined || serverName !== undefined || insecureSkipVerify !== undefined;
+  if (any && url.protocol !== 'https:')
+    throw new ConfigError(`remote-write tls options need an https: url; ${url.origin} is plain http`);
+  const files: NonNullable<CheckedTls['files']> = {};
+  if (caFile !== undefined) {
+    tls.ca = readFileOption('tls.caFile', caFile);
+    files.ca = caFile as string;
+  }
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw new ConfigError('remote-write tls.certFile and tls.keyFile go together: give both (the client certificate and its private key)');
+  if (certFile !== undefined) {
+    tls.cert = readFileOption('tls.certFile', certFile);
+    files.cert = certFile as string;
+  }
+  if (keyFile !== undefined) {
+    tls.key = readFileOption('tls.keyFile', keyFile);
+    files.key = keyFile as string;
+  }
+  if (Object.keys(files).length > 0) tls.files = files;
+  if (serverName !== undefined) {
+    if (typeof serverName !== 'string' || serverName === '' || !/^[A-Za-z0-9.*-]+$/.test(serverName))
+      throw new ConfigError(`remote-write tls.serverName must be a host name, got ${JSON.stringify(serverName)}`);
+    tls.servername = serverName;
+  }
+  try {
+    // Fails now, with the option named, rather than at the first connection.
+    tlsContext(tls);
+  } catch (e) {
+    throw new ConfigError(`remote-write tls: the PEM files given cannot be used (${(e as Error).message}); certFile and keyFile must be a certificate and its own key, caFile certificates`);
+  }
+  if (insecureSkipVerify !== undefined) {
+    // Only the literal true turns verification off: a string "false" from a config file must not.
+    if (insecureSkipVerify !== true && insecureSkipVerify !== false)
+      throw new ConfigError(`remote-write tls.insecureSkipVerify must be true or false, got ${JSON.stringify(insecureSkipVerify)}`);
+    if (insecureSkipVerify && caFile !== undefined)
+      throw new ConfigError('remote-write tls.insecureSkipVerify and tls.caFile contradict each other: with a CA file the certificate can be verified, so drop insecureSkipVerify');
+    tls.rejectUnauthorized = !insecureSkipVerify;
+  }
+  return tls;
+}
+
+/** A secure context of the CA, certificate and key: throws if they are not PEM or do not pair. */
+export function tlsContext(t: { ca?: Buffer; cert?: Buffer; key?: Buffer }): void {
+  if (t.ca === undefined && t.cert === undefined && t.key === undefined) return;
+  tlsModule.createSecureContext({
+    ...(t.ca !== undefined ? { ca: t.ca } : {}),
+    ...(t.cert !== undefined ? { cert: t.cert } : {}),
+    ...(t.key !== undefined ? { key: t.key } : {}),
+  });
+}
+
+function checkProxy(given: RemoteWriteOptions['proxy'], url: URL, redactions: string[]): URL | null {
+  let text: string | undefined;
+  let from: string;
+  if (given === false || given === null) return null;
+  if (given === undefined) {
+    const env = proxyFromEnv(url, process.env);
+    if (env === undefined) return null;
+    text = env.value;
+    from = `the environment variable ${env.name}`;
+  } else if (typeof given === 'string' && given !== '') {
+    text = given;
+    from = 'the proxy option';
+  } else throw new ConfigError('remote-write proxy must be a URL like "http://proxy:3128", or false for none');
+  let proxy: URL;
+  try {
+    // "proxy:3128" without a scheme is taken as http://, as curl and Go do.
+    proxy = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`);
+  } catch {
+    throw new ConfigError(`remote-write proxy from ${from} is not a valid URL; expected e.g. http://proxy:3128`);
+  }
+  if (proxy.protocol !== 'http:')
+    throw new ConfigError(`remote-write proxy from ${from} must be an http:// proxy (it carries https through a CONNECT tunnel), not ${proxy.protocol}`);
+  if (proxy.password !== '') redactions.push(decodeURIComponent(proxy.password));
+  return proxy;
+}
+
+/**
+ * The proxy the environment sets for `url`, as curl and Go read it: https_proxy / HTTPS_PROXY
+ * for https: URLs, http_proxy / HTTP_PROXY for http: ones (lower case first), unless the host is
+ * in no_proxy / NO_PROXY or is loopback. Undefined for none.
+ */
+export function proxyFromEnv(url: URL, env: NodeJS.ProcessEnv): { name: string; value: string } | undefined {
+  const names = url.protocol === 'https:' ? ['https_proxy', 'HTTPS_PROXY'] : ['http_proxy', 'HTTP_PROXY'];
+  let found: { name: string; value: string } | undefined;
+  for (const name of names) {
+    const v = env[name];
+    if (v !== undefined && v.trim() !== '') {
+      found = { name, value: v.trim() };
+      break;
+    }
+  }
+  if (found === undefined) return undefined;
+  // A receiver on this host's loopback cannot be reached through another host's proxy (Go's
+  // rule too); an explicit proxy option still applies.
+  if (isLoopback(url)) return undefined;
+  const noProxy = env['no_proxy'] ?? env['NO_PROXY'] ?? '';
+  return bypassesProxy(url, noProxy) ? undefined : found;
+}
+
+/** localhost, *.localhost, 127.0.0.0/8 and ::1. */
+export function isLoopback(url: URL): boolean {
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost') || host === '::1') return true;
+  return net.isIPv4(host) && host.startsWith('127.');
+}
+
+/**
+ * Whether NO_PROXY's list (comma- or space-separated) covers `url`: "*" covers every host; a
+ * name covers itself and its subdomains (".example.com" and "example.com" alike); an IP
+ * address or CIDR block (10.0.0.0/8, fd00::/8) covers the addresses in it; an entry with
+ * ":port" only that port.
+ */
+export function bypassesProxy(url: URL, noProxy: string): boolean {
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  const hostIp = net.isIP(host);
+  for (let entry of noProxy.split(/[\s,]+/)) {
+    entry = entry.trim().toLowerCase();
+    if (entry === '') continue;
+    if (entry === '*') return true;
+    let entryPort: string | undefined;
+    const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+    if (bracket !== null) {
+      entry = bracket[1]!;
+      entryPort = bracket[2];
+    } else if (net.isIP(entry) !== 6 && !entry.includes('/') && /:\d+$/.test(entry)) {
+      entryPort = entry.slice(entry.lastIndexOf(':') + 1);
+      entry = entry.slice(0, entry.lastIndexOf(':'));
+    }
+    if (entryPort !== undefined && entryPort !== port) continue;
+    if (entry.includes('/')) {
+      const [addr, bits] = entry.split('/') as [string, string];
+      const family = net.isIP(addr);
+      if (family === 0 || hostIp !== family || !/^\d+$/.test(bits)) continue;
+      const list = new net.BlockList();
+      try {
+        list.addSubnet(addr, Number(bits), family === 4 ? 'ipv4' : 'ipv6');
+      } catch {
+        continue;
+      }
+      if (list.check(host, family === 4 ? 'ipv4' : 'ipv6')) return true;
+      continue;
+    }
+    const name = entry.replace(/^\*?\./, '');
+    if (host === name || (hostIp === 0 && host.endsWith(`.${name}`))) return true;
+  }
+  return false;
 }
 
 function checkAuth(options: RemoteWriteOptions, redactions: string[]): Auth {

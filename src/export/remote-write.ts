@@ -1,12 +1,14 @@
 // Prometheus remote-write 1.0 sender: one send() = one POST of a snappy-compressed WriteRequest,
 // retried with exponential backoff and full jitter on network errors, timeouts, 5xx and 429.
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import { RondoError } from '../errors';
-import { checkRemoteWriteOptions, Credentials, MAX_BODY_KEPT, BODY_LOGGED, MAX_RETRY_AFTER_MS, MAX_TIMER_MS } from './remote-write-options';
-import { countSamples, encodeWriteRequest } from './encode';
+import { TunnelingAgent, ProxyTunnelError, proxyAuthorization, proxyForDisplay } from './proxy';
+import { checkRemoteWriteOptions, type CheckedTls, Credentials, tlsContext, MAX_BODY_KEPT, BODY_LOGGED, MAX_RETRY_AFTER_MS, MAX_TIMER_MS } from './remote-write-options';
+import { countSamples, encodeWriteRequest, type RemoteWriteMetadata } from './encode';
 import { compressSnappy } from './snappy';
 import type { ExportSeries } from '../store';
 
@@ -37,6 +39,21 @@ export interface RemoteWriteOptions {
   userAgent?: string;
   /** Default: one line to stderr. */
   logger?: (level: 'warn' | 'error', message: string) => void;
+  /**
+   * TLS for an https: url. caFile: PEM of the CA(s) that signed the receiver's certificate
+   * (instead of the system's roots). certFile + keyFile: a client certificate (mutual TLS).
+   * serverName: the name sent in SNI and checked against the certificate (default: the URL's
+   * host). insecureSkipVerify: true, and only true, turns certificate verification off (tests
+   * only; a warning is logged). Files are read when the client is made.
+   */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string; serverName?: string; insecureSkipVerify?: boolean };
+  /**
+   * An http:// proxy ("http://user:pass@proxy:3128"): https receivers are reached through a
+   * CONNECT tunnel, http ones by absolute URI. Default: from https_proxy / HTTPS_PROXY (https
+   * receivers) or http_proxy / HTTP_PROXY (http ones), unless no_proxy / NO_PROXY covers the
+   * host or it is loopback. false: no proxy, whatever the environment says.
+   */
+  proxy?: string | false;
 }
 
 export interface SendResult {
@@ -68,6 +85,24 @@ export interface RemoteWriteStats {
   lastSuccessMs: number | null;
   /** Round-trip time of the last accepted request, ms. */
   lastLatencyMs: number | null;
+}
+
+/**
+ * The TLS handshake with the receiver failed in a way retrying cannot mend (an untrusted or
+ * misnamed certificate, a client certificate missing or refused): not retried; the message says
+ * which option to pass.
+ */
+export class RemoteWriteTlsError extends RondoError {
+  override name = 'RemoteWriteTlsError';
+  constructor(
+    message: string,
+    readonly url: string,
+    /** node's code for the failure (e.g. SELF_SIGNED_CERT_IN_CHAIN). */
+    readonly code: string,
+    readonly samples: number,
+  ) {
+    super(message);
+  }
 }
 
 /** A remote-write send that failed after its retries (or because the client was closed). */
@@ -116,6 +151,7 @@ export class RemoteWriteClient {
   readonly #log: (level: 'warn' | 'error', message: string) => void;
   readonly #agent: http.Agent;
   readonly #transport: typeof http | typeof https;
+  readonly #proxy: URL | null;
   readonly #stats: RemoteWriteStats = {
     requests: 0,
     samplesSent: 0,
@@ -146,10 +182,29 @@ export class RemoteWriteClient {
     this.#maxInFlight = o.maxInFlight;
     this.#userAgent = o.userAgent;
     this.#log = o.logger;
-    this.#transport = o.url.protocol === 'https:' ? https : http;
+    this.#proxy = o.proxy;
+    const secure = o.url.protocol === 'https:';
+    // An http receiver through a proxy: plain requests to the proxy, for the absolute URI.
+    this.#transport = secure ? https : http;
     const agentOptions: http.AgentOptions = { keepAlive: true, maxSockets: this.#maxInFlight };
-    this.#agent = o.url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    if (secure) {
+      const { files: _files, ...tlsOnly } = o.tls;
+      const tlsOptions: https.AgentOptions = { ...agentOptions, ...tlsOnly };
+      this.#agent =
+        o.proxy !== null
+          ? new TunnelingAgent(o.proxy, { ...tlsOptions, connectTimeoutMs: o.timeoutMs })
+          : new https.Agent(tlsOptions);
+      if (!o.tls.rejectUnauthorized)
+        this.#log('warn', `tls.insecureSkipVerify is on: the certificate of ${this.url} is NOT verified; anyone on the path can read and change what is sent`);
+    } else this.#agent = new http.Agent(agentOptions);
+    this.#tls = o.tls;
+    for (const [key, file] of Object.entries(o.tls.files ?? {}) as Array<['ca' | 'cert' | 'key', string]>)
+      this.#tlsFiles.push({ key, file, stamp: fileStamp(file) });
   }
+
+  #tls: CheckedTls;
+  /** The TLS files, with what they looked like when last read: a change is read before the next request. */
+  readonly #tlsFiles: Array<{ key: 'ca' | 'cert' | 'key'; file: string; stamp: string }> = [];
 
   /** Counters since construction (a snapshot). */
   get stats(): RemoteWriteStats {
@@ -165,13 +220,14 @@ export class RemoteWriteClient {
    * POSTs all of `series` as one WriteRequest. Resolves 'sent' on 2xx and 'dropped' on a 4xx
    * other than 429 (not retried; counted and logged). Retries network errors, timeouts, 5xx and
    * 429 with backoff (honouring Retry-After); rejects with RemoteWriteError once maxRetries is
-   * spent. Series without samples are skipped; if none has any, nothing is sent.
+   * spent. Series without samples are skipped; if none has any, nothing is sent. `metadata`
+   * (type, help, unit of metric families) goes in the same WriteRequest.
    */
-  async send(series: readonly ExportSeries[]): Promise<SendResult> {
+  async send(series: readonly ExportSeries[], metadata?: readonly RemoteWriteMetadata[]): Promise<SendResult> {
     if (this.#closed) throw this.#closedError(0, countSamples(series));
     const samples = countSamples(series);
     if (samples === 0) return { outcome: 'sent', samples: 0, attempts: 0, status: 0, latencyMs: 0 };
-    const body = compressSnappy(encodeWriteRequest(series, this.#external));
+    const body = compressSnappy(encodeWriteRequest(series, this.#external, metadata));
 
     await this.#acquire();
     try {
@@ -207,6 +263,13 @@ export class RemoteWriteClient {
       maxBackoffMs: this.#maxBackoffMs,
       maxInFlight: this.#maxInFlight,
       userAgent: this.#userAgent,
+      tls: {
+        ca: this.#tls.ca !== undefined,
+        clientCertificate: this.#tls.cert !== undefined,
+        ...(this.#tls.servername !== undefined ? { serverName: this.#tls.servername } : {}),
+        verify: this.#tls.rejectUnauthorized,
+      },
+      proxy: this.#proxy === null ? null : proxyForDisplay(this.#proxy),
       closed: this.#closed,
     };
   }
@@ -263,6 +326,7 @@ export class RemoteWriteClient {
         throw this.#closedError(attempts, samples);
       }
       const authorization = await this.#credentials.authorization(this.#log);
+      await this.#reloadTlsFiles();
       attempts++;
       this.#stats.requests++;
       const a = await this.#post(body, authorization);
@@ -272,6 +336,38 @@ export class RemoteWriteClient {
         this.#stats.lastSuccessMs = Date.now();
         this.#stats.lastLatencyMs = a.latencyMs;
         return { outcome: 'sent', samples, attempts, status: a.status, latencyMs: a.latencyMs };
+      }
+
+      if (a.error instanceof ProxyTunnelError && a.error.status === 407) {
+        this.#stats.samplesFailed += samples;
+        throw new RemoteWriteError(
+          `remote write to ${this.url}: ${a.error.message}: ` +
+            (this.#proxy !== null && (this.#proxy.username !== '' || this.#proxy.password !== '')
+              ? 'the proxy refused the credentials in its URL'
+              : 'the proxy wants credentials; put them in its URL (http://user:password@proxy:port)'),
+          this.url,
+          attempts,
+          0,
+          samples,
+        );
+      }
+      const tlsFailure = a.status === 0 && a.error !== undefined ? this.#tlsFailure(a.error) : undefined;
+      if (tlsFailure !== undefined) {
+        this.#stats.samplesFailed += samples;
+        throw new RemoteWriteTlsError(`remote write to ${this.url}: ${tlsFailure.message}`, this.url, tlsFailure.code, samples);
+      }
+
+      // Go's TLS servers (Prometheus, Mimir, VictoriaMetrics) answer plain HTTP with a 400: not a
+      // refusal of the samples, so not a drop (that would skip them for good), but a wrong URL.
+      if (a.status === 400 && this.#url.protocol === 'http:' && /HTTP request to an HTTPS server/i.test(a.body)) {
+        this.#stats.samplesFailed += samples;
+        throw new RemoteWriteError(
+          `remote write to ${this.url}: the receiver speaks HTTPS; use an https:// URL (with tls.caFile if its certificate is from a private CA)`,
+          this.url,
+          attempts,
+          a.status,
+          samples,
+        );
       }
 
       const retryable = a.status === 0 || a.status === 429 || a.status >= 500;
@@ -306,6 +402,80 @@ export class RemoteWriteClient {
       if (attempts === 1 || attempts % 5 === 0)
         this.#log('warn', `remote write to ${this.url} failed (${what}); retry ${attempts} of ${this.#maxRetries} in ${Math.round(delay)} ms`);
       await this.#sleep(delay);
+    }
+  }
+
+  /**
+   * Reads the CA, certificate and key files again when one changed (a rotated certificate), so
+   * a long-lived client (the agent's) uses the new ones from its next connection: the agent's
+   * options take them, and idle connections made with the old ones are closed. A set that does
+   * not pair up yet (the certificate replaced, the key not yet) is left for the next request.
+   */
+  async #reloadTlsFiles(): Promise<void> {
+    if (this.#tlsFiles.length === 0) return;
+    const stamps = this.#tlsFiles.map((f) => fileStamp(f.file));
+    if (stamps.every((st, i) => st === this.#tlsFiles[i]!.stamp || st === '')) return;
+    const fresh: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+    try {
+      for (const f of this.#tlsFiles) fresh[f.key] = await fs.promises.readFile(f.file);
+      tlsContext({ ...this.#tls, ...fresh });
+    } catch (e) {
+      this.#log('warn', `TLS files changed but cannot be used yet (${this.#redact((e as Error).message)}); keeping the ones read before`);
+      return;
+    }
+    this.#tlsFiles.forEach((f, i) => (f.stamp = stamps[i]!));
+    this.#tls = { ...this.#tls, ...fresh };
+    Object.assign((this.#agent as unknown as { options: Record<string, unknown> }).options, fresh);
+    for (const list of Object.values(this.#agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
+  }
+
+  /** What to tell the user about a TLS failure that a retry would only repeat; undefined for others. */
+  #tlsFailure(error: Error): { code: string; message: string } | undefined {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    // OpenSSL's messages are long and multi-line: keep their reason ("sslv3 alert bad certificate").
+    const ssl = /SSL routines:[^:]*:([^:]+):/.exec(error.message);
+    const reason = this.#redact(ssl !== null ? ssl[1]! : error.message.split('\n')[0]!).trim();
+    const sni = this.#tls.servername ?? this.#url.hostname;
+    switch (code) {
+      case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+      case 'SELF_SIGNED_CERT_IN_CHAIN':
+      case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+      case 'UNABLE_TO_GET_ISSUER_CERT':
+      case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+      case 'CERT_UNTRUSTED':
+      case 'CERT_SIGNATURE_FAILURE':
+        return {
+          code,
+          message:
+            `the receiver's certificate is not signed by a CA this client trusts (${reason}); ` +
+            `pass the CA that signed it: tls.caFile (rondo push --tls-ca-file ca.pem)` +
+            (this.#tls.ca === undefined ? '' : ' (the one given did not sign it)') +
+            '. Only for a test receiver: tls.insecureSkipVerify: true (--tls-insecure-skip-verify) turns verification off',
+        };
+      case 'ERR_TLS_CERT_ALTNAME_INVALID':
+        return {
+          code,
+          message: `the receiver's certificate is not for the name "${sni}" (${reason}); connect by a name it holds, or pass the name to check: tls.serverName (--tls-server-name NAME)`,
+        };
+      case 'CERT_HAS_EXPIRED':
+      case 'CERT_NOT_YET_VALID':
+        return { code, message: `the receiver's certificate is out of its validity period (${reason}); the receiver needs a current certificate` };
+      case 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED':
+      case 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE':
+      case 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA':
+      case 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN':
+      case 'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED':
+        return {
+          code,
+          message:
+            this.#tls.cert === undefined
+              ? `the receiver requires a client certificate and none was given (${reason}); pass tls.certFile and tls.keyFile (--tls-cert-file, --tls-key-file)`
+              : `the receiver refused the client certificate (${reason}); it must be signed by a CA the receiver trusts (its client_ca_file) and be currently valid`,
+        };
+      default:
+        if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_'))
+          return { code, message: `the TLS handshake failed (${reason}); check the receiver's TLS settings against tls.* (--tls-*)` };
+        return undefined;
     }
   }
 
@@ -348,7 +518,19 @@ export class RemoteWriteClient {
         resolve({ ...a, latencyMs: performance.now() - started });
       };
 
-      const req = this.#transport.request(this.#url, { method: 'POST', headers, agent: this.#agent }, (res) => {
+      let target: URL | http.RequestOptions = this.#url;
+      if (this.#proxy !== null && this.#url.protocol === 'http:') {
+        // Through the proxy: ask it for the absolute URI, with the receiver as Host.
+        headers['Host'] = this.#url.host;
+        const auth = proxyAuthorization(this.#proxy);
+        if (auth !== undefined) headers['Proxy-Authorization'] = auth;
+        target = {
+          host: this.#proxy.hostname.replace(/^\[|\]$/g, ''),
+          port: this.#proxy.port === '' ? 80 : Number(this.#proxy.port),
+          path: this.#url.href,
+        };
+      }
+      const onResponse = (res: http.IncomingMessage): void => {
         const chunks: Buffer[] = [];
         let kept = 0;
         res.on('data', (chunk: Buffer) => {
@@ -368,7 +550,11 @@ export class RemoteWriteClient {
         res.on('close', () => {
           if (!res.complete) finish({ status: 0, body: '', retryAfterMs: null, error: new Error('connection closed before the answer was complete') });
         });
-      });
+      };
+      const req =
+        target instanceof URL
+          ? this.#transport.request(target, { method: 'POST', headers, agent: this.#agent }, onResponse)
+          : http.request({ ...target, method: 'POST', headers, agent: this.#agent }, onResponse);
       const timer = setTimeout(() => {
         req.destroy(new Error(`no complete answer within ${this.#timeoutMs} ms (timeoutMs)`));
       }, this.#timeoutMs);
@@ -376,6 +562,16 @@ export class RemoteWriteClient {
       req.on('error', (error) => finish({ status: 0, body: '', retryAfterMs: null, error }));
       req.end(body);
     });
+  }
+}
+
+/** What a file looks like (its inode, size and change time), '' when it cannot be seen. */
+function fileStamp(file: string): string {
+  try {
+    const st = fs.statSync(file);
+    return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  } catch {
+    return '';
   }
 }
 

@@ -282,6 +282,45 @@ export async function startVictoriaMetrics(): Promise<VictoriaMetricsReceiver> {
   };
 }
 
+export const VMAGENT_BIN = '/usr/bin/vmagent';
+
+export interface VmagentRelay {
+  /** The remote-write URL rondo pushes to (…/api/v1/write). */
+  url: string;
+  api: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real vmagent (Debian's, from the victoria-metrics package) in a temp dir, taking remote
+ * write on a free loopback port and forwarding to each of `remoteWrite` (a URL, with the path of
+ * a relabeling file applied to that URL only). It flushes every `flushInterval` (default 1s).
+ */
+export async function startVmagent(
+  remoteWrite: Array<{ url: string; urlRelabelConfig?: string }>,
+  options: { flushInterval?: string; extraArgs?: string[] } = {},
+): Promise<VmagentRelay> {
+  const d = await startDaemon(
+    'vmagent',
+    VMAGENT_BIN,
+    (dir) => fs.mkdirSync(path.join(dir, 'buffer')),
+    (port, dir) => [
+      `-httpListenAddr=127.0.0.1:${port}`,
+      `-remoteWrite.tmpDataPath=${path.join(dir, 'buffer')}`,
+      `-remoteWrite.flushInterval=${options.flushInterval ?? '1s'}`,
+      ...remoteWrite.map((r) => `-remoteWrite.url=${r.url}`),
+      // One value per URL, in the same order ('' for none).
+      ...(remoteWrite.some((r) => r.urlRelabelConfig !== undefined)
+        ? remoteWrite.map((r) => `-remoteWrite.urlRelabelConfig=${r.urlRelabelConfig ?? ''}`)
+        : []),
+      ...(options.extraArgs ?? []),
+    ],
+    '/health',
+  );
+  const api = `http://127.0.0.1:${d.port}`;
+  return { url: `${api}/api/v1/write`, api, stop: d.stop };
+}
+
 export interface InfluxDBReference {
   /** Base URL of the HTTP API (/write, /query, /ping), e.g. http://127.0.0.1:PORT */
   api: string;
