@@ -4,8 +4,9 @@
 # reference the Influx doors are compared against, and its `influx` CLI), netcat-openbsd (`nc`, for
 # the shell examples of the Influx and StatsD doors), and busybox-static and linux-image-amd64 (the
 # Linux guest that demo-vmm/guest/build.sh makes for test/linux-boot.test.ts), and clang and lld (the C
-# example WebAssembly hook, examples/hooks/p99, compiled for wasm32 by test/hooks-wasm.test.ts). Run by
-# `npm test`; does nothing when present.
+# example WebAssembly hook, examples/hooks/p99, compiled for wasm32 by test/hooks-wasm.test.ts), and chromium
+# (the browser test/page.test.ts drives headless through puppeteer-core). Run by `npm test`; does
+# nothing when present.
 set -euo pipefail
 missing=()
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing+=(prometheus)
@@ -17,6 +18,7 @@ dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed"
 ls /boot/vmlinuz-* >/dev/null 2>&1 || missing+=(linux-image-amd64)
 command -v clang >/dev/null 2>&1 || missing+=(clang)
 command -v wasm-ld >/dev/null 2>&1 || missing+=(lld)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "rondo tests need: ${missing[*]} (Debian packages). Install them as root: apt-get install ${missing[*]}" >&2

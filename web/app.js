@@ -196,9 +196,11 @@ async function loadChart(chart, gen) {
   let res;
   try {
     res = await runQueries(chart, s0, e0, step);
-    // A rate over fewer than four of the tier's buckets: again with a wider window.
-    const tierStep = Math.max(0, ...res.tiers.map((t) => t.stepMs / 1000));
-    if (chart.counter && 4 * tierStep > chart.rateWindow) {
+    // A rate over fewer than four of the tier's buckets: again with a wider window (which may
+    // reach back past the tier's ring to a coarser tier: then again).
+    for (let tries = 0; chart.counter && tries < 4; tries++) {
+      const tierStep = Math.max(0, ...res.tiers.map((t) => t.stepMs / 1000));
+      if (4 * tierStep <= chart.rateWindow) break;
       chart.tierStepSec = tierStep;
       res = await runQueries(chart, s0, e0, step);
     }
@@ -420,7 +422,7 @@ async function render() {
   for (const b of $('ranges').children) b.classList.toggle('on', state.from === null && b.dataset.range === state.range);
   for (const a of $('vms').querySelectorAll('a')) a.classList.toggle('on', a.dataset.vm === state.vm);
   for (const li of $('names').children) li.classList.toggle('on', li.dataset.name === state.q);
-  setStatus('');
+  setStatus(state.from === null ? '' : `${new Date(state.from * 1000).toLocaleString()} to ${new Date(state.to * 1000).toLocaleString()} (drag to zoom further; a range above goes back to live)`);
   let specs = [];
   try {
     if (state.vm) {
