@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store, type SeriesHandle } from '../dist/src/index';
-import { alignedPast, tempDir } from './helpers';
+import { alignedPast, suiteTempDir, tempDir } from './helpers';
 import { killServes, startServe, stopServe, type RunningServe } from './support/serve-cli';
 
 // The callbacks given to page.evaluate and friends run in the browser: its globals, loosely typed
@@ -54,7 +54,7 @@ let mem: SeriesHandle;
 const tempValue = (room: number, i: number): number => 10 * (room + 1) + ((i * 7919 + room * 31) % 100) / 10;
 
 beforeAll(async () => {
-  dir = tempDir('rondo-page-');
+  dir = suiteTempDir('rondo-page-');
   store = Store.open(dir, { schemas: SCHEMA, events: { size: '64KiB' } });
   ROOMS.forEach((r) => temp.set(r, store.register('temp', { room: r })));
   const work = Object.keys(SLOPES).map((job) => store.register('work_total', { job }, { kind: 'counter' }));
@@ -375,6 +375,32 @@ describe('the page at / of rondo serve', () => {
     if (process.env.RONDO_UPDATE_SCREENSHOT === '1') await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(problems).toEqual([]);
     await page.close();
+  }, 60_000);
+
+  it('serves its files without the token and asks for the token its API calls need', async () => {
+    const tokenFile = path.join(tempDir('rondo-page-token-'), 'token');
+    fs.writeFileSync(tokenFile, 's3cret\n');
+    const guarded = await startServe([dir, '--read-only', '--listen', '127.0.0.1:0', '--auth-token-file', tokenFile]);
+    try {
+      expect((await fetch(`${guarded.url}/`)).status).toBe(200);
+      expect((await fetch(`${guarded.url}/assets/app.js`)).status).toBe(200);
+      expect((await fetch(`${guarded.url}/api/v1/labels`)).status).toBe(401);
+      expect((await fetch(`${guarded.url}/api/v1/rondo/topics`)).status).toBe(401);
+      const page = await browser.newPage();
+      const prompts: string[] = [];
+      page.on('dialog', (d) => {
+        prompts.push(d.message());
+        void d.accept('s3cret');
+      });
+      await page.goto(`${guarded.url}/?q=temp&range=5m`);
+      await ready(page);
+      expect(prompts.length).toBe(1);
+      expect(prompts[0]).toContain('token');
+      expect((await charts(page)).map((c) => c.labels.length)).toEqual([3]);
+      await page.close();
+    } finally {
+      await stopServe(guarded.child);
+    }
   }, 60_000);
 
   it('answers the event routes with the store\'s events, and bad parameters with 400 bad_data', async () => {

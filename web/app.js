@@ -44,8 +44,11 @@ async function api(path, params = {}) {
   }
   const url = usp.toString() === '' ? path : `${path}?${usp}`;
   for (let attempt = 0; ; attempt++) {
-    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const used = token;
+    const headers = used ? { Authorization: `Bearer ${used}` } : {};
     const r = await fetch(url, { headers });
+    // Another call asked for the token meanwhile: again with it.
+    if (r.status === 401 && token !== used && attempt < 2) continue;
     if (r.status === 401 && attempt === 0) {
       const t = window.prompt('This rondo serve asks for a token (the content of its --auth-token-file):');
       if (t) {
