@@ -247,6 +247,26 @@ describe('the page at / of rondo serve', () => {
     expect(sum.map((c) => c.labels)).toEqual([['{job="x"}', '{job="y"}']]);
     await shot(page, 'selector');
     expect(problems).toEqual([]);
+    // Input the server refuses: its error on the page (a selector's above the charts, an
+    // expression's on its chart), and the page goes on.
+    const typeAndShow = async (text: string): Promise<void> => {
+      const g3 = await generation(page);
+      await page.$eval('#q', (i) => ((i as HTMLInputElement).value = ''));
+      await page.type('#q', text);
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('Enter');
+      await ready(page, g3);
+    };
+    await typeAndShow('temp{room=}');
+    expect(await page.$eval('#status', (e) => e.className)).toBe('error');
+    expect(await page.$eval('#status', (e) => e.textContent)).toMatch(/expected a quoted string after "room"=/);
+    await typeAndShow('rate(temp[5m]');
+    const errors = await page.$$eval('.chart .error', (els) => els.map((e) => e.textContent));
+    expect(errors.length).toBe(1);
+    expect(errors[0]).toMatch(/parse error/);
+    await typeAndShow('temp{room="a"}');
+    expect((await charts(page)).map((c) => c.labels)).toEqual([['{room="a"}']]);
+    expect(problems.filter((p) => !/\b400\b/.test(p))).toEqual([]);
     await page.close();
   }, 60_000);
 

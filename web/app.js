@@ -392,7 +392,8 @@ async function specsForVm(id) {
   const runName = page.names.find((n) => /^vmm_vcpu_run_seconds_total$/.test(n));
   if (runName) specs.push({ title: 'run time (seconds per second, each vCPU)', counter: true, queries: [{ expr: (w) => `rate(${runName}[${w}])`, label: (m) => `vcpu ${m.vcpu ?? ''}` }] });
   // The busiest KVM statistics: the counters that grew most over the window.
-  const kvm = page.names.filter((n) => /^kvm_/.test(n) && page.kinds[n] === 'counter');
+  // (A histogram's buckets, sum and count are left out: its count says how often, not how much.)
+  const kvm = page.names.filter((n) => /^kvm_/.test(n) && !/_(bucket|sum|count)$/.test(n) && page.kinds[n] === 'counter');
   if (kvm.length) {
     const { start, end } = window_();
     const sel = `{__name__=~${quote(kvm.join('|'))}}`;
