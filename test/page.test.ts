@@ -306,6 +306,22 @@ describe('the page at / of rondo serve', () => {
       });
       expect(n).toBeGreaterThan(500);
     }
+    // rates=0 (the "rates" box): a counter as recorded, the store's values.
+    await page.goto(`${serve.url}/?q=work_total{job="x"}&range=5m&rates=0`);
+    await ready(page);
+    const [raw] = await charts(page);
+    expect(raw!.title).toBe('work_total');
+    const rxs = raw!.data[0]!;
+    const rq = store.query(store.find('work_total', { job: 'x' })!, { start: rxs[0]! * 1000, end: rxs.at(-1)! * 1000, tier: 0 });
+    let rawCompared = 0;
+    rq.timestamps.forEach((t, i) => {
+      const at = rxs.indexOf(t / 1000);
+      if (at < 0 || !(rq.values[i] === rq.values[i])) return;
+      expect(raw!.data[1]![at]).toBe(rq.values[i]);
+      rawCompared++;
+    });
+    expect(rawCompared).toBeGreaterThan(150);
+    expect(await page.$eval('#rates', (e) => (e as HTMLInputElement).checked)).toBe(false);
     expect(problems).toEqual([]);
     await page.close();
   }, 60_000);

@@ -19,6 +19,7 @@ const state = {
   from: null, // seconds, when zoomed (absolute window)
   to: null,
   live: true,
+  rates: true, // counters as rates (rates=0 in the URL: as recorded)
 };
 const page = {
   state,
@@ -74,6 +75,7 @@ function readUrl() {
   state.q = p.get('q') || '';
   state.vm = p.get('vm') || '';
   state.range = RANGES[p.get('range')] ? p.get('range') : state.vm ? '15m' : '1h';
+  state.rates = p.get('rates') !== '0';
   const from = Number(p.get('from'));
   const to = Number(p.get('to'));
   if (p.get('from') && p.get('to') && Number.isFinite(from) && Number.isFinite(to) && to > from) {
@@ -92,6 +94,7 @@ function writeUrl() {
     p.set('from', state.from.toFixed(3));
     p.set('to', state.to.toFixed(3));
   } else p.set('range', state.range);
+  if (!state.rates) p.set('rates', '0');
   history.pushState(null, '', `/?${p}`);
 }
 
@@ -371,7 +374,7 @@ async function specsForQuery(q) {
 }
 
 function metricSpec(name, inner, shownName = name) {
-  const counter = page.kinds[name] === 'counter';
+  const counter = state.rates && page.kinds[name] === 'counter';
   const sel = selectorOf(shownName, inner);
   return {
     title: counter ? `${name} (per second)` : name,
@@ -423,6 +426,7 @@ async function render() {
   $('charts').innerHTML = '';
   $('q').value = state.q;
   $('live').checked = state.live;
+  $('rates').checked = state.rates;
   for (const b of $('ranges').children) b.classList.toggle('on', state.from === null && b.dataset.range === state.range);
   for (const a of $('vms').querySelectorAll('a')) a.classList.toggle('on', a.dataset.vm === state.vm);
   for (const li of $('names').children) li.classList.toggle('on', li.dataset.name === state.q);
@@ -640,6 +644,11 @@ function setupRanges() {
   }
   $('live').addEventListener('change', () => {
     state.live = $('live').checked;
+  });
+  $('rates').addEventListener('change', () => {
+    state.rates = $('rates').checked;
+    writeUrl();
+    render();
   });
 }
 

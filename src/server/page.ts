@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { PACKAGE_ROOT } from '../package-root';
 import { validateTopic, type EventData, type EventRecord, type Store } from '../store';
-import { badData, timeParam } from './params';
+import { ApiError, badData, timeParam } from './params';
 
 export interface PageRoute {
   methods: readonly string[];
@@ -109,9 +109,21 @@ export const MAX_EVENTS = 10_000;
  */
 export function pageRoutes(store: Store): Map<string, PageRoute> {
   const routes = new Map<string, PageRoute>();
-  const assets = pageAssets();
+  let assets: ReadonlyMap<string, Asset>;
+  try {
+    assets = pageAssets();
+  } catch (e) {
+    // An installation without the page's files (web/, uplot) still serves the API; / says why.
+    const why = `the page's files cannot be read from this installation of rondo (${(e as Error).message.split('\n')[0]}); the API is served`;
+    const missing = (): void => {
+      throw new ApiError(503, 'unavailable', why);
+    };
+    routes.set('/', { methods: ['GET', 'HEAD'], run: missing });
+    assets = new Map();
+  }
   for (const [p, a] of assets) routes.set(p, { methods: ['GET', 'HEAD'], run: (req, res) => sendAsset(req, res, a) });
-  routes.set('/index.html', { methods: ['GET', 'HEAD'], run: (req, res) => sendAsset(req, res, assets.get('/')!) });
+  const index = assets.get('/');
+  if (index !== undefined) routes.set('/index.html', { methods: ['GET', 'HEAD'], run: (req, res) => sendAsset(req, res, index) });
   routes.set('/api/v1/rondo/topics', {
     methods: ['GET'],
     run: (_req, res) => success(res, store.hasEvents ? store.topics().map((t) => ({ id: t.id, name: t.name, schema: t.schema })) : []),
