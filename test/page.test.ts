@@ -453,6 +453,18 @@ describe('the page at / of rondo serve', () => {
       expect(r.status, bad).toBe(400);
       expect(r.body.errorType, bad).toBe('bad_data');
     }
+    // A store without an event ring: no topics, no events, no error.
+    const plain = tempDir('rondo-page-plain-');
+    Store.open(plain).close();
+    const other = await startServe([plain, '--read-only', '--listen', '127.0.0.1:0']);
+    try {
+      const r1 = await fetch(`${other.url}/api/v1/rondo/topics`);
+      expect(await r1.json()).toEqual({ status: 'success', data: [] });
+      const r2 = await fetch(`${other.url}/api/v1/rondo/events?topic=/vm`);
+      expect(await r2.json()).toEqual({ status: 'success', data: [] });
+    } finally {
+      await stopServe(other.child);
+    }
     // The page's files: gzipped for a browser, uPlot from its package.
     const assets = ['/', '/assets/app.js', '/assets/style.css', '/assets/uplot/uPlot.iife.min.js', '/assets/uplot/uPlot.min.css'];
     for (const a of assets) {
@@ -460,5 +472,5 @@ describe('the page at / of rondo serve', () => {
       expect(r.status, a).toBe(200);
       expect(r.headers.get('content-encoding'), a).toBe('gzip');
     }
-  });
+  }, 30_000);
 });
