@@ -466,11 +466,17 @@ describe('the page at / of rondo serve', () => {
       await stopServe(other.child);
     }
     // The page's files: gzipped for a browser, uPlot from its package.
+    // Everything / loads, and its size on the wire: docs/page.md's table (a budget of 40 KB).
     const assets = ['/', '/assets/app.js', '/assets/style.css', '/assets/uplot/uPlot.iife.min.js', '/assets/uplot/uPlot.min.css'];
+    let wire = 0;
     for (const a of assets) {
       const r = await fetch(`${serve.url}${a}`, { headers: { 'Accept-Encoding': 'gzip' } });
       expect(r.status, a).toBe(200);
       expect(r.headers.get('content-encoding'), a).toBe('gzip');
+      wire += Number(r.headers.get('content-length'));
+      await r.arrayBuffer();
     }
+    console.log(`the page's files: ${wire} bytes gzipped`);
+    expect(wire).toBeLessThan(40_000);
   }, 30_000);
 });

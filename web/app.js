@@ -671,6 +671,13 @@ async function start() {
   setupRanges();
   setupQueryBox();
   $('filter').addEventListener('input', showNames);
+  let resizing = 0;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => {
+      for (const c of page.charts) if (c.u) c.u.setSize({ width: Math.max(300, c.el.querySelector('.plot').clientWidth), height: 220 });
+    }, 150);
+  });
   window.addEventListener('popstate', () => {
     readUrl();
     render();
