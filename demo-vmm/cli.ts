@@ -3,8 +3,8 @@
 // agent embedded.
 import { errorLine, flag, parseArgs, UsageError, type ParsedArgs } from './args';
 import * as path from 'node:path';
-import { parseDuration, ConfigError, loadWasmHook, type Hook } from '../src/index';
-import { formatReport, freshStoreDir, runVm } from './vmm';
+import { parseDuration, ConfigError, loadWasmHook, serve, Store, type Hook, type RondoServer } from '../src/index';
+import { defaultVmId, formatReport, freshStoreDir, runVm } from './vmm';
 import { LINUX_DEFAULT_CMDLINE } from '../src/kvm/index';
 import { packageVersion } from '../src/package-root';
 import { captureTable, formatCaptureTable } from './capture';
@@ -22,7 +22,7 @@ options. Needs /dev/kvm (root, or the kvm group).`;
 
 const RUN_HELP = `usage: rondo-vmm run [--duration 5s] [--vcpus 2] [--store ./vm-metrics] [--remote-write URL]
                     [--external-label k=v]... [--push-interval 5s] [--guest micro|internal-error|fail-entry]
-                    [--device /dev/kvm] [--hook FILE]... [--id NAME] [--events-size 1MiB]
+                    [--device /dev/kvm] [--hook FILE]... [--id NAME] [--events-size 1MiB] [--serve HOST:PORT]
        rondo-vmm run --kernel <vmlinux|bzImage> [--initrd <cpio>] [--cmdline "..."] [--memory 256M]
                     [--duration <limit>] [--hide-cpuid cx16,...] [--store ./vm-metrics] [--remote-write URL] ...
 
@@ -55,8 +55,13 @@ the lifecycle (created, started, vcpu_up, vcpu_exit, ended with the exit reason)
 --id names the VM (default: the store directory's name); --events-size sizes the event ring
 (default 1MiB: about 10,000 console lines). Read them with: rondo events <store> --topic /vm/<id>
 
+--serve HOST:PORT (e.g. 127.0.0.1:9464) serves the VM's store as rondo serve does, read-only, from
+this process while the VM runs: its page (docs/page.md) at http://HOST:PORT/?vm=<id> follows the
+VM live. Once the VM has ended it keeps serving until Ctrl-C. Loopback addresses only.
+
 examples:
   rondo-vmm run --duration 10s
+  rondo-vmm run --duration 60s --serve 127.0.0.1:9464      # then open http://127.0.0.1:9464/?vm=vm-metrics
   rondo-vmm run --kernel demo-vmm/guest/out/vmlinux --initrd demo-vmm/guest/out/initramfs.cpio.gz
   rondo-vmm run --vcpus 4 --store /var/lib/vmm/vm1 --remote-write http://127.0.0.1:9090/api/v1/write --external-label instance=vm1
   rondo query ./vm-metrics 'vmm_vcpu_exits_total{vcpu="0"}' --rate --tier 0 --format chart
@@ -153,7 +158,7 @@ async function run(argv: readonly string[]): Promise<number> {
   const args = parseArgs(
     'run',
     argv,
-    ['duration', 'vcpus', 'store', 'remote-write', 'external-label', 'push-interval', 'guest', 'device', 'kernel', 'initrd', 'cmdline', 'memory', 'hide-cpuid', 'hook', 'id', 'events-size'],
+    ['duration', 'vcpus', 'store', 'remote-write', 'external-label', 'push-interval', 'guest', 'device', 'kernel', 'initrd', 'cmdline', 'memory', 'hide-cpuid', 'hook', 'id', 'events-size', 'serve'],
     [],
   );
   if (args.positional.length > 0) throw new UsageError(`rondo-vmm run: unexpected argument "${args.positional[0]}"; see rondo-vmm run --help`);
@@ -175,10 +180,15 @@ async function run(argv: readonly string[]): Promise<number> {
   if (vmId !== undefined && !/^[A-Za-z0-9._-]+$/.test(vmId))
     throw new UsageError(`rondo-vmm run: --id is letters, digits, '.', '_' or '-' (it goes into the topic /vm/<id>/...), not "${vmId}"`);
   const eventsSize = flag(args, 'events-size');
+  const serveAt = flag(args, 'serve');
+  if (serveAt !== undefined && !/^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d{1,5}$/.test(serveAt))
+    throw new UsageError(`rondo-vmm run: --serve takes a loopback HOST:PORT such as 127.0.0.1:9464, not "${serveAt}" (for another address, run rondo serve with a token)`);
   const hooks = await loadHooks(args.values.get('hook') ?? []);
+  const storeDir = freshStoreDir(flag(args, 'store') ?? 'vm-metrics');
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
+  const page = serveAt === undefined ? undefined : servePage(storeDir, serveAt, vmId ?? defaultVmId(storeDir), abort.signal);
   try {
     const report = await runVm({
       ...(kernel === undefined
@@ -192,7 +202,7 @@ async function run(argv: readonly string[]): Promise<number> {
             ...(args.values.get('hide-cpuid') === undefined ? {} : { hideCpuid: args.values.get('hide-cpuid')!.flatMap((v) => v.split(',')) }),
           }),
       ...(memoryBytes === undefined ? {} : { memoryBytes }),
-      storeDir: freshStoreDir(flag(args, 'store') ?? 'vm-metrics'),
+      storeDir,
       ...(device === undefined ? {} : { devicePath: device }),
       ...(vmId === undefined ? {} : { vmId }),
       ...(eventsSize === undefined ? {} : { eventsSize: /^\d+$/.test(eventsSize) ? Number(eventsSize) : eventsSize }),
@@ -205,10 +215,70 @@ async function run(argv: readonly string[]): Promise<number> {
       log: (line) => process.stderr.write(`rondo-vmm: ${line}\n`),
     });
     process.stdout.write(`\n${formatReport(report)}\n`);
-    return report.endReason === 'shutdown' || report.endReason === 'stopped' ? 0 : 1;
+    const code = report.endReason === 'shutdown' || report.endReason === 'stopped' ? 0 : 1;
+    if (page !== undefined) {
+      process.off('SIGINT', onSigint);
+      const served = await page.started;
+      if (served !== undefined) {
+        process.stdout.write(`the page of VM ${report.vmId}: ${served.url}/?vm=${encodeURIComponent(report.vmId)} (serving its store until Ctrl-C or SIGTERM)\n`);
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            process.off('SIGINT', done);
+            process.off('SIGTERM', done);
+            resolve();
+          };
+          process.once('SIGINT', done);
+          process.once('SIGTERM', done);
+        });
+      }
+      await page.stop();
+    }
+    return code;
+  } catch (e) {
+    await page?.stop();
+    throw e;
   } finally {
     process.off('SIGINT', onSigint);
   }
+}
+
+/**
+ * --serve: rondo serve's API and page over the VM's store, read-only, in this process. The store
+ * is opened once the agent has made it (polled every 100 ms until the VM ends).
+ */
+function servePage(storeDir: string, listen: string, vmId: string, vmEnded: AbortSignal): { started: Promise<RondoServer | undefined>; stop: () => Promise<void> } {
+  let store: Store | undefined;
+  let server: RondoServer | undefined;
+  let stopped = false;
+  const started = (async () => {
+    while (!stopped) {
+      try {
+        store = Store.openReadOnly(storeDir);
+        break;
+      } catch {
+        // not made yet
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    if (store === undefined) return undefined;
+    try {
+      server = await serve(store, { listen, logger: (level, m) => process.stderr.write(`rondo-vmm: serve: ${level}: ${m}\n`) });
+    } catch (e) {
+      process.stderr.write(`rondo-vmm: --serve ${listen}: ${(e as Error).message.split('\n')[0]}\n`);
+      return undefined;
+    }
+    if (!vmEnded.aborted) process.stderr.write(`rondo-vmm: the page of VM ${vmId}, live: ${server.url}/?vm=${encodeURIComponent(vmId)}\n`);
+    return server;
+  })();
+  return {
+    started,
+    stop: async () => {
+      stopped = true;
+      await started;
+      await server?.close();
+      store?.close();
+    },
+  };
 }
 
 async function capture(argv: readonly string[]): Promise<number> {

@@ -5,9 +5,10 @@
 # the shell examples of the Influx and StatsD doors), and busybox-static and linux-image-amd64 (the
 # Linux guest that demo-vmm/guest/build.sh makes for test/linux-boot.test.ts), and clang and lld (the C
 # example WebAssembly hook, examples/hooks/p99, compiled for wasm32 by test/hooks-wasm.test.ts),
-# binutils (objdump: the glibc versions the prebuilt binaries need, test/install.test.ts), and openssl
+# binutils (objdump: the glibc versions the prebuilt binaries need, test/install.test.ts), openssl
 # (the test CA and certificates of test/push-tls.test.ts; victoria-metrics also brings the vmagent of
-# test/scale-out.test.ts). Run by `npm test`; does nothing when present.
+# test/scale-out.test.ts), and chromium (the browser test/page.test.ts drives headless through
+# puppeteer-core). Run by `npm test`; does nothing when present.
 set -euo pipefail
 missing=()
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || missing+=(prometheus)
@@ -21,6 +22,7 @@ command -v clang >/dev/null 2>&1 || missing+=(clang)
 command -v wasm-ld >/dev/null 2>&1 || missing+=(lld)
 command -v objdump >/dev/null 2>&1 || missing+=(binutils)
 [ -x /usr/bin/openssl ] || missing+=(openssl)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "rondo tests need: ${missing[*]} (Debian packages). Install them as root: apt-get install ${missing[*]}" >&2

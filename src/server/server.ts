@@ -24,6 +24,7 @@ import { compressSnappy } from '../export';
 import { startStatsd, type StatsdDoor, type StatsdStats } from './statsd';
 import { noteDatabase, runInfluxQL } from '../influxql';
 import { fossilDatabases, startFossil, type FossilDoor, type FossilStats } from '../fossil';
+import { isPageAsset, pageRoutes } from './page';
 
 export interface ServeOptions {
   /** host:port to listen on; default 127.0.0.1:9464 (port 0: any free port). */
@@ -423,6 +424,9 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     routes.set(p, { handler: p, methods, run });
   };
 
+  // the live page at / (docs/page.md): its static files and the event routes it reads
+  for (const [p, r] of pageRoutes(store)) route(p, r.methods, (ctx) => r.run(ctx.req, ctx.res, ctx.url));
+
   route('/api/v1/query', GET_POST, async (ctx) => {
     const p = await params(ctx);
     const expr = queryParam(p);
@@ -697,8 +701,9 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
     const ctx: Ctx = { req, res, url, handler: 'other' };
     try {
       // /ping answers without the token, as influxd's does: InfluxDB clients ping before they
-      // authenticate, and it tells nothing but that a server is there.
-      if (tokenDigest !== undefined && url.pathname !== '/ping' && !authorized(req, tokenDigest)) {
+      // authenticate, and it tells nothing but that a server is there. So do the page's static
+      // files (the package's code, no data): the page then asks for the token its API calls send.
+      if (tokenDigest !== undefined && url.pathname !== '/ping' && !isPageAsset(url.pathname) && !authorized(req, tokenDigest)) {
         ctx.handler = routes.get(url.pathname)?.handler ?? 'other';
         sendError(ctx, new ApiError(401, 'unauthorized', 'unauthorized: send "Authorization: Bearer <token>"'), {
           'WWW-Authenticate': 'Bearer realm="rondo"',
