@@ -50,6 +50,26 @@ describe('store descriptions (descriptions.json)', () => {
     w.close();
   });
 
+  it('describeMany writes many in one replace of the file, and refuses the bad entries alone', () => {
+    const dir = tempDir();
+    const w = Store.open(dir, { schemas: [VMM_SCHEMA] });
+    const errors = w.describeMany([
+      ['a_seconds', { help: 'A.', unit: 'seconds' }],
+      ['9bad', { help: 'no' }],
+      ['b_bytes', { help: 'B.', unit: 'bytes' }],
+      ['c', { unit: 'Not A Unit' }],
+    ]);
+    expect(errors.map((e) => e?.name)).toEqual([undefined, 'InvalidSeriesError', undefined, 'InvalidSeriesError']);
+    expect([...w.descriptions().keys()]).toEqual(['a_seconds', 'b_bytes']);
+    const ino = fs.statSync(path.join(dir, 'descriptions.json')).ino;
+    expect(w.describeMany([['a_seconds', { help: 'A.', unit: 'seconds' }]])).toEqual([undefined]);
+    expect(fs.statSync(path.join(dir, 'descriptions.json')).ino).toBe(ino); // unchanged: not written
+    w.close();
+    const r = Store.openReadOnly(dir);
+    expect(r.describe('b_bytes')).toEqual({ help: 'B.', unit: 'bytes' });
+    r.close();
+  });
+
   it('refuses what is not a name, a help text or a unit, with a message, and records nothing of it', () => {
     const dir = tempDir();
     const w = Store.open(dir, { schemas: [VMM_SCHEMA] });

@@ -7,6 +7,7 @@ import { Histogram, Registry, Summary, Counter, Gauge } from 'prom-client';
 import { Agent, processCollector, promClientCollector, storeExposition, wantsOpenMetrics, type Collector } from '../src/index';
 import { promtoolCheck, promtoolCheckOpenMetrics } from './support/promtool';
 import { killServes, startServe, stopServe } from './support/serve-cli';
+import { getJson, startPrometheus } from './support/receivers';
 import { tempDir, VMM_SCHEMA } from './helpers';
 
 const OM_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
@@ -156,8 +157,37 @@ describe("rondo serve's /metrics", () => {
       const { body } = await get(`${s.url}/metrics`);
       expect(body).toMatch(/^rondo_http_requests_total\{/m);
       expect(promtoolCheck(body)).toEqual({ code: 0, output: '' });
+      // OpenMetrics when asked: counter families without _total, UNIT on the durations, # EOF.
+      const om = await get(`${s.url}/metrics`, OM_ACCEPT);
+      expect(om.type).toBe('application/openmetrics-text; version=1.0.0; charset=utf-8');
+      expect(om.body).toContain('# TYPE rondo_http_requests counter\n');
+      expect(om.body).toMatch(/^rondo_http_requests_total\{/m);
+      expect(om.body).toContain('# TYPE rondo_http_request_duration_seconds summary\n# UNIT rondo_http_request_duration_seconds seconds\n');
+      expect(om.body.endsWith('\n# EOF\n')).toBe(true);
+      expect(promtoolCheckOpenMetrics(om.body).findings).toEqual([]);
     } finally {
       await stopServe(s.child);
     }
   });
+
+  it('is scraped by a real Prometheus, which asks for OpenMetrics and keeps the units of its UNIT lines', async () => {
+    const s = await startServe([tempDir(), '--listen', '127.0.0.1:0']);
+    const prom = await startPrometheus({ scrape: { target: new URL(s.url).host, interval: '1s' } });
+    try {
+      type Meta = { data: Array<{ type: string; unit: string; help: string }> };
+      type Vector = { data: { result: Array<{ value: [number, string] }> } };
+      let meta: Meta['data'] = [];
+      let up: Vector['data']['result'] = [];
+      for (let i = 0; i < 100 && (meta.length === 0 || up.length === 0); i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        meta = (await getJson<Meta>(`${prom.api}/api/v1/targets/metadata?metric=rondo_http_request_duration_seconds`)).data;
+        up = (await getJson<Vector>(`${prom.api}/api/v1/query?query=${encodeURIComponent('rondo_http_requests_total{handler="/metrics"}')}`)).data.result;
+      }
+      expect(meta[0]).toMatchObject({ type: 'summary', unit: 'seconds' });
+      expect(Number(up[0]?.value[1])).toBeGreaterThan(0);
+    } finally {
+      await prom.stop();
+      await stopServe(s.child);
+    }
+  }, 60_000);
 });

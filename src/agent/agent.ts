@@ -146,6 +146,7 @@ export class Agent {
   private readonly refused = new Set<string>();
   /** Descriptions given to the store: name → help and unit. */
   private readonly described = new Map<string, string>();
+  private readonly pendingDescriptions = new Map<string, { help: string; unit?: string }>();
   /** Failures per source kind ('collector', 'push', ...): each is its own counter series. */
   private readonly errorsBySource = new Map<string, number>();
   private readonly statsData: AgentStats = { ticks: 0, ticksSkipped: 0, errors: 0, pushes: 0, pushErrors: 0, lastTickMs: null, lastPush: null, clockSteps: 0, clockOffsetMs: 0 };
@@ -273,6 +274,7 @@ export class Agent {
         this.failed(`collector ${c.name}`, e);
       }
     }
+    this.flushDescriptions();
     this.statsData.ticks++;
     this.statsData.lastTickMs = now;
     this.recordOne('rondo_agent_ticks_total', {}, this.statsData.ticks, 'counter', now);
@@ -435,19 +437,28 @@ export class Agent {
         this.failed(`collector ${c.name}`, e);
       }
     }
+    this.flushDescriptions();
   }
 
-  /** store.describe(), written only when the description differs from the last one given; a refusal is the agent's error. */
+  /** Queues a description for the store when it differs from the last one given (flushDescriptions writes them). */
   private describe(name: string, help: string, unit?: string): void {
-    if (this.storeDamaged !== undefined || this.store.isClosed) return;
     const key = `${help}\0${unit ?? ''}`;
     if (this.described.get(name) === key) return;
+    this.described.set(name, key); // a refused one is reported once, not every tick
+    this.pendingDescriptions.set(name, unit === undefined ? { help } : { help, unit });
+  }
+
+  /** The queued descriptions, in one write of the store's description table; a refusal is the agent's error. */
+  private flushDescriptions(): void {
+    if (this.pendingDescriptions.size === 0 || this.storeDamaged !== undefined || this.store.isClosed) return;
+    const entries = [...this.pendingDescriptions];
+    this.pendingDescriptions.clear();
     try {
-      this.store.describe(name, unit === undefined ? { help } : { help, unit });
-      this.described.set(name, key);
+      this.store.describeMany(entries).forEach((e, i) => {
+        if (e !== undefined) this.failed(`describe ${entries[i]![0]}`, e);
+      });
     } catch (e) {
-      this.described.set(name, key); // reported once, not every tick
-      this.failed(`describe ${name}`, e);
+      this.failed('describe', e);
     }
   }
 
