@@ -92,6 +92,33 @@ describe("the agent's /metrics", () => {
     }
   });
 
+  it('is scraped by a real Prometheus as OpenMetrics: its units arrive, a histogram and a summary are typed as such, the values read back', async () => {
+    const agent = await Agent.start({ dir: tempDir(), schemas: [VMM_SCHEMA], metricsPort: 0, collectors: [processCollector(), described(registry())] });
+    const prom = await startPrometheus({ scrape: { target: `127.0.0.1:${agent.metricsAddress!.port}`, interval: '1s' } });
+    try {
+      type Meta = { data: Record<string, Array<{ type: string; unit: string; help: string }>> };
+      type Vector = { data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+      let meta: Meta['data'] = {};
+      for (let i = 0; i < 100 && meta.app_request_duration_seconds === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        meta = (await getJson<Meta>(`${prom.api}/api/v1/metadata`)).data;
+      }
+      // /api/v1/metadata has the unit only from OpenMetrics' UNIT lines: the scrape negotiated it.
+      expect(meta.app_request_duration_seconds?.[0]).toEqual({ type: 'histogram', unit: 'seconds', help: 'Request time.' });
+      expect(meta.app_payload_bytes?.[0]).toEqual({ type: 'summary', unit: 'bytes', help: 'Payload sizes.' });
+      expect(meta.process_cpu_seconds?.[0]).toMatchObject({ type: 'counter', unit: 'seconds' });
+      expect(meta.nodejs_heap_size_used_bytes?.[0]).toMatchObject({ type: 'gauge', unit: 'bytes', help: 'Process heap size used from Node.js in bytes.' });
+      const q = async (expr: string) => (await getJson<Vector>(`${prom.api}/api/v1/query?query=${encodeURIComponent(expr)}`)).data.result;
+      expect(Number((await q('app_request_duration_seconds_bucket{path="/a",le="1"}'))[0]?.value[1])).toBe(2);
+      expect(Number((await q('app_jobs_total'))[0]?.value[1])).toBe(3);
+      // The sample of /b (3 s) is past the last finite bound: Prometheus answers that bound.
+      expect(Number((await q('histogram_quantile(0.99, app_request_duration_seconds_bucket{path="/b"})'))[0]?.value[1])).toBe(1);
+    } finally {
+      await prom.stop();
+      await agent.stop();
+    }
+  }, 60_000);
+
   it('leaves out a series whose last point is older than metricsStaleAfter (default 3 ticks), and keeps the live ones', async () => {
     let t = Math.floor(Date.now() / 1000) * 1000 - 60_000;
     let alive = true;
