@@ -37,6 +37,19 @@ describe('store descriptions (descriptions.json)', () => {
     again.close();
   });
 
+  it('a backup carries the descriptions to the restored store', () => {
+    const dir = tempDir();
+    const w = Store.open(path.join(dir, 's'), { schemas: [VMM_SCHEMA] });
+    w.register('a_seconds', {});
+    w.describe('a_seconds', { help: 'A.', unit: 'seconds' });
+    w.backupSync(path.join(dir, 'b.rbak'));
+    w.close();
+    Store.restore(path.join(dir, 'b.rbak'), path.join(dir, 'r'));
+    const r = Store.openReadOnly(path.join(dir, 'r'));
+    expect(r.describe('a_seconds')).toEqual({ help: 'A.', unit: 'seconds', kind: 'gauge' });
+    r.close();
+  });
+
   it('writes the file only when a description changes', () => {
     const dir = tempDir();
     const w = Store.open(dir, { schemas: [VMM_SCHEMA] });
