@@ -129,7 +129,16 @@ describe("the agent's /metrics", () => {
         if (alive) ctx.record('vm_up', {}, 1);
       },
     };
-    const agent = await Agent.start({ dir: tempDir(), schemas: [VMM_SCHEMA], metricsPort: 0, autoTick: false, clock: () => t, collectors: [vmLike] });
+    let thrown = false;
+    const flaky: Collector = {
+      name: 'flaky',
+      collect() {
+        if (thrown) return;
+        thrown = true;
+        throw new Error('once');
+      },
+    };
+    const agent = await Agent.start({ dir: tempDir(), schemas: [VMM_SCHEMA], metricsPort: 0, autoTick: false, clock: () => t, collectors: [vmLike, flaky], onError: () => {} });
     try {
       const url = `http://127.0.0.1:${agent.metricsAddress!.port}/metrics`;
       await agent.tick();
@@ -144,6 +153,7 @@ describe("the agent's /metrics", () => {
       const { body } = await get(url);
       expect(body).not.toMatch(/^vm_up/m);
       expect(body).toMatch(/^rondo_agent_ticks_total 3$/m); // the agent's own go on
+      expect(body).toMatch(/^rondo_agent_errors_total\{source="collector"\} 1$/m); // a count recorded every tick, not only at the failure
       expect((await get(url, OM_ACCEPT)).body).not.toMatch(/^vm_up/m);
     } finally {
       await agent.stop();

@@ -280,6 +280,8 @@ export class Agent {
     this.recordOne('rondo_agent_ticks_total', {}, this.statsData.ticks, 'counter', now);
     this.recordOne('rondo_agent_tick_duration_seconds', {}, (performance.now() - started) / 1000, 'gauge', now);
     for (const f of this.store.hookFigures()) this.recordOne('rondo_hook_errors_total', { hook: f.hook }, f.errors, 'counter', now);
+    // Every tick, not only when one fails: /metrics leaves out a series with no recent point.
+    for (const [source, n] of this.errorsBySource) this.recordOne('rondo_agent_errors_total', { source }, n, 'counter', now);
     if (this.storeDamaged !== undefined) return;
     if (this.statsData.clockSteps > 0) {
       // Only once the wall clock has stepped: an agent whose clock never steps has no such series.
