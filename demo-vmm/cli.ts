@@ -45,7 +45,8 @@ hooks, or a .wasm file: a WebAssembly hook) on every sample the agent records, e
 examples/hooks/ns-to-seconds.js (series in nanoseconds to seconds). With a hook, the KVM series are recorded by the agent's tick
 rather than by the native threads, which hooks cannot see.
 --metrics-port serves the store's latest values on http://127.0.0.1:PORT/metrics while the VM runs
-(Prometheus text, or OpenMetrics when the scraper asks; a series leaves it 3 s after its last point).
+(Prometheus text, or OpenMetrics when the scraper asks; a series leaves it 3 s after its last point,
+3 pushes with --remote-write).
 The store directory is made anew. With --remote-write the agent pushes on the interval and once
 more at the end (with stale markers: the VM is gone). Exit code 1 if the guest ended in error.
 

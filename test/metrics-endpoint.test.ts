@@ -158,10 +158,21 @@ describe("the agent's /metrics", () => {
     } finally {
       await agent.stop();
     }
-    // A longer age keeps it; 0 keeps every series however old.
-    for (const [staleAfter, kept] of [['1m', true], [0, true], ['2s', false]] as const) {
+    // A longer age keeps it; 0 keeps every series however old; with a push every 20 s the default
+    // is 3 pushes (the push's own figures are recorded at each).
+    const push = { url: 'http://127.0.0.1:9/api/v1/write', interval: '20s', maxRetries: 0, logger: () => {} };
+    for (const [staleAfter, kept] of [['1m', true], [0, true], ['2s', false], [undefined, true]] as const) {
       alive = true;
-      const a = await Agent.start({ dir: tempDir(), schemas: [VMM_SCHEMA], metricsPort: 0, autoTick: false, clock: () => t, collectors: [vmLike], metricsStaleAfter: staleAfter });
+      const a = await Agent.start({
+        dir: tempDir(),
+        schemas: [VMM_SCHEMA],
+        metricsPort: 0,
+        autoTick: false,
+        clock: () => t,
+        collectors: [vmLike],
+        onError: () => {},
+        ...(staleAfter === undefined ? { remoteWrite: push } : { metricsStaleAfter: staleAfter }),
+      });
       await a.tick();
       alive = false;
       t += 10_000;

@@ -71,8 +71,9 @@ export interface AgentOptions extends Omit<StoreOptions, 'schemas' | 'clock' | '
   /**
    * /metrics leaves out a series whose last point is older than this: a series that ended (its
    * collector gone, its VM stopped) is not served as if it were live. Default: 3 × the longest
-   * of the tick and the tier-0 intervals of the store's schemas (3 s with the defaults). `0`:
-   * never leave one out.
+   * of the tick, the push interval (with remoteWrite: the push's own figures are recorded at
+   * each push) and the tier-0 intervals of the store's schemas (3 s with the defaults and no
+   * push). `0`: never leave one out.
    */
   metricsStaleAfter?: Duration;
   /** Default '127.0.0.1' (loopback only): whoever can reach the endpoint reads every series'
@@ -543,7 +544,9 @@ export class Agent {
 
   private async listen(port: number, host: string): Promise<void> {
     const { storeExposition, wantsOpenMetrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE } = await import('../export');
-    const staleAfterMs = this.metricsStaleAfterMs ?? 3 * Math.max(this.tickMs, ...this.store.info({ series: false }).schemas.map((s) => s.tiers[0]?.intervalMs ?? 0));
+    // The push's own figures (rondo_remote_write_*) are recorded at each push: the default waits
+    // for three of those too.
+    const staleAfterMs = this.metricsStaleAfterMs ?? 3 * Math.max(this.tickMs, this.pushIntervalMs, ...this.store.info({ series: false }).schemas.map((s) => s.tiers[0]?.intervalMs ?? 0));
     this.server = http.createServer((req, res) => {
       if (req.url !== '/metrics' && !req.url?.startsWith('/metrics?')) {
         res.writeHead(404, { 'Content-Type': 'text/plain' });
