@@ -105,6 +105,8 @@ export {
   collectRegistry,
   registrySamples,
   storeCollector,
+  storeExposition,
+  wantsOpenMetrics,
 } from './export';
 export type {
   PushOptions,
@@ -118,8 +120,9 @@ export type {
   CollectRegistryResult,
   CollectableRegistry,
   StoreCollector,
+  ExpositionOptions,
 } from './export';
-export { Agent, ClockStepNotice, processCollector, promClientCollector } from './agent';
+export { Agent, ClockStepNotice, processCollector, PROCESS_METRICS, promClientCollector } from './agent';
 export type { AgentOptions, AgentRemoteWrite, AgentStats, Collector, CollectContext, OpenContext } from './agent';
 export type { Hook, HookSample, HookResult, RollupContext, SampleSource, HookFigures } from './hooks';
 export { loadWasmHook, WasmHookError } from './hooks';

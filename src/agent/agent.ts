@@ -62,8 +62,20 @@ export interface AgentOptions extends Omit<StoreOptions, 'schemas' | 'clock' | '
   labels?: Labels;
   /** Push to a Prometheus remote-write receiver on an interval, and once more at stop(). */
   remoteWrite?: AgentRemoteWrite;
-  /** Serve the store's latest values as Prometheus text on http://host:port/metrics. */
+  /**
+   * Serve the store's latest values on http://host:port/metrics: the Prometheus text format, or
+   * OpenMetrics when the scraper's Accept asks for it; HELP and UNIT from the store's
+   * descriptions.
+   */
   metricsPort?: number;
+  /**
+   * /metrics leaves out a series whose last point is older than this: a series that ended (its
+   * collector gone, its VM stopped) is not served as if it were live. Default: 3 × the longest
+   * of the tick, the push interval (with remoteWrite: the push's own figures are recorded at
+   * each push) and the tier-0 intervals of the store's schemas (3 s with the defaults and no
+   * push). `0`: never leave one out.
+   */
+  metricsStaleAfter?: Duration;
   /** Default '127.0.0.1' (loopback only): whoever can reach the endpoint reads every series'
    *  latest value. Set '0.0.0.0' or an interface's address to serve other hosts. */
   metricsHost?: string;
@@ -135,6 +147,7 @@ export class Agent {
   private readonly refused = new Set<string>();
   /** Descriptions given to the store: name → help and unit. */
   private readonly described = new Map<string, string>();
+  private readonly pendingDescriptions = new Map<string, { help: string; unit?: string }>();
   /** Failures per source kind ('collector', 'push', ...): each is its own counter series. */
   private readonly errorsBySource = new Map<string, number>();
   private readonly statsData: AgentStats = { ticks: 0, ticksSkipped: 0, errors: 0, pushes: 0, pushErrors: 0, lastTickMs: null, lastPush: null, clockSteps: 0, clockOffsetMs: 0 };
@@ -147,6 +160,8 @@ export class Agent {
   private readonly exporter: Exporter | undefined;
   private readonly pushIntervalMs: number;
   private server: http.Server | undefined;
+  /** metricsStaleAfter in ms (0: none left out); undefined: the default, from the tick and the schemas. */
+  private metricsStaleAfterMs: number | undefined;
   private readonly onError: (source: string, error: unknown) => void;
   /**
    * The store's CorruptFileError while running (a slab file cut short under it, say): reported
@@ -191,6 +206,9 @@ export class Agent {
     this.autoTick = o.autoTick ?? true;
     if (o.metricsPort !== undefined && !(Number.isInteger(o.metricsPort) && o.metricsPort >= 0 && o.metricsPort <= 65535))
       throw new ConfigError(`metricsPort ${String(o.metricsPort)} must be a TCP port from 0 to 65535 (0: any free port)`);
+    if (o.metricsStaleAfter !== undefined) {
+      this.metricsStaleAfterMs = o.metricsStaleAfter === 0 || o.metricsStaleAfter === '0' ? 0 : parseDuration(o.metricsStaleAfter, 'metricsStaleAfter');
+    }
     if (o.metricsHost !== undefined && (typeof o.metricsHost !== 'string' || o.metricsHost === ''))
       throw new ConfigError('metricsHost must be an address to listen on, e.g. "127.0.0.1" (the default: loopback only)');
     this.onError = o.onError ?? ((source, e) => this.reportOnce(source, e));
@@ -257,11 +275,14 @@ export class Agent {
         this.failed(`collector ${c.name}`, e);
       }
     }
+    this.flushDescriptions();
     this.statsData.ticks++;
     this.statsData.lastTickMs = now;
     this.recordOne('rondo_agent_ticks_total', {}, this.statsData.ticks, 'counter', now);
     this.recordOne('rondo_agent_tick_duration_seconds', {}, (performance.now() - started) / 1000, 'gauge', now);
     for (const f of this.store.hookFigures()) this.recordOne('rondo_hook_errors_total', { hook: f.hook }, f.errors, 'counter', now);
+    // Every tick, not only when one fails: /metrics leaves out a series with no recent point.
+    for (const [source, n] of this.errorsBySource) this.recordOne('rondo_agent_errors_total', { source }, n, 'counter', now);
     if (this.storeDamaged !== undefined) return;
     if (this.statsData.clockSteps > 0) {
       // Only once the wall clock has stepped: an agent whose clock never steps has no such series.
@@ -419,19 +440,28 @@ export class Agent {
         this.failed(`collector ${c.name}`, e);
       }
     }
+    this.flushDescriptions();
   }
 
-  /** store.describe(), written only when the description differs from the last one given; a refusal is the agent's error. */
+  /** Queues a description for the store when it differs from the last one given (flushDescriptions writes them). */
   private describe(name: string, help: string, unit?: string): void {
-    if (this.storeDamaged !== undefined || this.store.isClosed) return;
     const key = `${help}\0${unit ?? ''}`;
     if (this.described.get(name) === key) return;
+    this.described.set(name, key); // a refused one is reported once, not every tick
+    this.pendingDescriptions.set(name, unit === undefined ? { help } : { help, unit });
+  }
+
+  /** The queued descriptions, in one write of the store's description table; a refusal is the agent's error. */
+  private flushDescriptions(): void {
+    if (this.pendingDescriptions.size === 0 || this.storeDamaged !== undefined || this.store.isClosed) return;
+    const entries = [...this.pendingDescriptions];
+    this.pendingDescriptions.clear();
     try {
-      this.store.describe(name, unit === undefined ? { help } : { help, unit });
-      this.described.set(name, key);
+      this.store.describeMany(entries).forEach((e, i) => {
+        if (e !== undefined) this.failed(`describe ${entries[i]![0]}`, e);
+      });
     } catch (e) {
-      this.described.set(name, key); // reported once, not every tick
-      this.failed(`describe ${name}`, e);
+      this.failed('describe', e);
     }
   }
 
@@ -514,25 +544,26 @@ export class Agent {
   }
 
   private async listen(port: number, host: string): Promise<void> {
-    const { storeCollector } = await import('../export');
-    const { registry } = storeCollector(this.store);
+    const { storeExposition, wantsOpenMetrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE } = await import('../export');
+    // The push's own figures (rondo_remote_write_*) are recorded at each push: the default waits
+    // for three of those too.
+    const staleAfterMs = this.metricsStaleAfterMs ?? 3 * Math.max(this.tickMs, this.pushIntervalMs, ...this.store.info({ series: false }).schemas.map((s) => s.tiers[0]?.intervalMs ?? 0));
     this.server = http.createServer((req, res) => {
       if (req.url !== '/metrics' && !req.url?.startsWith('/metrics?')) {
         res.writeHead(404, { 'Content-Type': 'text/plain' });
         res.end('rondo agent: see /metrics\n');
         return;
       }
-      registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'Content-Type': registry.contentType });
-          res.end(text);
-        },
-        (e: unknown) => {
-          this.failed('metrics endpoint', e);
-          res.writeHead(500, { 'Content-Type': 'text/plain' });
-          res.end('rondo agent: could not read the store\n');
-        },
-      );
+      try {
+        const openMetrics = wantsOpenMetrics(req.headers.accept);
+        const body = this.store.isClosed ? (openMetrics ? '# EOF\n' : '') : storeExposition(this.store, { openMetrics, now: this.now(), ...(staleAfterMs > 0 ? { staleAfterMs } : {}) });
+        res.writeHead(200, { 'Content-Type': openMetrics ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body) });
+        res.end(body);
+      } catch (e) {
+        this.failed('metrics endpoint', e);
+        res.writeHead(500, { 'Content-Type': 'text/plain' });
+        res.end('rondo agent: could not read the store\n');
+      }
     });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);

@@ -8,3 +8,5 @@ export type { RemoteWriteMetadata } from './encode';
 export { compressSnappy } from './snappy';
 export { collectRegistry, registrySamples, storeCollector } from './prom-client';
 export type { RegistrySample, CollectRegistryOptions, CollectRegistryResult, CollectableRegistry, StoreCollector } from './prom-client';
+export { storeExposition, toOpenMetrics, wantsOpenMetrics, TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE } from './exposition';
+export type { ExpositionOptions } from './exposition';
