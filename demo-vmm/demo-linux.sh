@@ -17,7 +17,7 @@ echo "vCPU 0's exits per second, as recorded (rondo query vm-metrics '...' --rat
 echo
 node dist/src/cli/main.js query vm-metrics 'vmm_vcpu_exits_total{vcpu="0",reason=~"io_in|io_out"}' \
   --rate --tier 0 --start -90s --end now --format chart
-node dist/src/cli/main.js query vm-metrics 'kvm_vcpu_exits{vcpu="0"}' --rate --tier 0 --start -90s --end now --format chart
+node dist/src/cli/main.js query vm-metrics 'kvm_vcpu_exits_total{vcpu="0"}' --rate --tier 0 --start -90s --end now --format chart
 # Exit 1 from the run means the guest ended in error (here: the emulated KVM's internal error,
 # reported above); the demo itself went fine.
 exit 0

@@ -10,6 +10,8 @@ import {
   KvmVm,
   LINUX_DEFAULT_CMDLINE,
   kvmCollector,
+  kvmStatSeries,
+  kvmStatValue,
   type KvmEndDetails,
   type KvmEndReason,
   type KvmExitReason,
@@ -147,10 +149,10 @@ export interface RunReport {
 export const EXITS_SERIES = 'vmm_vcpu_exits_total';
 
 /**
- * Room for the series of the process collector (9) and the agent itself (ticks, tick time, and
+ * Room for the series of the process collector (21) and the agent itself (ticks, tick time, and
  * errors by source), with a few to spare: a series past maxSeries is refused, and counted.
  */
-export const PROCESS_AND_AGENT_SERIES = 24;
+export const PROCESS_AND_AGENT_SERIES = 40;
 
 /**
  * One schema sized for this VM: the process's and agent's own series, every KVM statistic of
@@ -159,8 +161,9 @@ export const PROCESS_AND_AGENT_SERIES = 24;
  * rounded up to 8.
  */
 export function vmSchemas(vcpus: number, stats: KvmStatDescriptors): SchemaOptions[] {
-  const perVcpu = stats.vcpu.length + KVM_EXIT_REASONS.length * 3 + 1;
-  const need = PROCESS_AND_AGENT_SERIES + stats.vm.length + vcpus * perVcpu;
+  // A KVM histogram is many series: its buckets, sum and count (kvmStatSeries).
+  const perVcpu = kvmStatSeries('vcpu', stats.vcpu).length + KVM_EXIT_REASONS.length * 3 + 1;
+  const need = PROCESS_AND_AGENT_SERIES + kvmStatSeries('vm', stats.vm).length + vcpus * perVcpu;
   return [
     {
       name: 'vm',
@@ -351,10 +354,15 @@ function report(
     const counters = vm.counters();
     const exitsPerVcpu = counters.map((c) => ({ ...c.exits }));
     const exits = Object.fromEntries(KVM_EXIT_REASONS.map((r) => [r, exitsPerVcpu.reduce((a, e) => a + e[r], 0)])) as Record<KvmExitReason, number>;
-    const stats = vm.stats();
+    // Each scalar statistic under its series name (histograms left out), vCPU ones summed.
+    const descriptors = vm.statsDescriptors();
+    const words = vm.statsWords();
     const summed = new Map<string, number>();
-    for (const [k, v] of Object.entries(stats.vm)) summed.set(`kvm_vm_${k}`, v);
-    for (const s of stats.vcpus) for (const [k, v] of Object.entries(s)) summed.set(`kvm_vcpu_${k}`, (summed.get(`kvm_vcpu_${k}`) ?? 0) + v);
+    if (descriptors.available) {
+      for (const s of kvmStatSeries('vm', descriptors.vm)) if (s.name === s.family) summed.set(s.name, kvmStatValue(s, words.vm));
+      const vcpuSeries = kvmStatSeries('vcpu', descriptors.vcpu).filter((s) => s.name === s.family);
+      for (const w of words.vcpus) for (const s of vcpuSeries) summed.set(s.name, (summed.get(s.name) ?? 0) + kvmStatValue(s, w));
+    }
     const busiestStats = [...summed.entries()]
       .filter(([, v]) => v > 0)
       .sort((a, b) => b[1] - a[1])

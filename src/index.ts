@@ -18,6 +18,7 @@ export {
   parseSchema,
   schemaText,
   BACKUP_FORMAT_VERSION,
+  DESCRIPTION_LIMITS,
 } from './store';
 export type {
   StoreOptions,
@@ -61,6 +62,8 @@ export type {
   RestoreOptions,
   RestoreReport,
   VerifyReport,
+  DescribeOptions,
+  MetricDescription,
 } from './store';
 export { FossilClient, FossilError, parseFossilUrl } from './fossil';
 export type { FossilEntry, FossilStatsAnswer, FossilClientOptions } from './fossil';

@@ -105,7 +105,7 @@ describe.skipIf(!probe.ok)('native capture on KVM', () => {
 
   it('native and JavaScript writers in one store at once (100 ms intervals, a ring that wraps): nothing lost, nothing garbled', async () => {
     const dir = tempDir();
-    const store = Store.open(dir, { schemas: [{ name: 'mix', match: {}, maxSeries: 256, tiers: [{ interval: 100, retention: 3000 }] }] });
+    const store = Store.open(dir, { schemas: [{ name: 'mix', match: {}, maxSeries: 512, tiers: [{ interval: 100, retention: 3000 }] }] });
     const vm = new KvmVm({ vcpus: 2, durationMs: 4000 });
     const cap = vm.captureInto(store, { labels: { vm: 'a' } });
     expect(cap.intervalMs).toBe(100);

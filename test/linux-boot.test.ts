@@ -112,7 +112,7 @@ describe.skipIf(!probe.ok)('Linux on this machine\'s KVM', () => {
     const seconds = expectEverySecond(r, [
       ['vmm_vcpu_exits_total', { vcpu: '0', reason: 'io_out' }],
       ['vmm_vcpu_exits_total', { vcpu: '0', reason: 'io_in' }],
-      ['kvm_vcpu_exits', { vcpu: '0' }],
+      ['kvm_vcpu_exits_total', { vcpu: '0' }],
     ]);
     expect(seconds).toBeGreaterThanOrEqual(Math.floor(r.milestones['Linux version']! / 1000));
     expect(r.exitsPerSecond.filter((n) => n > 0).length).toBeGreaterThan(0);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runVm, type RunReport } from '../demo-vmm/vmm';
 import { scrapesWithin } from '../demo-vmm/capture';
 import { Store } from '../src/index';
-import { KVM_EXIT_REASONS, KvmUnavailableError, KvmVm, probeKvm, kvmStatSeriesName } from '../src/kvm/index';
+import { KVM_EXIT_REASONS, KvmUnavailableError, KvmVm, probeKvm, kvmStatSeriesName, kvmStatSeries } from '../src/kvm/index';
 import { ROOT } from './fixtures/build';
 import { processCounts, suiteTempDir, tempDir } from './helpers';
 import { ensureReceiversInstalled, getJson, startPrometheus, type PrometheusReceiver } from './support/receivers';
@@ -69,8 +69,8 @@ describe.skipIf(!probe.ok)('the demo VMM on KVM', () => {
       const store = Store.openReadOnly(r.storeDir);
       const first = Math.floor(r.startedAtMs / 1000) * 1000;
       const lastSecond = Math.floor(r.endedAtMs / 1000) * 1000;
-      for (const name of ['vmm_vcpu_exits_total', 'kvm_vcpu_exits', 'process_resident_memory_bytes']) {
-        const labels: Record<string, string> = name === 'vmm_vcpu_exits_total' ? { vcpu: '0', reason: 'io_out' } : name === 'kvm_vcpu_exits' ? { vcpu: '0' } : {};
+      for (const name of ['vmm_vcpu_exits_total', 'kvm_vcpu_exits_total', 'process_resident_memory_bytes']) {
+        const labels: Record<string, string> = name === 'vmm_vcpu_exits_total' ? { vcpu: '0', reason: 'io_out' } : name === 'kvm_vcpu_exits_total' ? { vcpu: '0' } : {};
         const q = store.query(store.find(name, labels)!, { start: first, end: lastSecond, tier: 0 });
         expect(q.values.length).toBe((lastSecond - first) / 1000 + 1);
         q.values.forEach((v, i) => expect(Number.isNaN(v), `${name} at ${new Date(q.timestamps[i]!).toISOString()}`).toBe(false));
@@ -82,21 +82,28 @@ describe.skipIf(!probe.ok)('the demo VMM on KVM', () => {
     }
   });
 
-  it('KVM statistic series are named after the descriptors the kernel returns, all of them', () => {
+  it('KVM statistic series are named after the descriptors the kernel returns, all of them, by Prometheus\'s rules', () => {
     const vm = new KvmVm({ vcpus: 1, durationMs: 1000 });
     const d = vm.statsDescriptors();
     vm.stop();
     expect(d.available).toBe(true);
     const store = Store.openReadOnly(one.storeDir);
     const names = new Set(store.series().map((h) => h.name));
-    const want = [...d.vm.map((x) => kvmStatSeriesName('vm', x.name)), ...d.vcpu.map((x) => kvmStatSeriesName('vcpu', x.name))];
+    const want = [...kvmStatSeries('vm', d.vm), ...kvmStatSeries('vcpu', d.vcpu)].map((s) => s.name);
     expect(want.length).toBeGreaterThan(10);
+    // Every family by the rules promtool checks: counters end in _total, units are base units.
+    for (const x of [...d.vm, ...d.vcpu]) {
+      const n = kvmStatSeriesName('vcpu', x);
+      if (x.type === 'cumulative') expect(n, x.name).toMatch(/_total$/);
+      if (x.unit === 'seconds') expect(n, x.name).toMatch(/_seconds(_total)?$/);
+      expect(n, x.name).not.toMatch(/_(ns|us|ms)(_|$)/);
+    }
     for (const n of want) expect(names.has(n), n).toBe(true);
     const kvmSeries = [...names].filter((n) => n.startsWith('kvm_'));
     expect(kvmSeries.sort()).toEqual([...new Set(want)].sort());
     // The kernel's own exit statistics agree with the VMM's: every HLT and MMIO exit.
-    expect(last(store, 'kvm_vcpu_halt_exits', { vcpu: '0' })).toBe(one.guest[0]!.hlt);
-    expect(last(store, 'kvm_vcpu_mmio_exits', { vcpu: '0' })).toBe(one.guest[0]!.mmioRead + one.guest[0]!.mmioWrite);
+    expect(last(store, 'kvm_vcpu_halt_exits_total', { vcpu: '0' })).toBe(one.guest[0]!.hlt);
+    expect(last(store, 'kvm_vcpu_mmio_exits_total', { vcpu: '0' })).toBe(one.guest[0]!.mmioRead + one.guest[0]!.mmioWrite);
     store.close();
   });
 

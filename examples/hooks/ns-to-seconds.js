@@ -1,12 +1,13 @@
 // A rondo hook (docs/hooks.md): KVM's nanosecond statistics in seconds.
 //
-// The kernel's binary statistics in nanoseconds (halt_poll_success_ns, halt_wait_ns, ...) are
-// recorded by the KVM collector as kvm_vm_<stat> / kvm_vcpu_<stat>. This hook renames each
-// `<name>_ns` to `<name>_seconds` (`<name>_seconds_total` for a counter, Prometheus's way) and
-// divides its value by 1e9. Everything else passes unchanged.
+// Series in nanoseconds (a statsd or Influx client's `request_ns`, a remote-write sender's
+// `…_ns_total`) in Prometheus's base unit. This hook renames each `<name>_ns` to
+// `<name>_seconds` (`<name>_seconds_total` for a counter, Prometheus's way) and divides its value
+// by 1e9. Everything else passes unchanged. (rondo's KVM collector scales KVM's nanosecond
+// statistics to seconds itself: with this hook on a VMM's store it finds nothing to rename.)
 //
-//   rondo-vmm run --hook examples/hooks/ns-to-seconds.js      (npm run demo -- --hook ...)
 //   rondo serve ./metrics --hook examples/hooks/ns-to-seconds.js
+//   rondo-vmm run --hook examples/hooks/ns-to-seconds.js      (npm run demo -- --hook ...)
 'use strict';
 
 /** The name in seconds for a name in nanoseconds, or undefined when it is not one. */

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <stdexcept>
 #include <thread>
@@ -164,17 +165,28 @@ void VcpuCapture::Record(std::vector<rondo::Writer>& writers, const CounterSnaps
   }
 }
 
-Capture::Capture(const CapturePlan& plan, std::vector<const ExitCounters*> counters, size_t vm_stats,
-                 size_t vcpu_stats, StatsReader stats)
+double StatSlotValue(const StatSlot& s, const std::vector<uint64_t>& words) {
+  double v = 0;
+  for (uint32_t i = s.lo; i < s.hi && i < words.size(); i++) v += static_cast<double>(words[i]);
+  if (s.scale == 1) return v;
+  return s.scale < 1 ? v / std::round(1 / s.scale) : v * s.scale;
+}
+
+Capture::Capture(const CapturePlan& plan, std::vector<const ExitCounters*> counters, size_t vm_words,
+                 size_t vcpu_words, StatsReader stats)
     : interval_ms_(plan.interval_ms), interval_ns_(plan.interval_ms * 1'000'000), stats_(std::move(stats)) {
   if (plan.interval_ms == 0 || plan.interval_ms > 86'400'000)
     throw std::invalid_argument("capture: the interval must be from 1 ms to a day");
   if (plan.files.empty()) throw std::invalid_argument("capture: no slab file");
-  if (plan.vcpus.size() != counters.size() || plan.vm_stats.size() != vm_stats ||
-      plan.vcpu_stats.size() != counters.size())
-    throw std::invalid_argument("capture: the plan does not match this VM's vCPUs and statistics");
-  for (const auto& v : plan.vcpu_stats)
-    if (v.size() != vcpu_stats) throw std::invalid_argument("capture: the plan does not match this VM's vCPU statistics");
+  if (plan.vcpus.size() != counters.size() || plan.vcpu_stats.size() != counters.size())
+    throw std::invalid_argument("capture: the plan does not match this VM's vCPUs");
+  auto check_slots = [](const std::vector<StatSlot>& slots, size_t words) {
+    for (const StatSlot& s : slots)
+      if (s.lo >= s.hi || s.hi > words || !(s.scale > 0) || !std::isfinite(s.scale))
+        throw std::invalid_argument("capture: a statistics slot does not fit this VM's statistics (" + std::to_string(words) + " words)");
+  };
+  check_slots(plan.vm_stats, vm_words);
+  for (const auto& v : plan.vcpu_stats) check_slots(v, vcpu_words);
   fill_limit_ = ~uint64_t{0};
   for (const std::string& f : plan.files) {
     std::shared_ptr<rondo::Slab> s = rondo::Slab::Open(f, rondo::OpenMode::kAttach, nullptr);
@@ -201,9 +213,9 @@ Capture::Capture(const CapturePlan& plan, std::vector<const ExitCounters*> count
   };
   for (const auto& v : plan.vcpus)
     for (const CaptureTarget& t : v) check(t);
-  for (const CaptureTarget& t : plan.vm_stats) check(t);
+  for (const StatSlot& s : plan.vm_stats) check(s.target);
   for (const auto& v : plan.vcpu_stats)
-    for (const CaptureTarget& t : v) check(t);
+    for (const StatSlot& s : v) check(s.target);
   for (size_t i = 0; i < counters.size(); i++) {
     auto v = std::make_unique<VcpuCapture>();
     v->owner_ = this;
@@ -232,13 +244,13 @@ void Capture::RecordStats(uint64_t k) {
     return;  // a failed read: this interval has no statistics (the next read may work)
   }
   const uint64_t ts = k * interval_ms_;
-  auto put = [&](const CaptureTarget& t, uint64_t v) {
-    if (t.slab >= 0) writers_[static_cast<size_t>(t.slab)].Record(t.column, ts, static_cast<double>(v));
+  auto put = [&](const StatSlot& s, const std::vector<uint64_t>& words) {
+    if (s.target.slab >= 0 && s.hi <= words.size())
+      writers_[static_cast<size_t>(s.target.slab)].Record(s.target.column, ts, StatSlotValue(s, words));
   };
-  for (size_t i = 0; i < vm_stat_targets_.size() && i < vm_values_.size(); i++) put(vm_stat_targets_[i], vm_values_[i]);
+  for (const StatSlot& s : vm_stat_targets_) put(s, vm_values_);
   for (size_t v = 0; v < vcpu_stat_targets_.size() && v < vcpu_values_.size(); v++)
-    for (size_t i = 0; i < vcpu_stat_targets_[v].size() && i < vcpu_values_[v].size(); i++)
-      put(vcpu_stat_targets_[v][i], vcpu_values_[v][i]);
+    for (const StatSlot& s : vcpu_stat_targets_[v]) put(s, vcpu_values_[v]);
 }
 
 uint64_t Capture::Begin(uint64_t start_wall_ms) {

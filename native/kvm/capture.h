@@ -50,15 +50,26 @@ constexpr size_t kCaptureRun = 3 * kExitKinds;
 constexpr size_t kVcpuCaptureSeries = 3 * kExitKinds + 1;
 using VcpuTargets = std::array<CaptureTarget, kVcpuCaptureSeries>;
 
+// One series of the KVM statistics (src/kvm/stat-series.ts plans them): its value is
+// scale × the sum of words [lo, hi) of its scope's words (StatsFile::ReadWords), a scale below 1
+// applied as a division by its inverse, rounded (so 1e-9 divides by 1e9, as JavaScript does).
+struct StatSlot {
+  CaptureTarget target;
+  uint32_t lo = 0;
+  uint32_t hi = 0;
+  double scale = 1;
+};
+double StatSlotValue(const StatSlot& s, const std::vector<uint64_t>& words);
+
 struct CapturePlan {
   std::vector<std::string> files;  // tier-0 slab files of the store (Store.nativeTarget().file)
   uint64_t interval_ms = 0;        // their interval (all the same)
   std::vector<VcpuTargets> vcpus;
-  std::vector<CaptureTarget> vm_stats;                // one per VM statistics descriptor
-  std::vector<std::vector<CaptureTarget>> vcpu_stats;  // per vCPU, one per vCPU descriptor
+  std::vector<StatSlot> vm_stats;                // the series of the VM's statistics
+  std::vector<std::vector<StatSlot>> vcpu_stats;  // per vCPU, the series of its statistics
 };
 
-// Reads the KVM statistics now into *vm and (*vcpus)[i]; false when there are none.
+// Reads the KVM statistics' words now into *vm and (*vcpus)[i]; false when there are none.
 using StatsReader = std::function<bool(std::vector<uint64_t>* vm, std::vector<std::vector<uint64_t>>* vcpus)>;
 
 // The monotonic clock (NowNs) and the wall clock (CLOCK_REALTIME), read one after the other.
@@ -102,11 +113,12 @@ class VcpuCapture {
 
 class Capture {
  public:
-  // Maps the plan's files (rondo::OpenMode::kAttach) and checks the plan against them. Throws
+  // Maps the plan's files (rondo::OpenMode::kAttach) and checks the plan against them
+  // (vm_words, vcpu_words: how many words the VM's and a vCPU's statistics have). Throws
   // std::invalid_argument (a column past maxSeries, intervals that differ, a plan of the wrong
-  // shape), rondo::CorruptSlab, rondo::SlabIoError.
-  Capture(const CapturePlan& plan, std::vector<const ExitCounters*> counters, size_t vm_stats,
-          size_t vcpu_stats, StatsReader stats);
+  // shape, a slot past the words), rondo::CorruptSlab, rondo::SlabIoError.
+  Capture(const CapturePlan& plan, std::vector<const ExitCounters*> counters, size_t vm_words,
+          size_t vcpu_words, StatsReader stats);
   ~Capture();
   Capture(const Capture&) = delete;
   Capture& operator=(const Capture&) = delete;
@@ -146,8 +158,8 @@ class Capture {
   uint64_t fill_limit_;
   std::vector<std::shared_ptr<rondo::Slab>> slabs_;
   std::vector<std::unique_ptr<VcpuCapture>> vcpus_;
-  std::vector<CaptureTarget> vm_stat_targets_;
-  std::vector<std::vector<CaptureTarget>> vcpu_stat_targets_;
+  std::vector<StatSlot> vm_stat_targets_;
+  std::vector<std::vector<StatSlot>> vcpu_stat_targets_;
   StatsReader stats_;
 
   std::mutex mu_;  // everything below; the vCPU threads' boundary records never take it

@@ -228,6 +228,7 @@ class VmWrap : public Napi::ObjectWrap<VmWrap> {
                            InstanceMethod("guestReport", &VmWrap::GuestReport),
                            InstanceMethod("statsDescriptors", &VmWrap::StatsDescriptors),
                            InstanceMethod("stats", &VmWrap::Stats),
+                           InstanceMethod("statsWords", &VmWrap::StatsWords),
                            InstanceMethod("startedAtMs", &VmWrap::StartedAtMs),
                            InstanceMethod("endedAtMs", &VmWrap::EndedAtMs),
                            InstanceMethod("boot", &VmWrap::Boot),
@@ -394,6 +395,26 @@ class VmWrap : public Napi::ObjectWrap<VmWrap> {
     return o;
   }
 
+  // statsWords() -> { vm: Float64Array, vcpus: Float64Array[] }: every word of the statistics
+  // (StatsFile::ReadWords), what the capture plan's slots and kvmStatSeries() index.
+  Napi::Value StatsWords(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return Guard(env, [&] {
+      auto array = [&](const std::vector<uint64_t>& w) {
+        Napi::Float64Array a = Napi::Float64Array::New(env, w.size());
+        for (size_t i = 0; i < w.size(); i++) a[i] = static_cast<double>(w[i]);
+        return a;
+      };
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("vm", array(vm_->stats_available() ? vm_->VmStatWords() : std::vector<uint64_t>{}));
+      const uint32_t n = vm_->stats_available() ? vm_->vcpu_count() : 0;
+      Napi::Array vcpus = Napi::Array::New(env, n);
+      for (uint32_t i = 0; i < n; i++) vcpus.Set(i, array(vm_->VcpuStatWords(i)));
+      o.Set("vcpus", vcpus);
+      return o;
+    });
+  }
+
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return Guard(env, [&] {
@@ -424,9 +445,11 @@ class VmWrap : public Napi::ObjectWrap<VmWrap> {
     return b == nullptr ? info.Env().Null() : BootObject(info.Env(), *b).As<Napi::Value>();
   }
 
-  // capture({ files: string[], intervalMs, targets: Int32Array }): targets holds [slab, column]
-  // pairs (slab -1: not recorded) in the order of capture.h: per vCPU its kVcpuCaptureSeries,
-  // then one per VM statistic, then per vCPU one per vCPU statistic.
+  // capture({ files: string[], intervalMs, targets: Int32Array, vmSlots: Float64Array,
+  // vcpuSlots: Float64Array }): the slots are [lo, hi, scale] triples (capture.h, StatSlot), the
+  // series of the VM's statistics and those of each vCPU's; targets holds [slab, column] pairs
+  // (slab -1: not recorded) in the order of capture.h: per vCPU its kVcpuCaptureSeries, then one
+  // per VM slot, then per vCPU one per vCPU slot.
   Napi::Value Capture(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject()) throw CodedError(env, codes::kArg, "capture(plan): plan must be an object");
@@ -445,8 +468,30 @@ class VmWrap : public Napi::ObjectWrap<VmWrap> {
       throw CodedError(env, codes::kArg, "capture: targets must be an Int32Array of [slab, column] pairs");
     Napi::Int32Array ta = tv.As<Napi::Int32Array>();
     const size_t n = vm_->vcpu_count();
-    const size_t nvm = vm_->stats_available() ? vm_->vm_stat_descriptors().size() : 0;
-    const size_t nvcpu = vm_->stats_available() ? vm_->vcpu_stat_descriptors().size() : 0;
+    auto slots = [&](const char* key) {
+      std::vector<k::StatSlot> out;
+      const Napi::Value v = o.Get(key);
+      if (v.IsUndefined()) return out;
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+          v.As<Napi::TypedArray>().ElementLength() % 3 != 0)
+        throw CodedError(env, codes::kArg, std::string("capture: ") + key + " must be a Float64Array of [lo, hi, scale] triples");
+      Napi::Float64Array a = v.As<Napi::Float64Array>();
+      for (size_t i = 0; i + 2 < a.ElementLength(); i += 3) {
+        const double lo = a[i], hi = a[i + 1];
+        if (!(lo >= 0 && hi <= 4294967295.0 && lo == std::floor(lo) && hi == std::floor(hi)))
+          throw CodedError(env, codes::kArg, std::string("capture: ") + key + " has a slot that is not a range of words");
+        k::StatSlot s;
+        s.lo = static_cast<uint32_t>(lo);
+        s.hi = static_cast<uint32_t>(hi);
+        s.scale = a[i + 2];
+        out.push_back(s);
+      }
+      return out;
+    };
+    const std::vector<k::StatSlot> vm_slots = vm_->stats_available() ? slots("vmSlots") : std::vector<k::StatSlot>{};
+    const std::vector<k::StatSlot> vcpu_slots = vm_->stats_available() ? slots("vcpuSlots") : std::vector<k::StatSlot>{};
+    const size_t nvm = vm_slots.size();
+    const size_t nvcpu = vcpu_slots.size();
     const size_t want = n * k::kVcpuCaptureSeries + nvm + n * nvcpu;
     if (ta.ElementLength() != 2 * want)
       throw CodedError(env, codes::kArg, "capture: targets has " + std::to_string(ta.ElementLength() / 2) +
@@ -465,10 +510,18 @@ class VmWrap : public Napi::ObjectWrap<VmWrap> {
     plan.vcpus.resize(n);
     for (size_t v = 0; v < n; v++)
       for (size_t i = 0; i < k::kVcpuCaptureSeries; i++) plan.vcpus[v][i] = next();
-    for (size_t i = 0; i < nvm; i++) plan.vm_stats.push_back(next());
+    for (size_t i = 0; i < nvm; i++) {
+      k::StatSlot s = vm_slots[i];
+      s.target = next();
+      plan.vm_stats.push_back(s);
+    }
     plan.vcpu_stats.resize(n);
     for (size_t v = 0; v < n; v++)
-      for (size_t i = 0; i < nvcpu; i++) plan.vcpu_stats[v].push_back(next());
+      for (size_t i = 0; i < nvcpu; i++) {
+        k::StatSlot s = vcpu_slots[i];
+        s.target = next();
+        plan.vcpu_stats[v].push_back(s);
+      }
     WithSlabErrors(env, [&] { Guard(env, [&] { vm_->CaptureInto(plan); }); });
     return env.Undefined();
   }

@@ -110,14 +110,29 @@ std::unique_ptr<StatsFile> StatsFile::Open(int kvm_object_fd, const char* what) 
   return f;
 }
 
-std::vector<uint64_t> StatsFile::Read() const {
-  std::vector<uint64_t> words((data_bytes_ + 7) / 8);
-  if (data_bytes_ > 0) ReadAt(fd_.get(), words.data(), data_bytes_, data_offset_, "values");
-  std::vector<uint64_t> values;
-  values.reserve(descriptors_.size());
+std::vector<uint64_t> StatsFile::Read() const { return SumPerDescriptor(descriptors_, ReadWords()); }
+
+std::vector<uint64_t> StatsFile::ReadWords() const {
+  std::vector<uint64_t> data((data_bytes_ + 7) / 8);
+  if (data_bytes_ > 0) ReadAt(fd_.get(), data.data(), data_bytes_, data_offset_, "values");
+  std::vector<uint64_t> words;
   for (const StatDescriptor& d : descriptors_) {
+    for (uint32_t b = 0; b < Words(d); b++) {
+      const size_t at = d.offset / 8 + b;
+      words.push_back(b < d.size && at < data.size() ? data[at] : 0);
+    }
+  }
+  return words;
+}
+
+std::vector<uint64_t> StatsFile::SumPerDescriptor(const std::vector<StatDescriptor>& descs,
+                                                  const std::vector<uint64_t>& words) {
+  std::vector<uint64_t> values;
+  values.reserve(descs.size());
+  size_t at = 0;
+  for (const StatDescriptor& d : descs) {
     uint64_t v = 0;
-    for (uint32_t b = 0; b < d.size; b++) v += words[d.offset / 8 + b];
+    for (uint32_t b = 0; b < Words(d) && at < words.size(); b++) v += words[at++];
     values.push_back(v);
   }
   return values;

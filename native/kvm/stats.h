@@ -36,6 +36,15 @@ class StatsFile {
   // One value per descriptor, in descriptor order; a histogram gives the sum of its buckets
   // (the number of samples it holds).
   std::vector<uint64_t> Read() const;
+  // Every word of every descriptor, the descriptors one after the other in descriptor order
+  // (Words(d) each: a histogram's buckets, a scalar's one value): what the capture plan's
+  // slots (capture.h, StatSlot) index.
+  std::vector<uint64_t> ReadWords() const;
+  // Read() from ReadWords()'s result.
+  static std::vector<uint64_t> SumPerDescriptor(const std::vector<StatDescriptor>& descs,
+                                                const std::vector<uint64_t>& words);
+  // The words a descriptor takes in ReadWords(): its size, at least 1.
+  static uint32_t Words(const StatDescriptor& d) { return d.size == 0 ? 1 : d.size; }
 
  private:
   explicit StatsFile(rondo::UniqueFd fd) : fd_(std::move(fd)) {}

@@ -335,13 +335,18 @@ void Vm::CaptureInto(const CapturePlan& plan) {
   // The statistics fds stay open until Release(), which closes the capture first.
   StatsReader read = [this](std::vector<uint64_t>* vm, std::vector<std::vector<uint64_t>>* vcpus) {
     if (!vm_stats_) return false;
-    *vm = vm_stats_->Read();
+    *vm = vm_stats_->ReadWords();
     vcpus->resize(vcpu_stats_.size());
-    for (size_t i = 0; i < vcpu_stats_.size(); i++) (*vcpus)[i] = vcpu_stats_[i]->Read();
+    for (size_t i = 0; i < vcpu_stats_.size(); i++) (*vcpus)[i] = vcpu_stats_[i]->ReadWords();
     return true;
   };
-  capture_ = std::make_shared<Capture>(plan, std::move(counters), vm_stats_ ? vm_descs_.size() : 0,
-                                       vm_stats_ ? vcpu_descs_.size() : 0, std::move(read));
+  auto words = [](const std::vector<StatDescriptor>& descs) {
+    size_t n = 0;
+    for (const StatDescriptor& d : descs) n += StatsFile::Words(d);
+    return n;
+  };
+  capture_ = std::make_shared<Capture>(plan, std::move(counters), vm_stats_ ? words(vm_descs_) : 0,
+                                       vm_stats_ ? words(vcpu_descs_) : 0, std::move(read));
 }
 
 void Vm::Start() {
@@ -411,8 +416,8 @@ void Vm::Release() {
   final_reports_ = GuestReports();
   if (capture_) capture_->Close();  // before the statistics fds close
   try {
-    if (vm_stats_) final_vm_stats_ = vm_stats_->Read();
-    for (auto& s : vcpu_stats_) final_vcpu_stats_.push_back(s->Read());
+    if (vm_stats_) final_vm_stats_ = vm_stats_->ReadWords();
+    for (auto& s : vcpu_stats_) final_vcpu_stats_.push_back(s->ReadWords());
   } catch (const KvmError&) {
     // The last reading is lost; the counters of this VMM are not.
   }
@@ -488,10 +493,14 @@ std::vector<GuestReport> Vm::GuestReports() const {
   return out;
 }
 
-std::vector<uint64_t> Vm::VmStats() const { return vm_stats_ ? vm_stats_->Read() : final_vm_stats_; }
+std::vector<uint64_t> Vm::VmStats() const { return StatsFile::SumPerDescriptor(vm_descs_, VmStatWords()); }
 
-std::vector<uint64_t> Vm::VcpuStats(uint32_t i) const {
-  if (i < vcpu_stats_.size()) return vcpu_stats_[i]->Read();
+std::vector<uint64_t> Vm::VcpuStats(uint32_t i) const { return StatsFile::SumPerDescriptor(vcpu_descs_, VcpuStatWords(i)); }
+
+std::vector<uint64_t> Vm::VmStatWords() const { return vm_stats_ ? vm_stats_->ReadWords() : final_vm_stats_; }
+
+std::vector<uint64_t> Vm::VcpuStatWords(uint32_t i) const {
+  if (i < vcpu_stats_.size()) return vcpu_stats_[i]->ReadWords();
   if (i < final_vcpu_stats_.size()) return final_vcpu_stats_[i];
   return {};
 }

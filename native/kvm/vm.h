@@ -112,6 +112,9 @@ class Vm final : public VcpuHost {
   const std::vector<StatDescriptor>& vcpu_stat_descriptors() const { return vcpu_descs_; }
   std::vector<uint64_t> VmStats() const;
   std::vector<uint64_t> VcpuStats(uint32_t i) const;
+  // The statistics' words (StatsFile::ReadWords): after the end, the last ones read.
+  std::vector<uint64_t> VmStatWords() const;
+  std::vector<uint64_t> VcpuStatWords(uint32_t i) const;
 
   // The micro-guest's phase at now_ns.
   uint8_t Phase(uint64_t now_ns) const;
@@ -158,7 +161,7 @@ class Vm final : public VcpuHost {
   std::vector<std::unique_ptr<StatsFile>> vcpu_stats_;
   std::vector<StatDescriptor> vm_descs_, vcpu_descs_;
   std::string stats_reason_;
-  std::vector<uint64_t> final_vm_stats_;
+  std::vector<uint64_t> final_vm_stats_;  // words (StatsFile::ReadWords), read at Release()
   std::vector<std::vector<uint64_t>> final_vcpu_stats_;
   std::vector<GuestReport> final_reports_;
   std::shared_ptr<Capture> capture_;  // set before Start(), closed by Release()

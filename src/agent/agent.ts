@@ -90,6 +90,16 @@ export interface AgentStats {
   clockOffsetMs: number;
 }
 
+/** The agent's own series, described in the store when it starts. */
+const AGENT_DESCRIPTIONS: ReadonlyArray<readonly [string, string, string?]> = [
+  ['rondo_agent_ticks_total', "Ticks the agent has run (each runs every collector and records what they return)."],
+  ['rondo_agent_tick_duration_seconds', 'How long the last tick took.', 'seconds'],
+  ['rondo_agent_errors_total', 'Failures of the agent (collectors, series refused by the store, pushes), by source.'],
+  ['rondo_agent_clock_steps_total', 'Steps of the wall clock (back or forward, a second or more) the agent has seen.'],
+  ['rondo_agent_clock_offset_seconds', "How far the agent's timeline is ahead of the wall clock after a step back.", 'seconds'],
+  ['rondo_hook_errors_total', 'Faults of each hook (it threw, trapped or returned what the contract does not allow).'],
+];
+
 /** A difference of this much between the wall clock's advance and the monotonic clock's is a step. */
 const CLOCK_STEP_MS = 1000;
 /** The most the agent's timeline runs ahead of the wall clock after a step back: past it, the wall clock is followed. */
@@ -123,6 +133,8 @@ export class Agent {
   private readonly labels: Labels;
   private readonly handles = new Map<string, SeriesHandle>();
   private readonly refused = new Set<string>();
+  /** Descriptions given to the store: name → help and unit. */
+  private readonly described = new Map<string, string>();
   /** Failures per source kind ('collector', 'push', ...): each is its own counter series. */
   private readonly errorsBySource = new Map<string, number>();
   private readonly statsData: AgentStats = { ticks: 0, ticksSkipped: 0, errors: 0, pushes: 0, pushErrors: 0, lastTickMs: null, lastPush: null, clockSteps: 0, clockOffsetMs: 0 };
@@ -236,6 +248,7 @@ export class Agent {
     const ctx: CollectContext = {
       now,
       record: (name, labels, value, kind) => this.recordOne(name, labels, value, kind ?? 'gauge', now),
+      describe: (name, help, unit) => this.describe(name, help, unit),
     };
     for (const c of this.collectors) {
       try {
@@ -395,7 +408,9 @@ export class Agent {
       store: this.store,
       register: (name, labels, kind) => registerMany([{ name, labels, ...(kind === undefined ? {} : { kind }) }])[0],
       registerMany,
+      describe: (name, help, unit) => this.describe(name, help, unit),
     };
+    for (const [name, help, unit] of AGENT_DESCRIPTIONS) this.describe(name, help, unit);
     for (const c of this.collectors) {
       if (c.open === undefined) continue;
       try {
@@ -403,6 +418,20 @@ export class Agent {
       } catch (e) {
         this.failed(`collector ${c.name}`, e);
       }
+    }
+  }
+
+  /** store.describe(), written only when the description differs from the last one given; a refusal is the agent's error. */
+  private describe(name: string, help: string, unit?: string): void {
+    if (this.storeDamaged !== undefined || this.store.isClosed) return;
+    const key = `${help}\0${unit ?? ''}`;
+    if (this.described.get(name) === key) return;
+    try {
+      this.store.describe(name, unit === undefined ? { help } : { help, unit });
+      this.described.set(name, key);
+    } catch (e) {
+      this.described.set(name, key); // reported once, not every tick
+      this.failed(`describe ${name}`, e);
     }
   }
 

@@ -11,6 +11,13 @@ export interface CollectContext {
    * an error of the agent (rondo_agent_errors_total) instead of throwing.
    */
   record(name: string, labels: Labels, value: number, kind?: SeriesKind): void;
+  /**
+   * Describes a metric name in the store (store.describe): what it measures and its unit
+   * ('seconds', 'bytes', …; OpenMetrics shows it when the name ends with it). Cheap to call
+   * every tick: the agent writes the store's description table only when a description changes.
+   * A refused description is counted as an error of the agent, never thrown.
+   */
+  describe(name: string, help: string, unit?: string): void;
 }
 
 /** What a collector gets once, when the agent starts: for series that native code records. */
@@ -25,6 +32,8 @@ export interface OpenContext {
   register(name: string, labels: Labels, kind?: SeriesKind): SeriesHandle | undefined;
   /** register() for many series, with one write of the store's series index for the new ones. */
   registerMany(entries: ReadonlyArray<{ name: string; labels: Labels; kind?: SeriesKind }>): Array<SeriesHandle | undefined>;
+  /** As CollectContext.describe. */
+  describe(name: string, help: string, unit?: string): void;
 }
 
 /** Something the agent runs every tick: it reads figures and records them through ctx.record(). */

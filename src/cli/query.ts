@@ -66,7 +66,7 @@ examples
   rondo query /var/lib/vmm/metrics 'vcpu_exits_total{reason=~"io|mmio"}' --range 15m --rate
   rondo query ./metrics process_resident_memory_bytes --start -5m --end now --format chart
   rondo query ./metrics '{vm="vm-42"}' --start 2024-05-01T12:00:00Z --end 2024-05-01T13:00:00Z --format json
-  rondo query ./metrics 'nodejs_heap_used_bytes' --range 7d --tier stitch --format csv > heap.csv`;
+  rondo query ./metrics 'nodejs_heap_size_used_bytes' --range 7d --tier stitch --format csv > heap.csv`;
 
 type Format = 'csv' | 'json' | 'table' | 'chart';
 const FORMATS: readonly Format[] = ['csv', 'json', 'table', 'chart'];

@@ -23,6 +23,7 @@ export type {
   KvmStats,
   KvmStatDescriptor,
   KvmStatDescriptors,
+  KvmStatWords,
   KvmGuest,
   KvmPhase,
   KvmLatency,
@@ -35,5 +36,7 @@ export type {
   KvmCaptureOptions,
   KvmCapture,
 } from './vm';
-export { kvmCollector, kvmStatSeriesName } from './collector';
+export { kvmCollector } from './collector';
+export { kvmStatSeriesName, kvmStatSeries, kvmStatValue } from './stat-series';
+export type { KvmStatSeries } from './stat-series';
 export type { KvmCollectorOptions } from './collector';

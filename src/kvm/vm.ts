@@ -5,6 +5,7 @@
  *
  * The wrapper is thin: every call goes to the addon; coded native errors become named errors.
  */
+import { kvmStatSeries, type KvmStatSeries } from './stat-series';
 import { ConfigError, CorruptFileError, nativeCode, RondoError, StorageError } from '../errors';
 import { loadKvmAddon } from './native';
 
@@ -289,11 +290,14 @@ export interface KvmStats {
   vcpus: Array<Record<string, number>>;
 }
 
-/** Series names for a KVM statistic: the kernel's name with a prefix, as the kernel spells it. */
-export const kvmStatSeriesName = (scope: 'vm' | 'vcpu', statName: string): string => `kvm_${scope}_${statName}`;
-
-/** How a KVM statistic is recorded: cumulative ones and histograms (their sample count) as counters. */
-export const kvmStatKind = (d: KvmStatDescriptor): 'counter' | 'gauge' => (d.type === 'cumulative' || d.type.endsWith('_hist') ? 'counter' : 'gauge');
+/**
+ * Every word of the statistics' data (a histogram's buckets, a scalar's value), the descriptors'
+ * words one after the other in descriptor order: what kvmStatSeries()'s `lo`/`hi` index.
+ */
+export interface KvmStatWords {
+  vm: Float64Array;
+  vcpus: Float64Array[];
+}
 
 /**
  * What captureInto() needs of a store; a `Store` (from `rondo`) is one. `register` may return
@@ -324,7 +328,7 @@ export interface KvmCapture<H> {
  * per vCPU its exits, exit-handling time and max by reason and its run time; then the VM's KVM
  * statistics; then each vCPU's.
  */
-function captureSeries(vcpus: number, d: KvmStatDescriptors): Array<{ name: string; labels: Record<string, string>; kind: 'counter' | 'gauge' }> {
+function captureSeries(vcpus: number, d: KvmStatDescriptors, vmStats: readonly KvmStatSeries[], vcpuStats: readonly KvmStatSeries[]): Array<{ name: string; labels: Record<string, string>; kind: 'counter' | 'gauge' }> {
   const out: Array<{ name: string; labels: Record<string, string>; kind: 'counter' | 'gauge' }> = [];
   for (let v = 0; v < vcpus; v++) {
     const vcpu = String(v);
@@ -334,10 +338,19 @@ function captureSeries(vcpus: number, d: KvmStatDescriptors): Array<{ name: stri
     out.push({ name: 'vmm_vcpu_run_seconds_total', labels: { vcpu }, kind: 'counter' });
   }
   if (!d.available) return out;
-  for (const s of d.vm) out.push({ name: kvmStatSeriesName('vm', s.name), labels: {}, kind: kvmStatKind(s) });
-  for (let v = 0; v < vcpus; v++)
-    for (const s of d.vcpu) out.push({ name: kvmStatSeriesName('vcpu', s.name), labels: { vcpu: String(v) }, kind: kvmStatKind(s) });
+  for (const s of vmStats) out.push({ name: s.name, labels: { ...s.labels }, kind: s.kind });
+  for (let v = 0; v < vcpus; v++) for (const s of vcpuStats) out.push({ name: s.name, labels: { ...s.labels, vcpu: String(v) }, kind: s.kind });
   return out;
+}
+
+function slotsOf(series: readonly KvmStatSeries[]): Float64Array {
+  const a = new Float64Array(series.length * 3);
+  series.forEach((s, i) => {
+    a[3 * i] = s.lo;
+    a[3 * i + 1] = s.hi;
+    a[3 * i + 2] = s.scale;
+  });
+  return a;
 }
 
 interface NativeKvmVm {
@@ -353,10 +366,11 @@ interface NativeKvmVm {
   guestReport(): KvmGuestReport[];
   statsDescriptors(): KvmStatDescriptors;
   stats(): KvmStats;
+  statsWords(): KvmStatWords;
   startedAtMs(): number | null;
   endedAtMs(): number | null;
   boot(): KvmLinuxBoot | null;
-  capture(plan: { files: string[]; intervalMs: number; targets: Int32Array }): void;
+  capture(plan: { files: string[]; intervalMs: number; targets: Int32Array; vmSlots: Float64Array; vcpuSlots: Float64Array }): void;
   capturing(): boolean;
 }
 
@@ -491,6 +505,11 @@ export class KvmVm {
     return call(() => this.vm.stats());
   }
 
+  /** Every word of the statistics now (histograms' buckets too), as kvmStatSeries() indexes them; empty when there are none. */
+  statsWords(): KvmStatWords {
+    return call(() => this.vm.statsWords());
+  }
+
   /**
    * Records this VM's figures into `store` from native code, every interval of the store's tier
    * 0 (1 s by default), without JavaScript: the series kvmCollector records (exits by vCPU and
@@ -514,7 +533,10 @@ export class KvmVm {
     if (this.vm.capturing()) throw new KvmError('captureInto() was already called: a VM is captured into one store');
     if (this.vm.startedAtMs() !== null || this.vm.done())
       throw new KvmError('captureInto() after start() or stop(): capture a VM before it starts');
-    const series = captureSeries(this.vm.counters().length, this.vm.statsDescriptors());
+    const descriptors = this.vm.statsDescriptors();
+    const vmStats = descriptors.available ? kvmStatSeries('vm', descriptors.vm) : [];
+    const vcpuStats = descriptors.available ? kvmStatSeries('vcpu', descriptors.vcpu) : [];
+    const series = captureSeries(this.vm.counters().length, descriptors, vmStats, vcpuStats);
     const targets = new Int32Array(series.length * 2).fill(-1);
     const files: string[] = [];
     const handles: H[] = [];
@@ -539,7 +561,7 @@ export class KvmVm {
       handles.push(h);
     });
     if (intervalMs === undefined) throw new ConfigError("captureInto: the store took none of this VM's series; nothing to capture");
-    const plan = { files, intervalMs, targets };
+    const plan = { files, intervalMs, targets, vmSlots: slotsOf(vmStats), vcpuSlots: slotsOf(vcpuStats) };
     call(() => this.vm.capture(plan));
     return { handles, intervalMs };
   }

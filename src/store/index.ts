@@ -15,6 +15,8 @@ export type { Aggregation, Precision, SchemaOptions, TierOptions, SchemaSpec, Ti
 export { SERIES_LIMITS, validateSeries } from './series';
 export type { Labels, SeriesKind } from './series';
 export { Exporter } from './exporter';
+export { DESCRIPTION_LIMITS } from './descriptions';
+export type { DescribeOptions, MetricDescription } from './descriptions';
 // Metadata files (JSON with a checksum, replaced atomically), for other rooms' files in a store
 // directory (the ingest room's influx.json).
 export { readMetaFile, writeMetaFile } from './metafile';

@@ -44,6 +44,7 @@ import {
 } from './backup';
 import { HookChain, type Hook, type HookFigures, type HookSample, type SampleSource } from '../hooks';
 import { applyRollups } from './hook-rollup';
+import { checkDescription, DescriptionTable, type DescribeOptions, type MetricDescription } from './descriptions';
 import { BatchPlan, EMPTY, MIN_TIMESTAMP, RawWriter, SeriesHandle, sameAndFinite, storeContiguous, storeRun } from './write';
 
 export interface StoreOptions {
@@ -164,6 +165,8 @@ export class Store {
   private readonly eventsSize: number | undefined;
   /** The hooks given at open (undefined: none, and no hook check anywhere but one per write). */
   private hooks: HookChain | undefined;
+  /** The description table (descriptions.json), read on first use. */
+  private descTable: DescriptionTable | undefined;
 
   /** Opens (or creates) a store for writing. Only one writer per store: others get StoreLockedError. */
   static open(dir: string, options: StoreOptions = {}): Store {
@@ -546,6 +549,64 @@ export class Store {
     this.assertOpen();
     if (this.readOnly) this.loadSeriesIndex(false);
     return this.all;
+  }
+
+  // ---- descriptions ----
+
+  /**
+   * describe(name, { help?, unit? }): sets what a metric name measures and its unit, kept in the
+   * store directory (descriptions.json, replaced atomically) so every process that opens the
+   * store sees it (rondo serve's and an agent's /metrics, rondo push's metadata). Replaces the
+   * name's description; neither help nor unit removes it. Writes nothing when unchanged.
+   * Writer only. describe(name): the name's description (with the kind of its series), or
+   * undefined when it has neither a description nor a series.
+   * @throws InvalidSeriesError (not a metric name, help too long, not a unit), CapacityError
+   * (65536 names described), ReadOnlyError, StorageError, CorruptFileError (a damaged file)
+   */
+  describe(name: string): MetricDescription | undefined;
+  describe(name: string, description: DescribeOptions): void;
+  describe(name: string, description?: DescribeOptions): MetricDescription | undefined | void {
+    if (arguments.length < 2) {
+      this.assertOpen();
+      const t = this.descriptionTable();
+      const d = typeof name === 'string' ? t.get(name) : undefined;
+      const kind = typeof name === 'string' ? this.kindOf(name) : undefined;
+      if (d === undefined && kind === undefined) return undefined;
+      return { ...d, ...(kind === undefined ? {} : { kind }) };
+    }
+    this.assertWritable();
+    const clean = checkDescription(name, description);
+    this.descriptionTable().set(name, clean);
+  }
+
+  /**
+   * Every metric name that has a description or a series, with its help, unit and kind (each
+   * when known), sorted by name. A read-only store rereads the file when its writer changed it.
+   */
+  descriptions(): Map<string, MetricDescription> {
+    this.assertOpen();
+    const t = this.descriptionTable();
+    const kinds = new Map<string, SeriesKind>();
+    for (const h of this.series()) if (!kinds.has(h.name)) kinds.set(h.name, h.kind);
+    const names = new Set<string>(kinds.keys());
+    for (const [n] of t.entries()) names.add(n);
+    const out = new Map<string, MetricDescription>();
+    for (const n of [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const kind = kinds.get(n);
+      out.set(n, { ...t.get(n), ...(kind === undefined ? {} : { kind }) });
+    }
+    return out;
+  }
+
+  private descriptionTable(): DescriptionTable {
+    if (this.descTable === undefined) this.descTable = new DescriptionTable(this.dir, this.fileMode);
+    else if (this.readOnly) this.descTable.reload();
+    return this.descTable;
+  }
+
+  private kindOf(name: string): SeriesKind | undefined {
+    for (const h of this.series()) if (h.name === name) return h.kind;
+    return undefined;
   }
 
   // ---- write path ----
