@@ -103,6 +103,8 @@ export {
   collectRegistry,
   registrySamples,
   storeCollector,
+  storeExposition,
+  wantsOpenMetrics,
 } from './export';
 export type {
   PushOptions,
@@ -116,6 +118,7 @@ export type {
   CollectRegistryResult,
   CollectableRegistry,
   StoreCollector,
+  ExpositionOptions,
 } from './export';
 export { Agent, ClockStepNotice, processCollector, promClientCollector } from './agent';
 export type { AgentOptions, AgentRemoteWrite, AgentStats, Collector, CollectContext, OpenContext } from './agent';

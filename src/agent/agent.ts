@@ -62,8 +62,19 @@ export interface AgentOptions extends Omit<StoreOptions, 'schemas' | 'clock' | '
   labels?: Labels;
   /** Push to a Prometheus remote-write receiver on an interval, and once more at stop(). */
   remoteWrite?: AgentRemoteWrite;
-  /** Serve the store's latest values as Prometheus text on http://host:port/metrics. */
+  /**
+   * Serve the store's latest values on http://host:port/metrics: the Prometheus text format, or
+   * OpenMetrics when the scraper's Accept asks for it; HELP and UNIT from the store's
+   * descriptions.
+   */
   metricsPort?: number;
+  /**
+   * /metrics leaves out a series whose last point is older than this: a series that ended (its
+   * collector gone, its VM stopped) is not served as if it were live. Default: 3 × the longest
+   * of the tick and the tier-0 intervals of the store's schemas (3 s with the defaults). `0`:
+   * never leave one out.
+   */
+  metricsStaleAfter?: Duration;
   /** Default '127.0.0.1' (loopback only): whoever can reach the endpoint reads every series'
    *  latest value. Set '0.0.0.0' or an interface's address to serve other hosts. */
   metricsHost?: string;
@@ -147,6 +158,8 @@ export class Agent {
   private readonly exporter: Exporter | undefined;
   private readonly pushIntervalMs: number;
   private server: http.Server | undefined;
+  /** metricsStaleAfter in ms (0: none left out); undefined: the default, from the tick and the schemas. */
+  private metricsStaleAfterMs: number | undefined;
   private readonly onError: (source: string, error: unknown) => void;
   /**
    * The store's CorruptFileError while running (a slab file cut short under it, say): reported
@@ -191,6 +204,9 @@ export class Agent {
     this.autoTick = o.autoTick ?? true;
     if (o.metricsPort !== undefined && !(Number.isInteger(o.metricsPort) && o.metricsPort >= 0 && o.metricsPort <= 65535))
       throw new ConfigError(`metricsPort ${String(o.metricsPort)} must be a TCP port from 0 to 65535 (0: any free port)`);
+    if (o.metricsStaleAfter !== undefined) {
+      this.metricsStaleAfterMs = o.metricsStaleAfter === 0 || o.metricsStaleAfter === '0' ? 0 : parseDuration(o.metricsStaleAfter, 'metricsStaleAfter');
+    }
     if (o.metricsHost !== undefined && (typeof o.metricsHost !== 'string' || o.metricsHost === ''))
       throw new ConfigError('metricsHost must be an address to listen on, e.g. "127.0.0.1" (the default: loopback only)');
     this.onError = o.onError ?? ((source, e) => this.reportOnce(source, e));
@@ -513,25 +529,24 @@ export class Agent {
   }
 
   private async listen(port: number, host: string): Promise<void> {
-    const { storeCollector } = await import('../export');
-    const { registry } = storeCollector(this.store);
+    const { storeExposition, wantsOpenMetrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE } = await import('../export');
+    const staleAfterMs = this.metricsStaleAfterMs ?? 3 * Math.max(this.tickMs, ...this.store.info({ series: false }).schemas.map((s) => s.tiers[0]?.intervalMs ?? 0));
     this.server = http.createServer((req, res) => {
       if (req.url !== '/metrics' && !req.url?.startsWith('/metrics?')) {
         res.writeHead(404, { 'Content-Type': 'text/plain' });
         res.end('rondo agent: see /metrics\n');
         return;
       }
-      registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'Content-Type': registry.contentType });
-          res.end(text);
-        },
-        (e: unknown) => {
-          this.failed('metrics endpoint', e);
-          res.writeHead(500, { 'Content-Type': 'text/plain' });
-          res.end('rondo agent: could not read the store\n');
-        },
-      );
+      try {
+        const openMetrics = wantsOpenMetrics(req.headers.accept);
+        const body = this.store.isClosed ? (openMetrics ? '# EOF\n' : '') : storeExposition(this.store, { openMetrics, now: this.now(), ...(staleAfterMs > 0 ? { staleAfterMs } : {}) });
+        res.writeHead(200, { 'Content-Type': openMetrics ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body) });
+        res.end(body);
+      } catch (e) {
+        this.failed('metrics endpoint', e);
+        res.writeHead(500, { 'Content-Type': 'text/plain' });
+        res.end('rondo agent: could not read the store\n');
+      }
     });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);

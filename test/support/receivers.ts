@@ -222,8 +222,11 @@ export interface PrometheusReceiver {
   restart(): Promise<void>;
 }
 
-/** A real Prometheus with its remote-write receiver on, no scrape jobs, in a temp dir. */
-export async function startPrometheus(options: { outOfOrderWindow?: string } = {}): Promise<PrometheusReceiver> {
+/**
+ * A real Prometheus with its remote-write receiver on, in a temp dir; no scrape jobs, or with
+ * `scrape` one job ('rondo') scraping `target` (host:port) every `interval` (default 1s).
+ */
+export async function startPrometheus(options: { outOfOrderWindow?: string; scrape?: { target: string; interval?: string } } = {}): Promise<PrometheusReceiver> {
   const d = await startDaemon(
     'prometheus',
     PROMETHEUS_BIN,
@@ -231,6 +234,15 @@ export async function startPrometheus(options: { outOfOrderWindow?: string } = {
       const lines = ['global:', '  scrape_interval: 15s'];
       if (options.outOfOrderWindow !== undefined)
         lines.push('storage:', '  tsdb:', `    out_of_order_time_window: ${options.outOfOrderWindow}`);
+      if (options.scrape !== undefined)
+        lines.push(
+          'scrape_configs:',
+          '  - job_name: rondo',
+          `    scrape_interval: ${options.scrape.interval ?? '1s'}`,
+          `    scrape_timeout: ${options.scrape.interval ?? '1s'}`,
+          '    static_configs:',
+          `      - targets: ['${options.scrape.target}']`,
+        );
       fs.writeFileSync(path.join(dir, 'prometheus.yml'), `${lines.join('\n')}\n`);
       fs.mkdirSync(path.join(dir, 'data'));
     },
