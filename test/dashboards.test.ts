@@ -175,9 +175,10 @@ describe('the Grafana dashboards against Prometheus and rondo serve', () => {
     });
     await new Promise((res) => setTimeout(res, 8000));
     await agent.stop();
-    // Past the interval of the stale markers stop() queued (at the stop's time): what the pushes
-    // record from here is newer than them.
-    await new Promise((res) => setTimeout(res, 1500));
+    // Past the interval of the stale markers stop() queued (the interval after the last tick's,
+    // at its start): what the pushes record from here is newer than them. (A sample recorded in
+    // that interval would go out with the marker's timestamp: "duplicate sample for timestamp".)
+    await new Promise((res) => setTimeout(res, 2100));
     // The receiver is back: the push finds the samples the small ring overwrote (lost); a second
     // one, a second later, sends the figures the first recorded (in the interval in progress,
     // which the first did not take).

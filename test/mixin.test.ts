@@ -33,17 +33,33 @@ describe('the alert mixin', () => {
 
     it('RondoPushFailing fires in a Prometheus scraping the agent with the mixin loaded', async () => {
       const downPort = await freePort(); // nothing listens there
+      const started = Date.now();
       agent = await Agent.start({
         dir: tempDir(),
         schemas: [{ name: 'a', match: {}, maxSeries: 64, tiers: [{ interval: '1s', retention: '10m' }] }],
-        remoteWrite: { url: `http://127.0.0.1:${downPort}/api/v1/write`, interval: '1s', maxRetries: 0, timeoutMs: 1000 },
+        // Pushes 5 s apart, longer than /metrics keeps a series not recorded (3 ticks): the
+        // agent records its push figures again every tick, so a scrape between pushes has them.
+        remoteWrite: { url: `http://127.0.0.1:${downPort}/api/v1/write`, interval: '5s', maxRetries: 0, timeoutMs: 1000 },
         metricsPort: 0,
         onError: () => {},
       });
       const { port } = agent.metricsAddress!;
       prom = await startScrapingPrometheus({ targets: [`127.0.0.1:${port}`], ruleFiles: [path.join(MIXIN, 'alerts.yaml')], job: 'vmm' });
+      // The first push fails 5 s after the start, the second 10 s: scrapes 3.5 to 4.5 s after
+      // the first find its figures all the same.
+      let checked = 0;
+      for (const at of [8500, 9000, 9500]) {
+        await new Promise((res) => setTimeout(res, Math.max(0, started + at - Date.now())));
+        if (Date.now() - started > 9900) break;
+        const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        expect(body).toMatch(/^rondo_remote_write_samples_failed_total\{exporter="[^"]+"\} [1-9]/m);
+        expect(body).toMatch(/^rondo_agent_errors_total\{source="push"\} [1-9]/m);
+        expect(body).toMatch(/^rondo_exporter_backlog_seconds\{exporter="[^"]+"\} [1-9]/m);
+        checked++;
+      }
+      expect(checked).toBeGreaterThanOrEqual(2);
       // Pending after two scrapes that show failures, firing after the rule's `for:` (30 s).
-      const deadline = Date.now() + 75_000;
+      const deadline = Date.now() + 80_000;
       let alerts: Array<{ labels: Record<string, string>; state: string; annotations: Record<string, string> }> = [];
       while (Date.now() < deadline) {
         const r = (await (await fetch(`${prom.api}/api/v1/alerts`)).json()) as { data: { alerts: typeof alerts } };

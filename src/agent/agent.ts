@@ -148,6 +148,8 @@ export class Agent {
   private readonly described = new Map<string, string>();
   /** Failures per source kind ('collector', 'push', ...): each is its own counter series. */
   private readonly errorsBySource = new Map<string, number>();
+  /** The push's own figures, last values, recorded again every tick (recordCarried). */
+  private readonly carried = new Map<string, { name: string; labels: Labels; kind: SeriesKind; value: number }>();
   private readonly statsData: AgentStats = { ticks: 0, ticksSkipped: 0, errors: 0, pushes: 0, pushErrors: 0, lastTickMs: null, lastPush: null, clockSteps: 0, clockOffsetMs: 0 };
   private tickTimer: NodeJS.Timeout | undefined;
   private pushTimer: NodeJS.Timeout | undefined;
@@ -278,6 +280,7 @@ export class Agent {
     this.recordOne('rondo_agent_ticks_total', {}, this.statsData.ticks, 'counter', now);
     this.recordOne('rondo_agent_tick_duration_seconds', {}, (performance.now() - started) / 1000, 'gauge', now);
     for (const f of this.store.hookFigures()) this.recordOne('rondo_hook_errors_total', { hook: f.hook }, f.errors, 'counter', now);
+    this.recordCarried(now);
     if (this.storeDamaged !== undefined) return;
     if (this.statsData.clockSteps > 0) {
       // Only once the wall clock has stepped: an agent whose clock never steps has no such series.
@@ -288,6 +291,28 @@ export class Agent {
       this.store.consolidate({ now });
     } catch (e) {
       this.failed('consolidate', e);
+    }
+  }
+
+  /**
+   * The figures that change only when something happens (a failure, a push) are recorded again
+   * every tick with their last value, with the export backlog and lost count: a series with a
+   * point every tick, which /metrics keeps serving (it leaves out series not recorded for
+   * metricsStaleAfter) and a scraping Prometheus sees without gaps between pushes.
+   */
+  private recordCarried(now: number): void {
+    for (const [kind, n] of this.errorsBySource) this.recordOne('rondo_agent_errors_total', { source: kind }, n, 'counter', now);
+    for (const c of this.carried.values()) this.recordOne(c.name, c.labels, c.value, c.kind, now);
+    if (this.exporter === undefined || this.exporter.isClosed) return;
+    try {
+      const labels = { exporter: this.exporter.name };
+      const b = this.exporter.backlog();
+      this.recordOne('rondo_exporter_backlog_seconds', labels, b.seconds, 'gauge', now);
+      this.recordOne('rondo_exporter_backlog_ratio', labels, b.ratio, 'gauge', now);
+      const lost = this.exporter.lostSamples;
+      if (lost > 0) this.recordOne('rondo_exporter_lost_samples_total', labels, lost, 'counter', now);
+    } catch (e) {
+      this.failed('export figures', e);
     }
   }
 
@@ -514,6 +539,8 @@ export class Agent {
             const h = add === true ? this.handles.get(formatSeries(name, this.withLabels(labels))) : undefined;
             const base = h === undefined ? 0 : (this.store.lastPoint(h)?.[1] ?? 0);
             this.recordOne(name, labels, base + value, kind, this.now());
+            // The backlog is measured afresh every tick.
+            if (!name.startsWith('rondo_exporter_backlog_')) this.carried.set(formatSeries(name, labels), { name, labels, kind, value: base + value });
           },
         });
         this.statsData.pushes++;
