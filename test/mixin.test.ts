@@ -8,6 +8,7 @@ import { ROOT } from './fixtures/build';
 import { tempDir } from './helpers';
 import { freePort } from './support/receivers';
 import { startScrapingPrometheus, type ScrapingPrometheus } from './support/prometheus-rules';
+import { promtoolCheck } from './support/promtool';
 
 const MIXIN = path.join(ROOT, 'mixin');
 const PROMTOOL = '/usr/bin/promtool';
@@ -55,6 +56,9 @@ describe('the alert mixin', () => {
         expect(body).toMatch(/^rondo_remote_write_samples_failed_total\{exporter="[^"]+"\} [1-9]/m);
         expect(body).toMatch(/^rondo_agent_errors_total\{source="push"\} [1-9]/m);
         expect(body).toMatch(/^rondo_exporter_backlog_seconds\{exporter="[^"]+"\} [1-9]/m);
+        // Described (HELP), and clean by Prometheus's own linter.
+        expect(body).toMatch(/^# HELP rondo_exporter_backlog_ratio Share of/m);
+        expect(promtoolCheck(body)).toEqual({ code: 0, output: '' });
         checked++;
       }
       expect(checked).toBeGreaterThanOrEqual(2);

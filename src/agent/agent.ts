@@ -111,6 +111,19 @@ const AGENT_DESCRIPTIONS: ReadonlyArray<readonly [string, string, string?]> = [
   ['rondo_hook_errors_total', 'Faults of each hook (it threw, trapped or returned what the contract does not allow).'],
 ];
 
+/** The push's and exporter's figures, described when the agent has a remote write. */
+const EXPORT_DESCRIPTIONS: ReadonlyArray<readonly [string, string, string?]> = [
+  ['rondo_remote_write_samples_sent_total', 'Samples the remote-write receiver accepted, by exporter.'],
+  ['rondo_remote_write_samples_failed_total', 'Samples of sends that ran out of retries (sent again by the next push), by exporter.'],
+  ['rondo_remote_write_samples_retried_total', 'Samples of retried send attempts, by exporter.'],
+  ['rondo_remote_write_samples_dropped_total', 'Samples the receiver refused for good (4xx other than 429), by exporter.'],
+  ['rondo_remote_write_push_latency_seconds', "Round-trip time of the last push's last accepted request.", 'seconds'],
+  ['rondo_remote_write_last_success_timestamp_seconds', 'When a push request was last accepted, seconds since the epoch.', 'seconds'],
+  ['rondo_exporter_backlog_seconds', 'Recorded time not yet exported, in the schema furthest behind.', 'seconds'],
+  ['rondo_exporter_backlog_ratio', "Share of the exported tier's ring that unexported samples fill; at 1 the ring overwrites them.", 'ratio'],
+  ['rondo_exporter_lost_samples_total', 'Samples the ring overwrote before they were exported (an upper bound).'],
+];
+
 /** A difference of this much between the wall clock's advance and the monotonic clock's is a step. */
 const CLOCK_STEP_MS = 1000;
 /** The most the agent's timeline runs ahead of the wall clock after a step back: past it, the wall clock is followed. */
@@ -452,6 +465,7 @@ export class Agent {
       describe: (name, help, unit) => this.describe(name, help, unit),
     };
     for (const [name, help, unit] of AGENT_DESCRIPTIONS) this.describe(name, help, unit);
+    if (this.exporter !== undefined) for (const [name, help, unit] of EXPORT_DESCRIPTIONS) this.describe(name, help, unit);
     for (const c of this.collectors) {
       if (c.open === undefined) continue;
       try {
