@@ -20,7 +20,7 @@ rondo-vmm <command> --help shows a command's options. Needs /dev/kvm (root, or t
 
 const RUN_HELP = `usage: rondo-vmm run [--duration 5s] [--vcpus 2] [--store ./vm-metrics] [--remote-write URL]
                     [--external-label k=v]... [--push-interval 5s] [--guest micro|internal-error|fail-entry]
-                    [--device /dev/kvm] [--hook FILE]... [--id NAME] [--events-size 1MiB]
+                    [--device /dev/kvm] [--hook FILE]... [--id NAME] [--events-size 1MiB] [--metrics-port 9464]
        rondo-vmm run --kernel <vmlinux|bzImage> [--initrd <cpio>] [--cmdline "..."] [--memory 256M]
                     [--duration <limit>] [--hide-cpuid cx16,...] [--store ./vm-metrics] [--remote-write URL] ...
 
@@ -42,8 +42,11 @@ at the end prints seconds lived and captured, exits by reason and the busiest KV
 
 --hook FILE runs a hook (docs/hooks.md: a JavaScript module exporting a hook or an array of
 hooks, or a .wasm file: a WebAssembly hook) on every sample the agent records, e.g.
-examples/hooks/ns-to-seconds.js (KVM's nanosecond statistics in seconds). With a hook, the KVM series are recorded by the agent's tick
+examples/hooks/ns-to-seconds.js (series in nanoseconds to seconds). With a hook, the KVM series are recorded by the agent's tick
 rather than by the native threads, which hooks cannot see.
+--metrics-port serves the store's latest values on http://127.0.0.1:PORT/metrics while the VM runs
+(Prometheus text, or OpenMetrics when the scraper asks; a series leaves it 3 s after its last point,
+3 pushes with --remote-write).
 The store directory is made anew. With --remote-write the agent pushes on the interval and once
 more at the end (with stale markers: the VM is gone). Exit code 1 if the guest ended in error.
 
@@ -151,7 +154,7 @@ async function run(argv: readonly string[]): Promise<number> {
   const args = parseArgs(
     'run',
     argv,
-    ['duration', 'vcpus', 'store', 'remote-write', 'external-label', 'push-interval', 'guest', 'device', 'kernel', 'initrd', 'cmdline', 'memory', 'hide-cpuid', 'hook', 'id', 'events-size'],
+    ['duration', 'vcpus', 'store', 'remote-write', 'external-label', 'push-interval', 'guest', 'device', 'kernel', 'initrd', 'cmdline', 'memory', 'hide-cpuid', 'hook', 'id', 'events-size', 'metrics-port'],
     [],
   );
   if (args.positional.length > 0) throw new UsageError(`rondo-vmm run: unexpected argument "${args.positional[0]}"; see rondo-vmm run --help`);
@@ -194,6 +197,7 @@ async function run(argv: readonly string[]): Promise<number> {
       ...(device === undefined ? {} : { devicePath: device }),
       ...(vmId === undefined ? {} : { vmId }),
       ...(eventsSize === undefined ? {} : { eventsSize: /^\d+$/.test(eventsSize) ? Number(eventsSize) : eventsSize }),
+      ...(flag(args, 'metrics-port') === undefined ? {} : { metricsPort: int(args, 'metrics-port', 0, 65535, 0) }),
       ...(remoteWrite === undefined ? {} : { remoteWrite, pushIntervalMs: duration(args, 'push-interval', '5s') }),
       ...(externalLabels === undefined ? {} : { externalLabels }),
       ...(hooks.length === 0 ? {} : { hooks }),

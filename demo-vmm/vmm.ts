@@ -66,6 +66,8 @@ export interface RunOptions {
   vmId?: string;
   /** The store's event ring: bytes or a size such as '4MiB' (VM_EVENTS_SIZE, 1 MiB, by default). */
   eventsSize?: number | string;
+  /** Serve the store's latest values on http://127.0.0.1:<port>/metrics while the VM runs (0: a free port; the URL goes to log). */
+  metricsPort?: number;
 }
 
 /**
@@ -216,7 +218,9 @@ export async function runVm(o: RunOptions): Promise<RunReport> {
           }),
       onError: o.onError ?? (() => {}),
       events: { size: o.eventsSize ?? VM_EVENTS_SIZE },
+      ...(o.metricsPort === undefined ? {} : { metricsPort: o.metricsPort }),
     });
+    if (agent.metricsAddress !== undefined) o.log?.(`metrics on http://${agent.metricsAddress.host}:${agent.metricsAddress.port}/metrics`);
     // The VM's events go into the same store, appended from this (the JavaScript) thread: the
     // console as the VMM drains it (every 50 ms: the UART hands over whole lines), the lifecycle
     // as the VMM sees it. A failed append is an agent error, like a failed tick.

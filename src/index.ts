@@ -120,7 +120,7 @@ export type {
   StoreCollector,
   ExpositionOptions,
 } from './export';
-export { Agent, ClockStepNotice, processCollector, promClientCollector } from './agent';
+export { Agent, ClockStepNotice, processCollector, PROCESS_METRICS, promClientCollector } from './agent';
 export type { AgentOptions, AgentRemoteWrite, AgentStats, Collector, CollectContext, OpenContext } from './agent';
 export type { Hook, HookSample, HookResult, RollupContext, SampleSource, HookFigures } from './hooks';
 export { loadWasmHook, WasmHookError } from './hooks';

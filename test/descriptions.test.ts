@@ -37,6 +37,19 @@ describe('store descriptions (descriptions.json)', () => {
     again.close();
   });
 
+  it('a backup carries the descriptions to the restored store', () => {
+    const dir = tempDir();
+    const w = Store.open(path.join(dir, 's'), { schemas: [VMM_SCHEMA] });
+    w.register('a_seconds', {});
+    w.describe('a_seconds', { help: 'A.', unit: 'seconds' });
+    w.backupSync(path.join(dir, 'b.rbak'));
+    w.close();
+    Store.restore(path.join(dir, 'b.rbak'), path.join(dir, 'r'));
+    const r = Store.openReadOnly(path.join(dir, 'r'));
+    expect(r.describe('a_seconds')).toEqual({ help: 'A.', unit: 'seconds', kind: 'gauge' });
+    r.close();
+  });
+
   it('writes the file only when a description changes', () => {
     const dir = tempDir();
     const w = Store.open(dir, { schemas: [VMM_SCHEMA] });
@@ -48,6 +61,26 @@ describe('store descriptions (descriptions.json)', () => {
     w.describe('a_bytes', { help: 'B.', unit: 'bytes' });
     expect(fs.statSync(file).ino).not.toBe(ino);
     w.close();
+  });
+
+  it('describeMany writes many in one replace of the file, and refuses the bad entries alone', () => {
+    const dir = tempDir();
+    const w = Store.open(dir, { schemas: [VMM_SCHEMA] });
+    const errors = w.describeMany([
+      ['a_seconds', { help: 'A.', unit: 'seconds' }],
+      ['9bad', { help: 'no' }],
+      ['b_bytes', { help: 'B.', unit: 'bytes' }],
+      ['c', { unit: 'Not A Unit' }],
+    ]);
+    expect(errors.map((e) => e?.name)).toEqual([undefined, 'InvalidSeriesError', undefined, 'InvalidSeriesError']);
+    expect([...w.descriptions().keys()]).toEqual(['a_seconds', 'b_bytes']);
+    const ino = fs.statSync(path.join(dir, 'descriptions.json')).ino;
+    expect(w.describeMany([['a_seconds', { help: 'A.', unit: 'seconds' }]])).toEqual([undefined]);
+    expect(fs.statSync(path.join(dir, 'descriptions.json')).ino).toBe(ino); // unchanged: not written
+    w.close();
+    const r = Store.openReadOnly(dir);
+    expect(r.describe('b_bytes')).toEqual({ help: 'B.', unit: 'bytes' });
+    r.close();
   });
 
   it('refuses what is not a name, a help text or a unit, with a message, and records nothing of it', () => {

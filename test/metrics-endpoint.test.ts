@@ -7,6 +7,7 @@ import { Histogram, Registry, Summary, Counter, Gauge } from 'prom-client';
 import { Agent, processCollector, promClientCollector, storeExposition, wantsOpenMetrics, type Collector } from '../src/index';
 import { promtoolCheck, promtoolCheckOpenMetrics } from './support/promtool';
 import { killServes, startServe, stopServe } from './support/serve-cli';
+import { getJson, startPrometheus } from './support/receivers';
 import { tempDir, VMM_SCHEMA } from './helpers';
 
 const OM_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
@@ -91,6 +92,33 @@ describe("the agent's /metrics", () => {
     }
   });
 
+  it('is scraped by a real Prometheus as OpenMetrics: its units arrive, a histogram and a summary are typed as such, the values read back', async () => {
+    const agent = await Agent.start({ dir: tempDir(), schemas: [VMM_SCHEMA], metricsPort: 0, collectors: [processCollector(), described(registry())] });
+    const prom = await startPrometheus({ scrape: { target: `127.0.0.1:${agent.metricsAddress!.port}`, interval: '1s' } });
+    try {
+      type Meta = { data: Record<string, Array<{ type: string; unit: string; help: string }>> };
+      type Vector = { data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+      let meta: Meta['data'] = {};
+      for (let i = 0; i < 100 && meta.app_request_duration_seconds === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        meta = (await getJson<Meta>(`${prom.api}/api/v1/metadata`)).data;
+      }
+      // /api/v1/metadata has the unit only from OpenMetrics' UNIT lines: the scrape negotiated it.
+      expect(meta.app_request_duration_seconds?.[0]).toEqual({ type: 'histogram', unit: 'seconds', help: 'Request time.' });
+      expect(meta.app_payload_bytes?.[0]).toEqual({ type: 'summary', unit: 'bytes', help: 'Payload sizes.' });
+      expect(meta.process_cpu_seconds?.[0]).toMatchObject({ type: 'counter', unit: 'seconds' });
+      expect(meta.nodejs_heap_size_used_bytes?.[0]).toMatchObject({ type: 'gauge', unit: 'bytes', help: 'Process heap size used from Node.js in bytes.' });
+      const q = async (expr: string) => (await getJson<Vector>(`${prom.api}/api/v1/query?query=${encodeURIComponent(expr)}`)).data.result;
+      expect(Number((await q('app_request_duration_seconds_bucket{path="/a",le="1"}'))[0]?.value[1])).toBe(2);
+      expect(Number((await q('app_jobs_total'))[0]?.value[1])).toBe(3);
+      // The sample of /b (3 s) is past the last finite bound: Prometheus answers that bound.
+      expect(Number((await q('histogram_quantile(0.99, app_request_duration_seconds_bucket{path="/b"})'))[0]?.value[1])).toBe(1);
+    } finally {
+      await prom.stop();
+      await agent.stop();
+    }
+  }, 60_000);
+
   it('leaves out a series whose last point is older than metricsStaleAfter (default 3 ticks), and keeps the live ones', async () => {
     let t = Math.floor(Date.now() / 1000) * 1000 - 60_000;
     let alive = true;
@@ -101,7 +129,16 @@ describe("the agent's /metrics", () => {
         if (alive) ctx.record('vm_up', {}, 1);
       },
     };
-    const agent = await Agent.start({ dir: tempDir(), schemas: [VMM_SCHEMA], metricsPort: 0, autoTick: false, clock: () => t, collectors: [vmLike] });
+    let thrown = false;
+    const flaky: Collector = {
+      name: 'flaky',
+      collect() {
+        if (thrown) return;
+        thrown = true;
+        throw new Error('once');
+      },
+    };
+    const agent = await Agent.start({ dir: tempDir(), schemas: [VMM_SCHEMA], metricsPort: 0, autoTick: false, clock: () => t, collectors: [vmLike, flaky], onError: () => {} });
     try {
       const url = `http://127.0.0.1:${agent.metricsAddress!.port}/metrics`;
       await agent.tick();
@@ -116,14 +153,26 @@ describe("the agent's /metrics", () => {
       const { body } = await get(url);
       expect(body).not.toMatch(/^vm_up/m);
       expect(body).toMatch(/^rondo_agent_ticks_total 3$/m); // the agent's own go on
+      expect(body).toMatch(/^rondo_agent_errors_total\{source="collector"\} 1$/m); // a count recorded every tick, not only at the failure
       expect((await get(url, OM_ACCEPT)).body).not.toMatch(/^vm_up/m);
     } finally {
       await agent.stop();
     }
-    // A longer age keeps it; 0 keeps every series however old.
-    for (const [staleAfter, kept] of [['1m', true], [0, true], ['2s', false]] as const) {
+    // A longer age keeps it; 0 keeps every series however old; with a push every 20 s the default
+    // is 3 pushes (the push's own figures are recorded at each).
+    const push = { url: 'http://127.0.0.1:9/api/v1/write', interval: '20s', maxRetries: 0, logger: () => {} };
+    for (const [staleAfter, kept] of [['1m', true], [0, true], ['2s', false], [undefined, true]] as const) {
       alive = true;
-      const a = await Agent.start({ dir: tempDir(), schemas: [VMM_SCHEMA], metricsPort: 0, autoTick: false, clock: () => t, collectors: [vmLike], metricsStaleAfter: staleAfter });
+      const a = await Agent.start({
+        dir: tempDir(),
+        schemas: [VMM_SCHEMA],
+        metricsPort: 0,
+        autoTick: false,
+        clock: () => t,
+        collectors: [vmLike],
+        onError: () => {},
+        ...(staleAfter === undefined ? { remoteWrite: push } : { metricsStaleAfter: staleAfter }),
+      });
       await a.tick();
       alive = false;
       t += 10_000;
@@ -156,8 +205,37 @@ describe("rondo serve's /metrics", () => {
       const { body } = await get(`${s.url}/metrics`);
       expect(body).toMatch(/^rondo_http_requests_total\{/m);
       expect(promtoolCheck(body)).toEqual({ code: 0, output: '' });
+      // OpenMetrics when asked: counter families without _total, UNIT on the durations, # EOF.
+      const om = await get(`${s.url}/metrics`, OM_ACCEPT);
+      expect(om.type).toBe('application/openmetrics-text; version=1.0.0; charset=utf-8');
+      expect(om.body).toContain('# TYPE rondo_http_requests counter\n');
+      expect(om.body).toMatch(/^rondo_http_requests_total\{/m);
+      expect(om.body).toContain('# TYPE rondo_http_request_duration_seconds summary\n# UNIT rondo_http_request_duration_seconds seconds\n');
+      expect(om.body.endsWith('\n# EOF\n')).toBe(true);
+      expect(promtoolCheckOpenMetrics(om.body).findings).toEqual([]);
     } finally {
       await stopServe(s.child);
     }
   });
+
+  it('is scraped by a real Prometheus, which asks for OpenMetrics and keeps the units of its UNIT lines', async () => {
+    const s = await startServe([tempDir(), '--listen', '127.0.0.1:0']);
+    const prom = await startPrometheus({ scrape: { target: new URL(s.url).host, interval: '1s' } });
+    try {
+      type Meta = { data: Array<{ type: string; unit: string; help: string }> };
+      type Vector = { data: { result: Array<{ value: [number, string] }> } };
+      let meta: Meta['data'] = [];
+      let up: Vector['data']['result'] = [];
+      for (let i = 0; i < 100 && (meta.length === 0 || up.length === 0); i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        meta = (await getJson<Meta>(`${prom.api}/api/v1/targets/metadata?metric=rondo_http_request_duration_seconds`)).data;
+        up = (await getJson<Vector>(`${prom.api}/api/v1/query?query=${encodeURIComponent('rondo_http_requests_total{handler="/metrics"}')}`)).data.result;
+      }
+      expect(meta[0]).toMatchObject({ type: 'summary', unit: 'seconds' });
+      expect(Number(up[0]?.value[1])).toBeGreaterThan(0);
+    } finally {
+      await prom.stop();
+      await stopServe(s.child);
+    }
+  }, 60_000);
 });

@@ -2,13 +2,16 @@
 // `promtool check metrics`; scraped by a real Prometheus, which asks for OpenMetrics and gets
 // it (the units it keeps come only from OpenMetrics' UNIT lines), and finds the series; and the
 // VM's series leave /metrics once the VM has ended, while the process's stay.
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { vmSchemas } from '../demo-vmm/vmm';
-import { Agent, processCollector } from '../src/index';
-import { KvmVm, probeKvm, kvmCollector } from '../src/kvm/index';
+import { Agent, processCollector, Store } from '../src/index';
+import { KvmVm, probeKvm, kvmCollector, kvmStatSeries, kvmStatValue } from '../src/kvm/index';
 import { promtoolCheck, promtoolCheckOpenMetrics } from './support/promtool';
 import { getJson, startPrometheus, type PrometheusReceiver } from './support/receivers';
 import { tempDir } from './helpers';
+import { ROOT } from './fixtures/build';
 
 const probe = probeKvm();
 if (!probe.ok) console.log(`metrics-kvm.test.ts skipped: ${probe.reason ?? 'no usable /dev/kvm'}`);
@@ -76,5 +79,58 @@ describe.skipIf(!probe.ok)("the agent's /metrics with the KVM collector on /dev/
       vm.stop();
       await agent.stop();
     }
+  }, 60_000);
+
+  it("the native capture's KVM series end on the values JavaScript computes from the same words (differential)", async () => {
+    const vm = new KvmVm({ vcpus: 2, durationMs: 2000 });
+    const d = vm.statsDescriptors();
+    const dir = tempDir();
+    const agent = await Agent.start({ dir, schemas: vmSchemas(2, d), collectors: [kvmCollector(vm)] });
+    expect(vm.capturing).toBe(true);
+    vm.start();
+    await vm.wait();
+    await agent.stop();
+    const words = vm.statsWords();
+    const store = Store.openReadOnly(dir);
+    try {
+      let checked = 0;
+      const check = (series: ReturnType<typeof kvmStatSeries>, w: Float64Array, extra: Record<string, string>) => {
+        for (const s of series) {
+          const h = store.find(s.name, { ...s.labels, ...extra });
+          expect(h, s.name).toBeDefined();
+          expect(store.lastPoint(h!)?.[1], `${s.name}${JSON.stringify({ ...s.labels, ...extra })}`).toBe(kvmStatValue(s, w));
+          checked++;
+        }
+      };
+      check(kvmStatSeries('vm', d.vm), words.vm, {});
+      words.vcpus.forEach((w, i) => check(kvmStatSeries('vcpu', d.vcpu), w, { vcpu: String(i) }));
+      expect(checked).toBeGreaterThan(100);
+      // And the raw words agree with the kernel's own sums: exits as stats() gives them.
+      expect(store.lastPoint(store.find('kvm_vcpu_exits_total', { vcpu: '0' })!)?.[1]).toBe(vm.stats().vcpus[0]!.exits);
+    } finally {
+      store.close();
+    }
+  }, 60_000);
+
+  it('rondo-vmm run --metrics-port serves a promtool-clean /metrics while the VM runs', async () => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'demo-vmm', 'cli.js'), 'run', '--store', path.join(tempDir(), 'vm'), '--duration', '4s', '--vcpus', '1', '--metrics-port', '0'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr!.on('data', (c: Buffer) => {
+        err += c.toString();
+        const m = /metrics on (http:\S+)/.exec(err);
+        if (m !== null) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`rondo-vmm exited with ${code}: ${err}`)));
+    });
+    await sleep(1500);
+    const body = await (await fetch(url)).text();
+    expect(body).toMatch(/^kvm_vcpu_exits_total\{vcpu="0"\} \d+$/m);
+    expect(body).toMatch(/^nodejs_heap_size_used_bytes \d+$/m);
+    expect(promtoolCheck(body)).toEqual({ code: 0, output: '' });
+    const code = await new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
+    expect(code).toBe(0);
   }, 60_000);
 });

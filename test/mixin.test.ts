@@ -38,8 +38,8 @@ describe('the alert mixin', () => {
       agent = await Agent.start({
         dir: tempDir(),
         schemas: [{ name: 'a', match: {}, maxSeries: 64, tiers: [{ interval: '1s', retention: '10m' }] }],
-        // Pushes 5 s apart, longer than /metrics keeps a series not recorded (3 ticks): the
-        // agent records its push figures again every tick, so a scrape between pushes has them.
+        // Pushes 5 s apart: a scrape between two pushes finds their figures, and the backlog
+        // measured at the last tick.
         remoteWrite: { url: `http://127.0.0.1:${downPort}/api/v1/write`, interval: '5s', maxRetries: 0, timeoutMs: 1000 },
         metricsPort: 0,
         onError: () => {},

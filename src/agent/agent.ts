@@ -71,8 +71,9 @@ export interface AgentOptions extends Omit<StoreOptions, 'schemas' | 'clock' | '
   /**
    * /metrics leaves out a series whose last point is older than this: a series that ended (its
    * collector gone, its VM stopped) is not served as if it were live. Default: 3 × the longest
-   * of the tick and the tier-0 intervals of the store's schemas (3 s with the defaults). `0`:
-   * never leave one out.
+   * of the tick, the push interval (with remoteWrite: the push's own figures are recorded at
+   * each push) and the tier-0 intervals of the store's schemas (3 s with the defaults and no
+   * push). `0`: never leave one out.
    */
   metricsStaleAfter?: Duration;
   /** Default '127.0.0.1' (loopback only): whoever can reach the endpoint reads every series'
@@ -159,6 +160,7 @@ export class Agent {
   private readonly refused = new Set<string>();
   /** Descriptions given to the store: name → help and unit. */
   private readonly described = new Map<string, string>();
+  private readonly pendingDescriptions = new Map<string, { help: string; unit?: string }>();
   /** Failures per source kind ('collector', 'push', ...): each is its own counter series. */
   private readonly errorsBySource = new Map<string, number>();
   /** The push's own figures, last values, recorded again every tick (recordCarried). */
@@ -288,11 +290,14 @@ export class Agent {
         this.failed(`collector ${c.name}`, e);
       }
     }
+    this.flushDescriptions();
     this.statsData.ticks++;
     this.statsData.lastTickMs = now;
     this.recordOne('rondo_agent_ticks_total', {}, this.statsData.ticks, 'counter', now);
     this.recordOne('rondo_agent_tick_duration_seconds', {}, (performance.now() - started) / 1000, 'gauge', now);
     for (const f of this.store.hookFigures()) this.recordOne('rondo_hook_errors_total', { hook: f.hook }, f.errors, 'counter', now);
+    // Every tick, not only when one fails: /metrics leaves out a series with no recent point.
+    for (const [source, n] of this.errorsBySource) this.recordOne('rondo_agent_errors_total', { source }, n, 'counter', now);
     this.recordCarried(now);
     if (this.storeDamaged !== undefined) return;
     if (this.statsData.clockSteps > 0) {
@@ -308,13 +313,12 @@ export class Agent {
   }
 
   /**
-   * The figures that change only when something happens (a failure, a push) are recorded again
-   * every tick with their last value, with the export backlog and lost count: a series with a
+   * The push's figures, which change only when a push runs, are recorded again every tick with
+   * their last value, with the export backlog and lost count: a series with a
    * point every tick, which /metrics keeps serving (it leaves out series not recorded for
    * metricsStaleAfter) and a scraping Prometheus sees without gaps between pushes.
    */
   private recordCarried(now: number): void {
-    for (const [kind, n] of this.errorsBySource) this.recordOne('rondo_agent_errors_total', { source: kind }, n, 'counter', now);
     for (const c of this.carried.values()) this.recordOne(c.name, c.labels, c.value, c.kind, now);
     if (this.exporter === undefined || this.exporter.isClosed) return;
     try {
@@ -474,19 +478,28 @@ export class Agent {
         this.failed(`collector ${c.name}`, e);
       }
     }
+    this.flushDescriptions();
   }
 
-  /** store.describe(), written only when the description differs from the last one given; a refusal is the agent's error. */
+  /** Queues a description for the store when it differs from the last one given (flushDescriptions writes them). */
   private describe(name: string, help: string, unit?: string): void {
-    if (this.storeDamaged !== undefined || this.store.isClosed) return;
     const key = `${help}\0${unit ?? ''}`;
     if (this.described.get(name) === key) return;
+    this.described.set(name, key); // a refused one is reported once, not every tick
+    this.pendingDescriptions.set(name, unit === undefined ? { help } : { help, unit });
+  }
+
+  /** The queued descriptions, in one write of the store's description table; a refusal is the agent's error. */
+  private flushDescriptions(): void {
+    if (this.pendingDescriptions.size === 0 || this.storeDamaged !== undefined || this.store.isClosed) return;
+    const entries = [...this.pendingDescriptions];
+    this.pendingDescriptions.clear();
     try {
-      this.store.describe(name, unit === undefined ? { help } : { help, unit });
-      this.described.set(name, key);
+      this.store.describeMany(entries).forEach((e, i) => {
+        if (e !== undefined) this.failed(`describe ${entries[i]![0]}`, e);
+      });
     } catch (e) {
-      this.described.set(name, key); // reported once, not every tick
-      this.failed(`describe ${name}`, e);
+      this.failed('describe', e);
     }
   }
 
@@ -571,7 +584,9 @@ export class Agent {
 
   private async listen(port: number, host: string): Promise<void> {
     const { storeExposition, wantsOpenMetrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE } = await import('../export');
-    const staleAfterMs = this.metricsStaleAfterMs ?? 3 * Math.max(this.tickMs, ...this.store.info({ series: false }).schemas.map((s) => s.tiers[0]?.intervalMs ?? 0));
+    // The push's own figures (rondo_remote_write_*) are recorded at each push: the default waits
+    // for three of those too.
+    const staleAfterMs = this.metricsStaleAfterMs ?? 3 * Math.max(this.tickMs, this.pushIntervalMs, ...this.store.info({ series: false }).schemas.map((s) => s.tiers[0]?.intervalMs ?? 0));
     this.server = http.createServer((req, res) => {
       if (req.url !== '/metrics' && !req.url?.startsWith('/metrics?')) {
         res.writeHead(404, { 'Content-Type': 'text/plain' });

@@ -2,5 +2,5 @@
 export { Agent, ClockStepNotice } from './agent';
 export type { AgentOptions, AgentRemoteWrite, AgentStats } from './agent';
 export type { Collector, CollectContext, OpenContext } from './collector';
-export { processCollector } from './collectors/process';
+export { processCollector, PROCESS_METRICS } from './collectors/process';
 export { promClientCollector } from './collectors/prom-client';

@@ -187,3 +187,44 @@ export function storeExposition(store: Store, options: ExpositionOptions = {}): 
   if (om) lines.push('# EOF');
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }
+
+/** Units put on an OpenMetrics family by toOpenMetrics() when its name ends with them. */
+const TEXT_UNITS = ['seconds', 'bytes'] as const;
+
+/**
+ * A Prometheus text body (HELP, TYPE and samples, as rondo serve writes its own figures) as
+ * OpenMetrics 1.0: a counter's family named without `_total` (its samples keep it; a counter not
+ * so named becomes `unknown`), `untyped` as `unknown`, UNIT for a family whose name ends in
+ * `_seconds` or `_bytes`, and `# EOF`.
+ */
+export function toOpenMetrics(text: string): string {
+  const lines = text.split('\n').filter((l) => l !== '');
+  const types = new Map<string, string>();
+  for (const l of lines) {
+    const m = /^# TYPE (\S+) (\S+)$/.exec(l);
+    if (m !== null) types.set(m[1]!, m[2]!);
+  }
+  const familyName = (name: string): string => (types.get(name) === 'counter' && name.endsWith('_total') ? name.slice(0, -'_total'.length) : name);
+  const out: string[] = [];
+  for (const l of lines) {
+    const help = /^# HELP (\S+) (.*)$/.exec(l);
+    if (help !== null) {
+      out.push(`# HELP ${familyName(help[1]!)} ${help[2]}`);
+      continue;
+    }
+    const type = /^# TYPE (\S+) (\S+)$/.exec(l);
+    if (type !== null) {
+      const [, name, t] = type as unknown as [string, string, string];
+      const fam = familyName(name);
+      const omType = t === 'untyped' || (t === 'counter' && fam === name) ? 'unknown' : t;
+      out.push(`# TYPE ${fam} ${omType}`);
+      const unit = TEXT_UNITS.find((u) => fam.endsWith(`_${u}`));
+      if (unit !== undefined && omType !== 'unknown') out.push(`# UNIT ${fam} ${unit}`);
+      continue;
+    }
+    if (l.startsWith('#')) continue; // other comments are not OpenMetrics'
+    out.push(l);
+  }
+  out.push('# EOF');
+  return `${out.join('\n')}\n`;
+}

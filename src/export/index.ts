@@ -7,5 +7,5 @@ export { encodeWriteRequest, loadRemoteWriteProto, STALE_NAN_BITS } from './enco
 export { compressSnappy } from './snappy';
 export { collectRegistry, registrySamples, storeCollector } from './prom-client';
 export type { RegistrySample, CollectRegistryOptions, CollectRegistryResult, CollectableRegistry, StoreCollector } from './prom-client';
-export { storeExposition, wantsOpenMetrics, TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE } from './exposition';
+export { storeExposition, toOpenMetrics, wantsOpenMetrics, TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE } from './exposition';
 export type { ExpositionOptions } from './exposition';

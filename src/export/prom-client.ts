@@ -282,8 +282,10 @@ class StoreMetric {
 
 /**
  * Exposes the store's latest values as prom-client metrics: one metric per metric name in the
- * store (TYPE counter or gauge from the kind of the name's first series; help
- * "rondo series <name>"), one sample per series that has a point (its last point). Names already
+ * store (TYPE counter or gauge from the kind of the name's first series; help from the store's
+ * descriptions, store.describe, or "rondo series <name>"), one sample per series that has a point
+ * (its last point). The agent's /metrics does not use it: see storeExposition (exposition.ts),
+ * which also types histograms and summaries, leaves stale series out and speaks OpenMetrics. Names already
  * registered in the registry by someone else are left alone. New names in the store are picked
  * up at the start of every collection (metrics(), getMetricsAsJSON()), so they show at the next
  * scrape; this works on a read-only store as well, which sees the series its writer registers.
@@ -305,7 +307,15 @@ export function storeCollector<R extends Registry<RegistryContentType> = Registr
       }
       m.handles.push(h);
     }
+    let descriptions: ReadonlyMap<string, { help?: string }> = new Map();
+    try {
+      descriptions = store.descriptions();
+    } catch {
+      // a damaged description table: the generic help stays
+    }
     for (const [name, m] of byName) {
+      const help = descriptions.get(name)?.help;
+      if (help !== undefined) m.help = help;
       if (reg.getSingleMetric(name) !== undefined) continue; // ours already, or the user's
       if (m.name !== name) m.name = name; // an OpenMetrics render may have left it renamed
       reg.registerMetric(m as unknown as Parameters<Registry['registerMetric']>[0]);

@@ -20,7 +20,7 @@ import { formatFloat as formatFloatValue, instantQuery, PromqlError, rangeQuery,
 import { decompressSnappy, snappyDeclaredLength, SnappyError } from './snappy';
 import { decodeWriteRequest, ProtoError } from './write-request';
 import { decodeReadRequest, encodeReadResponse, readSeries } from './remote';
-import { compressSnappy } from '../export';
+import { compressSnappy, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, toOpenMetrics, wantsOpenMetrics } from '../export';
 import { startStatsd, type StatsdDoor, type StatsdStats } from './statsd';
 import { noteDatabase, runInfluxQL } from '../influxql';
 import { fossilDatabases, startFossil, type FossilDoor, type FossilStats } from '../fossil';
@@ -668,8 +668,11 @@ export async function serve(store: Store, options: ServeOptions = {}): Promise<R
   });
 
   route('/metrics', ['GET'], (ctx) => {
-    const body = metricsText(requests, durations, received.samples, refused, skipped) + ingestCounters.metricsText() + hookMetricsText(store);
-    ctx.res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+    const text = metricsText(requests, durations, received.samples, refused, skipped) + ingestCounters.metricsText() + hookMetricsText(store);
+    // OpenMetrics when the scraper asks for it (Prometheus does, first), the text format otherwise.
+    const om = wantsOpenMetrics(ctx.req.headers.accept);
+    const body = om ? toOpenMetrics(text) : text;
+    ctx.res.writeHead(200, { 'Content-Type': om ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body) });
     ctx.res.end(body);
   });
 

@@ -110,19 +110,38 @@ export class DescriptionTable {
 
   /** Sets (or with neither help nor unit, removes) a name's description; writes the file when it changed. */
   set(name: string, d: { help?: string; unit?: string }): void {
-    const old = this.table.get(name);
-    const empty = d.help === undefined && d.unit === undefined;
-    if (empty ? old === undefined : old !== undefined && old.help === d.help && old.unit === d.unit) return;
-    if (!empty && old === undefined && this.table.size >= DESCRIPTION_LIMITS.maxNames)
-      throw new CapacityError(`the store's description table is full (${DESCRIPTION_LIMITS.maxNames} names); describe fewer names`);
-    const next = new Map(this.table);
-    if (empty) next.delete(name);
-    else next.set(name, { ...d });
+    const [e] = this.setMany([[name, d]]);
+    if (e !== undefined) throw e;
+  }
+
+  /**
+   * set() for many names, with one write of the file for all the changes: each entry's
+   * CapacityError (the table full) or undefined; a failed write changes none and is thrown.
+   */
+  setMany(entries: ReadonlyArray<readonly [string, { help?: string; unit?: string }]>): Array<CapacityError | undefined> {
+    const out: Array<CapacityError | undefined> = [];
+    let next: Map<string, { help?: string; unit?: string }> | undefined;
+    for (const [name, d] of entries) {
+      const table = next ?? this.table;
+      const old = table.get(name);
+      const empty = d.help === undefined && d.unit === undefined;
+      out.push(undefined);
+      if (empty ? old === undefined : old !== undefined && old.help === d.help && old.unit === d.unit) continue;
+      if (!empty && old === undefined && table.size >= DESCRIPTION_LIMITS.maxNames) {
+        out[out.length - 1] = new CapacityError(`the store's description table is full (${DESCRIPTION_LIMITS.maxNames} names); ${name} is not described: describe fewer names`);
+        continue;
+      }
+      next ??= new Map(this.table);
+      if (empty) next.delete(name);
+      else next.set(name, { ...(d.help === undefined ? {} : { help: d.help }), ...(d.unit === undefined ? {} : { unit: d.unit }) });
+    }
+    if (next === undefined) return out;
     const body: Record<string, { help?: string; unit?: string }> = {};
     for (const [k, v] of [...next].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) body[k] = v;
     writeMetaFile(this.file, DESCRIPTIONS_FORMAT, { descriptions: body }, this.fileMode);
     this.table = next;
     this.stamp = seriesIndexStamp(this.file);
+    return out;
   }
 
 }

@@ -580,6 +580,34 @@ export class Store {
   }
 
   /**
+   * describe(name, description) for many names, with one write of descriptions.json for all the
+   * changes: gives, in order, each entry's error (InvalidSeriesError, CapacityError) or
+   * undefined; the others are described. A failed write (StorageError) describes none and is thrown.
+   */
+  describeMany(entries: Iterable<readonly [string, DescribeOptions]>): Array<InvalidSeriesError | CapacityError | undefined> {
+    this.assertWritable();
+    const out: Array<InvalidSeriesError | CapacityError | undefined> = [];
+    const ok: Array<[string, { help?: string; unit?: string }]> = [];
+    const at: number[] = [];
+    for (const [name, d] of entries) {
+      try {
+        ok.push([name, checkDescription(name, d)]);
+        at.push(out.length);
+        out.push(undefined);
+      } catch (e) {
+        if (!(e instanceof InvalidSeriesError)) throw e;
+        out.push(e);
+      }
+    }
+    this.descriptionTable()
+      .setMany(ok)
+      .forEach((e, i) => {
+        if (e !== undefined) out[at[i]!] = e;
+      });
+    return out;
+  }
+
+  /**
    * Every metric name that has a description or a series, with its help, unit and kind (each
    * when known), sorted by name. A read-only store rereads the file when its writer changed it.
    */
