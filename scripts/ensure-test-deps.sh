@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests run for real: Debian's prometheus and victoria-metrics (remote-write
-# receivers started by the tests on loopback), influxdb and influxdb-client (the InfluxDB 1.x
+# receivers started by the tests on loopback; prometheus also brings promtool, which checks and
+# unit-tests the alert rules of mixin/ in test/mixin.test.ts), influxdb and influxdb-client (the InfluxDB 1.x
 # reference the Influx doors are compared against, and its `influx` CLI), netcat-openbsd (`nc`, for
 # the shell examples of the Influx and StatsD doors), and busybox-static and linux-image-amd64 (the
 # Linux guest that demo-vmm/guest/build.sh makes for test/linux-boot.test.ts), and clang and lld (the C

@@ -112,6 +112,19 @@ const AGENT_DESCRIPTIONS: ReadonlyArray<readonly [string, string, string?]> = [
   ['rondo_hook_errors_total', 'Faults of each hook (it threw, trapped or returned what the contract does not allow).'],
 ];
 
+/** The push's and exporter's figures, described when the agent has a remote write. */
+const EXPORT_DESCRIPTIONS: ReadonlyArray<readonly [string, string, string?]> = [
+  ['rondo_remote_write_samples_sent_total', 'Samples the remote-write receiver accepted, by exporter.'],
+  ['rondo_remote_write_samples_failed_total', 'Samples of sends that ran out of retries (sent again by the next push), by exporter.'],
+  ['rondo_remote_write_samples_retried_total', 'Samples of retried send attempts, by exporter.'],
+  ['rondo_remote_write_samples_dropped_total', 'Samples the receiver refused for good (4xx other than 429), by exporter.'],
+  ['rondo_remote_write_push_latency_seconds', "Round-trip time of the last push's last accepted request.", 'seconds'],
+  ['rondo_remote_write_last_success_timestamp_seconds', 'When a push request was last accepted, seconds since the epoch.', 'seconds'],
+  ['rondo_exporter_backlog_seconds', 'Recorded time not yet exported, in the schema furthest behind.', 'seconds'],
+  ['rondo_exporter_backlog_ratio', "Share of the exported tier's ring that unexported samples fill; at 1 the ring overwrites them.", 'ratio'],
+  ['rondo_exporter_lost_samples_total', 'Samples the ring overwrote before they were exported (an upper bound).'],
+];
+
 /** A difference of this much between the wall clock's advance and the monotonic clock's is a step. */
 const CLOCK_STEP_MS = 1000;
 /** The most the agent's timeline runs ahead of the wall clock after a step back: past it, the wall clock is followed. */
@@ -150,6 +163,8 @@ export class Agent {
   private readonly pendingDescriptions = new Map<string, { help: string; unit?: string }>();
   /** Failures per source kind ('collector', 'push', ...): each is its own counter series. */
   private readonly errorsBySource = new Map<string, number>();
+  /** The push's own figures, last values, recorded again every tick (recordCarried). */
+  private readonly carried = new Map<string, { name: string; labels: Labels; kind: SeriesKind; value: number }>();
   private readonly statsData: AgentStats = { ticks: 0, ticksSkipped: 0, errors: 0, pushes: 0, pushErrors: 0, lastTickMs: null, lastPush: null, clockSteps: 0, clockOffsetMs: 0 };
   private tickTimer: NodeJS.Timeout | undefined;
   private pushTimer: NodeJS.Timeout | undefined;
@@ -283,6 +298,7 @@ export class Agent {
     for (const f of this.store.hookFigures()) this.recordOne('rondo_hook_errors_total', { hook: f.hook }, f.errors, 'counter', now);
     // Every tick, not only when one fails: /metrics leaves out a series with no recent point.
     for (const [source, n] of this.errorsBySource) this.recordOne('rondo_agent_errors_total', { source }, n, 'counter', now);
+    this.recordCarried(now);
     if (this.storeDamaged !== undefined) return;
     if (this.statsData.clockSteps > 0) {
       // Only once the wall clock has stepped: an agent whose clock never steps has no such series.
@@ -293,6 +309,27 @@ export class Agent {
       this.store.consolidate({ now });
     } catch (e) {
       this.failed('consolidate', e);
+    }
+  }
+
+  /**
+   * The push's figures, which change only when a push runs, are recorded again every tick with
+   * their last value, with the export backlog and lost count: a series with a
+   * point every tick, which /metrics keeps serving (it leaves out series not recorded for
+   * metricsStaleAfter) and a scraping Prometheus sees without gaps between pushes.
+   */
+  private recordCarried(now: number): void {
+    for (const c of this.carried.values()) this.recordOne(c.name, c.labels, c.value, c.kind, now);
+    if (this.exporter === undefined || this.exporter.isClosed) return;
+    try {
+      const labels = { exporter: this.exporter.name };
+      const b = this.exporter.backlog();
+      this.recordOne('rondo_exporter_backlog_seconds', labels, b.seconds, 'gauge', now);
+      this.recordOne('rondo_exporter_backlog_ratio', labels, b.ratio, 'gauge', now);
+      const lost = this.exporter.lostSamples;
+      if (lost > 0) this.recordOne('rondo_exporter_lost_samples_total', labels, lost, 'counter', now);
+    } catch (e) {
+      this.failed('export figures', e);
     }
   }
 
@@ -432,6 +469,7 @@ export class Agent {
       describe: (name, help, unit) => this.describe(name, help, unit),
     };
     for (const [name, help, unit] of AGENT_DESCRIPTIONS) this.describe(name, help, unit);
+    if (this.exporter !== undefined) for (const [name, help, unit] of EXPORT_DESCRIPTIONS) this.describe(name, help, unit);
     for (const c of this.collectors) {
       if (c.open === undefined) continue;
       try {
@@ -529,6 +567,8 @@ export class Agent {
             const h = add === true ? this.handles.get(formatSeries(name, this.withLabels(labels))) : undefined;
             const base = h === undefined ? 0 : (this.store.lastPoint(h)?.[1] ?? 0);
             this.recordOne(name, labels, base + value, kind, this.now());
+            // The backlog is measured afresh every tick.
+            if (!name.startsWith('rondo_exporter_backlog_')) this.carried.set(formatSeries(name, labels), { name, labels, kind, value: base + value });
           },
         });
         this.statsData.pushes++;

@@ -102,6 +102,7 @@ export async function pushExporter(
     summary.retries = client.stats.samplesRetried - before.samplesRetried;
     summary.durationMs = Date.now() - started;
     recordFigures(exporter.name, client, before, options.recordOwn);
+    recordBacklog(exporter, options.recordOwn);
   };
   try {
     for (;;) {
@@ -182,6 +183,21 @@ function recordFigures(
   if (s.lastSuccessMs === null || s.lastSuccessMs === before.lastSuccessMs) return;
   if (s.lastLatencyMs !== null) recordOwn('rondo_remote_write_push_latency_seconds', l, 'gauge', s.lastLatencyMs / 1000);
   recordOwn('rondo_remote_write_last_success_timestamp_seconds', l, 'gauge', s.lastSuccessMs / 1000);
+}
+
+// After every push, sent or failed: what still waits, so a receiver down long enough to let the
+// ring overwrite unexported samples is seen before they are lost (the lost count comes later,
+// when a push gets through). A series is left out when the store could not say.
+function recordBacklog(exporter: Exporter, recordOwn: RecordOwn | undefined): void {
+  if (recordOwn === undefined || exporter.isClosed) return;
+  let b: { seconds: number; ratio: number };
+  try {
+    b = exporter.backlog();
+  } catch {
+    return;
+  }
+  recordOwn('rondo_exporter_backlog_seconds', { exporter: exporter.name }, 'gauge', b.seconds);
+  recordOwn('rondo_exporter_backlog_ratio', { exporter: exporter.name }, 'gauge', b.ratio);
 }
 
 /** The default exporter name for a URL: its host, port and path, as a file-safe name. */

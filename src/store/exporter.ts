@@ -155,6 +155,30 @@ export class Exporter {
     return this.state.committedSamples;
   }
 
+  /**
+   * What waits to be exported, in the schema furthest behind: the recorded time after the cursor
+   * (seconds of the tier's intervals) and the share of the tier's ring it fills (0 to 1). At 1
+   * the ring is overwriting samples not yet exported (they will be counted as lost).
+   */
+  backlog(): { seconds: number; ratio: number } {
+    this.assertOpen();
+    let seconds = 0;
+    let ratio = 0;
+    for (const s of this.source.schemaViews()) {
+      if (s.series.length === 0) continue;
+      const t = s.spec.tiers[this.tier]!;
+      const { head, claims } = s.slabs[this.tier]!.counters();
+      if (head === 0) continue;
+      const oldest = Math.max(1, head - t.slots + 1);
+      const k = this.state.positions[s.spec.name]?.k ?? 0;
+      // Never committed: everything the ring holds (its claimed rows, the ring's length at most).
+      const behind = k === 0 ? Math.min(head + 1 - oldest, claims) : k < oldest ? t.slots : Math.max(0, head + 1 - k);
+      seconds = Math.max(seconds, (behind * t.intervalMs) / 1000);
+      ratio = Math.max(ratio, Math.min(1, behind / t.slots));
+    }
+    return { seconds, ratio };
+  }
+
   /** Where the cursor stands in each schema (interval number and column). */
   get positions(): Readonly<Record<string, ExportPosition>> {
     return this.state.positions;
