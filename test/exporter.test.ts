@@ -134,6 +134,24 @@ describe('exporters', () => {
     store.close();
   });
 
+  it('drops the stale marker of a series recorded again in or after the marker\'s interval (no duplicate timestamp)', () => {
+    const store = Store.open(tempDir(), { schemas: schema() });
+    const h = store.register('vm_up', { vm: '1' });
+    const t0 = alignedPast(600_000, 1000);
+    for (let i = 0; i < 3; i++) store.record(h, 1, t0 + i * 1000);
+    const ex = store.exporter('dest');
+    ex.end(h, t0 + 2000); // the marker goes at t0 + 3000, the interval after the last point
+    store.record(h, 7, t0 + 3000); // ... and the series is recorded in that very interval
+    const b = ex.next();
+    const s = b.series[0]!;
+    expect(s.timestamps).toEqual([t0, t0 + 1000, t0 + 2000, t0 + 3000]);
+    expect(s.values).toEqual([1, 1, 1, 7]);
+    expect(s.stale).toBeUndefined();
+    b.commit();
+    expect(ex.next().samples).toBe(0); // the marker is gone for good, not sent later
+    store.close();
+  });
+
   it('exports a consolidated tier, counters by their last value', () => {
     const store = Store.open(tempDir(), { schemas: schema() });
     const g = store.register('g');

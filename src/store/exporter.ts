@@ -265,6 +265,13 @@ export class Exporter {
         staleSent.push(s);
         continue;
       }
+      // A series recorded again at or after its marker's time lives on: the marker would share a
+      // sample's timestamp (a receiver refuses the whole batch as a duplicate) or fall before it.
+      const lastPt = this.source.lastPointOf(s.id);
+      if (lastPt !== undefined && lastPt[0] >= s.ts) {
+        staleSent.push(s);
+        continue;
+      }
       if (s.ts <= until && (drained || cursors.every((x) => x.doneBefore(s.ts)))) {
         batch.add(ref, s.ts, NaN, true);
         staleSent.push(s);
