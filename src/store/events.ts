@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { addon, type NativeEventRing, type NativeEventRecord } from './native';
 import { ConfigError, CorruptFileError, InvalidValueError, nativeError } from '../errors';
 import { readMetaFile, writeMetaFile } from './metafile';
+import { JS_EVENT_APPEND, JsEventWriter } from './events-js';
 
 export const EVENTS_FILE = 'events.slab';
 export const TOPICS_FILE = 'topics.json';
@@ -486,6 +487,8 @@ function toNs(v: bigint | number | undefined, what: string): bigint | null {
  */
 export class EventLog {
   readonly ring: NativeEventRing;
+  /** Appends written into the mapping from JavaScript (events-js.ts); undefined: the addon's append. */
+  readonly writer: JsEventWriter | undefined;
   private readonly topics: TopicState[] = [];
   private readonly byName = new Map<string, TopicState>();
   private readonly topicsFile: string;
@@ -499,6 +502,7 @@ export class EventLog {
     private readonly fileMode: number,
   ) {
     this.ring = ring;
+    this.writer = readOnly ? undefined : jsWriter(ring);
     this.topicsFile = path.join(dir, TOPICS_FILE);
     try {
       this.loadTopics();
@@ -532,7 +536,16 @@ export class EventLog {
   }
 
   close(): void {
+    this.writer?.disable();
     this.ring.close();
+  }
+
+  /** One record into the ring: written from JavaScript when the writer takes it, else by the addon. */
+  private put(topic: number, typeFlags: number, data: Uint8Array | string, tsNs: bigint | undefined): void {
+    const w = this.writer;
+    // A time past 64 bits goes to the addon too, which refuses it (a typed array would wrap it).
+    if (w === undefined || (tsNs !== undefined && (tsNs < MIN_TS || tsNs > MAX_TS)) || !w.append(topic, typeFlags, data, tsNs))
+      this.ring.append(topic, typeFlags, data, tsNs);
   }
 
   private stamp(): string {
@@ -652,21 +665,25 @@ export class EventLog {
   append(name: string, data: unknown, tsNs: bigint | undefined, recordSeries?: (t: TopicState, v: number, tsNs: bigint | undefined) => void): TopicState {
     let t = this.byName.get(name);
     if (t === undefined) t = this.create(name);
-    if (t.schema.kind === 'scalar' && t.schema.type === 'string') {
+    if (t.code === TYPE_CODES.string) {
       // The default schema takes anything: the record's type says what it is.
+      if (data instanceof Uint8Array) {
+        this.put(t.info.id, TYPE_CODES.binary, data, tsNs);
+        return t;
+      }
       if (typeof data === 'string') {
-        this.ring.append(t.info.id, TYPE_CODES.string, data, tsNs);
+        this.put(t.info.id, TYPE_CODES.string, data, tsNs);
         return t;
       }
       const u = encodeUntyped(data);
       if (u !== undefined) {
-        this.ring.append(t.info.id, u.type, u.bytes, tsNs);
+        this.put(t.info.id, u.type, u.bytes, tsNs);
         return t;
       }
     } else {
       const bytes = encodeFor(t.schema, data);
       if (bytes !== undefined) {
-        this.ring.append(t.info.id, t.code, bytes, tsNs);
+        this.put(t.info.id, t.code, bytes, tsNs);
         if (t.info.series !== undefined && recordSeries !== undefined) {
           const v = decodeAs(t.schema, bytes);
           recordSeries(t, Number(v), tsNs);
@@ -691,7 +708,7 @@ export class EventLog {
     const payload = Buffer.alloc(4 + u.bytes.length);
     payload.writeUInt32LE(t.info.id, 0);
     u.bytes.copy(payload, 4);
-    this.ring.append(nc.info.id, u.type | (FLAG_NONCONFORMANT << 8), payload, tsNs);
+    this.put(nc.info.id, u.type | (FLAG_NONCONFORMANT << 8), payload, tsNs);
     this.nonconformant++;
     return nc;
   }
@@ -773,6 +790,17 @@ export class EventLog {
       nonconformant: this.nonconformant,
     };
   }
+}
+
+const MIN_TS = -(1n << 63n);
+const MAX_TS = (1n << 63n) - 1n;
+
+/** The JavaScript writer of a writable ring, when this machine and the ring suit it (events-js.ts). */
+function jsWriter(ring: NativeEventRing): JsEventWriter | undefined {
+  if (!JS_EVENT_APPEND || process.env.RONDO_EVENTS_JS_APPEND === '0') return undefined;
+  const p = ring.params();
+  if (p.fileBytes > 2 ** 31) return undefined; // typed arrays over the mapping: the addon writes larger rings
+  return new JsEventWriter(ring.buffer(), ring.damageFlag(), p.size, p.maxPayload);
 }
 
 /** events: { size } of the store options: a number of bytes or a size such as '64MiB'. */

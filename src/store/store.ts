@@ -1036,11 +1036,14 @@ export class Store {
     const log = this.events_();
     if (tsNs !== undefined && typeof tsNs !== 'bigint') throw new InvalidTimestampError(`tsNs ${String(tsNs)} must be a bigint of ns since the epoch`);
     try {
-      return log.append(topic, data, tsNs, (t, v, ts) => this.recordTopicSeries(t, v, ts)).info.name;
+      return log.append(topic, data, tsNs, this.topicSeries).info.name;
     } catch (e) {
       throw nativeError(e, path.join(this.dir, EVENTS_FILE));
     }
   }
+
+  /** recordTopicSeries as append() hands it on (made once, not a closure a call). */
+  private readonly topicSeries = (t: { info: TopicInfo; seriesHandle?: unknown }, v: number, tsNs: bigint | undefined): void => this.recordTopicSeries(t, v, tsNs);
 
   private recordTopicSeries(t: { info: TopicInfo; seriesHandle?: unknown }, v: number, tsNs: bigint | undefined): void {
     const s = t.info.series!;
