@@ -17,7 +17,7 @@ import { ConfigError, InvalidValueError, StoreLockedError } from '../errors';
 
 /** The file that makes a directory a store (the store's layout). */
 const STORE_FILE = 'rondo.json';
-import { runQuery } from './evaluate';
+import { runQueryRows } from './evaluate';
 import { FossilQueryError } from './parse';
 import { eventsOf, type EventSource } from './source';
 import {
@@ -27,6 +27,7 @@ import {
   codeText,
   encodeFrame,
   errFrame,
+  encodeAnswer,
   formatTime,
   goDuration,
   lengthPrefixedList,
@@ -234,15 +235,17 @@ export async function startFossil(databases: FossilDatabases, host: string, port
             return;
           }
           try {
-            const rows = runQuery(eventsOf(store), f.data.toString('utf8'), options.maxQueryEntries === undefined ? {} : { maxEntries: options.maxQueryEntries });
-            const lines = rows.map((r) => Buffer.from(`${formatTime(r.tsNs)}\t${r.topic}\t${r.bytes.toString('base64')}\t${r.schema}`, 'utf8'));
-            const body = lengthPrefixedList(lines);
+            const rows = runQueryRows(eventsOf(store), f.data.toString('utf8'), options.maxQueryEntries === undefined ? {} : { maxEntries: options.maxQueryEntries });
+            // Entries straight from the ring's columns are written into the answer in one pass.
+            const body = Array.isArray(rows)
+              ? lengthPrefixedList(rows.map((r) => Buffer.from(`${formatTime(r.tsNs)}\t${r.topic}\t${r.bytes.toString('base64')}\t${r.schema}`, 'utf8')))
+              : encodeAnswer(rows);
             // A frame a client may not take (over MAX_FRAME) is not sent: the client is told why.
             if (body.length + 8 > MAX_FRAME)
               send(
                 errFrame(
                   CODES.query,
-                  `the answer of ${rows.length} entries is ${body.length} bytes, over the ${MAX_FRAME}-byte frame limit; narrow the query (a later since, a sub-topic, or sample())`,
+                  `the answer of ${Array.isArray(rows) ? rows.length : rows.count} entries is ${body.length} bytes, over the ${MAX_FRAME}-byte frame limit; narrow the query (a later since, a sub-topic, or sample())`,
                 ),
               );
             else send(encodeFrame('QUERY', body));

@@ -456,6 +456,27 @@ export interface EventPage {
   next: number;
 }
 
+/**
+ * Records as columns (store.eventColumns()): what a query over many records reads, with no
+ * object per record. Record i is at tsNs[i] on topics[topicIndex[i]], its bytes as stored are
+ * data[start[i] .. end[i]) (on /nonconformant: after the id of the topic it was meant for), its
+ * record type typeCode[i] (TYPE_CODES).
+ */
+export interface EventColumns {
+  count: number;
+  tsNs: BigInt64Array;
+  /** Index into topics of each record's topic. */
+  topicIndex: Uint32Array;
+  /** The topics the records are on. */
+  topics: readonly TopicInfo[];
+  typeCode: Uint8Array;
+  start: Uint32Array;
+  end: Uint32Array;
+  data: Buffer;
+  /** Where to continue reading (after: next). */
+  next: number;
+}
+
 export interface EventStats {
   /** The ring's size in bytes. */
   size: number;
@@ -742,6 +763,86 @@ export class EventLog {
       if (rec !== undefined) out.push(rec);
     }
     return { records: out, next: res.next };
+  }
+
+  /** read() as columns (EventColumns): the records the same query selects, their bytes as stored. */
+  readColumns(q: EventQuery = {}): EventColumns {
+    if (typeof q !== 'object' || q === null) throw new InvalidValueError('eventColumns() takes an object: { topic, start, end, limit }');
+    if (this.readOnly) this.loadTopics();
+    const limit = q.limit ?? 100_000;
+    if (!Number.isSafeInteger(limit) || limit < 0) throw new InvalidValueError(`limit ${String(q.limit)} must be a whole number`);
+    let mask: Uint8Array | null = null;
+    if (q.topic !== undefined) {
+      validateTopic(q.topic);
+      const sub = q.subtopics !== false;
+      mask = new Uint8Array(this.topics.length + 1);
+      for (const t of this.topics) if (sub ? underTopic(t.info.name, q.topic) : t.info.name === q.topic) mask[t.info.id] = 1;
+    }
+    const start = toNs(q.start, 'start');
+    const end = toNs(q.end, 'end');
+    const from = q.after ?? 0;
+    if (!Number.isSafeInteger(from) || from < 0) throw new InvalidValueError(`after ${String(q.after)} must be a position from an earlier events() call`);
+    let p: ReturnType<NativeEventRing['readPacked']>;
+    try {
+      p = this.ring.readPacked(from, start, end, mask, Math.min(limit, 0xffffffff), 0xffffffff);
+    } catch (e) {
+      throw nativeError(e, path.join(this.dir, EVENTS_FILE));
+    }
+    // Topic ids to indexes into `topics` (the ids seen, in the order first seen).
+    const n = p.count;
+    const index = new Uint32Array(n);
+    const typeCode = new Uint8Array(n);
+    const starts = new Uint32Array(n);
+    const topics: TopicInfo[] = [];
+    // slot[id]: -2 not yet seen, -1 left out, else its index in topics
+    const slot = new Int32Array(this.topics.length + 2).fill(-2);
+    let keep = 0;
+    let prevEnd = 0;
+    let lastId = -1;
+    let lastSlot = 0;
+    const ts = p.ts;
+    const ends = p.end;
+    for (let i = 0; i < n; i++) {
+      const id = p.topic[i]!;
+      const tf = p.typeFlags[i]!;
+      const s0 = prevEnd;
+      prevEnd = ends[i]!;
+      let k = lastSlot;
+      if (id !== lastId) {
+        let got = id < slot.length ? slot[id]! : -2;
+        if (got === -2) {
+          const t = this.topicById(id);
+          // a topic not yet in topics.json: left out, as read() leaves it out
+          got = t === undefined ? -1 : topics.push(t.info) - 1;
+          if (id < slot.length) slot[id] = got;
+        }
+        k = got;
+        lastId = id;
+        lastSlot = k;
+      }
+      if (k < 0) continue;
+      index[keep] = k;
+      typeCode[keep] = tf & 0xff;
+      starts[keep] = (tf >> 8) & FLAG_NONCONFORMANT && prevEnd - s0 >= 4 ? s0 + 4 : s0;
+      if (keep !== i) {
+        // a record left out before this one: the later ones move down (reading a BigInt64Array
+        // makes a bigint: only then)
+        ts[keep] = ts[i]!;
+        ends[keep] = prevEnd;
+      }
+      keep++;
+    }
+    return {
+      count: keep,
+      tsNs: keep === n ? ts : ts.subarray(0, keep),
+      topicIndex: keep === n ? index : index.subarray(0, keep),
+      topics,
+      typeCode: keep === n ? typeCode : typeCode.subarray(0, keep),
+      start: keep === n ? starts : starts.subarray(0, keep),
+      end: keep === n ? ends : ends.subarray(0, keep),
+      data: p.data,
+      next: p.next,
+    };
   }
 
   private topicById(id: number): TopicState | undefined {

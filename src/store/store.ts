@@ -30,7 +30,7 @@ import { consolidateSchema } from './consolidate';
 import { defaultMigrationBackup, finishFormatMigration, migrateStore, migrationNeeded, V1_STORE_VERSION } from './migrate';
 import { migrateSchemas, recoverSwitch, removeLeftovers, schemasDiffer, switchInProgress, type MigrationReport } from './schema-migrate';
 import { tierInfo, type StoreInfo, type TierInfo } from './info';
-import { EventLog, parseEventsSize, EVENTS_FILE, type CreateTopicOptions, type EventPage, type EventQuery, type EventRecord, type EventStats, type TopicInfo } from './events';
+import { EventLog, parseEventsSize, EVENTS_FILE, type CreateTopicOptions, type EventColumns, type EventPage, type EventQuery, type EventRecord, type EventStats, type TopicInfo } from './events';
 import {
   capture,
   restoreArchives,
@@ -1063,6 +1063,11 @@ export class Store {
   /** Events, oldest first: { topic (with its sub-topics unless subtopics: false), start, end, limit, after }. */
   events(query: EventQuery = {}): EventRecord[] {
     return this.events_().read(query).records;
+  }
+
+  /** events() as columns, with no object per record: what a query over many records reads. */
+  eventColumns(query: EventQuery = {}): EventColumns {
+    return this.events_().readColumns(query);
   }
 
   /** events() with the position to continue from (for following a ring). */
