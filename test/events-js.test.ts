@@ -93,26 +93,32 @@ describe.skipIf(!JS_EVENT_APPEND)('appends written from JavaScript', () => {
     const ids = store.topics();
     const nativeId = ids.find((t) => t.name === '/native')!.id;
     const THREADS = 2;
-    const PER = 40_000;
-    const JS = 80_000;
-    const total = 1 + JS + THREADS * PER;
-    const reader = runFixture('events-follow.js', [dir, String(total), '60000']);
+    const PER = 100_000;
+    const reader = runFixture('events-follow.js', [dir, '0', '60000']);
     await reader.waitFor((l) => l === 'reading');
     const job = devAddon().bench.eventAppendsStart(path.join(dir, 'events.slab'), THREADS, PER, nativeId);
-    for (let i = 1; i <= JS; i++) store.append('/js', marked(0, i), BigInt(i));
+    // JavaScript appends until the native threads are through (so the two run at once).
+    let js = 0;
+    while (store.eventStats().appended - 1 - js < THREADS * PER && js < 5_000_000)
+      for (let k = 0; k < 500; k++) {
+        js++;
+        store.append('/js', marked(0, js), BigInt(js));
+      }
     const done = devAddon().bench.eventAppendsJoin(job);
     expect(done).toEqual({ appends: THREADS * PER, failed: false });
-    expect(store.eventStats().appended).toBe(total);
+    const total = 1 + js + THREADS * PER;
+    store.append('/end', marked(9, total), BigInt(total));
+    expect(store.eventStats().appended).toBe(total + 1);
     await reader.closed;
     const summary = JSON.parse(reader.lines.at(-1)!) as { seen: number; writers: Record<string, number>; violations: number; examples: string[] };
     expect(summary.examples).toEqual([]);
     expect(summary.violations).toBe(0);
     expect(summary.seen).toBe(total);
-    expect(summary.writers).toEqual({ '/js/0': JS + 1, '/native/0': PER, '/native/1': PER });
+    expect(summary.writers).toEqual({ '/js/0': js + 1, '/native/0': PER, '/native/1': PER });
     // They did append at once: native records lie between the first and the last JavaScript one.
     const all = store.events({ limit: 1e7 });
     const firstJs = all.findIndex((r) => r.topic === '/js' && r.tsNs === 1n);
-    const lastJs = all.findIndex((r) => r.topic === '/js' && r.tsNs === BigInt(JS));
+    const lastJs = all.findIndex((r) => r.topic === '/js' && r.tsNs === BigInt(js));
     const between = all.slice(firstJs, lastJs).filter((r) => r.topic === '/native').length;
     expect(between, 'the native threads ran before or after the JavaScript appends, not beside them').toBeGreaterThan(0);
     store.close();

@@ -130,6 +130,12 @@ std::shared_ptr<EventRing> EventRing::Open(const std::string& path, OpenMode mod
   r->sigbus_entry_ = sigbus::Register(r->map_.get(), r->map_.size(), !ro);
   fd.reset();
   r->Validate(size);
+#if defined(MADV_POPULATE_WRITE)
+  // A new ring's pages are made ready now, not by the first append to each (a fault per 4 KiB
+  // page, a third of an append's time on the first lap). Up to 1 GiB; a kernel without it
+  // (before Linux 5.14) says EINVAL, and the appends fault the pages in as before.
+  if (mode == OpenMode::kCreate && size <= (1ull << 30)) (void)::madvise(r->map_.get(), size, MADV_POPULATE_WRITE);
+#endif
   if (mode == OpenMode::kReadWrite && r->counter(kEvOffLock).load(std::memory_order_acquire) != 0) {
     // The writer that held it is gone (this process holds the store lock and opens the ring
     // before any thread of its own appends): what it was appending was never published.

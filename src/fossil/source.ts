@@ -65,7 +65,7 @@ export interface TopicRow {
 
 export interface EventSource {
   /** Appends; returns the topic the datum went to (a non-conforming one: /nonconformant). */
-  append(topic: string, data: Buffer, tsNs?: bigint): string;
+  append(topic: string, data: Uint8Array, tsNs?: bigint): string;
   /** Events in time order; `topic` selects it and its sub-topics (a path prefix). */
   events(o: { topic?: string; start?: bigint; end?: bigint; limit?: number }): EventRow[];
   /** events() as columns (no object per row). */

@@ -118,6 +118,42 @@ export function splitTopic(data: Buffer, cache?: TopicCache): { topic: string; r
   return { topic, rest: data.subarray(4 + n) };
 }
 
+/** The topic of n bytes at data[at] (as splitTopic reads it), from the cache when it is the last one. */
+export function topicAt(data: Buffer, at: number, n: number, cache: TopicCache): string {
+  if (cache.bytes.length === n && sameBytes(cache.bytes, data, at)) return cache.topic;
+  let topic = data.toString('utf8', at, at + n);
+  if (topic === '') topic = '/';
+  else if (!topic.startsWith('/')) topic = `/${topic}`;
+  if (n <= 1024) {
+    cache.bytes = Buffer.from(data.subarray(at, at + n));
+    cache.topic = topic;
+  }
+  return topic;
+}
+
+/**
+ * The whole APPEND frames at the start of buf, without a Frame or a Buffer each: calls
+ * append(topic, datum) for each (the datum a Uint8Array over buf) and returns the offset of the
+ * first byte it did not take (a frame not whole, not an APPEND, or malformed: for FrameReader).
+ */
+export function appendsAt(buf: Buffer, cache: TopicCache, append: (topic: string, datum: Uint8Array) => boolean): number {
+  let p = 0;
+  const size = buf.length;
+  while (size - p >= 16) {
+    const len = buf.readUInt32BE(p);
+    if (len < 12 || len > MAX_FRAME || size - p - 4 < len) break;
+    if (buf.readUInt32BE(p + 4) !== APPE || buf.readUInt32BE(p + 8) !== ND00) break;
+    const ds = p + 12;
+    const de = p + 4 + len;
+    const n = buf.readUInt32BE(ds);
+    if (ds + 4 + n > de) break;
+    const topic = topicAt(buf, ds + 4, n, cache);
+    if (!append(topic, new Uint8Array(buf.buffer, buf.byteOffset + ds + 4 + n, de - ds - 4 - n))) break;
+    p = de;
+  }
+  return p;
+}
+
 /** a equals b[at, at + a.length) (a byte loop: cheaper than Buffer.compare for a topic). */
 function sameBytes(a: Buffer, b: Buffer, at: number): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[at + i]) return false;
@@ -194,6 +230,14 @@ export class FrameReader {
       this.have = buf.length;
     }
     return out;
+  }
+
+  /** Bytes still to come before the frame it holds is whole: 0 when it holds nothing, -1 when
+   *  that is not known yet (under 4 bytes held) or the stream is broken. */
+  missing(): number {
+    if (this.broken) return -1;
+    if (this.have === 0) return 0;
+    return this.need > 0 ? this.need - this.have : -1;
   }
 
   /** The bytes left over when the stream ended: a frame cut short, when there are any. */
