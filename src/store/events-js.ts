@@ -255,8 +255,10 @@ export class JsEventWriter {
       dropped++;
     }
     if (t > pub) t = pub;
-    if (hiOf(t) === (tHi | 0)) Atomics.store(i32, TAIL, t | 0);
-    else Atomics.store(this.i64, TAIL / 2, BigInt(t));
+    // A plain store (x64 keeps stores in order: every reader that sees a byte written after this
+    // sees this tail too), as the native append's relaxed store and release fence.
+    if (hiOf(t) === (tHi | 0)) i32[TAIL] = t | 0;
+    else Atomics.store(this.i64, TAIL / 2, BigInt(t)); // both halves at once (every 4 GiB)
     this.tailPos = t;
     this.tailOff = t === pub ? pub % cap : off;
     if (dropped > 0) {

@@ -512,6 +512,9 @@ export class EventLog {
   readonly writer: JsEventWriter | undefined;
   private readonly topics: TopicState[] = [];
   private readonly byName = new Map<string, TopicState>();
+  /** The topic of the last append (appends come in runs to one topic). */
+  private lastName = '';
+  private lastTopic: TopicState | undefined = undefined;
   private readonly topicsFile: string;
   private topicsStamp = '';
   nonconformant = 0;
@@ -684,8 +687,10 @@ export class EventLog {
    * is called for a numeric topic recorded as a series.
    */
   append(name: string, data: unknown, tsNs: bigint | undefined, recordSeries?: (t: TopicState, v: number, tsNs: bigint | undefined) => void): TopicState {
-    let t = this.byName.get(name);
+    let t = name === this.lastName ? this.lastTopic : this.byName.get(name);
     if (t === undefined) t = this.create(name);
+    this.lastName = name;
+    this.lastTopic = t;
     if (t.code === TYPE_CODES.string) {
       // The default schema takes anything: the record's type says what it is.
       if (data instanceof Uint8Array) {
