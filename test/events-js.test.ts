@@ -125,6 +125,31 @@ describe.skipIf(!JS_EVENT_APPEND)('appends written from JavaScript', () => {
   }, 90_000);
 });
 
+describe.skipIf(!JS_EVENT_APPEND)('a ring cut short under the JavaScript writer', () => {
+  it('is refused with CorruptFileError on the next append, and the process lives on', () => {
+    const dir = tempDir();
+    Store.open(dir, { events: { size: '1MiB' } }).close();
+    // In a process of its own: the SIGBUS of the first touch of a lost page is the handler's to
+    // take (native/rondo/sigbus.h), which maps zero pages and marks the ring damaged.
+    const script = `
+      const { Store } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'src'))});
+      const fs = require('node:fs');
+      const s = Store.open(${JSON.stringify(dir)});
+      for (let i = 0; i < 100; i++) s.append('/a', Buffer.alloc(64, i));
+      if (s.eventLog.writer.taken !== 100) throw new Error('not the JavaScript writer');
+      fs.truncateSync(${JSON.stringify(path.join(dir, 'events.slab'))}, 4096);
+      let got = 'no error';
+      try { for (let i = 0; i < 20000; i++) s.append('/a', Buffer.alloc(64, i)); } catch (e) { got = e.name + ': ' + e.message; }
+      console.log(got);
+      try { s.events(); console.log('read ok'); } catch (e) { console.log('read ' + e.name); }
+      console.log('alive');`;
+    const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(out).toMatch(/^CorruptFileError: .*events\.slab.*cut short/m);
+    expect(out).toContain('read CorruptFileError');
+    expect(out).toContain('alive');
+  });
+});
+
 describe('the check module', () => {
   it('is what scripts/build-events-check.mjs makes of events-check.wat', () => {
     const root = path.join(__dirname, '..');
