@@ -1,4 +1,5 @@
-// rondo event ring: see events.h.
+// rondo event ring: see events.h. What it shares with the slabs (slab.cc): the SIGBUS cover of
+// its mapping (sigbus::Covered), the open modes and the error types (slab.h).
 #include "events.h"
 #include "sigbus.h"
 
@@ -127,7 +128,7 @@ std::shared_ptr<EventRing> EventRing::Open(const std::string& path, OpenMode mod
                       std::to_string(kEventHeaderBytes) + ")");
   r->map_ = Mapping::Map(size, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd.get());
   if (!r->map_) throw SlabIoError(errno_text("mmap", path));
-  r->sigbus_entry_ = sigbus::Register(r->map_.get(), r->map_.size(), !ro);
+  r->sigbus_.Cover(r->map_.get(), r->map_.size(), !ro);
   fd.reset();
   r->Validate(size);
 #if defined(MADV_POPULATE_WRITE)
@@ -145,14 +146,11 @@ std::shared_ptr<EventRing> EventRing::Open(const std::string& path, OpenMode mod
   return r;
 }
 
-EventRing::~EventRing() { sigbus::Unregister(sigbus_entry_); }
+EventRing::~EventRing() = default;
 
-std::atomic<uint32_t>* EventRing::damage_flag() const { return sigbus::DamageFlag(sigbus_entry_); }
+std::atomic<uint32_t>* EventRing::damage_flag() const { return sigbus_.flag(); }
 
-bool EventRing::damaged() const {
-  std::atomic<uint32_t>* f = sigbus::DamageFlag(sigbus_entry_);
-  return f != nullptr && f->load(std::memory_order_acquire) != 0;
-}
+bool EventRing::damaged() const { return sigbus_.damaged(); }
 
 void EventRing::ThrowIfDamaged() const {
   if (damaged())

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/raii.h"
+#include "rondo/sigbus.h"
 #include "rondo/slab.h"
 
 namespace rondo {
@@ -160,7 +161,7 @@ class EventRing {
   bool read_only_ = false;
   Mapping map_;
   uint64_t capacity_ = 0;
-  int sigbus_entry_ = -1;
+  sigbus::Covered sigbus_;  // after map_: it goes first
 };
 
 }  // namespace rondo
