@@ -1,5 +1,5 @@
 // Builds src/store/events-check-wasm.ts (the bytes of the event record check for the JavaScript
-// writer) from src/store/events-check.wat with binaryen (a dev dependency):
+// writer) from src/store/events-check.wat with binaryen (the package has it for the hooks):
 //   node scripts/build-events-check.mjs          writes the file
 //   node scripts/build-events-check.mjs --print  prints what it would write (the tests compare)
 import * as fs from 'node:fs';
