@@ -463,6 +463,9 @@ class EventRingWrap : public Napi::ObjectWrap<EventRingWrap> {
                        {
                            InstanceMethod("append", &EventRingWrap::Append),
                            InstanceMethod("read", &EventRingWrap::Read),
+                           InstanceMethod("readPacked", &EventRingWrap::ReadPacked),
+                           InstanceMethod("buffer", &EventRingWrap::Buffer),
+                           InstanceMethod("damageFlag", &EventRingWrap::DamageFlag),
                            InstanceMethod("stats", &EventRingWrap::Stats),
                            InstanceMethod("params", &EventRingWrap::Params),
                            InstanceMethod("flush", &EventRingWrap::Flush),
@@ -596,6 +599,91 @@ class EventRingWrap : public Napi::ObjectWrap<EventRingWrap> {
     return out;
   }
 
+  // readPacked(from, startNs, endNs, topics, limit, maxBytes?) -> { next, count, ts: BigInt64Array,
+  //   topic: Uint32Array, typeFlags: Uint16Array, end: Uint32Array, data: Buffer }: the records
+  // read() would answer, as columns (record i's payload is data[end[i-1] .. end[i])), made with
+  // a handful of allocations whatever their number: what a query over a million records reads.
+  Napi::Value ReadPacked(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    rondo::EventRing& r = Live(env);
+    const uint64_t from = U53Arg(info, 0, "from");
+    rondo::EventFilter f;
+    bool lossless = false;
+    if (info[1].IsBigInt()) f.start_ns = info[1].As<Napi::BigInt>().Int64Value(&lossless);
+    else if (!info[1].IsNull() && !info[1].IsUndefined()) throw ArgTypeError(env, "startNs must be a bigint or null");
+    if (info[2].IsBigInt()) f.end_ns = info[2].As<Napi::BigInt>().Int64Value(&lossless);
+    else if (!info[2].IsNull() && !info[2].IsUndefined()) throw ArgTypeError(env, "endNs must be a bigint or null");
+    Napi::Uint8Array topics;
+    if (info[3].IsTypedArray() && info[3].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+      topics = info[3].As<Napi::Uint8Array>();
+      f.topics = topics.Data();
+      f.ntopics = static_cast<uint32_t>(std::min<size_t>(topics.ElementLength(), 0xFFFFFFFFu));
+    } else if (!info[3].IsNull() && !info[3].IsUndefined()) {
+      throw ArgTypeError(env, "topics must be a Uint8Array or null");
+    }
+    f.limit = U32Arg(info, 4, "limit");
+    if (!info[5].IsUndefined()) f.max_bytes = U53Arg(info, 5, "maxBytes");
+    if (f.max_bytes > 0xFFFFFFFFull) f.max_bytes = 0xFFFFFFFFull;  // ends are u32
+    rondo::PackedEvents p;
+    const uint64_t next = WithSlabErrors(env, [&] { return r.ReadPacked(from, f, &p); });
+    const size_t n = p.ts.size();
+    Napi::BigInt64Array ts = Napi::BigInt64Array::New(env, n);
+    Napi::Uint32Array topic = Napi::Uint32Array::New(env, n);
+    Napi::Uint16Array tf = Napi::Uint16Array::New(env, n);
+    Napi::Uint32Array end = Napi::Uint32Array::New(env, n);
+    if (n > 0) {
+      std::memcpy(ts.Data(), p.ts.data(), n * sizeof(int64_t));
+      std::memcpy(topic.Data(), p.topic.data(), n * sizeof(uint32_t));
+      std::memcpy(tf.Data(), p.type_flags.data(), n * sizeof(uint16_t));
+      std::memcpy(end.Data(), p.end.data(), n * sizeof(uint32_t));
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("next", static_cast<double>(next));
+    out.Set("count", static_cast<double>(n));
+    out.Set("ts", ts);
+    out.Set("topic", topic);
+    out.Set("typeFlags", tf);
+    out.Set("end", end);
+    out.Set("data", Napi::Buffer<uint8_t>::Copy(env, p.data.data(), p.data.size()));
+    return out;
+  }
+
+  // buffer() -> the whole writable mapping (header and records) as an external ArrayBuffer, for
+  // src/store/events-js.ts's appends; detached by close(), as a slab's buffer() is.
+  Napi::Value Buffer(const Napi::CallbackInfo& info) {
+    rondo::EventRing& r = Live(info.Env());
+    if (r.read_only()) throw CodedError(info.Env(), codes::kArg, "a read-only event ring has no writable buffer");
+    return HandOut(info.Env(), r.base(), r.size());
+  }
+
+  // damageFlag() -> an ArrayBuffer of 4 bytes over the ring's damage flag (rondo/sigbus.h), or
+  // undefined when the mapping is not covered.
+  Napi::Value DamageFlag(const Napi::CallbackInfo& info) {
+    rondo::EventRing& r = Live(info.Env());
+    std::atomic<uint32_t>* f = r.damage_flag();
+    if (f == nullptr) return info.Env().Undefined();
+    return HandOut(info.Env(), static_cast<void*>(f), sizeof(uint32_t));
+  }
+
+  Napi::ArrayBuffer HandOut(Napi::Env env, void* data, size_t bytes) {
+    auto hold = std::make_shared<std::shared_ptr<rondo::EventRing>>(ring_);
+    auto* finalized = new std::shared_ptr<std::shared_ptr<rondo::EventRing>>(hold);
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+        env, data, bytes, [](Napi::Env, void*, std::shared_ptr<std::shared_ptr<rondo::EventRing>>* h) { delete h; }, finalized);
+    std::erase_if(buffers_, [](const auto& b) { return b.first.Value().IsEmpty(); });
+    buffers_.emplace_back(Napi::Weak(ab), std::move(hold));
+    return ab;
+  }
+
+  void ReleaseBuffers() {
+    for (auto& [ref, hold] : buffers_) {
+      Napi::ArrayBuffer ab = ref.Value();
+      if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
+      hold->reset();
+    }
+    buffers_.clear();
+  }
+
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     rondo::EventRing& r = Live(env);
@@ -630,6 +718,7 @@ class EventRingWrap : public Napi::ObjectWrap<EventRingWrap> {
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
+    ReleaseBuffers();
     if (ring_) {
       std::shared_ptr<rondo::EventRing> r = std::move(ring_);
       ring_.reset();
@@ -639,9 +728,28 @@ class EventRingWrap : public Napi::ObjectWrap<EventRingWrap> {
   }
 
   std::shared_ptr<rondo::EventRing> ring_;
+  std::vector<std::pair<Napi::Reference<Napi::ArrayBuffer>, std::shared_ptr<std::shared_ptr<rondo::EventRing>>>> buffers_;
 };
 
 namespace {
+
+// The event ring's layout (rondo/events.h), for the JavaScript writer (src/store/events-js.ts).
+Napi::Object EventFormat(Napi::Env env) {
+  Napi::Object f = Napi::Object::New(env);
+  f.Set("formatVersion", rondo::kEventFormatVersion);
+  f.Set("headerBytes", rondo::kEventHeaderBytes);
+  f.Set("recordHeaderBytes", rondo::kEvRecordHeaderBytes);
+  f.Set("maxPayload", rondo::kEvMaxPayload);
+  Napi::Object off = Napi::Object::New(env);
+  off.Set("tail", static_cast<double>(rondo::kEvOffTail));
+  off.Set("published", static_cast<double>(rondo::kEvOffPublished));
+  off.Set("lock", static_cast<double>(rondo::kEvOffLock));
+  off.Set("appends", static_cast<double>(rondo::kEvOffAppends));
+  off.Set("dropped", static_cast<double>(rondo::kEvOffDropped));
+  off.Set("last", static_cast<double>(rondo::kEvOffLast));
+  f.Set("offsets", off);
+  return f;
+}
 
 // The slab format (rondo/slab.h), for src/store/native.ts: the one source of these numbers.
 Napi::Object Format(Napi::Env env) {
@@ -834,6 +942,7 @@ StoreAddon::StoreAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("cellLayout", Napi::Function::New(env, CellLayoutOf, "cellLayout"));
   exports.Set("migrateV1Slab", Napi::Function::New(env, MigrateV1Slab, "migrateV1Slab"));
   exports.Set("format", Format(env));
+  exports.Set("eventFormat", EventFormat(env));
   DefineCodecs(env, exports);
   DefineAddon(exports, {});
 }

@@ -28,6 +28,8 @@
 #include "dev_addon.h"
 #include "common/slab_errors.h"
 #include "rondo/events.h"
+
+#include <mutex>
 #include "rondo/slab.h"
 
 namespace rondo_addon {
@@ -367,6 +369,69 @@ Napi::Value EventAppends(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// eventAppendsStart(path, threads, perThread, topic) -> id: `threads` native threads begin
+// appending, each `perThread` events to topic `topic` of the event ring at `path` (kAttach), and
+// the call returns at once, so that JavaScript appends to the same ring meanwhile (the
+// interoperation test). Event i of thread t: time i, type binary, 24 bytes: u32 t, u32 0xE7E7E7E7,
+// u64 i, u64 ~i. eventAppendsJoin(id) waits for them -> { appends, failed }.
+struct EventAppendJob {
+  std::shared_ptr<rondo::EventRing> ring;
+  std::vector<std::thread> threads;
+  std::atomic<uint64_t> appends{0};
+  std::atomic<bool> failed{false};
+};
+std::mutex event_jobs_mu;
+std::vector<std::unique_ptr<EventAppendJob>> event_jobs;
+
+Napi::Value EventAppendsStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw ArgTypeError(env, "eventAppendsStart(path, threads, perThread, topic): path must be a string");
+  const std::string path = info[0].As<Napi::String>();
+  const uint32_t threads = static_cast<uint32_t>(NumArg(info, 1, "threads", 1, 64));
+  const uint64_t per = static_cast<uint64_t>(NumArg(info, 2, "perThread", 1, 1e9));
+  const uint32_t topic = static_cast<uint32_t>(NumArg(info, 3, "topic", 1, 1e9));
+  auto job = std::make_unique<EventAppendJob>();
+  job->ring = WithSlabErrors(env, [&] { return rondo::EventRing::Open(path, rondo::OpenMode::kAttach); });
+  EventAppendJob* j = job.get();
+  for (uint32_t t = 0; t < threads; t++)
+    j->threads.emplace_back([j, t, per, topic] {
+      try {
+        for (uint64_t i = 0; i < per; i++) {
+          uint8_t p[24];
+          const uint32_t mark = 0xE7E7E7E7u;
+          const uint64_t inv = ~i;
+          std::memcpy(p, &t, 4);
+          std::memcpy(p + 4, &mark, 4);
+          std::memcpy(p + 8, &i, 8);
+          std::memcpy(p + 16, &inv, 8);
+          j->ring->Append(static_cast<int64_t>(i), topic, 0, 0, p, sizeof p);
+          j->appends.fetch_add(1, std::memory_order_relaxed);
+        }
+      } catch (...) {
+        j->failed.store(true);
+      }
+    });
+  std::lock_guard<std::mutex> g(event_jobs_mu);
+  event_jobs.push_back(std::move(job));
+  return Napi::Number::New(env, static_cast<double>(event_jobs.size() - 1));
+}
+
+Napi::Value EventAppendsJoin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t id = static_cast<size_t>(NumArg(info, 0, "id", 0, 1e9));
+  std::unique_ptr<EventAppendJob> job;
+  {
+    std::lock_guard<std::mutex> g(event_jobs_mu);
+    if (id >= event_jobs.size() || !event_jobs[id]) throw ArgTypeError(env, "eventAppendsJoin(id): no such job");
+    job = std::move(event_jobs[id]);
+  }
+  for (auto& th : job->threads) th.join();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("appends", static_cast<double>(job->appends.load()));
+  o.Set("failed", job->failed.load());
+  return o;
+}
+
 }  // namespace
 
 Napi::Function InitBench(Napi::Env env, Napi::Object exports) {
@@ -381,6 +446,8 @@ Napi::Function InitBench(Napi::Env env, Napi::Object exports) {
   bench.Set("startNative", Napi::Function::New(env, StartNative));
   bench.Set("startCLoop", Napi::Function::New(env, StartCLoop));
   bench.Set("eventAppends", Napi::Function::New(env, EventAppends));
+  bench.Set("eventAppendsStart", Napi::Function::New(env, EventAppendsStart));
+  bench.Set("eventAppendsJoin", Napi::Function::New(env, EventAppendsJoin));
   exports.Set("bench", bench);
   return cls;
 }

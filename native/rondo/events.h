@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/raii.h"
+#include "rondo/sigbus.h"
 #include "rondo/slab.h"
 
 namespace rondo {
@@ -84,6 +85,16 @@ struct EventFilter {
   uint64_t max_bytes = 64ull << 20;  // stop after this many payload bytes (at least one record)
 };
 
+// Records as columns (EventRing::ReadPacked): record i has ts[i], topic[i], type | flags << 8
+// in type_flags[i], and its payload in data[end[i-1] .. end[i]) (end[-1] = 0).
+struct PackedEvents {
+  std::vector<int64_t> ts;
+  std::vector<uint32_t> topic;
+  std::vector<uint16_t> type_flags;
+  std::vector<uint32_t> end;
+  std::vector<uint8_t> data;
+};
+
 struct EventStats {
   uint64_t capacity = 0, tail = 0, published = 0, appends = 0, dropped = 0, repairs = 0;
   bool has_oldest = false, has_newest = false;
@@ -112,7 +123,15 @@ class EventRing {
   // overwritten while it reads are skipped. Throws CorruptSlab for a record that fails its check.
   uint64_t Read(uint64_t from, const EventFilter& f, std::vector<EventRecord>* out) const;
 
+  // Read, into columns: what a query over many records takes (no object per record).
+  // f.max_bytes must be below 4 GiB (the ends are u32).
+  uint64_t ReadPacked(uint64_t from, const EventFilter& f, PackedEvents* out) const;
+
   EventStats Stats() const;
+  // The mapping (header and records), for the JavaScript writer (src/store/events-js.ts), and
+  // the damage flag it looks at (nullptr when the mapping is not covered: rondo/sigbus.h).
+  uint8_t* base() const { return map_.bytes(); }
+  std::atomic<uint32_t>* damage_flag() const;
   uint64_t capacity() const { return capacity_; }
   uint64_t created_ms() const;
   const std::string& path() const { return path_; }
@@ -129,6 +148,12 @@ class EventRing {
   uint8_t* at(uint64_t pos) const { return map_.bytes() + kEventHeaderBytes + (pos % capacity_); }
   void Validate(size_t file_size);
   void AdvanceTail(uint64_t limit);
+  // The walk of Read and ReadPacked: calls take(pos, w1, w2, w3, record) for each record that
+  // passes f, which copies it and returns true when the copy was kept; a copy the writer may
+  // have torn (it overtook the record meanwhile) is taken back with drop(); keep(len) once its
+  // check has passed.
+  template <typename Take, typename Drop, typename Keep>
+  uint64_t Scan(uint64_t from, const EventFilter& f, Take take, Drop drop, Keep keep) const;
   void Lock();
   void Unlock();
 
@@ -136,7 +161,7 @@ class EventRing {
   bool read_only_ = false;
   Mapping map_;
   uint64_t capacity_ = 0;
-  int sigbus_entry_ = -1;
+  sigbus::Covered sigbus_;  // after map_: it goes first
 };
 
 }  // namespace rondo

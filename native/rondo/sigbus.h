@@ -29,4 +29,26 @@ std::atomic<uint32_t>* DamageFlag(int i);
 // Marks entry i damaged (a check found the file shorter than its mapping).
 void MarkDamaged(int i);
 
+// A mapping's entry, held by what owns the mapping (a slab, an event ring): registered by
+// Cover(), forgotten when it goes, which must be before the mapping does (declare it after the
+// Mapping member: members go in reverse order).
+class Covered {
+ public:
+  Covered() = default;
+  Covered(const Covered&) = delete;
+  Covered& operator=(const Covered&) = delete;
+  ~Covered() { Unregister(i_); }
+  void Cover(void* base, size_t len, bool writable) { i_ = Register(base, len, writable); }
+  // True once a truncation of the file was found (by the handler, or Mark()).
+  bool damaged() const {
+    std::atomic<uint32_t>* f = DamageFlag(i_);
+    return f != nullptr && f->load(std::memory_order_acquire) != 0;
+  }
+  std::atomic<uint32_t>* flag() const { return DamageFlag(i_); }
+  void Mark() const { MarkDamaged(i_); }  // the flag is the registry's, not this object's
+
+ private:
+  int i_ = -1;
+};
+
 }  // namespace rondo::sigbus

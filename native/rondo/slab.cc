@@ -416,7 +416,7 @@ std::shared_ptr<Slab> Slab::Open(const std::string& path, OpenMode mode,
   UniqueFd fd = OpenToMap(path, ro, kHeaderBytes, &file_size);
   s->map_ = Mapping::Map(file_size, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd.get());
   if (!s->map_) throw SlabIoError(errno_text("mmap", path));
-  s->sigbus_entry_ = sigbus::Register(s->map_.get(), s->map_.size(), !ro);
+  s->sigbus_.Cover(s->map_.get(), s->map_.size(), !ro);
   // The mapping outlives the descriptor; keeping no fd open means nothing to leak.
   fd.reset();
   s->Validate(file_size);
@@ -429,12 +429,9 @@ std::shared_ptr<Slab> Slab::Open(const std::string& path, OpenMode mode,
   return s;
 }
 
-Slab::~Slab() { sigbus::Unregister(sigbus_entry_); }
+Slab::~Slab() = default;
 
-bool Slab::damaged() const {
-  std::atomic<uint32_t>* f = sigbus::DamageFlag(sigbus_entry_);
-  return f != nullptr && f->load(std::memory_order_acquire) != 0;
-}
+bool Slab::damaged() const { return sigbus_.damaged(); }
 
 void Slab::ThrowIfDamaged() const {
   if (damaged())
@@ -445,11 +442,11 @@ void Slab::ThrowIfDamaged() const {
 void Slab::CheckSize() const {
   struct stat st;
   if (!damaged() && ::stat(path_.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) < map_.size())
-    sigbus::MarkDamaged(sigbus_entry_);
+    sigbus_.Mark();
   ThrowIfDamaged();
 }
 
-std::atomic<uint32_t>* Slab::damage_flag() const { return sigbus::DamageFlag(sigbus_entry_); }
+std::atomic<uint32_t>* Slab::damage_flag() const { return sigbus_.flag(); }
 
 void Slab::Validate(size_t file_size) {
   const uint8_t* h = base();

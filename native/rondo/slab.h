@@ -17,6 +17,7 @@
 #include <string>
 
 #include "common/raii.h"
+#include "rondo/sigbus.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the slab format is little-endian");
 #if !defined(__cpp_lib_atomic_ref)
@@ -317,7 +318,7 @@ class Slab {
   Mapping map_;
   CellLayout layout_;
   size_t row_bytes_ = 0;
-  int sigbus_entry_ = -1;  // this mapping's entry in the SIGBUS registry (sigbus.h)
+  sigbus::Covered sigbus_;  // this mapping's entry in the SIGBUS registry (after map_: it goes first)
 };
 
 // A per-thread writer for one slab: caches the current interval's row so that a record is a

@@ -42,6 +42,57 @@ export interface FossilEntry {
   data: Buffer;
 }
 
+/** A field's text, the same string as the field before when its bytes are the same (topics and schemas repeat). */
+class FieldText {
+  private bytes = Buffer.alloc(0);
+  private text = '';
+  of(b: Buffer, s: number, e: number): string {
+    const len = e - s;
+    const mine = this.bytes;
+    let same = len === mine.length;
+    for (let j = 0; same && j < len; j++) same = b[s + j] === mine[j];
+    if (!same) {
+      this.bytes = Buffer.from(b.subarray(s, e));
+      this.text = this.bytes.toString('utf8');
+    }
+    return this.text;
+  }
+}
+
+/** A QUERY answer's entries (`time<TAB>topic<TAB>base64(datum)<TAB>schema` lines in a
+ *  length-prefixed list), read in one pass over the frame. */
+function parseAnswer(data: Buffer): FossilEntry[] {
+  if (data.length < 4) throw new Error('list shorter than its count');
+  const n = data.readUInt32BE(0);
+  const out: FossilEntry[] = [];
+  const topics = new FieldText();
+  const schemas = new FieldText();
+  let p = 4;
+  for (let i = 0; i < n; i++) {
+    if (p + 4 > data.length) throw new Error('list entry header past the end');
+    const end = p + 4 + data.readUInt32BE(p);
+    if (end > data.length) throw new Error('list entry past the end');
+    const s = p + 4;
+    const t1 = data.indexOf(9, s);
+    const t2 = t1 < 0 || t1 >= end ? -1 : data.indexOf(9, t1 + 1);
+    const t3 = t2 < 0 || t2 >= end ? -1 : data.indexOf(9, t2 + 1);
+    if (t3 < 0 || t3 >= end) {
+      // not the four fields: as the line's text splits
+      const [time = '', topic = '', d = '', schema = ''] = data.toString('utf8', s, end).split('\t');
+      out.push({ time, topic, schema, data: Buffer.from(d, 'base64') });
+    } else {
+      out.push({
+        time: data.toString('latin1', s, t1),
+        topic: topics.of(data, t1 + 1, t2),
+        schema: schemas.of(data, t3 + 1, end),
+        data: Buffer.from(data.toString('latin1', t2 + 1, t3), 'base64'),
+      });
+    }
+    p = end;
+  }
+  return out;
+}
+
 export interface FossilStatsAnswer {
   allocHeap: bigint;
   totalMem: bigint;
@@ -171,10 +222,7 @@ export class FossilClient {
 
   async query(text: string): Promise<FossilEntry[]> {
     const f = await this.request('QUERY', text);
-    return readList(f.data).map((line) => {
-      const [time = '', topic = '', data = '', schema = ''] = line.toString('utf8').split('\t');
-      return { time, topic, schema, data: Buffer.from(data, 'base64') };
-    });
+    return parseAnswer(f.data);
   }
 
   async list(what: '' | 'databases' | 'topics' | 'schemas' = ''): Promise<string[]> {

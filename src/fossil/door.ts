@@ -17,7 +17,7 @@ import { ConfigError, InvalidValueError, StoreLockedError } from '../errors';
 
 /** The file that makes a directory a store (the store's layout). */
 const STORE_FILE = 'rondo.json';
-import { runQuery } from './evaluate';
+import { runQueryRows } from './evaluate';
 import { FossilQueryError } from './parse';
 import { eventsOf, type EventSource } from './source';
 import {
@@ -27,6 +27,8 @@ import {
   codeText,
   encodeFrame,
   errFrame,
+  appendsAt,
+  encodeAnswer,
   formatTime,
   goDuration,
   lengthPrefixedList,
@@ -155,6 +157,42 @@ export async function startFossil(databases: FossilDatabases, host: string, port
       closing = true;
     };
 
+    /** Appends a datum of an APPEND; undefined, or fossil's refusal (counted). */
+    const appendTo = (store: Store, topic: string, datum: Uint8Array): Buffer | undefined => {
+      const ev = eventsOf(store);
+      try {
+        const went = ev.append(topic, datum);
+        if (went !== topic) {
+          // the store kept it under /nonconformant; the client hears fossil's refusal
+          const schema = ev.topics().find((t) => t.topic === topic)?.schema ?? inheritedSchema(ev, topic);
+          count('nonconformant');
+          return errFrame(CODES.nonconformant, `Data does not conform to ${schema}`);
+        }
+      } catch (e) {
+        count(e instanceof InvalidValueError ? 'bad_topic' : 'store');
+        return errFrame(CODES.error, (e as Error).message.split('\n')[0]!);
+      }
+      seen.appends++;
+      pendingStored++;
+      return undefined;
+    };
+
+    /**
+     * A fire-and-forget client's run of APPEND frames, straight from the chunk that brought them
+     * (no Frame, no Buffer a frame: the door's per-frame work was most of a TCP append's cost).
+     * Returns what is left for FrameReader: from the first frame that is not a whole APPEND.
+     */
+    const fastAppends = (buf: Buffer): Buffer => {
+      const store = databases.get(dbName);
+      if (store === undefined || store.isClosed || store.readOnly) return buf; // handle() says why
+      const took = appendsAt(buf, topicCache, (topic, datum) => {
+        seen.requests++;
+        appendTo(store, topic, datum); // no answer in this mode: a refusal is counted only
+        return !closing;
+      });
+      return took === 0 ? buf : buf.subarray(took);
+    };
+
     const handle = (f: Frame): void => {
       seen.requests++;
       const store = databases.get(dbName);
@@ -207,24 +245,8 @@ export async function startFossil(databases: FossilDatabases, host: string, port
             reply(errFrame(CODES.error, 'the database is open read-only'));
             return;
           }
-          const ev = eventsOf(store);
-          try {
-            const went = ev.append(parts.topic, parts.rest);
-            if (went !== parts.topic) {
-              // the store kept it under /nonconformant; the client hears fossil's refusal
-              const schema = ev.topics().find((t) => t.topic === parts.topic)?.schema ?? inheritedSchema(ev, parts.topic);
-              count('nonconformant');
-              reply(errFrame(CODES.nonconformant, `Data does not conform to ${schema}`));
-              return;
-            }
-          } catch (e) {
-            count(e instanceof InvalidValueError ? 'bad_topic' : 'store');
-            reply(errFrame(CODES.error, (e as Error).message.split('\n')[0]!));
-            return;
-          }
-          seen.appends++;
-          pendingStored++;
-          reply(OK);
+          const refused = appendTo(store, parts.topic, parts.rest);
+          reply(refused ?? OK);
           return;
         }
         case 'QUERY': {
@@ -234,15 +256,17 @@ export async function startFossil(databases: FossilDatabases, host: string, port
             return;
           }
           try {
-            const rows = runQuery(eventsOf(store), f.data.toString('utf8'), options.maxQueryEntries === undefined ? {} : { maxEntries: options.maxQueryEntries });
-            const lines = rows.map((r) => Buffer.from(`${formatTime(r.tsNs)}\t${r.topic}\t${r.bytes.toString('base64')}\t${r.schema}`, 'utf8'));
-            const body = lengthPrefixedList(lines);
+            const rows = runQueryRows(eventsOf(store), f.data.toString('utf8'), options.maxQueryEntries === undefined ? {} : { maxEntries: options.maxQueryEntries });
+            // Entries straight from the ring's columns are written into the answer in one pass.
+            const body = Array.isArray(rows)
+              ? lengthPrefixedList(rows.map((r) => Buffer.from(`${formatTime(r.tsNs)}\t${r.topic}\t${r.bytes.toString('base64')}\t${r.schema}`, 'utf8')))
+              : encodeAnswer(rows);
             // A frame a client may not take (over MAX_FRAME) is not sent: the client is told why.
             if (body.length + 8 > MAX_FRAME)
               send(
                 errFrame(
                   CODES.query,
-                  `the answer of ${rows.length} entries is ${body.length} bytes, over the ${MAX_FRAME}-byte frame limit; narrow the query (a later since, a sub-topic, or sample())`,
+                  `the answer of ${Array.isArray(rows) ? rows.length : rows.count} entries is ${body.length} bytes, over the ${MAX_FRAME}-byte frame limit; narrow the query (a later since, a sub-topic, or sample())`,
                 ),
               );
             else send(encodeFrame('QUERY', body));
@@ -313,17 +337,32 @@ export async function startFossil(databases: FossilDatabases, host: string, port
     sock.on('drain', () => {
       if (!closing) sock.resume();
     });
-    sock.on('data', (chunk: Buffer) => {
-      if (closing) return;
-      for (const ev of reader.push(chunk)) {
+    const take = (bytes: Buffer): void => {
+      for (const ev of reader.push(bytes)) {
         if ('frame' in ev) {
           handle(ev.frame);
+          if (closing) break;
           continue;
         }
         count(ev.error === 'too_large' ? 'frame_too_large' : 'malformed_frame');
         finish(errFrame(CODES.malformed, 'malformed message'));
         break;
       }
+    };
+    sock.on('data', (chunk: Buffer) => {
+      if (closing) return;
+      let rest = chunk;
+      if (fireAndForget) {
+        // The frame FrameReader holds the start of is made whole first; the whole APPENDs after
+        // it are taken from the chunk as they lie.
+        const missing = reader.missing();
+        if (missing > 0 && missing <= chunk.length) {
+          take(chunk.subarray(0, missing));
+          rest = chunk.subarray(missing);
+        }
+        if (!closing && fireAndForget && reader.missing() === 0) rest = fastAppends(rest);
+      }
+      if (rest.length > 0 && !closing) take(rest);
       flushOut();
       if (closing) sock.end();
     });

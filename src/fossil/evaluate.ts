@@ -2,7 +2,7 @@
 // pipeline's stages in order. The answer is what a QUERY frame carries: one row per entry.
 import { decodeDatum, encodeValue, parseSchema, type Schema, type Value } from './datum';
 import { FossilQueryError, parseQuery, type Expr, type Query, type TimeExpr } from './parse';
-import type { EventSource } from './source';
+import type { EventRows, EventSource } from './source';
 
 export interface QueryRow {
   tsNs: bigint;
@@ -58,18 +58,86 @@ export function runQuery(source: EventSource, text: string, options: RunOptions 
   return runParsed(source, parseQuery(text), options);
 }
 
+/**
+ * runQuery(), answering a query without a pipeline (all or sample over the events) as columns,
+ * with no object per entry: what the door encodes a large answer from.
+ */
+export function runQueryRows(source: EventSource, text: string, options: RunOptions = {}): QueryRow[] | EventRows {
+  const q = parseQuery(text);
+  if (q.stages.length > 0 || source.columns === undefined) return runParsed(source, q, options);
+  const now = options.nowNs ?? BigInt(Date.now()) * 1_000_000n;
+  const range = timeRange(q, now);
+  const limit = options.maxEntries ?? 10_000_000;
+  if (q.quantifier.kind === 'sample') {
+    const fromTiers = source.sampleFromTiers?.(q.topic, q.quantifier.everyNs, range.start, range.end);
+    if (fromTiers !== undefined) return runParsed(source, q, options);
+  }
+  const c = source.columns({
+    ...(q.topic !== undefined && q.topic !== '/' ? { topic: q.topic } : {}),
+    ...(range.start !== undefined ? { start: range.start } : {}),
+    ...(range.end !== undefined ? { end: range.end } : {}),
+    limit: limit + 1,
+  });
+  if (c.count > limit) throw new FossilQueryError(`the query selects more than ${limit} entries: narrow it with 'in' or a time`, 0, q.text);
+  return q.quantifier.kind === 'sample' ? sampleRows(c, q.quantifier.everyNs) : c;
+}
+
+/** The entries of columns as QueryRows, one object each. */
+export function queryRowsOf(c: EventRows): QueryRow[] {
+  const out: QueryRow[] = new Array(c.count);
+  const { tsNs, topicIndex, topics, schemas, start, end, data } = c;
+  for (let i = 0; i < c.count; i++) {
+    const k = topicIndex[i]!;
+    out[i] = { tsNs: tsNs[i]!, topic: topics[k]!, schema: schemas[k]!, bytes: data.subarray(start[i]!, end[i]!) };
+  }
+  return out;
+}
+
+/** sample() over columns: the first entry, then each next one at least `every` after the last one kept. */
+function sampleRows(c: EventRows, every: bigint): EventRows {
+  const keep: number[] = [];
+  let next: bigint | undefined;
+  for (let i = 0; i < c.count; i++) {
+    const t = c.tsNs[i]!;
+    if (next === undefined || t >= next) {
+      keep.push(i);
+      next = t + every;
+    }
+  }
+  const pick = <T extends BigInt64Array | Uint32Array>(a: T, make: (n: number) => T): T => {
+    const out = make(keep.length);
+    keep.forEach((i, j) => (out[j] = a[i]!));
+    return out;
+  };
+  return {
+    ...c,
+    count: keep.length,
+    tsNs: pick(c.tsNs, (n) => new BigInt64Array(n)),
+    topicIndex: pick(c.topicIndex, (n) => new Uint32Array(n)),
+    start: pick(c.start, (n) => new Uint32Array(n)),
+    end: pick(c.end, (n) => new Uint32Array(n)),
+  };
+}
+
 export function runParsed(source: EventSource, q: Query, options: RunOptions = {}): QueryRow[] {
   const now = options.nowNs ?? BigInt(Date.now()) * 1_000_000n;
   const range = timeRange(q, now);
   const limit = options.maxEntries ?? 10_000_000;
   const fromTiers =
     q.quantifier.kind === 'sample' ? source.sampleFromTiers?.(q.topic, q.quantifier.everyNs, range.start, range.end) : undefined;
-  const rows = fromTiers ?? source.events({
+  const select = {
     ...(q.topic !== undefined && q.topic !== '/' ? { topic: q.topic } : {}),
     ...(range.start !== undefined ? { start: range.start } : {}),
     ...(range.end !== undefined ? { end: range.end } : {}),
     limit: limit + 1,
-  });
+  };
+  if (fromTiers === undefined && q.stages.length === 0 && source.columns !== undefined) {
+    // No pipeline: the selected entries are the answer, made from the columns in one pass.
+    const c = source.columns(select);
+    if (c.count > limit) throw new FossilQueryError(`the query selects more than ${limit} entries: narrow it with 'in' or a time`, 0, q.text);
+    return queryRowsOf(q.quantifier.kind === 'sample' ? sampleRows(c, q.quantifier.everyNs) : c);
+  }
+  const rows = fromTiers ?? source.events(select);
   if (rows.length > limit) throw new FossilQueryError(`the query selects more than ${limit} entries: narrow it with 'in' or a time`, 0, q.text);
   let items: Item[] = rows.map((r) => ({
     tsNs: r.tsNs,

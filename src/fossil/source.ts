@@ -23,6 +23,41 @@ export interface EventRow {
   data: Buffer;
 }
 
+/** Events as columns (EventSource.columns): row i is at tsNs[i] on topics[topicIndex[i]] with
+ *  schemas[topicIndex[i]], its datum data[start[i] .. end[i]). */
+export interface EventRows {
+  count: number;
+  tsNs: BigInt64Array;
+  topicIndex: Uint32Array;
+  topics: readonly string[];
+  schemas: readonly string[];
+  start: Uint32Array;
+  end: Uint32Array;
+  data: Buffer;
+}
+
+const NO_ROWS: EventRows = {
+  count: 0,
+  tsNs: new BigInt64Array(0),
+  topicIndex: new Uint32Array(0),
+  topics: [],
+  schemas: [],
+  start: new Uint32Array(0),
+  end: new Uint32Array(0),
+  data: Buffer.alloc(0),
+};
+
+/** The rows of columns, one object each. */
+export function rowsOf(c: EventRows): EventRow[] {
+  const out: EventRow[] = new Array(c.count);
+  const { tsNs, topicIndex, topics, schemas, start, end, data } = c;
+  for (let i = 0; i < c.count; i++) {
+    const k = topicIndex[i]!;
+    out[i] = { tsNs: tsNs[i]!, topic: topics[k]!, schema: schemas[k]!, data: data.subarray(start[i]!, end[i]!) };
+  }
+  return out;
+}
+
 export interface TopicRow {
   topic: string;
   schema: string;
@@ -30,9 +65,11 @@ export interface TopicRow {
 
 export interface EventSource {
   /** Appends; returns the topic the datum went to (a non-conforming one: /nonconformant). */
-  append(topic: string, data: Buffer, tsNs?: bigint): string;
+  append(topic: string, data: Uint8Array, tsNs?: bigint): string;
   /** Events in time order; `topic` selects it and its sub-topics (a path prefix). */
   events(o: { topic?: string; start?: bigint; end?: bigint; limit?: number }): EventRow[];
+  /** events() as columns (no object per row). */
+  columns?(o: { topic?: string; start?: bigint; end?: bigint; limit?: number }): EventRows;
   createTopic(topic: string, schema: string): void;
   /** Every topic with its schema, in creation order. */
   topics(): TopicRow[];
@@ -76,26 +113,34 @@ function sampleFromTiers(store: Store, topic: string | undefined, everyNs: bigin
   return rows.sort((a, b) => (a.tsNs < b.tsNs ? -1 : a.tsNs > b.tsNs ? 1 : a.topic < b.topic ? -1 : 1));
 }
 
+/** The store's events as columns; a row's schema is its topic's (the store's record type says
+ *  how a datum was given: bytes given to a string topic are "binary" there). */
+function columnsOf(store: Store, o: { topic?: string; start?: bigint; end?: bigint; limit?: number }): EventRows {
+  const c = orEmpty(
+    () =>
+      store.eventColumns({
+        ...(o.topic !== undefined ? { topic: o.topic } : {}),
+        ...(o.start !== undefined ? { start: o.start } : {}),
+        ...(o.end !== undefined ? { end: o.end } : {}),
+        ...(o.limit !== undefined ? { limit: o.limit } : {}),
+      }),
+    undefined,
+  );
+  if (c === undefined) return NO_ROWS;
+  return { count: c.count, tsNs: c.tsNs, topicIndex: c.topicIndex, topics: c.topics.map((t) => t.name), schemas: c.topics.map((t) => t.schema), start: c.start, end: c.end, data: c.data };
+}
+
 const sources = new WeakMap<Store, EventSource>();
 
 /** The event API of a store, as this room uses it. */
 export function eventsOf(store: Store): EventSource {
   let s = sources.get(store);
   if (s !== undefined) return s;
+  const columns = (o: { topic?: string; start?: bigint; end?: bigint; limit?: number }): EventRows => columnsOf(store, o);
   s = {
     append: (topic, data, tsNs) => store.append(topic, data, tsNs),
-    events: (o) => {
-      // a row's schema is its topic's (the store's record type says how a datum was given:
-      // bytes given to a string topic are "binary" there)
-      const schemas = new Map(orEmpty(() => store.topics(), []).map((t) => [t.name, t.schema]));
-      return orEmpty(() => store.events({
-          ...(o.topic !== undefined ? { topic: o.topic } : {}),
-          ...(o.start !== undefined ? { start: o.start } : {}),
-          ...(o.end !== undefined ? { end: o.end } : {}),
-          ...(o.limit !== undefined ? { limit: o.limit } : {}),
-        }), [])
-        .map((r) => ({ tsNs: r.tsNs, topic: r.topic, schema: schemas.get(r.topic) ?? r.type, data: r.raw }));
-    },
+    events: (o) => rowsOf(columns(o)),
+    columns: (o) => columns(o),
     createTopic: (topic, schema) => {
       store.createTopic(topic, schema);
     },

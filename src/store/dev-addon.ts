@@ -73,6 +73,9 @@ export interface DevAddon {
     startCLoop(file: string, rowWords: number, slots: number, ncols: number, threads: number, warmRounds: number, rounds: number, chunkOps: number): NativeBenchRun;
     /** Threads appending perThread events of payloadBytes each to the event ring `file` (the store has it open) through rondo::EventRing, at once; blocks until done. */
     eventAppends(file: string, threads: number, perThread: number, payloadBytes: number): { ns: number; appends: number };
+    /** Native threads start appending to the ring at `file` (24-byte events: u32 thread, u32 0xE7E7E7E7, u64 i, u64 ~i; time i) and the call returns: an id for eventAppendsJoin. */
+    eventAppendsStart(file: string, threads: number, perThread: number, topic: number): number;
+    eventAppendsJoin(id: number): { appends: number; failed: boolean };
   };
   /** Test-only, Linux x64 builds (native/kvm/devices_testing.cc): the Linux guest's port devices, without KVM. */
   kvmTesting?: {

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { addon, type NativeEventRing, type NativeEventRecord } from './native';
 import { ConfigError, CorruptFileError, InvalidValueError, nativeError } from '../errors';
 import { readMetaFile, writeMetaFile } from './metafile';
+import { JS_EVENT_APPEND, JsEventWriter } from './events-js';
 
 export const EVENTS_FILE = 'events.slab';
 export const TOPICS_FILE = 'topics.json';
@@ -455,6 +456,27 @@ export interface EventPage {
   next: number;
 }
 
+/**
+ * Records as columns (store.eventColumns()): what a query over many records reads, with no
+ * object per record. Record i is at tsNs[i] on topics[topicIndex[i]], its bytes as stored are
+ * data[start[i] .. end[i]) (on /nonconformant: after the id of the topic it was meant for), its
+ * record type typeCode[i] (TYPE_CODES).
+ */
+export interface EventColumns {
+  count: number;
+  tsNs: BigInt64Array;
+  /** Index into topics of each record's topic. */
+  topicIndex: Uint32Array;
+  /** The topics the records are on. */
+  topics: readonly TopicInfo[];
+  typeCode: Uint8Array;
+  start: Uint32Array;
+  end: Uint32Array;
+  data: Buffer;
+  /** Where to continue reading (after: next). */
+  next: number;
+}
+
 export interface EventStats {
   /** The ring's size in bytes. */
   size: number;
@@ -486,8 +508,13 @@ function toNs(v: bigint | number | undefined, what: string): bigint | null {
  */
 export class EventLog {
   readonly ring: NativeEventRing;
+  /** Appends written into the mapping from JavaScript (events-js.ts); undefined: the addon's append. */
+  readonly writer: JsEventWriter | undefined;
   private readonly topics: TopicState[] = [];
   private readonly byName = new Map<string, TopicState>();
+  /** The topic of the last append (appends come in runs to one topic). */
+  private lastName = '';
+  private lastTopic: TopicState | undefined = undefined;
   private readonly topicsFile: string;
   private topicsStamp = '';
   nonconformant = 0;
@@ -499,6 +526,7 @@ export class EventLog {
     private readonly fileMode: number,
   ) {
     this.ring = ring;
+    this.writer = readOnly ? undefined : jsWriter(ring);
     this.topicsFile = path.join(dir, TOPICS_FILE);
     try {
       this.loadTopics();
@@ -532,7 +560,16 @@ export class EventLog {
   }
 
   close(): void {
+    this.writer?.disable();
     this.ring.close();
+  }
+
+  /** One record into the ring: written from JavaScript when the writer takes it, else by the addon. */
+  private put(topic: number, typeFlags: number, data: Uint8Array | string, tsNs: bigint | undefined): void {
+    const w = this.writer;
+    // A time past 64 bits goes to the addon too, which refuses it (a typed array would wrap it).
+    if (w === undefined || (tsNs !== undefined && (tsNs < MIN_TS || tsNs > MAX_TS)) || !w.append(topic, typeFlags, data, tsNs))
+      this.ring.append(topic, typeFlags, data, tsNs);
   }
 
   private stamp(): string {
@@ -650,23 +687,29 @@ export class EventLog {
    * is called for a numeric topic recorded as a series.
    */
   append(name: string, data: unknown, tsNs: bigint | undefined, recordSeries?: (t: TopicState, v: number, tsNs: bigint | undefined) => void): TopicState {
-    let t = this.byName.get(name);
+    let t = name === this.lastName ? this.lastTopic : this.byName.get(name);
     if (t === undefined) t = this.create(name);
-    if (t.schema.kind === 'scalar' && t.schema.type === 'string') {
+    this.lastName = name;
+    this.lastTopic = t;
+    if (t.code === TYPE_CODES.string) {
       // The default schema takes anything: the record's type says what it is.
+      if (data instanceof Uint8Array) {
+        this.put(t.info.id, TYPE_CODES.binary, data, tsNs);
+        return t;
+      }
       if (typeof data === 'string') {
-        this.ring.append(t.info.id, TYPE_CODES.string, data, tsNs);
+        this.put(t.info.id, TYPE_CODES.string, data, tsNs);
         return t;
       }
       const u = encodeUntyped(data);
       if (u !== undefined) {
-        this.ring.append(t.info.id, u.type, u.bytes, tsNs);
+        this.put(t.info.id, u.type, u.bytes, tsNs);
         return t;
       }
     } else {
       const bytes = encodeFor(t.schema, data);
       if (bytes !== undefined) {
-        this.ring.append(t.info.id, t.code, bytes, tsNs);
+        this.put(t.info.id, t.code, bytes, tsNs);
         if (t.info.series !== undefined && recordSeries !== undefined) {
           const v = decodeAs(t.schema, bytes);
           recordSeries(t, Number(v), tsNs);
@@ -691,7 +734,7 @@ export class EventLog {
     const payload = Buffer.alloc(4 + u.bytes.length);
     payload.writeUInt32LE(t.info.id, 0);
     u.bytes.copy(payload, 4);
-    this.ring.append(nc.info.id, u.type | (FLAG_NONCONFORMANT << 8), payload, tsNs);
+    this.put(nc.info.id, u.type | (FLAG_NONCONFORMANT << 8), payload, tsNs);
     this.nonconformant++;
     return nc;
   }
@@ -725,6 +768,86 @@ export class EventLog {
       if (rec !== undefined) out.push(rec);
     }
     return { records: out, next: res.next };
+  }
+
+  /** read() as columns (EventColumns): the records the same query selects, their bytes as stored. */
+  readColumns(q: EventQuery = {}): EventColumns {
+    if (typeof q !== 'object' || q === null) throw new InvalidValueError('eventColumns() takes an object: { topic, start, end, limit }');
+    if (this.readOnly) this.loadTopics();
+    const limit = q.limit ?? 100_000;
+    if (!Number.isSafeInteger(limit) || limit < 0) throw new InvalidValueError(`limit ${String(q.limit)} must be a whole number`);
+    let mask: Uint8Array | null = null;
+    if (q.topic !== undefined) {
+      validateTopic(q.topic);
+      const sub = q.subtopics !== false;
+      mask = new Uint8Array(this.topics.length + 1);
+      for (const t of this.topics) if (sub ? underTopic(t.info.name, q.topic) : t.info.name === q.topic) mask[t.info.id] = 1;
+    }
+    const start = toNs(q.start, 'start');
+    const end = toNs(q.end, 'end');
+    const from = q.after ?? 0;
+    if (!Number.isSafeInteger(from) || from < 0) throw new InvalidValueError(`after ${String(q.after)} must be a position from an earlier events() call`);
+    let p: ReturnType<NativeEventRing['readPacked']>;
+    try {
+      p = this.ring.readPacked(from, start, end, mask, Math.min(limit, 0xffffffff), 0xffffffff);
+    } catch (e) {
+      throw nativeError(e, path.join(this.dir, EVENTS_FILE));
+    }
+    // Topic ids to indexes into `topics` (the ids seen, in the order first seen).
+    const n = p.count;
+    const index = new Uint32Array(n);
+    const typeCode = new Uint8Array(n);
+    const starts = new Uint32Array(n);
+    const topics: TopicInfo[] = [];
+    // slot[id]: -2 not yet seen, -1 left out, else its index in topics
+    const slot = new Int32Array(this.topics.length + 2).fill(-2);
+    let keep = 0;
+    let prevEnd = 0;
+    let lastId = -1;
+    let lastSlot = 0;
+    const ts = p.ts;
+    const ends = p.end;
+    for (let i = 0; i < n; i++) {
+      const id = p.topic[i]!;
+      const tf = p.typeFlags[i]!;
+      const s0 = prevEnd;
+      prevEnd = ends[i]!;
+      let k = lastSlot;
+      if (id !== lastId) {
+        let got = id < slot.length ? slot[id]! : -2;
+        if (got === -2) {
+          const t = this.topicById(id);
+          // a topic not yet in topics.json: left out, as read() leaves it out
+          got = t === undefined ? -1 : topics.push(t.info) - 1;
+          if (id < slot.length) slot[id] = got;
+        }
+        k = got;
+        lastId = id;
+        lastSlot = k;
+      }
+      if (k < 0) continue;
+      index[keep] = k;
+      typeCode[keep] = tf & 0xff;
+      starts[keep] = (tf >> 8) & FLAG_NONCONFORMANT && prevEnd - s0 >= 4 ? s0 + 4 : s0;
+      if (keep !== i) {
+        // a record left out before this one: the later ones move down (reading a BigInt64Array
+        // makes a bigint: only then)
+        ts[keep] = ts[i]!;
+        ends[keep] = prevEnd;
+      }
+      keep++;
+    }
+    return {
+      count: keep,
+      tsNs: keep === n ? ts : ts.subarray(0, keep),
+      topicIndex: keep === n ? index : index.subarray(0, keep),
+      topics,
+      typeCode: keep === n ? typeCode : typeCode.subarray(0, keep),
+      start: keep === n ? starts : starts.subarray(0, keep),
+      end: keep === n ? ends : ends.subarray(0, keep),
+      data: p.data,
+      next: p.next,
+    };
   }
 
   private topicById(id: number): TopicState | undefined {
@@ -773,6 +896,17 @@ export class EventLog {
       nonconformant: this.nonconformant,
     };
   }
+}
+
+const MIN_TS = -(1n << 63n);
+const MAX_TS = (1n << 63n) - 1n;
+
+/** The JavaScript writer of a writable ring, when this machine and the ring suit it (events-js.ts). */
+function jsWriter(ring: NativeEventRing): JsEventWriter | undefined {
+  if (!JS_EVENT_APPEND || process.env.RONDO_EVENTS_JS_APPEND === '0') return undefined;
+  const p = ring.params();
+  if (p.fileBytes > 2 ** 31) return undefined; // typed arrays over the mapping: the addon writes larger rings
+  return new JsEventWriter(ring.buffer(), ring.damageFlag(), p.size, p.maxPayload);
 }
 
 /** events: { size } of the store options: a number of bytes or a size such as '64MiB'. */

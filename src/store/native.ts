@@ -151,11 +151,27 @@ export interface NativeEventStats {
 }
 
 /** An event ring (events.slab): see docs/storage-format.md, "The event ring". */
+export interface NativePackedEvents {
+  next: number;
+  count: number;
+  ts: BigInt64Array;
+  topic: Uint32Array;
+  typeFlags: Uint16Array;
+  end: Uint32Array;
+  data: Buffer;
+}
+
 export interface NativeEventRing {
   /** Appends a record: typeAndFlags = type | flags << 8; tsNs default the clock (CLOCK_REALTIME). Its position. */
   append(topic: number, typeAndFlags: number, data: Uint8Array | string, tsNs?: bigint): number;
   /** Records from position `from` on (clamped to the oldest) with start <= ts < end, of the topics whose topics[id] is 1 (null: all), at most limit of them. */
   read(from: number, startNs: bigint | null, endNs: bigint | null, topics: Uint8Array | null, limit: number, maxBytes?: number): { next: number; records: NativeEventRecord[] };
+  /** read() as columns: record i is ts[i], topic[i], typeFlags[i] (type | flags << 8), data[end[i-1] .. end[i]). */
+  readPacked(from: number, startNs: bigint | null, endNs: bigint | null, topics: Uint8Array | null, limit: number, maxBytes?: number): NativePackedEvents;
+  /** The writable mapping (header and records), detached by close(). */
+  buffer(): ArrayBuffer;
+  /** 4 bytes over the ring's damage flag (a u32, 1 once its file was found cut short); undefined when not covered. */
+  damageFlag(): ArrayBuffer | undefined;
   stats(): NativeEventStats;
   params(): { size: number; createdMs: number; fileBytes: number; maxPayload: number };
   flush(): void;
@@ -174,6 +190,14 @@ export interface Addon {
    *  at `dest` when given (the format-1 file is then only read), else over `path`. */
   migrateV1Slab(path: string, params: SlabCreateParams, kinds: Uint8Array, dest?: string): void;
   format: SlabFormat;
+  /** The event ring's layout (native/rondo/events.h), for src/store/events-js.ts. */
+  eventFormat: {
+    formatVersion: number;
+    headerBytes: number;
+    recordHeaderBytes: number;
+    maxPayload: number;
+    offsets: { tail: number; published: number; lock: number; appends: number; dropped: number; last: number };
+  };
 }
 
 /** The slab format version this TypeScript reads and writes (docs/storage-format.md). */

@@ -30,7 +30,7 @@ import { consolidateSchema } from './consolidate';
 import { defaultMigrationBackup, finishFormatMigration, migrateStore, migrationNeeded, V1_STORE_VERSION } from './migrate';
 import { migrateSchemas, recoverSwitch, removeLeftovers, schemasDiffer, switchInProgress, type MigrationReport } from './schema-migrate';
 import { tierInfo, type StoreInfo, type TierInfo } from './info';
-import { EventLog, parseEventsSize, EVENTS_FILE, type CreateTopicOptions, type EventPage, type EventQuery, type EventRecord, type EventStats, type TopicInfo } from './events';
+import { EventLog, parseEventsSize, EVENTS_FILE, type CreateTopicOptions, type EventColumns, type EventPage, type EventQuery, type EventRecord, type EventStats, type TopicInfo } from './events';
 import {
   capture,
   restoreArchives,
@@ -1125,11 +1125,14 @@ export class Store {
     const log = this.events_();
     if (tsNs !== undefined && typeof tsNs !== 'bigint') throw new InvalidTimestampError(`tsNs ${String(tsNs)} must be a bigint of ns since the epoch`);
     try {
-      return log.append(topic, data, tsNs, (t, v, ts) => this.recordTopicSeries(t, v, ts)).info.name;
+      return log.append(topic, data, tsNs, this.topicSeries).info.name;
     } catch (e) {
       throw nativeError(e, path.join(this.dir, EVENTS_FILE));
     }
   }
+
+  /** recordTopicSeries as append() hands it on (made once, not a closure a call). */
+  private readonly topicSeries = (t: { info: TopicInfo; seriesHandle?: unknown }, v: number, tsNs: bigint | undefined): void => this.recordTopicSeries(t, v, tsNs);
 
   private recordTopicSeries(t: { info: TopicInfo; seriesHandle?: unknown }, v: number, tsNs: bigint | undefined): void {
     const s = t.info.series!;
@@ -1149,6 +1152,11 @@ export class Store {
   /** Events, oldest first: { topic (with its sub-topics unless subtopics: false), start, end, limit, after }. */
   events(query: EventQuery = {}): EventRecord[] {
     return this.events_().read(query).records;
+  }
+
+  /** events() as columns, with no object per record: what a query over many records reads. */
+  eventColumns(query: EventQuery = {}): EventColumns {
+    return this.events_().readColumns(query);
   }
 
   /** events() with the position to continue from (for following a ring). */
