@@ -557,12 +557,11 @@ class EventRingWrap : public Napi::ObjectWrap<EventRingWrap> {
     return Napi::Value(env, out);
   }
 
-  // read(from, startNs: bigint | null, endNs: bigint | null, topics: Uint8Array | null, limit, maxBytes)
-  //   -> { next, records: [{ pos, ts, topic, type, flags, data }] }
-  Napi::Value Read(const Napi::CallbackInfo& info) {
+  // The filter arguments read() and readPacked() share: (from, startNs: bigint | null,
+  // endNs: bigint | null, topics: Uint8Array | null, limit, maxBytes?). The topics mask points
+  // into the caller's array, alive for the call.
+  static rondo::EventFilter FilterArgs(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    rondo::EventRing& r = Live(env);
-    const uint64_t from = U53Arg(info, 0, "from");
     rondo::EventFilter f;
     bool lossless = false;
     if (info[1].IsBigInt()) f.start_ns = info[1].As<Napi::BigInt>().Int64Value(&lossless);
@@ -579,6 +578,16 @@ class EventRingWrap : public Napi::ObjectWrap<EventRingWrap> {
     }
     f.limit = U32Arg(info, 4, "limit");
     if (!info[5].IsUndefined()) f.max_bytes = U53Arg(info, 5, "maxBytes");
+    return f;
+  }
+
+  // read(from, startNs: bigint | null, endNs: bigint | null, topics: Uint8Array | null, limit, maxBytes)
+  //   -> { next, records: [{ pos, ts, topic, type, flags, data }] }
+  Napi::Value Read(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    rondo::EventRing& r = Live(env);
+    const uint64_t from = U53Arg(info, 0, "from");
+    rondo::EventFilter f = FilterArgs(info);
     std::vector<rondo::EventRecord> recs;
     const uint64_t next = WithSlabErrors(env, [&] { return r.Read(from, f, &recs); });
     Napi::Array arr = Napi::Array::New(env, recs.size());
@@ -607,22 +616,7 @@ class EventRingWrap : public Napi::ObjectWrap<EventRingWrap> {
     Napi::Env env = info.Env();
     rondo::EventRing& r = Live(env);
     const uint64_t from = U53Arg(info, 0, "from");
-    rondo::EventFilter f;
-    bool lossless = false;
-    if (info[1].IsBigInt()) f.start_ns = info[1].As<Napi::BigInt>().Int64Value(&lossless);
-    else if (!info[1].IsNull() && !info[1].IsUndefined()) throw ArgTypeError(env, "startNs must be a bigint or null");
-    if (info[2].IsBigInt()) f.end_ns = info[2].As<Napi::BigInt>().Int64Value(&lossless);
-    else if (!info[2].IsNull() && !info[2].IsUndefined()) throw ArgTypeError(env, "endNs must be a bigint or null");
-    Napi::Uint8Array topics;
-    if (info[3].IsTypedArray() && info[3].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
-      topics = info[3].As<Napi::Uint8Array>();
-      f.topics = topics.Data();
-      f.ntopics = static_cast<uint32_t>(std::min<size_t>(topics.ElementLength(), 0xFFFFFFFFu));
-    } else if (!info[3].IsNull() && !info[3].IsUndefined()) {
-      throw ArgTypeError(env, "topics must be a Uint8Array or null");
-    }
-    f.limit = U32Arg(info, 4, "limit");
-    if (!info[5].IsUndefined()) f.max_bytes = U53Arg(info, 5, "maxBytes");
+    rondo::EventFilter f = FilterArgs(info);
     if (f.max_bytes > 0xFFFFFFFFull) f.max_bytes = 0xFFFFFFFFull;  // ends are u32
     rondo::PackedEvents p;
     const uint64_t next = WithSlabErrors(env, [&] { return r.ReadPacked(from, f, &p); });

@@ -6,6 +6,8 @@
 //
 // and the data layouts of the requests and answers (docs/events.md, "The fossil protocol").
 
+import type { EventRows } from './source';
+
 /** The largest L a receiver takes (fossil's own limit: 100 MiB). */
 export const MAX_FRAME = 100 * 1024 * 1024;
 export const COMMAND_WIDTH = 8;
@@ -270,16 +272,7 @@ const MAX_FAST_NS = 253402300799n * 1_000_000_000n; // 9999-12-31T23:59:59
  * schemas[k] (k = topicIndex[i]), its datum data[start[i] .. end[i]). What the door answers a
  * large query with: no string or buffer per line. Returns the data and its size in bytes.
  */
-export function encodeAnswer(c: {
-  count: number;
-  tsNs: BigInt64Array;
-  topicIndex: Uint32Array;
-  topics: readonly string[];
-  schemas: readonly string[];
-  start: Uint32Array;
-  end: Uint32Array;
-  data: Buffer;
-}): Buffer {
+export function encodeAnswer(c: EventRows): Buffer {
   const n = c.count;
   const heads = c.topics.map((t) => Buffer.from(`\t${t}\t`, 'utf8'));
   const tails = c.schemas.map((t) => Buffer.from(`\t${t}`, 'utf8'));

@@ -739,9 +739,9 @@ export class EventLog {
     return nc;
   }
 
-  /** The records asked for, oldest first. */
-  read(q: EventQuery = {}): EventPage {
-    if (typeof q !== 'object' || q === null) throw new InvalidValueError('events() takes an object: { topic, start, end, limit }');
+  /** What read() and readColumns() pass the ring for a query: checked, topics as an id mask. */
+  private filterOf(q: EventQuery, what: string): { from: number; start: bigint | null; end: bigint | null; mask: Uint8Array | null; limit: number } {
+    if (typeof q !== 'object' || q === null) throw new InvalidValueError(`${what}() takes an object: { topic, start, end, limit }`);
     if (this.readOnly) this.loadTopics();
     const limit = q.limit ?? 100_000;
     if (!Number.isSafeInteger(limit) || limit < 0) throw new InvalidValueError(`limit ${String(q.limit)} must be a whole number`);
@@ -756,6 +756,12 @@ export class EventLog {
     const end = toNs(q.end, 'end');
     const from = q.after ?? 0;
     if (!Number.isSafeInteger(from) || from < 0) throw new InvalidValueError(`after ${String(q.after)} must be a position from an earlier events() call`);
+    return { from, start, end, mask, limit };
+  }
+
+  /** The records asked for, oldest first. */
+  read(q: EventQuery = {}): EventPage {
+    const { from, start, end, mask, limit } = this.filterOf(q, 'events');
     let res: { next: number; records: NativeEventRecord[] };
     try {
       res = this.ring.read(from, start, end, mask, Math.min(limit, 0xffffffff));
@@ -772,21 +778,7 @@ export class EventLog {
 
   /** read() as columns (EventColumns): the records the same query selects, their bytes as stored. */
   readColumns(q: EventQuery = {}): EventColumns {
-    if (typeof q !== 'object' || q === null) throw new InvalidValueError('eventColumns() takes an object: { topic, start, end, limit }');
-    if (this.readOnly) this.loadTopics();
-    const limit = q.limit ?? 100_000;
-    if (!Number.isSafeInteger(limit) || limit < 0) throw new InvalidValueError(`limit ${String(q.limit)} must be a whole number`);
-    let mask: Uint8Array | null = null;
-    if (q.topic !== undefined) {
-      validateTopic(q.topic);
-      const sub = q.subtopics !== false;
-      mask = new Uint8Array(this.topics.length + 1);
-      for (const t of this.topics) if (sub ? underTopic(t.info.name, q.topic) : t.info.name === q.topic) mask[t.info.id] = 1;
-    }
-    const start = toNs(q.start, 'start');
-    const end = toNs(q.end, 'end');
-    const from = q.after ?? 0;
-    if (!Number.isSafeInteger(from) || from < 0) throw new InvalidValueError(`after ${String(q.after)} must be a position from an earlier events() call`);
+    const { from, start, end, mask, limit } = this.filterOf(q, 'eventColumns');
     let p: ReturnType<NativeEventRing['readPacked']>;
     try {
       p = this.ring.readPacked(from, start, end, mask, Math.min(limit, 0xffffffff), 0xffffffff);
