@@ -231,6 +231,19 @@ async function loadChart(chart, gen) {
   buildPlot(chart, data);
 }
 
+/** One-line tick labels in local time: seconds within a short window, the date once it spans days
+ *  (uPlot's default two-line labels overlap on narrow charts; the window's dates are above). */
+function timeLabels(splits, span) {
+  const two = (n) => String(n).padStart(2, '0');
+  return splits.map((t) => {
+    const d = new Date(t * 1000);
+    const hm = `${two(d.getHours())}:${two(d.getMinutes())}`;
+    if (span <= 15 * 60) return `${hm}:${two(d.getSeconds())}`;
+    if (span <= 2 * 86400) return hm;
+    return `${two(d.getMonth() + 1)}-${two(d.getDate())} ${hm}`;
+  });
+}
+
 function column(xs, values) {
   const byT = new Map(values.map(([t, v]) => [t, Number(v)]));
   return xs.map((t) => (byT.has(t) ? byT.get(t) : null));
@@ -248,7 +261,7 @@ function buildPlot(chart, data) {
     legend: { show: chart.labels.length <= 16 },
     cursor: { drag: { x: true, y: false, setScale: false } },
     series: [{}, ...chart.labels.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 1.25, spanGaps: false, points: { show: false } }))],
-    axes: [{}, { size: 70 }],
+    axes: [{ space: 70, values: (u, splits) => timeLabels(splits, u.scales.x.max - u.scales.x.min) }, { size: 70 }],
     hooks: {
       setSelect: [(u) => {
         if (u.select.width < 4) return;
