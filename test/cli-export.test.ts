@@ -75,6 +75,8 @@ beforeAll(() => {
     }
     truth.set(formatSeries(name, labels), { name, labels, kind, points });
   }
+  store.describe('cpu_temperature_celsius', { help: 'Die temperature, "as read" by the \\ sensor', unit: 'celsius' });
+  store.describe('bytes_moved', { help: 'Bytes moved.', unit: 'bytes' }); // the name does not end in _bytes: no UNIT line
   store.close();
 });
 
@@ -136,6 +138,10 @@ describe('rondo export', () => {
       const text = fs.readFileSync(out, 'utf8');
       const lines = text.trimEnd().split('\n');
       expect(lines[lines.length - 1]).toBe('# EOF');
+      // HELP and UNIT from the store's descriptions; UNIT only where the name ends in the unit
+      expect(lines.filter((l) => l.startsWith('# HELP ') || l.startsWith('# UNIT ')).sort()).toEqual(
+        ['# HELP bytes_moved Bytes moved.', '# HELP cpu_temperature_celsius Die temperature, \\"as read\\" by the \\\\ sensor', '# UNIT cpu_temperature_celsius celsius'].sort(),
+      );
       const types = lines.filter((l) => l.startsWith('# TYPE '));
       expect(types.sort()).toEqual(
         ['# TYPE bytes_moved unknown', '# TYPE cpu_temperature_celsius gauge', '# TYPE tiny_and_huge gauge', '# TYPE vcpu_exits counter'].sort(),

@@ -5,7 +5,7 @@
 // container of Gorilla chunks (src/codec/container.ts, docs/codecs.md).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Store, type SelectResult } from '../store';
+import { Store, type MetricDescription, type SelectResult } from '../store';
 import { parseSelector } from '../selector';
 import { encodeContainer, DEFAULT_CHUNK_POINTS, type ContainerSeries } from '../codec';
 import { CapacityError, InvalidQueryError, InvalidSelectorError } from '../errors';
@@ -37,7 +37,8 @@ formats
   csv          as rondo query --format csv: header "series,timestamp,value", one row a point,
                the series key, the time in RFC 3339 UTC with milliseconds, the value in full precision.
   openmetrics  OpenMetrics text: per metric a "# TYPE" line (gauge; counter for a counter named
-               *_total; unknown for another counter), its samples "name{labels} value timestamp"
+               *_total; unknown for another counter), "# HELP" and "# UNIT" lines from the
+               store's descriptions (UNIT when the name ends in the unit), its samples "name{labels} value timestamp"
                with the timestamp in seconds (3 decimals), series after series in time order,
                then "# EOF". promtool tsdb create-blocks-from openmetrics FILE DIR reads it.
   gorilla      rondo's series container (docs/codecs.md): per series a JSON header (name, labels,
@@ -91,8 +92,10 @@ export async function exportCommand(argv: readonly string[]): Promise<number> {
 
   const store = Store.openReadOnly(dir);
   let results: SelectResult[];
+  let descriptions: ReadonlyMap<string, MetricDescription> = new Map();
   try {
     results = store.select(selectorText, { start, end, tier });
+    if (format === 'openmetrics') descriptions = store.descriptions();
   } catch (e) {
     if (e instanceof InvalidQueryError || e instanceof CapacityError) throw new UsageError(`rondo export: ${e.message.split('\n')[0]}`);
     throw e;
@@ -100,7 +103,7 @@ export async function exportCommand(argv: readonly string[]): Promise<number> {
     store.close();
   }
   const parts: (string | Uint8Array)[] =
-    format === 'csv' ? [toCsv(results)] : format === 'openmetrics' ? [toOpenMetrics(results)] : encodeContainer(results.map(recorded), 'gorilla');
+    format === 'csv' ? [toCsv(results)] : format === 'openmetrics' ? [toOpenMetrics(results, descriptions)] : encodeContainer(results.map(recorded), 'gorilla');
   if (output === undefined) {
     for (const p of parts) {
       if (typeof p === 'string') writeOut(p);
@@ -149,7 +152,7 @@ function omNumber(v: number): string {
  * OpenMetrics text of the results: metric families grouped by name (OpenMetrics wants each
  * family's samples together), each series' recorded points in time order, then "# EOF".
  */
-export function toOpenMetrics(results: readonly SelectResult[]): string {
+export function toOpenMetrics(results: readonly SelectResult[], descriptions: ReadonlyMap<string, MetricDescription> = new Map()): string {
   const byName = new Map<string, SelectResult[]>();
   for (const r of results) {
     const list = byName.get(r.name) ?? [];
@@ -161,6 +164,10 @@ export function toOpenMetrics(results: readonly SelectResult[]): string {
     const counter = list[0]!.kind === 'counter';
     const family = counter && name.endsWith('_total') ? name.slice(0, -'_total'.length) : name;
     out.push(`# TYPE ${family} ${counter ? (family !== name ? 'counter' : 'unknown') : 'gauge'}`);
+    const d = descriptions.get(name);
+    if (d?.help !== undefined && d.help !== '') out.push(`# HELP ${family} ${d.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}`);
+    // OpenMetrics: a family's unit is a suffix of its name; a unit the name does not end in is left out.
+    if (d?.unit !== undefined && d.unit !== '' && family.endsWith(`_${d.unit}`)) out.push(`# UNIT ${family} ${d.unit}`);
     for (const r of list) {
       const keys = Object.keys(r.labels)
         .filter((k) => r.labels[k] !== '')
