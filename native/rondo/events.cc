@@ -114,18 +114,8 @@ std::shared_ptr<EventRing> EventRing::Open(const std::string& path, OpenMode mod
     }
   }
   const bool ro = r->read_only_;
-  UniqueFd fd(::open(path.c_str(), (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK));
-  if (!fd) {
-    if (errno == EISDIR) throw CorruptSlab(path + ": a directory, not an event ring file");
-    throw SlabIoError(errno_text("open", path));
-  }
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) throw SlabIoError(errno_text("fstat", path));
-  if (!S_ISREG(st.st_mode)) throw CorruptSlab(path + ": not a regular file (a directory, FIFO, device or socket)");
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size < kEventHeaderBytes)
-    throw CorruptSlab(path + ": file is " + std::to_string(size) + " bytes, shorter than an event ring header (" +
-                      std::to_string(kEventHeaderBytes) + ")");
+  size_t size = 0;
+  UniqueFd fd = detail::OpenToMap(path, ro, kEventHeaderBytes, "an event ring", &size);
   r->map_ = Mapping::Map(size, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd.get());
   if (!r->map_) throw SlabIoError(errno_text("mmap", path));
   r->sigbus_.Cover(r->map_.get(), r->map_.size(), !ro);

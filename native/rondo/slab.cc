@@ -372,13 +372,16 @@ void Commit(UniqueFd fd, const std::string& tmp, const std::string& path) {
   }
 }
 
-// Opens a file to map: a regular file of at least `min_bytes`; its size in *size.
-UniqueFd OpenToMap(const std::string& path, bool ro, size_t min_bytes, size_t* size) {
+}  // namespace
+
+namespace detail {
+
+UniqueFd OpenToMap(const std::string& path, bool ro, size_t min_bytes, const char* what, size_t* size) {
   // O_NONBLOCK: a FIFO planted at a slab's name must be refused, not waited on (it has no
   // effect on a regular file, and the descriptor is closed once the file is mapped).
   UniqueFd fd(::open(path.c_str(), (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK));
   if (!fd) {
-    if (errno == EISDIR) throw CorruptSlab(path + ": a directory, not a slab file");
+    if (errno == EISDIR) throw CorruptSlab(path + ": a directory, not " + what + " file");
     throw SlabIoError(errno_text("open", path));
   }
   struct stat st;
@@ -388,11 +391,11 @@ UniqueFd OpenToMap(const std::string& path, bool ro, size_t min_bytes, size_t* s
   *size = static_cast<size_t>(st.st_size);
   if (*size < min_bytes)
     throw CorruptSlab(path + ": file is " + std::to_string(*size) +
-                      " bytes, shorter than a slab header (" + std::to_string(min_bytes) + ")");
+                      " bytes, shorter than " + what + " header (" + std::to_string(min_bytes) + ")");
   return fd;
 }
 
-}  // namespace
+}  // namespace detail
 
 std::shared_ptr<Slab> Slab::Open(const std::string& path, OpenMode mode,
                                  const SlabParams* create_params) {
@@ -413,7 +416,7 @@ std::shared_ptr<Slab> Slab::Open(const std::string& path, OpenMode mode,
 
   const bool ro = s->read_only_;
   size_t file_size = 0;
-  UniqueFd fd = OpenToMap(path, ro, kHeaderBytes, &file_size);
+  UniqueFd fd = detail::OpenToMap(path, ro, kHeaderBytes, "a slab", &file_size);
   s->map_ = Mapping::Map(file_size, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd.get());
   if (!s->map_) throw SlabIoError(errno_text("mmap", path));
   s->sigbus_.Cover(s->map_.get(), s->map_.size(), !ro);
@@ -916,7 +919,7 @@ void Slab::MigrateV1(const std::string& path, const SlabParams& p, const uint8_t
   const std::string& out = dest.empty() ? path : dest;
   const CellLayout l = CheckParams(p, path);
   size_t size = 0;
-  UniqueFd in = OpenToMap(path, true, kV1HeaderBytes, &size);
+  UniqueFd in = detail::OpenToMap(path, true, kV1HeaderBytes, "a slab", &size);
   Mapping old = Mapping::Map(size, PROT_READ, MAP_SHARED, in.get());
   if (!old) throw SlabIoError(errno_text("mmap", path));
   in.reset();

@@ -353,4 +353,12 @@ uint32_t Crc32(const uint8_t* data, size_t n);
 // The crc32 of a format-2 slab header: bytes [0, kOffCrc) and [kOffLayout, kLayoutEnd).
 uint32_t HeaderCrc(const uint8_t* header);
 
+namespace detail {
+// Opens a file to map (slab.cc; the event rings use it too): a regular file of at least
+// `min_bytes`, its size in *size. A directory, FIFO, device or socket, or a shorter file, is
+// CorruptSlab naming `what` ("a slab", "an event ring"); a failed open or fstat is SlabIoError.
+// O_NONBLOCK: a FIFO planted at the file's name is refused, not waited on.
+UniqueFd OpenToMap(const std::string& path, bool ro, size_t min_bytes, const char* what, size_t* size);
+}  // namespace detail
+
 }  // namespace rondo
