@@ -1,38 +1,15 @@
 // The values fossil's query language computes with: a datum's bytes decoded by its topic's
 // schema, and computed values encoded back into a datum with the schema text fossil gives them.
 
-export type FixedType =
-  | 'boolean'
-  | 'int8'
-  | 'int16'
-  | 'int32'
-  | 'int64'
-  | 'uint8'
-  | 'uint16'
-  | 'uint32'
-  | 'uint64'
-  | 'float32'
-  | 'float64';
+import { FIXED_TYPE_SIZES as SIZE, type FixedType } from '../store';
+
+export type { FixedType };
 
 export type Schema =
   | { kind: 'string' | 'binary' }
   | { kind: 'fixed'; type: FixedType }
   | { kind: 'array'; length: number; type: FixedType }
   | { kind: 'composite'; fields: Array<{ key: string; type: Schema }> };
-
-const SIZE: Record<FixedType, number> = {
-  boolean: 1,
-  int8: 1,
-  int16: 2,
-  int32: 4,
-  int64: 8,
-  uint8: 1,
-  uint16: 2,
-  uint32: 4,
-  uint64: 8,
-  float32: 4,
-  float64: 8,
-};
 
 const FIXED = new Set(Object.keys(SIZE));
 

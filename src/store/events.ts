@@ -50,7 +50,8 @@ const CODE_NAMES: readonly string[] = Object.entries(TYPE_CODES)
   .map(([k]) => k);
 const FLAG_NONCONFORMANT = 1;
 
-const SIZES: Readonly<Record<FixedType, number>> = {
+/** The bytes of each fixed-size type, as a datum holds it. */
+export const FIXED_TYPE_SIZES: Readonly<Record<FixedType, number>> = {
   boolean: 1,
   int8: 1,
   int16: 2,
@@ -262,7 +263,7 @@ function compositeBytesConform(s: Extract<Schema, { kind: 'composite' }>, b: Uin
       if (o + 4 > b.length) return false;
       const n = asBuffer(b).readUInt32LE(o);
       o += 4 + n;
-    } else o += fs_.kind === 'array' ? fs_.length * SIZES[fs_.type] : SIZES[fs_.type as FixedType];
+    } else o += fs_.kind === 'array' ? fs_.length * FIXED_TYPE_SIZES[fs_.type] : FIXED_TYPE_SIZES[fs_.type as FixedType];
     if (o > b.length) return false;
   }
   return o === b.length;
@@ -276,13 +277,13 @@ export function encodeFor(s: Schema, v: unknown): Buffer | undefined {
       if (isBytes(v)) return asBuffer(v);
       return undefined;
     }
-    const size = SIZES[s.type];
+    const size = FIXED_TYPE_SIZES[s.type];
     if (isBytes(v)) return v.length === size ? asBuffer(v) : undefined;
     const b = Buffer.alloc(size);
     return putFixed(b, 0, s.type, v) ? b : undefined;
   }
   if (s.kind === 'array') {
-    const size = SIZES[s.type];
+    const size = FIXED_TYPE_SIZES[s.type];
     if (isBytes(v)) return v.length === size * s.length ? asBuffer(v) : undefined;
     if (!Array.isArray(v) || v.length !== s.length) return undefined;
     const b = Buffer.alloc(size * s.length);
@@ -318,11 +319,11 @@ export function decodeAs(s: Schema, b: Buffer): EventData | undefined {
   if (s.kind === 'scalar') {
     if (s.type === 'string') return b.toString('utf8');
     if (s.type === 'binary') return b;
-    if (b.length !== SIZES[s.type]) return undefined;
+    if (b.length !== FIXED_TYPE_SIZES[s.type]) return undefined;
     return getFixed(b, 0, s.type);
   }
   if (s.kind === 'array') {
-    const size = SIZES[s.type];
+    const size = FIXED_TYPE_SIZES[s.type];
     if (b.length !== size * s.length) return undefined;
     const out: Array<number | bigint | boolean> = [];
     for (let i = 0; i < s.length; i++) out.push(getFixed(b, i * size, s.type));
@@ -339,7 +340,7 @@ export function decodeAs(s: Schema, b: Buffer): EventData | undefined {
       out[f.key] = fsch.type === 'string' ? bytes.toString('utf8') : Buffer.from(bytes);
       o += 4 + n;
     } else {
-      const size = fsch.kind === 'array' ? fsch.length * SIZES[fsch.type] : SIZES[fsch.type as FixedType];
+      const size = fsch.kind === 'array' ? fsch.length * FIXED_TYPE_SIZES[fsch.type] : FIXED_TYPE_SIZES[fsch.type as FixedType];
       out[f.key] = decodeAs(fsch, b.subarray(o, o + size))!;
       o += size;
     }

@@ -5,7 +5,7 @@ export type { StoreOptions, RegisterOptions, SelectResult, ConsolidateOptions, M
 export type { MigrationReport } from './schema-migrate';
 export type { StoreInfo, TierInfo, SeriesInfo } from './info';
 export { SeriesHandle, MIN_TIMESTAMP } from './write';
-export { NONCONFORMANT_TOPIC, DEFAULT_EVENTS_SIZE, FIXED_TYPES, parseSchema, schemaText, validateTopic, underTopic, encodeFor, decodeAs } from './events';
+export { NONCONFORMANT_TOPIC, DEFAULT_EVENTS_SIZE, FIXED_TYPES, FIXED_TYPE_SIZES, parseSchema, schemaText, validateTopic, underTopic, encodeFor, decodeAs } from './events';
 export type { EventRecord, EventColumns, EventQuery, EventPage, EventStats, TopicInfo, CreateTopicOptions, EventData, Schema, FixedType, ScalarType } from './events';
 export type { QueryOptions, QueryResult, QuerySegment } from './query';
 export { MAX_QUERY_POINTS } from './query';
