@@ -2,33 +2,15 @@
 // this process keeps recording into (and consolidating) restores to a store that `rondo query`
 // reads identically over the archive's window, in every tier; a damaged archive is named by
 // verify and restore, which exit 1.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Store } from '../src/index';
-import { ROOT } from './fixtures/build';
 import { tempDir } from './helpers';
+import { rondo, type CliRun } from './support/run-cli';
 
-const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function rondo(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
-  });
-}
+type Run = CliRun;
 
 describe('rondo backup / restore / verify', () => {
   it('a backup taken while this process records restores to a store rondo query reads identically', async () => {

@@ -1,13 +1,13 @@
 // rondo bench: runs the built CLI as a child process and checks that what it prints is well formed
 // (every path, ordered finite percentiles, ratios that match their figures, the C-loop rows).
 // Nothing here asserts how fast anything is.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { BenchReport, BenchRow } from '../src/cli/bench';
 import { ROOT } from './fixtures/build';
 import { suiteTempDir, underTerminal } from './helpers';
+import { rondo as runCli, type CliRun } from './support/run-cli';
 
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 let tmp = '';
@@ -17,22 +17,8 @@ beforeAll(() => {
   tmp = suiteTempDir();
 }, 120_000);
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function rondo(...args: string[]): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function rondo(...args: string[]): Promise<CliRun> {
+  return runCli(args, { cwd: ROOT, env: { TMPDIR: tmp } });
 }
 
 function checkRow(r: BenchRow, ops: number): void {

@@ -2,34 +2,16 @@
 // OpenMetrics text hold exactly the points recorded, Prometheus's own promtool backfills the
 // OpenMetrics text into a TSDB block whose samples are those points, and the Gorilla container
 // reads back bit for bit.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CorruptFileError, decodeContainer, formatSeries, Store, type Labels, type SeriesKind } from '../src/index';
-import { ROOT } from './fixtures/build';
 import { suiteTempDir, tempDir } from './helpers';
+import { rondo } from './support/run-cli';
 
-const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const T = 60_000;
 
-interface Run {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-function rondo(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
-  });
-}
 
 interface Truth {
   name: string;
@@ -114,7 +96,7 @@ describe('rondo export', () => {
     async () => {
       const r = await rondo(['export', dir, '--format', 'csv']);
       expect(r.code, r.stderr).toBe(0);
-      const lines = r.stdout.toString('utf8').trimEnd().split('\n');
+      const lines = r.stdout.trimEnd().split('\n');
       expect(lines[0]).toBe('series,timestamp,value');
       const got = new Map<string, Map<number, number>>();
       for (const line of lines.slice(1)) {
@@ -134,7 +116,7 @@ describe('rondo export', () => {
       const out = path.join(tempDir(), 'm.om');
       const r = await rondo(['export', dir, '--format', 'openmetrics', '-o', out]);
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout.length).toBe(0);
+      expect(r.stdoutBytes.length).toBe(0);
       const text = fs.readFileSync(out, 'utf8');
       const lines = text.trimEnd().split('\n');
       expect(lines[lines.length - 1]).toBe('# EOF');
@@ -209,7 +191,7 @@ describe('rondo export', () => {
       const points = [...truth.values()].reduce((a, t) => a + t.points.size, 0);
       expect(bytes.length / points).toBeLessThan(8);
       // The same bytes on stdout.
-      expect((await rondo(['export', dir, '--format', 'gorilla'])).stdout.equals(bytes)).toBe(true);
+      expect((await rondo(['export', dir, '--format', 'gorilla'])).stdoutBytes.equals(bytes)).toBe(true);
       // A flipped byte inside the last chunk's payload: that chunk is named, the others are read.
       const bad = Buffer.from(bytes);
       bad[bad.length - 20]! ^= 0x40;
@@ -230,7 +212,7 @@ describe('rondo export', () => {
       const to = t0 + 199 * STEP;
       const r = await rondo(['export', dir, 'cpu_temperature_celsius{host="a"}', '--format', 'csv', '--from', String(from), '--to', String(to)]);
       expect(r.code, r.stderr).toBe(0);
-      const rows = r.stdout.toString('utf8').trimEnd().split('\n').slice(1);
+      const rows = r.stdout.trimEnd().split('\n').slice(1);
       const t = [...truth.values()].find((x) => x.name === 'cpu_temperature_celsius' && x.labels.host === 'a')!;
       const want = [...t.points.keys()].filter((ts) => ts >= from && ts <= to);
       expect(rows.length).toBe(want.length);

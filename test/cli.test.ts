@@ -13,31 +13,16 @@ import { progressText } from '../src/cli/push';
 import { ROOT, FIXTURES } from './fixtures/build';
 import { alignedPast, suiteTempDir, tempDir, underTerminal, VMM_SCHEMA } from './helpers';
 import { ensureReceiversInstalled, getJson, startFaultServer, startPrometheus, type PrometheusReceiver } from './support/receivers';
+import { rondo as runCli, type CliRun } from './support/run-cli';
 
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const T = 60_000; // per-test timeout
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 /** Runs the built CLI with `args` and collects its output and exit code. */
 function rondo(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    });
-  });
+  return runCli(args, { env, killAfterMs: 50_000 });
 }
 
 /** Expects a failure: the exit code, and exactly one line on stderr matching every pattern. */

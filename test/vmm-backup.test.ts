@@ -1,29 +1,16 @@
 // `rondo backup` of a running demo VM's store (its vCPU threads recording natively, the agent
 // ticking) restores to a store that `rondo query` reads identically over the archive's window,
 // in every tier (docs/migrations.md, Backups).
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runVm } from '../demo-vmm/vmm';
 import { probeKvm } from '../src/kvm/index';
-import { ROOT } from './fixtures/build';
 import { tempDir } from './helpers';
+import { rondo } from './support/run-cli';
 
-const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const probe = probeKvm();
 if (!probe.ok) console.warn(`skipping the demo VM backup test, which needs KVM: ${probe.reason}`);
 
-function rondo(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe.skipIf(!probe.ok)('a backup of a running demo VM', () => {
   it('restores to a store rondo query reads identically, every tier, over the archive window', async () => {

@@ -1,6 +1,5 @@
 // The demo VMM's events (docs/events.md, "The demo VMM's topics") on the real /dev/kvm: what
 // `rondo events` reads back from a VM's store is what the guest printed and what happened to it.
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LIFECYCLE_SCHEMA, runVm, VM_EVENTS_SIZE, vmTopics, type RunReport } from '../demo-vmm/vmm';
@@ -8,6 +7,7 @@ import { parseSchema, schemaText, Store } from '../src/index';
 import { probeKvm } from '../src/kvm/index';
 import { ROOT } from './fixtures/build';
 import { suiteTempDir } from './helpers';
+import { runNode } from './support/run-cli';
 
 const probe = probeKvm();
 if (!probe.ok) console.warn(`skipping the demo VMM's event tests that need KVM: ${probe.reason}`);
@@ -15,17 +15,7 @@ if (!probe.ok) console.warn(`skipping the demo VMM's event tests that need KVM: 
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const VMM = path.join(ROOT, 'dist', 'demo-vmm', 'cli.js');
 
-function run(file: string, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = runNode;
 
 interface JsonEvent {
   time: string;
